@@ -1,0 +1,35 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InvalidInputError } from '../protocol/errors';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses `--flag value` options strictly: an unknown flag or a missing value is a clear error. */
+export function parseCommandArgs<T extends Options>(command: string, argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new InvalidInputError(`${(error as Error).message}. Run 'abliterate ${command} --help'.`);
+  }
+}
+
+export function requireOption(command: string, values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(`missing --${name}. Run 'abliterate ${command} --help'.`);
+  }
+  return value;
+}
+
+export function numberOption(values: Record<string, unknown>, name: string, fallback: number, check?: (n: number) => boolean): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (check && !check(value))) {
+    throw new InvalidInputError(`--${name} ${String(raw)} is not a valid value.`);
+  }
+  return value;
+}
+
+export function integerOption(values: Record<string, unknown>, name: string, fallback: number, check?: (n: number) => boolean): number {
+  return numberOption(values, name, fallback, (n) => Number.isInteger(n) && (check ? check(n) : true));
+}
