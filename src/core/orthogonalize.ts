@@ -1,0 +1,157 @@
+/**
+ * Weight orthogonalization against a unit direction r (DESIGN.md), the CPU reference twin of every GPU kernel.
+ *
+ * - out-projections W [dModel, in] (HF layout, rows = residual dimension): W ← W − α r (rᵀW).
+ *   Done in two passes over row chunks so a tensor never has to be in memory whole:
+ *   pass 1 `projectColumns` accumulates p = rᵀW [in] over the rows, pass 2 `applyColumns` writes W − α r pᵀ.
+ * - embedding E [vocab, dModel] (rows = tokens): E ← E − α (E r) rᵀ, row by row (`applyRows`).
+ * - biases b [dModel]: b ← b − α r (r·b) (`applyBias`, the one-row case of the rows formula).
+ *
+ * All arithmetic is float64 on decoded values; each output element is rounded once, to nearest even, into the
+ * stored dtype. A zero update leaves the stored bits untouched (also the sign of −0), so α = 0 is byte-identical.
+ */
+import { decodeElementsInto, encodeElementsInto, storedElements, allocateStored, type FloatDType } from './dtypes';
+
+function checkShape(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
+    throw new RangeError(`${what}: invalid shape [${rows}, ${cols}]`);
+  }
+  const bytesPerElement = dtype === 'F32' ? 4 : 2;
+  if (chunk.byteLength !== rows * cols * bytesPerElement) {
+    throw new RangeError(`${what}: ${chunk.byteLength} bytes is not [${rows}, ${cols}] ${dtype}`);
+  }
+}
+
+/**
+ * Pass 1 of the columns edit: the partial projection p = r[rowStart .. rowStart+rows)ᵀ · W[those rows]
+ * for one row chunk. Sum the partials of all chunks (float64) to get rᵀW.
+ */
+export function projectColumns(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rowStart: number,
+  rows: number,
+  cols: number,
+  direction: ArrayLike<number>, // [dModel]
+): Float64Array /* [cols] */ {
+  checkShape(chunk, dtype, rows, cols, 'projectColumns');
+  if (rowStart < 0 || rowStart + rows > direction.length) {
+    throw new RangeError(`projectColumns: rows ${rowStart}..${rowStart + rows} outside a direction of length ${direction.length}`);
+  }
+  const view = storedElements(chunk, dtype);
+  const row = new Float64Array(cols);
+  const projection = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const coefficient = direction[rowStart + i];
+    if (coefficient === 0) continue;
+    decodeElementsInto(view, dtype, i * cols, cols, row);
+    for (let j = 0; j < cols; j++) projection[j] += coefficient * row[j];
+  }
+  return projection;
+}
+
+/** Pass 2 of the columns edit: W ← W − α r pᵀ for one row chunk, with p = rᵀW of the whole tensor. */
+export function applyColumns(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rowStart: number,
+  rows: number,
+  cols: number,
+  direction: ArrayLike<number>, // [dModel]
+  projection: Float64Array, // [cols] = rᵀW
+  scale: number,
+): Uint8Array {
+  checkShape(chunk, dtype, rows, cols, 'applyColumns');
+  if (projection.length !== cols) throw new RangeError(`applyColumns: projection length ${projection.length} ≠ ${cols} columns`);
+  if (rowStart < 0 || rowStart + rows > direction.length) {
+    throw new RangeError(`applyColumns: rows ${rowStart}..${rowStart + rows} outside a direction of length ${direction.length}`);
+  }
+  const input = storedElements(chunk, dtype);
+  const { bytes, view: output } = allocateStored(rows * cols, dtype);
+  const row = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const coefficient = scale * direction[rowStart + i];
+    decodeElementsInto(input, dtype, i * cols, cols, row);
+    for (let j = 0; j < cols; j++) {
+      const delta = coefficient * projection[j];
+      if (delta !== 0) row[j] -= delta;
+    }
+    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0);
+  }
+  return bytes;
+}
+
+/** Rows edit: E ← E − α (E r) rᵀ for a chunk of whole rows (embedding rows, or a bias as one row). */
+export function applyRows(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rows: number,
+  cols: number,
+  direction: ArrayLike<number>, // [cols = dModel]
+  scale: number,
+): Uint8Array {
+  checkShape(chunk, dtype, rows, cols, 'applyRows');
+  if (direction.length !== cols) throw new RangeError(`applyRows: direction length ${direction.length} ≠ ${cols} columns`);
+  const input = storedElements(chunk, dtype);
+  const { bytes, view: output } = allocateStored(rows * cols, dtype);
+  const row = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    decodeElementsInto(input, dtype, i * cols, cols, row);
+    let dot = 0;
+    for (let j = 0; j < cols; j++) dot += row[j] * direction[j];
+    const coefficient = scale * dot;
+    if (coefficient !== 0) {
+      for (let j = 0; j < cols; j++) {
+        const delta = coefficient * direction[j];
+        if (delta !== 0) row[j] -= delta;
+      }
+    }
+    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0);
+  }
+  return bytes;
+}
+
+/** Bias edit: b ← b − α r (r·b). */
+export function applyBias(bias: Uint8Array /* [dModel] stored */, dtype: FloatDType, direction: ArrayLike<number>, scale: number): Uint8Array {
+  const bytesPerElement = dtype === 'F32' ? 4 : 2;
+  return applyRows(bias, dtype, 1, bias.byteLength / bytesPerElement, direction, scale);
+}
+
+/**
+ * Encodes one row; a row with no update is copied bit for bit, which keeps NaN payloads and −0 exact for α = 0
+ * (re-encoding a value that did not change gives the same bits anyway, this only spares the work and NaN payloads).
+ */
+function encodeRowPreservingUntouched(
+  row: Float64Array,
+  input: Uint16Array | Float32Array,
+  output: Uint16Array | Float32Array,
+  dtype: FloatDType,
+  start: number,
+  cols: number,
+  untouched: boolean,
+): void {
+  if (untouched) {
+    if (dtype === 'F32') {
+      // Copy through integer views so a signalling NaN is not quieted on the way.
+      new Uint32Array(output.buffer, output.byteOffset + start * 4, cols).set(new Uint32Array(input.buffer, input.byteOffset + start * 4, cols));
+    } else {
+      (output as Uint16Array).set((input as Uint16Array).subarray(start, start + cols), start);
+    }
+    return;
+  }
+  encodeElementsInto(row, cols, dtype, output, start);
+}
+
+/** Both passes of the columns edit on a whole tensor held in memory (tests, small tensors). */
+export function orthogonalizeColumns(
+  weight: Uint8Array, // [rows = dModel, cols] stored
+  dtype: FloatDType,
+  rows: number,
+  cols: number,
+  direction: ArrayLike<number>, // [dModel]
+  scale: number,
+): Uint8Array {
+  if (direction.length !== rows) throw new RangeError(`orthogonalizeColumns: direction length ${direction.length} ≠ ${rows} rows`);
+  const projection = projectColumns(weight, dtype, 0, rows, cols, direction);
+  return applyColumns(weight, dtype, 0, rows, cols, direction, projection, scale);
+}
