@@ -1,0 +1,359 @@
+/**
+ * Text generation through transformers.js, on the model's own ONNX graph or on a graph built from it (the hook
+ * graph of an ablation), with one tokenizer shared by both so base and ablated see identical token ids.
+ *
+ * transformers.js runs the decoding loop (KV cache, position ids from the attention mask, per-architecture
+ * inputs such as Qwen3.5's embedding session); we only steer it: our own seeded sampling step (a logits
+ * processor), an AbortSignal stopping criterion, a streamer that emits text deltas, and a context check up
+ * front. The graph reaches transformers.js through transformers-files.ts, which works the same in Node and in
+ * a browser worker: no file-system code here.
+ */
+import {
+  AutoModelForCausalLM,
+  BaseStreamer,
+  LogitsProcessor,
+  StoppingCriteria,
+  Tensor,
+  type PreTrainedModel,
+} from '@huggingface/transformers';
+import { chooseToken, createSeededRandom, checkSamplingSettings, SamplingOptionError } from '../core/sampling';
+import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
+import type { ModelFolder } from '../platform/folder';
+import { CancelledError, InvalidInputError, throwIfAborted } from '../protocol/errors';
+import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import type { ChatTokenizer, Conversation } from './chat-tokenizer';
+import { readWholeFile, registerModelFiles } from './transformers-files';
+
+export type { ChatMessage, Conversation, ChatTokenizer } from './chat-tokenizer';
+
+/** The CLI's and the eval panel's default length: long enough for a refusal sentence to appear. */
+export const DEFAULT_MAX_NEW_TOKENS = 48;
+/** Prompts per forward pass in batch calls; small models are bound by per-step overhead, so batching pays. */
+export const DEFAULT_BATCH_SIZE = 16;
+/** The graph transformers.js is told to load; any chosen or rebuilt graph is served under this name. */
+const SERVED_GRAPH_PATH = 'onnx/model.onnx';
+
+export interface SamplingOptions {
+  maxNewTokens?: number;
+  /** 0 or absent: greedy. */
+  temperature?: number;
+  topP?: number;
+  /** Seeds the sampler; the same seed, prompt and graph give the same text. Default 0. */
+  seed?: number;
+}
+
+export interface TokenEvent {
+  /** The new text since the previous event (decoding whole prefixes, so multi-token characters come out whole). */
+  text: string;
+  tokenId: number;
+  index: number;
+}
+
+export interface GenerateOptions extends LongCallOptions, SamplingOptions {
+  onToken?: (event: TokenEvent) => void;
+}
+
+export interface BatchGenerateOptions extends LongCallOptions, SamplingOptions {
+  batchSize?: number;
+}
+
+export type FinishReason = 'eos' | 'max-new-tokens' | 'context';
+
+export interface Generation {
+  text: string;
+  tokenIds: number[];
+  promptTokenCount: number;
+  finishReason: FinishReason;
+}
+
+export interface LoadModelOptions extends LongCallOptions {
+  /** A graph to run instead of the folder's own (e.g. the hook graph); its external data comes from the folder. */
+  graph?: ModelProto;
+  /** Folder-relative path of the ONNX graph; default `onnx/model.onnx`. */
+  onnxFile?: string;
+  /** transformers.js device: 'cpu' in Node, 'wasm' or 'webgpu' in a browser. Default: transformers.js's choice. */
+  device?: string;
+}
+
+/** Folder-relative paths of the external-data files a graph references (ORT needs their bytes by name). */
+function externalDataLocations(model: ModelProto): string[] {
+  const locations = new Set<string>();
+  const visit = (graph: ModelProto['graph']) => {
+    for (const tensor of graph?.initializer ?? []) {
+      const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
+      if (location) locations.add(location);
+    }
+    for (const node of graph?.node ?? []) for (const attribute of node.attribute ?? []) {
+      if (attribute.g) visit(attribute.g as ModelProto['graph']);
+      for (const sub of attribute.graphs ?? []) visit(sub as ModelProto['graph']);
+    }
+  };
+  visit(model.graph);
+  return [...locations];
+}
+
+export function contextLengthOf(config: Record<string, unknown>): number | null {
+  const text = (config.text_config as Record<string, unknown> | undefined) ?? config;
+  const value = text.max_position_embeddings ?? config.max_position_embeddings;
+  return typeof value === 'number' && value > 0 ? value : null;
+}
+
+class AbortCriterion extends StoppingCriteria {
+  constructor(private readonly signal: AbortSignal | undefined) {
+    super();
+  }
+  override _call(inputIds: number[][]): boolean[] {
+    return inputIds.map(() => Boolean(this.signal?.aborted));
+  }
+}
+
+/**
+ * Picks every row's next token itself (seeded, per-generation PRNG) and leaves only that token finite, so
+ * transformers.js's greedy sampler takes it. Also stops rows whose own budget ran out by forcing EOS.
+ */
+class SeededSamplingProcessor extends LogitsProcessor {
+  private readonly random: () => number;
+  constructor(
+    private readonly temperature: number,
+    private readonly topP: number,
+    seed: number,
+  ) {
+    super();
+    this.random = createSeededRandom(seed);
+  }
+  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
+    const [rows, vocabulary] = [logits.dims[0]!, logits.dims.at(-1)!];
+    const data = logits.data as Float32Array; // [row, vocab]
+    for (let row = 0; row < rows; row++) {
+      const slice = data.subarray(row * vocabulary, (row + 1) * vocabulary);
+      const token = chooseToken(slice, { temperature: this.temperature, topP: this.topP }, this.random);
+      slice.fill(-Infinity);
+      slice[token] = 0;
+    }
+    return logits;
+  }
+}
+
+/** Streams decoded text deltas of a single-row generation; ignores the prompt and stops at EOS. */
+class DeltaStreamer extends BaseStreamer {
+  private seenPrompt = false;
+  private readonly tokens: number[] = [];
+  private emitted = '';
+  private finished = false;
+  constructor(
+    private readonly tokenizer: ChatTokenizer,
+    private readonly onToken: (event: TokenEvent) => void,
+  ) {
+    super();
+  }
+  override put(value: bigint[][]): void {
+    if (!this.seenPrompt) {
+      this.seenPrompt = true;
+      return;
+    }
+    if (this.finished) return;
+    const tokenId = Number(value[0]![0]);
+    if (this.tokenizer.eosTokenIds.includes(tokenId)) {
+      this.finished = true;
+      return;
+    }
+    this.tokens.push(tokenId);
+    const text = this.tokenizer.decode(this.tokens);
+    // A token that ends mid-character decodes to U+FFFD; wait for the rest instead of emitting garbage.
+    if (text.endsWith('\uFFFD')) return;
+    const delta = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : text;
+    this.emitted = text;
+    this.onToken({ text: delta, tokenId, index: this.tokens.length - 1 });
+  }
+  override end(): void {}
+}
+
+function resolveSampling(options: SamplingOptions): { maxNewTokens: number; temperature: number; topP: number; seed: number } {
+  const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InvalidInputError(`max new tokens ${maxNewTokens} must be a whole number ≥ 1.`);
+  const settings = { temperature: options.temperature ?? 0, topP: options.topP ?? 1 };
+  try {
+    checkSamplingSettings(settings);
+  } catch (error) {
+    if (error instanceof SamplingOptionError) throw new InvalidInputError(error.message);
+    throw error;
+  }
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new InvalidInputError(`seed ${seed} must be an integer.`);
+  return { maxNewTokens, ...settings, seed };
+}
+
+/** A causal language model (one ONNX graph) ready to generate and to score next tokens. */
+export class LanguageModel {
+  private constructor(
+    private readonly model: PreTrainedModel,
+    readonly tokenizer: ChatTokenizer,
+    /** max_position_embeddings, or null when the config does not say. */
+    readonly contextLength: number | null,
+    private readonly releaseFiles: () => void,
+  ) {}
+
+  /** Loads `folder`'s graph (or `options.graph`) into transformers.js. */
+  static async load(folder: ModelFolder, tokenizer: ChatTokenizer, options: LoadModelOptions = {}): Promise<LanguageModel> {
+    throwIfAborted(options.signal);
+    const progress = new ProgressReporter('load model', options.onProgress);
+    const onnxFile = options.onnxFile ?? SERVED_GRAPH_PATH;
+    const files = folder.list();
+    if (!files.includes('config.json')) throw new InvalidInputError(`${folder.name}: has no config.json; a model folder needs one for generation.`);
+    if (!files.includes(onnxFile)) {
+      const graphs = files.filter((path) => path.endsWith('.onnx'));
+      throw new InvalidInputError(`${folder.name}: has no ONNX graph at ${onnxFile}${graphs.length ? ` (found ${graphs.join(', ')})` : ''}; generation needs the transformers.js export in onnx/.`);
+    }
+    const graph = options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
+    const graphBytes = options.graph || onnxFile !== SERVED_GRAPH_PATH ? encodeOnnxModel(graph) : await readWholeFile(folder, onnxFile);
+    const directory = onnxFile.includes('/') ? onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1) : '';
+    const externalData = await Promise.all(
+      externalDataLocations(graph).map(async (location) => {
+        const path = `${directory}${location}`;
+        if (!files.includes(path)) throw new InvalidInputError(`${folder.name}: ${onnxFile} stores weights in ${location}, which is missing from the folder.`);
+        return { path: location, data: await readWholeFile(folder, path) };
+      }),
+    );
+    progress.report(0.3, 'graph read');
+    throwIfAborted(options.signal);
+    const served = registerModelFiles(folder, new Map([[SERVED_GRAPH_PATH, graphBytes]]));
+    try {
+      const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
+      const model = await AutoModelForCausalLM.from_pretrained(served.modelId, {
+        dtype: 'fp32', // only picks the file name (model.onnx); tensor types come from the graph itself
+        ...(options.device ? { device: options.device as 'cpu' } : {}),
+        session_options: externalData.length ? { externalData } : {},
+      });
+      progress.done();
+      return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release);
+    } catch (error) {
+      served.release();
+      throw error;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.releaseFiles();
+    await this.model.dispose();
+  }
+
+  /** Encodes a conversation with the generation prompt and checks it fits the context. */
+  encodePrompt(conversation: Conversation, label = 'the prompt'): number[] {
+    const ids = this.tokenizer.encodeConversation(conversation);
+    if (ids.length === 0) throw new InvalidInputError(`${label} encodes to no tokens.`);
+    if (this.contextLength !== null && ids.length >= this.contextLength) {
+      throw new InvalidInputError(
+        `${label} is ${ids.length} tokens long, but the model's context (max_position_embeddings) is ${this.contextLength} tokens, leaving no room for a reply; shorten it.`,
+      );
+    }
+    return ids;
+  }
+
+  /** Generates a reply to one conversation, streaming text deltas to `onToken`. */
+  async generate(conversation: Conversation, options: GenerateOptions = {}): Promise<Generation> {
+    const promptIds = this.encodePrompt(conversation);
+    const [generation] = await this.runGeneration([promptIds], options, options.onToken);
+    return generation!;
+  }
+
+  /** Generates replies for many conversations, `batchSize` at a time (left-padded). */
+  async generateBatch(conversations: Conversation[], options: BatchGenerateOptions = {}): Promise<Generation[]> {
+    const prompts = conversations.map((conversation, index) => this.encodePrompt(conversation, `prompt #${index + 1}`));
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    const progress = new ProgressReporter('generate', options.onProgress);
+    const results: Generation[] = [];
+    for (let start = 0; start < prompts.length; start += batchSize) {
+      throwIfAborted(options.signal);
+      // Each batch's seed is offset by its first prompt's index: a rerun with the same batch size repeats every reply.
+      results.push(...(await this.runGeneration(prompts.slice(start, start + batchSize), { ...options, seed: (options.seed ?? 0) + start })));
+      progress.report(results.length / prompts.length, `${results.length}/${prompts.length} prompts`);
+    }
+    progress.done();
+    return results;
+  }
+
+  /**
+   * The logits of the first generated token (the next token after the generation prompt) for each
+   * conversation, from one forward pass per batch. Returns one row per conversation: [prompt][vocab].
+   */
+  async nextTokenLogits(conversations: Conversation[], options: LongCallOptions & { batchSize?: number } = {}): Promise<Float32Array[]> {
+    const prompts = conversations.map((conversation, index) => this.encodePrompt(conversation, `prompt #${index + 1}`));
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    const progress = new ProgressReporter('first-token logits', options.onProgress);
+    const rows: Float32Array[] = [];
+    for (let start = 0; start < prompts.length; start += batchSize) {
+      throwIfAborted(options.signal);
+      const inputs = this.leftPadded(prompts.slice(start, start + batchSize));
+      const outputs = (await this.model(inputs)) as { logits: Tensor };
+      const logits = outputs.logits.to('float32'); // [batch, sequence, vocab]
+      const [batch, sequence, vocabulary] = logits.dims as [number, number, number];
+      const data = logits.data as Float32Array;
+      // Left padding puts every prompt's last token at the last position.
+      for (let row = 0; row < batch; row++) {
+        const offset = (row * sequence + sequence - 1) * vocabulary;
+        rows.push(data.slice(offset, offset + vocabulary));
+      }
+      progress.report(rows.length / prompts.length);
+    }
+    progress.done();
+    return rows;
+  }
+
+  private leftPadded(prompts: number[][]): { input_ids: Tensor; attention_mask: Tensor } {
+    const length = Math.max(...prompts.map((ids) => ids.length));
+    const ids = new BigInt64Array(prompts.length * length); // [batch, sequence]
+    const mask = new BigInt64Array(prompts.length * length); // [batch, sequence]
+    prompts.forEach((prompt, row) => {
+      const pad = length - prompt.length;
+      for (let i = 0; i < length; i++) {
+        ids[row * length + i] = BigInt(i < pad ? this.tokenizer.padTokenId : prompt[i - pad]!);
+        mask[row * length + i] = i < pad ? 0n : 1n;
+      }
+    });
+    return {
+      input_ids: new Tensor('int64', ids, [prompts.length, length]),
+      attention_mask: new Tensor('int64', mask, [prompts.length, length]),
+    };
+  }
+
+  private async runGeneration(prompts: number[][], options: SamplingOptions & LongCallOptions, onToken?: (event: TokenEvent) => void): Promise<Generation[]> {
+    throwIfAborted(options.signal);
+    const { maxNewTokens, temperature, topP, seed } = resolveSampling(options);
+    const longest = Math.max(...prompts.map((ids) => ids.length));
+    // A budget that would run past the context is cut to fit; the reply then ends with finishReason 'context'.
+    const room = this.contextLength === null ? maxNewTokens : this.contextLength - longest;
+    const budget = Math.min(maxNewTokens, room);
+    const inputs = this.leftPadded(prompts);
+    const eos = this.tokenizer.eosTokenIds;
+    const output = (await this.model.generate({
+      ...inputs,
+      max_new_tokens: budget,
+      do_sample: false, // greedy in transformers.js; sampling happens in our processor
+      num_beams: 1,
+      repetition_penalty: 1,
+      eos_token_id: eos,
+      pad_token_id: this.tokenizer.padTokenId,
+      ...(temperature > 0 ? { logits_processor: [new SeededSamplingProcessor(temperature, topP, seed)] } : {}),
+      stopping_criteria: [new AbortCriterion(options.signal)],
+      ...(onToken ? { streamer: new DeltaStreamer(this.tokenizer, onToken) } : {}),
+    } as unknown as Parameters<PreTrainedModel['generate']>[0])) as Tensor;
+    if (options.signal?.aborted) throw new CancelledError('Generation cancelled.');
+    const width = output.dims[1]!;
+    const all = output.data as BigInt64Array; // [batch, padded prompt + generated]
+    const paddedPrompt = inputs.input_ids.dims[1]!;
+    return prompts.map((prompt, row) => {
+      const generated: number[] = [];
+      let finishReason: FinishReason = budget < maxNewTokens ? 'context' : 'max-new-tokens';
+      for (let i = paddedPrompt; i < width; i++) {
+        const token = Number(all[row * width + i]);
+        // Batch rows keep decoding until every row has stopped: cut each at its own first EOS.
+        if (eos.includes(token)) {
+          finishReason = 'eos';
+          break;
+        }
+        generated.push(token);
+      }
+      return { text: this.tokenizer.decode(generated), tokenIds: generated, promptTokenCount: prompt.length, finishReason };
+    });
+  }
+}
