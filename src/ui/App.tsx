@@ -1,34 +1,115 @@
 /**
- * The workbench shell: the regions of the workflow in the order a user walks them
- * (DESIGN.md "What a user does"). Each region is filled by its own component as the engine behind it lands.
+ * The workbench shell: the regions of the workflow in the order a user walks them (DESIGN.md "What a user
+ * does"): model and prompts on the left, the analysis beside them, then chat and export.
  */
+import { lazy, Suspense, useEffect, type ComponentType } from 'react';
+import { loadDefaultPrompts } from '../state/default-prompts';
+import { dismissError, loadDemoModel, probeBackend } from '../state/actions';
+import { useWorkbench, workbenchStore } from '../state/store';
+import type { BackendChoice } from '../protocol/analysis-api';
+import { AnalysisPanel } from './AnalysisPanel';
+import { ModelPanel } from './ModelPanel';
+import { PromptsPanel } from './PromptsPanel';
+
+// The export panel is helper-owned (src/ui/export/); found by glob so the shell builds before and after it lands.
+const exportModules = import.meta.glob<{ ExportPanel: ComponentType }>('./export/ExportPanel.tsx');
+const exportLoader = exportModules['./export/ExportPanel.tsx'];
+const ExportPanel = exportLoader ? lazy(() => exportLoader().then((module) => ({ default: module.ExportPanel }))) : null;
+
+function ErrorBanner() {
+  const error = useWorkbench((state) => state.error);
+  if (!error) return null;
+  return (
+    <div className="error-banner" role="alert" data-testid="error" data-error-name={error.name}>
+      <strong>{error.name === 'WorkbenchError' ? 'Error' : error.name.replace(/Error$/, ' error').replace(/([a-z])([A-Z])/g, '$1 $2')}:</strong> {error.message}
+      <button type="button" className="dismiss" aria-label="Dismiss error" onClick={dismissError}>
+        ×
+      </button>
+    </div>
+  );
+}
+
+function Notes() {
+  const notes = useWorkbench((state) => state.notes);
+  if (notes.length === 0) return null;
+  return (
+    <ul className="notes" aria-label="notes">
+      {notes.map((note, index) => (
+        <li key={index}>{note}</li>
+      ))}
+    </ul>
+  );
+}
+
+function BackendSelect() {
+  const choice = useWorkbench((state) => state.backendChoice);
+  const webGpu = useWorkbench((state) => state.webGpu);
+  const used = useWorkbench((state) => state.resultBackend);
+  return (
+    <div className="backend">
+      <label>
+        Backend{' '}
+        <select
+          data-testid="backend.select"
+          value={choice}
+          onChange={(event) => workbenchStore.setState({ backendChoice: event.target.value as BackendChoice })}
+        >
+          <option value="auto">auto</option>
+          <option value="webgpu" disabled={webGpu !== null && !webGpu.available}>
+            webgpu
+          </option>
+          <option value="wasm">wasm</option>
+        </select>
+      </label>
+      <span className="hint" title={webGpu?.detail}>
+        {webGpu === null ? 'probing WebGPU…' : webGpu.available ? `WebGPU: ${webGpu.detail}` : `no WebGPU (${webGpu.detail}); using wasm`}
+        {used && ` · last run on ${used}`}
+      </span>
+    </div>
+  );
+}
+
 export function App() {
+  useEffect(() => {
+    void probeBackend();
+    void loadDefaultPrompts();
+    // The demo is the default model: a researcher sees a working page with no set-up.
+    if (workbenchStore.getState().model.phase === 'none') void loadDemoModel();
+  }, []);
+
   return (
     <div className="app">
       <header className="app-header">
-        <h1>Abliteration Workbench</h1>
-        <p className="tagline">Find the refusal direction in a model's residual stream, inspect it per layer, and remove it from the weights — locally, in your browser.</p>
+        <div>
+          <h1>Abliteration Workbench</h1>
+          <p className="tagline">Find the refusal direction in a model's residual stream, inspect it per layer, and remove it from the weights — locally, in your browser.</p>
+        </div>
+        <BackendSelect />
       </header>
-      <main className="regions">
-        <section className="region" aria-labelledby="region-model">
-          <h2 id="region-model">1 · Model</h2>
-          <p className="hint">Load the bundled demo model or an HF model folder (config, tokenizer, ONNX, safetensors).</p>
-        </section>
-        <section className="region" aria-labelledby="region-prompts">
-          <h2 id="region-prompts">2 · Prompt sets</h2>
-          <p className="hint">A: refusal prompts · B: compliance prompts · optional reference contrast C/D.</p>
-        </section>
-        <section className="region region-wide" aria-labelledby="region-analysis">
-          <h2 id="region-analysis">3 · Capture and per-layer analysis</h2>
-          <p className="hint">Residual stream of every layer → direction, held-out AUC, cosine with the reference direction.</p>
-        </section>
-        <section className="region" aria-labelledby="region-chat">
-          <h2 id="region-chat">4 · Chat: base | ablated</h2>
-        </section>
-        <section className="region" aria-labelledby="region-export">
-          <h2 id="region-export">5 · Export</h2>
-          <p className="hint">Orthogonalized safetensors shards, streamed; every other byte unchanged.</p>
-        </section>
+      <ErrorBanner />
+      <Notes />
+      <main className="layout">
+        <div className="column-inputs">
+          <ModelPanel />
+          <PromptsPanel />
+        </div>
+        <div className="column-results">
+          <AnalysisPanel />
+          <section className="region" aria-labelledby="region-chat">
+            <h2 id="region-chat">4 · Chat and evaluation: base | ablated</h2>
+            <p className="hint">Side-by-side chat and the refusal-rate / KL evaluation with the selected layer's direction will appear here.</p>
+          </section>
+          <section className="region" aria-labelledby="region-export">
+            <h2 id="region-export">5 · Export</h2>
+            {ExportPanel ? (
+              <Suspense fallback={<p className="hint">Loading the export panel…</p>}>
+                <ExportPanel />
+              </Suspense>
+            ) : (
+              <p className="hint">Orthogonalized safetensors shards, streamed; every other byte unchanged.</p>
+            )}
+          </section>
+        </div>
       </main>
     </div>
   );

@@ -1,0 +1,169 @@
+/**
+ * onnxruntime-web for the workbench's workers. One ORT build for everything: `onnxruntime-web/webgpu` is the
+ * module transformers.js imports, so both share one runtime and one wasm binary. Its wasm files are served by
+ * Vite from node_modules (the `?url` imports): nothing is ever fetched from a CDN.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import wasmBinaryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import wasmFactoryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
+import { BackendError, InvalidFileError, InvalidInputError } from '../protocol/errors';
+import type { ResolvedBackend } from '../protocol/analysis-api';
+import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from './onnx-session';
+
+export { ort };
+
+/** More threads than this do not help the small matmuls of a capture batch and starve the UI on 2-core machines. */
+const MAX_WASM_THREADS = 4;
+
+let configured = false;
+
+/** Points ORT at the bundled wasm files (object form: a string prefix breaks `vite dev`, ENVIRONMENT.md). */
+export function configureOrtWeb(): typeof ort.env {
+  if (!configured) {
+    ort.env.wasm.wasmPaths = { wasm: absoluteUrl(wasmBinaryUrl), mjs: absoluteUrl(wasmFactoryUrl) };
+    // Threads need SharedArrayBuffer, which needs cross-origin isolation (COOP/COEP headers).
+    const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(MAX_WASM_THREADS, cores)) : 1;
+    ort.env.wasm.proxy = false; // we are already in a worker
+    ort.env.logLevel = 'error';
+    configured = true;
+  }
+  return ort.env;
+}
+
+function absoluteUrl(url: string): string {
+  return new URL(url, self.location.href).href;
+}
+
+export interface WebGpuProbe {
+  available: boolean;
+  detail: string;
+}
+
+/** WebGPU is usable when an adapter can be requested (Chromium needs --enable-unsafe-webgpu on Linux). */
+export async function probeWebGpu(): Promise<WebGpuProbe> {
+  const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return { available: false, detail: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { available: false, detail: 'no WebGPU adapter (GPU blocked or disabled)' };
+    const info = adapter.info;
+    const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter || info?.isFallbackAdapter;
+    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'adapter';
+    return { available: true, detail: `${name}${fallback ? ' (software fallback, slow)' : ''}` };
+  } catch (error) {
+    return { available: false, detail: `requestAdapter failed: ${(error as Error).message}` };
+  }
+}
+
+/** Watches the WebGPU device ORT created; a lost device fails every later run with a clear BackendError. */
+let deviceLostReason: string | null = null;
+let watchedDevice: GPUDevice | null = null;
+
+async function watchWebGpuDevice(): Promise<void> {
+  const device = await Promise.resolve(ort.env.webgpu.device as GPUDevice | Promise<GPUDevice> | undefined).catch(() => undefined);
+  if (!device || device === watchedDevice) return;
+  watchedDevice = device;
+  deviceLostReason = null;
+  void device.lost.then((info) => {
+    deviceLostReason = info.message || info.reason || 'unknown reason';
+  });
+}
+
+export function webGpuDeviceLost(): string | null {
+  return deviceLostReason;
+}
+
+function valueInfo(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): OnnxValueInfo[] {
+  return names.map((name, index) => {
+    const entry = metadata[index];
+    if (!entry || !entry.isTensor) return { name, type: 'non-tensor', shape: [] };
+    return { name, type: entry.type, shape: entry.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : String(dim))) };
+  });
+}
+
+function toOrtTensor(name: string, tensor: OnnxTensor): ort.Tensor {
+  const elements = tensor.dims.reduce((product, dim) => product * dim, 1);
+  if (tensor.data.length !== elements) {
+    throw new InvalidInputError(`feed ${name}: ${tensor.data.length} values for shape [${tensor.dims.join(', ')}]`);
+  }
+  return new ort.Tensor(tensor.type, tensor.data as never, tensor.dims);
+}
+
+/** Outputs are read back to the CPU (capture outputs are small: a few positions × d_model per layer). */
+async function fromOrtTensor(tensor: ort.Tensor): Promise<OnnxTensor> {
+  const data = tensor.location === 'cpu' || tensor.location === undefined ? tensor.data : await tensor.getData(true);
+  return { type: tensor.type as OnnxTensor['type'], dims: [...tensor.dims], data: data as OnnxTensor['data'] };
+}
+
+class WebSession implements OnnxSession {
+  readonly inputs: OnnxValueInfo[];
+  readonly outputs: OnnxValueInfo[];
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly backend: ResolvedBackend,
+  ) {
+    this.inputs = valueInfo(session.inputMetadata, session.inputNames);
+    this.outputs = valueInfo(session.outputMetadata, session.outputNames);
+  }
+
+  async run(feeds: Record<string, OnnxTensor>, outputNames?: readonly string[]): Promise<Record<string, OnnxTensor>> {
+    if (this.backend === 'webgpu' && deviceLostReason) {
+      throw new BackendError(`The WebGPU device was lost (${deviceLostReason}).`, { backend: 'webgpu' });
+    }
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(name, tensor);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);
+    } catch (error) {
+      const lost = deviceLostReason ? ` The WebGPU device was lost (${deviceLostReason}).` : '';
+      throw new BackendError(`onnxruntime-web (${this.backend}) failed during a forward pass: ${(error as Error).message}.${lost}`, { backend: this.backend });
+    }
+    const out: Record<string, OnnxTensor> = {};
+    for (const [name, tensor] of Object.entries(results)) {
+      out[name] = await fromOrtTensor(tensor as ort.Tensor);
+      (tensor as ort.Tensor).dispose();
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Sessions on one backend. External data given as a Blob goes to ORT as a blob URL, which ORT fetches into
+ * its own heap: the file is never copied into a JavaScript ArrayBuffer first.
+ */
+export function createWebSessionFactory(backend: ResolvedBackend): OnnxSessionFactory {
+  return {
+    name: `onnxruntime-web ${backend}`,
+    async create(model: OnnxModelInput): Promise<OnnxSession> {
+      configureOrtWeb();
+      const objectUrls: string[] = [];
+      const externalData = (model.externalData ?? []).map((file) => {
+        if (typeof file.data === 'string' || file.data instanceof Uint8Array) return { path: file.path, data: file.data };
+        const url = URL.createObjectURL(file.data);
+        objectUrls.push(url);
+        return { path: file.path, data: url };
+      });
+      try {
+        const session = await ort.InferenceSession.create(model.bytes, {
+          executionProviders: [backend],
+          graphOptimizationLevel: 'all',
+          ...(externalData.length > 0 ? { externalData } : {}),
+        });
+        if (backend === 'webgpu') await watchWebGpuDevice();
+        return new WebSession(session, backend);
+      } catch (error) {
+        const message = (error as Error).message;
+        if (backend === 'webgpu') throw new BackendError(`WebGPU could not load ${model.name}: ${message}`, { backend: 'webgpu' });
+        throw new InvalidFileError(model.name, `onnxruntime-web could not load the graph: ${message}`);
+      } finally {
+        for (const url of objectUrls) URL.revokeObjectURL(url);
+      }
+    },
+  };
+}

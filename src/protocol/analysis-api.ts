@@ -1,0 +1,125 @@
+/**
+ * The analysis worker's API: open a model folder, capture the residual stream of every layer and analyse it.
+ * One interface, implemented by the in-thread service (workers/analysis-service.ts) and by the comlink proxy
+ * (src/clients/analysis-client.ts) alike, so the UI cannot tell which one it talks to.
+ */
+import type { SerializedError } from './errors';
+import type { LongCallOptions, Progress } from './progress';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+export type ResolvedBackend = 'webgpu' | 'wasm';
+
+/** One file of a model folder handed over by the UI; `File` objects are structured-cloneable and Blob-backed. */
+export interface FolderFile {
+  path: string; // relative, '/'-separated, without the folder's own name
+  file: File;
+}
+
+/**
+ * Where a model folder lives. Every variant crosses postMessage without reading the files: the worker reads
+ * only the ranges it needs.
+ */
+export type FolderDescriptor =
+  | { kind: 'url'; name: string; baseUrl: string; files: { path: string; size: number }[] }
+  | { kind: 'files'; name: string; files: FolderFile[] }
+  | { kind: 'directory-handle'; name: string; handle: FileSystemDirectoryHandle };
+
+export interface FolderCheck {
+  item: 'config' | 'tokenizer' | 'onnx' | 'safetensors';
+  present: boolean;
+  detail: string; // what was found, e.g. "llama, 4 layers, d_model 64" or why it is missing
+}
+
+export interface ModelInspection {
+  name: string;
+  fingerprint: string; // identifies the folder's content for the activation cache
+  modelType: string;
+  numLayers: number; // L blocks, hence L+1 layer indices
+  hiddenSize: number;
+  checks: FolderCheck[];
+  /** What each step of the workflow can do with this folder, in words the UI shows as they are. */
+  capabilities: { capture: boolean; chat: boolean; export: boolean; notes: string[] };
+  onnxFile: string | null;
+  residualStyle: string | null; // 'torch' | 'genai' | 'demo' when the ONNX graph was understood
+}
+
+export interface PromptMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+export interface PromptInput {
+  messages: PromptMessage[];
+}
+
+export interface PromptSets {
+  harmful: PromptInput[]; // A: refusal prompts
+  harmless: PromptInput[]; // B: compliance prompts
+  referenceA: PromptInput[]; // optional reference contrast (empty when unused)
+  referenceB: PromptInput[];
+}
+
+export interface AnalysisRequest {
+  prompts: PromptSets;
+  /** A direction file (.safetensors/.npy/.json) used as the reference instead of the reference contrast. */
+  referenceDirection: { file: string; bytes: Uint8Array } | null;
+  position: number; // token position, -1 = last prompt token
+  heldOutFraction: number;
+  seed: number;
+  backend: BackendChoice;
+  batchSize: number;
+}
+
+/** The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it. */
+export interface ReportLayer {
+  index: number;
+  auc: number;
+  aucTrain: number;
+  cosineReference: number | null;
+  meanGapNorm: number;
+  [extra: string]: unknown;
+}
+export interface ReportJson {
+  model: Record<string, unknown>;
+  hiddenSize: number;
+  numLayers: number;
+  position: number;
+  counts: { harmful: number; harmless: number; heldOut: number };
+  bestLayer: number;
+  layers: ReportLayer[];
+  [extra: string]: unknown;
+}
+
+export interface AnalysisResult {
+  report: ReportJson;
+  /** The report as the CLI serializes it, byte for byte what `report.download` saves. */
+  reportText: string;
+  crossLayerCosine: number[][]; // [layer, layer]
+  /** Held-out projections x·r_l per layer, for the A-vs-B histogram. */
+  projections: { harmful: number[]; harmless: number[] }[]; // [layer] → [prompt]
+  /** Unit directions r_l, one row per layer, for export and chat hooks. */
+  directions: Float32Array[]; // [layer] → [dModel]
+  backend: ResolvedBackend;
+  fromCache: boolean;
+  notes: string[]; // e.g. "WebGPU failed (device lost); captured on wasm instead."
+}
+
+export interface AnalysisApi {
+  /** Reads and validates a folder; decodes its ONNX graph and finds the residual stream when there is one. */
+  openModel(folder: FolderDescriptor, options?: LongCallOptions): Promise<ModelInspection>;
+  /** Captures (or reads from the activation cache) and analyses the currently open model. */
+  analyze(request: AnalysisRequest, options?: LongCallOptions): Promise<AnalysisResult>;
+  /** Which backend `auto` would pick here (WebGPU when an adapter exists, else wasm). */
+  probeBackend(): Promise<{ webgpu: boolean; detail: string }>;
+}
+
+/** Worker replies carry failures as data, so the UI rebuilds the named error class (never `String(err)`). */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+/** What the worker exposes: AnalysisApi's calls with a call id and a proxied progress callback. */
+export interface AnalysisWorkerEndpoint {
+  openModel(callId: number, folder: FolderDescriptor, onProgress?: (event: Progress) => void): Promise<Envelope<Awaited<ReturnType<AnalysisApi['openModel']>>>>;
+  analyze(callId: number, request: AnalysisRequest, onProgress?: (event: Progress) => void): Promise<Envelope<Awaited<ReturnType<AnalysisApi['analyze']>>>>;
+  probeBackend(): Promise<Envelope<Awaited<ReturnType<AnalysisApi['probeBackend']>>>>;
+  cancel(callId: number): void;
+}
+

@@ -1,0 +1,180 @@
+/**
+ * What the UI can ask for. Every action updates the store; long ones go to the analysis worker through the
+ * client and report progress. Failures land in the one error banner as named errors; a cancel is not a failure.
+ */
+import demoManifest from 'virtual:demo-model-manifest';
+import { analysisClient } from '../clients/analysis-client';
+import type { FolderDescriptor } from '../protocol/analysis-api';
+import { CancelledError, InvalidInputError, WorkbenchError } from '../protocol/errors';
+import type { Progress } from '../protocol/progress';
+import { importPromptText, promptSetToInputs } from './prompt-sets';
+import { workbenchStore as store, type PromptSetName, type PromptSetState } from './store';
+
+export const DEMO_MODEL_BASE_URL = `${import.meta.env.BASE_URL}models/demo/`;
+const CAPTURE_BATCH_SIZE = 16;
+
+export function reportError(error: unknown): void {
+  if (error instanceof CancelledError) return;
+  const named = error instanceof Error ? error : new WorkbenchError(String(error));
+  store.setState({ error: { name: named.name, message: named.message } });
+}
+
+export function dismissError(): void {
+  store.setState({ error: null });
+}
+
+export async function probeBackend(): Promise<void> {
+  try {
+    const probe = await analysisClient().probeBackend();
+    store.setState({ webGpu: { available: probe.webgpu, detail: probe.detail } });
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+let modelLoadGeneration = 0;
+
+export async function loadModel(descriptor: FolderDescriptor, label: string): Promise<void> {
+  const generation = ++modelLoadGeneration;
+  store.setState({
+    model: { phase: 'loading', label, inspection: null, message: `Loading ${label}…` },
+    modelFolder: null,
+    result: null,
+    selectedLayer: null,
+    error: null,
+    capture: { phase: 'idle', fraction: 0, detail: '' },
+  });
+  try {
+    const inspection = await analysisClient().openModel(descriptor, {
+      onProgress: (event) => {
+        if (generation === modelLoadGeneration && event.status === 'progress' && event.detail) {
+          store.setState((state) => ({ model: { ...state.model, message: event.detail! } }));
+        }
+      },
+    });
+    if (generation !== modelLoadGeneration) return;
+    store.setState({
+      model: { phase: 'ready', label, inspection, message: `${label} ready` },
+      modelFolder: descriptor,
+    });
+  } catch (error) {
+    if (generation !== modelLoadGeneration) return;
+    store.setState({ model: { phase: 'failed', label, inspection: null, message: `${label} could not be loaded.` } });
+    reportError(error);
+  }
+}
+
+export function loadDemoModel(): Promise<void> {
+  if (demoManifest.length === 0) {
+    reportError(new InvalidInputError('The demo model is missing from this build (public/models/demo is empty).'));
+    return Promise.resolve();
+  }
+  return loadModel({ kind: 'url', name: 'demo', baseUrl: DEMO_MODEL_BASE_URL, files: demoManifest }, 'demo model');
+}
+
+export function setPromptSet(name: PromptSetName, update: Partial<PromptSetState>): void {
+  store.setState((state) => ({ prompts: { ...state.prompts, [name]: { ...state.prompts[name], ...update } } }));
+}
+
+export async function importPromptFile(name: PromptSetName, file: File): Promise<void> {
+  try {
+    setPromptSet(name, importPromptText(file.name, await file.text()));
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+export async function importReferenceDirection(file: File | null): Promise<void> {
+  if (!file) {
+    store.setState({ referenceDirection: null });
+    return;
+  }
+  store.setState({ referenceDirection: { file: file.name, bytes: new Uint8Array(await file.arrayBuffer()) } });
+}
+
+let captureController: AbortController | null = null;
+
+export async function runCapture(): Promise<void> {
+  const state = store.getState();
+  let prompts;
+  try {
+    prompts = {
+      harmful: promptSetToInputs(state.prompts.harmful, 'A (refusal prompts)'),
+      harmless: promptSetToInputs(state.prompts.harmless, 'B (compliance prompts)'),
+      referenceA: promptSetToInputs(state.prompts.referenceA, 'C (reference A)'),
+      referenceB: promptSetToInputs(state.prompts.referenceB, 'D (reference B)'),
+    };
+  } catch (error) {
+    reportError(error);
+    return;
+  }
+  if (state.model.phase !== 'ready') {
+    reportError(new InvalidInputError('Load a model first: the demo model or a model folder.'));
+    return;
+  }
+  if (captureController) return; // one capture at a time; the button is disabled meanwhile
+  const controller = new AbortController();
+  captureController = controller;
+  store.setState({ capture: { phase: 'running', fraction: 0, detail: 'Starting…' }, error: null, notes: [] });
+  const onProgress = (event: Progress) => {
+    if (controller.signal.aborted) return;
+    if (event.status === 'progress') {
+      store.setState((current) => ({
+        capture: { phase: 'running', fraction: Math.max(current.capture.fraction, event.fraction), detail: event.detail ?? current.capture.detail },
+      }));
+    } else if (event.status === 'message') {
+      store.setState((current) => ({ notes: [...current.notes, event.text] }));
+    }
+  };
+  try {
+    const result = await analysisClient().analyze(
+      {
+        prompts,
+        referenceDirection: state.referenceDirection,
+        position: state.position,
+        heldOutFraction: state.heldOutFraction,
+        seed: state.seed,
+        backend: state.backendChoice,
+        batchSize: CAPTURE_BATCH_SIZE,
+      },
+      { signal: controller.signal, onProgress },
+    );
+    store.setState((current) => ({
+      result,
+      resultBackend: result.backend,
+      selectedLayer: result.report.bestLayer,
+      capture: { phase: 'done', fraction: 1, detail: result.fromCache ? 'Loaded from the activation cache' : `Captured on ${result.backend}` },
+      notes: [...current.notes, ...result.notes],
+    }));
+  } catch (error) {
+    const cancelled = error instanceof CancelledError || controller.signal.aborted;
+    store.setState((current) => ({
+      capture: { phase: cancelled ? 'cancelled' : 'failed', fraction: current.capture.fraction, detail: cancelled ? 'Cancelled' : 'Failed' },
+    }));
+    if (!cancelled) reportError(error);
+  } finally {
+    captureController = null;
+  }
+}
+
+export function cancelCapture(): void {
+  captureController?.abort();
+}
+
+export function selectLayer(layer: number): void {
+  const result = store.getState().result;
+  const maxLayer = result ? result.report.layers.length - 1 : null;
+  if (!Number.isInteger(layer) || layer < 0 || (maxLayer !== null && layer > maxLayer)) return;
+  store.setState({ selectedLayer: layer });
+}
+
+export function downloadReport(): void {
+  const result = store.getState().result;
+  if (!result) return;
+  const url = URL.createObjectURL(new Blob([result.reportText], { type: 'application/json' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = 'report.json';
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,0 +1,129 @@
+/**
+ * Step 3: capture and the per-layer analysis — progress and cancel, the layer selector, the four plots, and
+ * the report download. Clicking a layer in any layer plot selects it.
+ */
+import { useMemo } from 'react';
+import { cancelCapture, downloadReport, runCapture, selectLayer } from '../state/actions';
+import { useWorkbench } from '../state/store';
+import { aucFigure, cosineFigure, heatmapFigure, histogramFigure } from './plots/figures';
+import { PlotlyChart } from './plots/PlotlyChart';
+
+function CaptureControls() {
+  const capture = useWorkbench((state) => state.capture);
+  const modelReady = useWorkbench((state) => state.model.phase === 'ready');
+  const running = capture.phase === 'running';
+  const percent = Math.round(capture.fraction * 100);
+  return (
+    <div className="capture-controls">
+      <button type="button" className="primary" data-testid="capture.run" disabled={!modelReady || running} onClick={() => void runCapture()}>
+        {running ? 'Capturing…' : 'Capture & analyse'}
+      </button>
+      <button type="button" data-testid="capture.cancel" disabled={!running} onClick={cancelCapture}>
+        Cancel
+      </button>
+      <div className="progress-wrap">
+        <div
+          className="progress"
+          role="progressbar"
+          aria-label="capture progress"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={percent}
+          data-testid="capture.progress"
+          data-state={capture.phase}
+        >
+          <div className="progress-fill" style={{ width: `${percent}%` }} />
+        </div>
+        <span className="progress-text" data-testid="capture.detail">
+          {capture.phase === 'idle' ? (modelReady ? 'Ready to capture.' : 'Load a model to capture.') : `${capture.detail}${running ? ` · ${percent}%` : ''}`}
+        </span>
+      </div>
+    </div>
+  );
+}
+
+function LayerSelector() {
+  const result = useWorkbench((state) => state.result);
+  const selected = useWorkbench((state) => state.selectedLayer);
+  if (!result) return null;
+  const report = result.report;
+  const layer = selected === null ? null : report.layers[selected];
+  return (
+    <div className="layer-selector">
+      <label>
+        Layer{' '}
+        <input
+          type="number"
+          data-testid="layer.input"
+          min={0}
+          max={report.layers.length - 1}
+          step={1}
+          value={selected ?? ''}
+          onChange={(event) => selectLayer(Number(event.target.value))}
+        />
+      </label>
+      <span className="selected-layer">
+        selected <strong data-testid="layer.selected">{selected ?? ''}</strong>
+        {selected === report.bestLayer && <span className="badge">★ recommended</span>}
+      </span>
+      {layer && (
+        <span className="layer-stats">
+          AUC {layer.auc.toFixed(3)} held-out · {layer.aucTrain.toFixed(3)} train
+          {layer.cosineReference !== null && <> · cos ref {layer.cosineReference.toFixed(3)}</>} · ‖mean gap‖ {layer.meanGapNorm.toPrecision(3)}
+        </span>
+      )}
+      {selected !== report.bestLayer && (
+        <button type="button" className="link-button" onClick={() => selectLayer(report.bestLayer)}>
+          back to recommended (layer {report.bestLayer})
+        </button>
+      )}
+      <button type="button" className="download" data-testid="report.download" onClick={downloadReport}>
+        Download report.json
+      </button>
+    </div>
+  );
+}
+
+function Plots() {
+  const result = useWorkbench((state) => state.result);
+  const selected = useWorkbench((state) => state.selectedLayer);
+  const figures = useMemo(
+    () =>
+      result && {
+        auc: aucFigure(result, selected),
+        cosine: cosineFigure(result, selected),
+        heatmap: heatmapFigure(result, selected),
+        histogram: histogramFigure(result, selected),
+      },
+    [result, selected],
+  );
+  if (!figures || !result) {
+    return <p className="empty-plots hint">Plots appear here after a capture: AUC and reference cosine per layer, the cross-layer cosine map, and A-vs-B projections at the selected layer.</p>;
+  }
+  const counts = result.report.counts;
+  return (
+    <>
+      <p className="hint result-summary">
+        {counts.harmful} A and {counts.harmless} B prompts, {counts.heldOut} held out · position {result.report.position} · {result.fromCache ? 'from the activation cache' : `captured on ${result.backend}`} · recommended layer{' '}
+        <strong>{result.report.bestLayer}</strong> (★)
+      </p>
+      <div className="plot-grid">
+        <PlotlyChart testId="plot.auc" title="AUC per layer — A vs B projections on r_l" {...figures.auc} onSelectLayer={selectLayer} />
+        <PlotlyChart testId="plot.cosine" title="Cosine of r_l with the reference direction" {...figures.cosine} onSelectLayer={selectLayer} />
+        <PlotlyChart testId="plot.heatmap" title="Cross-layer cosine cos(r_i, r_j)" {...figures.heatmap} onSelectLayer={selectLayer} />
+        <PlotlyChart testId="plot.histogram" title={`Held-out projections at layer ${selected ?? '–'}`} {...figures.histogram} />
+      </div>
+    </>
+  );
+}
+
+export function AnalysisPanel() {
+  return (
+    <section className="region region-wide" aria-labelledby="region-analysis">
+      <h2 id="region-analysis">3 · Capture and per-layer analysis</h2>
+      <CaptureControls />
+      <LayerSelector />
+      <Plots />
+    </section>
+  );
+}
