@@ -21,10 +21,11 @@ import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/on
 import type { ModelFolder } from '../platform/folder';
 import { CancelledError, InvalidInputError, throwIfAborted } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
-import type { ChatTokenizer, Conversation } from './chat-tokenizer';
+import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
 
-export type { ChatMessage, Conversation, ChatTokenizer } from './chat-tokenizer';
+export { loadGenerationTokenizer } from './chat-tokenizer';
+export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-tokenizer';
 
 /** The CLI's and the eval panel's default length: long enough for a refusal sentence to appear. */
 export const DEFAULT_MAX_NEW_TOKENS = 48;
@@ -141,7 +142,7 @@ class DeltaStreamer extends BaseStreamer {
   private emitted = '';
   private finished = false;
   constructor(
-    private readonly tokenizer: ChatTokenizer,
+    private readonly tokenizer: GenerationTokenizer,
     private readonly onToken: (event: TokenEvent) => void,
   ) {
     super();
@@ -187,14 +188,14 @@ function resolveSampling(options: SamplingOptions): { maxNewTokens: number; temp
 export class LanguageModel {
   private constructor(
     private readonly model: PreTrainedModel,
-    readonly tokenizer: ChatTokenizer,
+    readonly tokenizer: GenerationTokenizer,
     /** max_position_embeddings, or null when the config does not say. */
     readonly contextLength: number | null,
     private readonly releaseFiles: () => void,
   ) {}
 
   /** Loads `folder`'s graph (or `options.graph`) into transformers.js. */
-  static async load(folder: ModelFolder, tokenizer: ChatTokenizer, options: LoadModelOptions = {}): Promise<LanguageModel> {
+  static async load(folder: ModelFolder, tokenizer: GenerationTokenizer, options: LoadModelOptions = {}): Promise<LanguageModel> {
     throwIfAborted(options.signal);
     const progress = new ProgressReporter('load model', options.onProgress);
     const onnxFile = options.onnxFile ?? SERVED_GRAPH_PATH;

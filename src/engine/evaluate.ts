@@ -1,0 +1,218 @@
+/**
+ * Evaluation of an ablation, base vs hook-ablated, on the same tokenizer and prompts:
+ * - refusal rate on refusal prompts (greedy replies classified with the DESIGN.md markers), with every reply
+ *   and the markers it matched, so a reader can check the classifier;
+ * - first-token KL(base ‖ ablated) on compliance prompts: the next-token distributions after the generation
+ *   prompt, from one forward pass each, averaged over prompts (batchmean).
+ *
+ * The ablation runs as graph hooks (buildHookGraph), which DESIGN.md requires to equal the weight edit.
+ */
+import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeMarkers, refusalRate, RefusalMarkerError, type RefusalVerdict } from '../core/refusal';
+import { meanKLDivergence } from '../core/kl';
+import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
+import { buildHookGraph, type HookTarget } from '../model/hook-graph';
+import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
+import type { ModelFolder } from '../platform/folder';
+import { InvalidInputError, throwIfAborted } from '../protocol/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../protocol/progress';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, type Conversation, type Generation, type GenerationTokenizer } from './generate';
+import { loadGenerationTokenizer } from './chat-tokenizer';
+import { readWholeFile } from './transformers-files';
+
+export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
+
+export interface AblationSpec {
+  /** Unit direction, [dModel]. */
+  direction: Float32Array;
+  scale: number;
+  targets: HookTarget[];
+  /** Inclusive block range for attn/mlp; all blocks when absent. */
+  layers?: [number, number];
+}
+
+export interface EvaluationSettings {
+  maxNewTokens?: number;
+  batchSize?: number;
+  /** Refusal markers (normalized here); DESIGN.md's list when absent. */
+  markers?: readonly string[];
+}
+
+export interface ReplyVerdict {
+  response: string;
+  refused: boolean;
+  matchedMarkers: string[];
+  finishReason: Generation['finishReason'];
+}
+
+export interface RefusalEvaluation {
+  refusalRate: number;
+  replies: ReplyVerdict[];
+}
+
+export interface EvaluationSample {
+  messages: Conversation;
+  base: ReplyVerdict;
+  ablated: ReplyVerdict;
+}
+
+/** eval.json (CONTRACTS.md): base/ablated refusal rates, klFirstToken, samples; extra fields are additions. */
+export interface EvaluationReport {
+  base: { refusalRate: number };
+  ablated: { refusalRate: number };
+  klFirstToken: number;
+  samples: EvaluationSample[];
+  klPerPrompt: number[];
+  counts: { harmful: number; harmless: number };
+  settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+}
+
+/** Resolves the marker list once (user lists are normalized like replies; empty entries are an error). */
+export function resolveMarkers(markers: readonly string[] | undefined): string[] {
+  if (!markers) return [...DEFAULT_REFUSAL_MARKERS];
+  try {
+    return normalizeMarkers(markers);
+  } catch (error) {
+    if (error instanceof RefusalMarkerError) throw new InvalidInputError(error.message);
+    throw error;
+  }
+}
+
+function verdictOf(generation: Generation, markers: readonly string[]): ReplyVerdict & { verdict: RefusalVerdict } {
+  const verdict = classifyRefusal(generation.text, markers);
+  return { response: generation.text, refused: verdict.refused, matchedMarkers: verdict.matchedMarkers, finishReason: generation.finishReason, verdict };
+}
+
+/** Greedy replies to every prompt and the fraction that are refusals. */
+export async function evaluateRefusals(model: LanguageModel, prompts: readonly Conversation[], options: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
+  if (prompts.length === 0) throw new InvalidInputError('the refusal prompt set is empty; give at least one prompt.');
+  const markers = resolveMarkers(options.markers);
+  const generations = await model.generateBatch([...prompts], {
+    maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const replies = generations.map((generation) => verdictOf(generation, markers));
+  return { refusalRate: refusalRate(replies.map((reply) => reply.verdict)), replies: replies.map(({ verdict: _verdict, ...reply }) => reply) };
+}
+
+/** Mean first-token KL(base ‖ ablated) from precomputed base logits ([prompt][vocab]) and the ablated model. */
+export async function firstTokenKL(
+  baseLogits: readonly Float32Array[],
+  ablated: LanguageModel,
+  prompts: readonly Conversation[],
+  options: LongCallOptions & { batchSize?: number } = {},
+): Promise<{ mean: number; perPrompt: number[] }> {
+  if (prompts.length === 0) throw new InvalidInputError('the compliance prompt set is empty; KL needs at least one prompt.');
+  const ablatedLogits = await ablated.nextTokenLogits([...prompts], options);
+  return meanKLDivergence(baseLogits, ablatedLogits);
+}
+
+/** Forwards a sub-task's progress as this call's progress within [from, to]. */
+export function progressSlice(reporter: ProgressReporter, from: number, to: number, label: string): (event: Progress) => void {
+  return (event) => {
+    if (event.status === 'progress') reporter.report(from + (to - from) * event.fraction, `${label}${event.detail ? `: ${event.detail}` : ''}`);
+  };
+}
+
+/**
+ * A model folder opened for evaluation: one tokenizer, the base model, and its decoded graph from which hook
+ * graphs are built. The base model's replies and first-token logits are computed once per prompt set and
+ * reused by every ablation evaluated on it (the layer sweep evaluates many).
+ */
+export class EvaluationSession {
+  private readonly baseRefusals = new Map<readonly Conversation[], RefusalEvaluation>();
+  private readonly baseLogits = new Map<readonly Conversation[], Float32Array[]>();
+
+  private constructor(
+    readonly folder: ModelFolder,
+    readonly tokenizer: GenerationTokenizer,
+    readonly base: LanguageModel,
+    private readonly graph: ModelProto,
+    private readonly residual: ResidualPoints,
+    private readonly tiedEmbeddings: boolean,
+    private readonly device: string | undefined,
+  ) {}
+
+  static async open(folder: ModelFolder, options: LongCallOptions & { onnxFile?: string; device?: string } = {}): Promise<EvaluationSession> {
+    const onnxFile = options.onnxFile ?? 'onnx/model.onnx';
+    const tokenizer = await loadGenerationTokenizer(folder);
+    if (!folder.list().includes(onnxFile)) throw new InvalidInputError(`${folder.name}: has no ONNX graph at ${onnxFile}; evaluation needs the transformers.js export in onnx/.`);
+    const graph = decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
+    const residual = findResidualPoints(graph);
+    const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
+    const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
+    const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
+    const base = await LanguageModel.load(folder, tokenizer, { graph, onnxFile, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device);
+  }
+
+  /** Hidden size and block count as the residual finder saw them in the graph. */
+  get numLayers(): number {
+    return this.residual.points.length - 1;
+  }
+
+  /** Loads the hook-ablated model for `spec`. The caller disposes it. */
+  async loadAblated(spec: AblationSpec, options: LongCallOptions = {}): Promise<LanguageModel> {
+    const hooked = buildHookGraph(this.graph, {
+      direction: spec.direction,
+      scale: spec.scale,
+      targets: spec.targets,
+      ...(spec.layers ? { layers: spec.layers } : {}),
+      tiedEmbeddings: this.tiedEmbeddings,
+      residual: this.residual,
+    });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, ...(this.device ? { device: this.device } : {}), ...options });
+  }
+
+  async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
+    const cached = this.baseRefusals.get(prompts);
+    if (cached) return cached;
+    const result = await evaluateRefusals(this.base, prompts, settings);
+    this.baseRefusals.set(prompts, result);
+    return result;
+  }
+
+  async baseLogitsOn(prompts: readonly Conversation[], options: LongCallOptions & { batchSize?: number } = {}): Promise<Float32Array[]> {
+    const cached = this.baseLogits.get(prompts);
+    if (cached) return cached;
+    const result = await this.base.nextTokenLogits([...prompts], options);
+    this.baseLogits.set(prompts, result);
+    return result;
+  }
+
+  /**
+   * Refusal rate (base and ablated) on `harmful` and first-token KL on `harmless` for one ablation.
+   * Pass the same array objects again to reuse the base model's results.
+   */
+  async evaluate(spec: AblationSpec, prompts: { harmful: readonly Conversation[]; harmless: readonly Conversation[] }, options: EvaluationSettings & LongCallOptions = {}): Promise<EvaluationReport> {
+    const reporter = new ProgressReporter('evaluate', options.onProgress);
+    const markers = resolveMarkers(options.markers);
+    const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const common = { maxNewTokens, markers, batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, ...(options.signal ? { signal: options.signal } : {}) };
+    const base = await this.baseRefusalsOn(prompts.harmful, { ...common, onProgress: progressSlice(reporter, 0, 0.4, 'base replies') });
+    const baseLogits = await this.baseLogitsOn(prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.4, 0.45, 'base first-token logits') });
+    throwIfAborted(options.signal);
+    const ablatedModel = await this.loadAblated(spec, options.signal ? { signal: options.signal } : {});
+    try {
+      const ablated = await evaluateRefusals(ablatedModel, prompts.harmful, { ...common, onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
+      const kl = await firstTokenKL(baseLogits, ablatedModel, prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.9, 1, 'ablated first-token logits') });
+      reporter.done();
+      return {
+        base: { refusalRate: base.refusalRate },
+        ablated: { refusalRate: ablated.refusalRate },
+        klFirstToken: kl.mean,
+        samples: prompts.harmful.map((messages, index) => ({ messages, base: base.replies[index]!, ablated: ablated.replies[index]! })),
+        klPerPrompt: kl.perPrompt,
+        counts: { harmful: prompts.harmful.length, harmless: prompts.harmless.length },
+        settings: { scale: spec.scale, targets: [...spec.targets], layers: spec.layers ?? null, maxNewTokens, markers, decoding: 'greedy' },
+      };
+    } finally {
+      await ablatedModel.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.base.dispose();
+  }
+}
