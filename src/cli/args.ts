@@ -3,10 +3,27 @@ import { InvalidInputError } from '../protocol/errors';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * `--position -1` as CONTRACTS.md writes it: node's parseArgs refuses a value starting with '-', so a string
+ * option followed by a negative number is joined into `--position=-1` first.
+ */
+function joinNegativeNumbers(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : null;
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
 /** Parses `--flag value` options strictly: an unknown flag or a missing value is a clear error. */
 export function parseCommandArgs<T extends Options>(command: string, argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: joinNegativeNumbers(argv, options), options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new InvalidInputError(`${(error as Error).message}. Run 'abliterate ${command} --help'.`);
   }
