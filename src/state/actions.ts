@@ -123,7 +123,7 @@ export async function runCapture(): Promise<void> {
         capture: { phase: 'running', fraction: Math.max(current.capture.fraction, event.fraction), detail: event.detail ?? current.capture.detail },
       }));
     } else if (event.status === 'message') {
-      store.setState((current) => ({ notes: [...current.notes, event.text] }));
+      store.setState((current) => ({ capture: { ...current.capture, detail: event.text } }));
     }
   };
   try {

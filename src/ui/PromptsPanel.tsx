@@ -22,8 +22,8 @@ function PromptSetEditor({ name, testId, title, hint, rows }: (typeof PROMPT_SET
         <label htmlFor={`prompt-${name}`} className="prompt-title">
           {title}
         </label>
-        <span className="hint">
-          {count} prompt{count === 1 ? '' : 's'} · {hint}
+        <span className="hint" title={hint}>
+          {count} prompt{count === 1 ? '' : 's'}
         </span>
         <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
           import…

@@ -1,0 +1,61 @@
+/**
+ * Captured activations kept in IndexedDB (idb-keyval, usable from a worker), keyed by model content, prompts,
+ * token position and backend, so a reload — or a second analysis of the same sets — does not recompute.
+ * The cache is an optimization: any failure to read or write it is ignored, never fatal.
+ */
+import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
+import type { CaptureResult } from '../src/engine/capture';
+import type { PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+
+/** Oldest entries beyond this count are dropped (a 0.8B model's set is ~10 MB). */
+const MAX_CACHED_SETS = 48;
+const CACHE_FORMAT = 1;
+
+let store: UseStore | null = null;
+function cacheStore(): UseStore | null {
+  if (typeof indexedDB === 'undefined') return null;
+  store ??= createStore('abliteration-workbench', 'activations');
+  return store;
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+export async function activationCacheKey(modelFingerprint: string, prompts: readonly PromptInput[], position: number, backend: ResolvedBackend): Promise<string> {
+  const promptHash = await sha256Hex(JSON.stringify(prompts.map((prompt) => prompt.messages)));
+  return `v${CACHE_FORMAT}:${modelFingerprint}:${backend}:pos${position}:${promptHash}`;
+}
+
+interface CacheEntry {
+  storedAt: number;
+  result: CaptureResult;
+}
+
+export async function readCachedActivations(key: string): Promise<CaptureResult | null> {
+  const target = cacheStore();
+  if (!target) return null;
+  try {
+    const entry = (await get<CacheEntry>(key, target)) ?? null;
+    return entry?.result.activations ? entry.result : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeCachedActivations(key: string, result: CaptureResult): Promise<void> {
+  const target = cacheStore();
+  if (!target) return;
+  try {
+    await set(key, { storedAt: Date.now(), result } satisfies CacheEntry, target);
+    const allKeys = (await keys(target)) as string[];
+    if (allKeys.length > MAX_CACHED_SETS) {
+      const entries = await Promise.all(allKeys.map(async (entryKey) => ({ entryKey, storedAt: (await get<CacheEntry>(entryKey, target))?.storedAt ?? 0 })));
+      entries.sort((a, b) => a.storedAt - b.storedAt);
+      for (const { entryKey } of entries.slice(0, allKeys.length - MAX_CACHED_SETS)) await del(entryKey, target);
+    }
+  } catch {
+    // quota exceeded or storage disabled: the next run recomputes
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The in-thread implementation of AnalysisApi (the worker exposes it through comlink; tests may call it
+ * directly). Holds the open model; captures on onnxruntime-web — WebGPU when asked or when `auto` finds an
+ * adapter, wasm otherwise — and falls back to wasm with a note when WebGPU fails (device lost, EP error).
+ */
+import { activationsAtPosition, captureActivations, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
+import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
+import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
+import type { OnnxModelInput } from '../src/platform/onnx-session';
+import { createWebSessionFactory, probeWebGpu } from '../src/platform/ort-web';
+import type { AnalysisApi, AnalysisRequest, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
+import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
+import { analyzeCapturedSets } from './analysis-step';
+import { chooseOnnxFile, inspectModelFolder, type OpenedModel } from './model-inspection';
+
+interface SessionSlot {
+  backend: ResolvedBackend;
+  position: number;
+  capture: CaptureSession;
+}
+
+type SetName = 'harmful' | 'harmless' | 'referenceA' | 'referenceB';
+const SET_LABELS: Record<SetName, string> = { harmful: 'A (refusal)', harmless: 'B (compliance)', referenceA: 'C (reference A)', referenceB: 'D (reference B)' };
+
+export class AnalysisService implements AnalysisApi {
+  private opened: OpenedModel | null = null;
+  private tokenizer: ChatTokenizer | null = null;
+  private session: SessionSlot | null = null;
+  private webGpuFailed: string | null = null;
+  private openGeneration = 0;
+
+  async probeBackend(): Promise<{ webgpu: boolean; detail: string }> {
+    const probe = await probeWebGpu();
+    return { webgpu: probe.available, detail: probe.detail };
+  }
+
+  async openModel(descriptor: FolderDescriptor, options: LongCallOptions = {}): Promise<ModelInspection> {
+    const generation = ++this.openGeneration;
+    const folder = await openFolderDescriptor(descriptor);
+    const opened = await inspectModelFolder(folder, options);
+    // A newer openModel call (the user clicked again) wins; this one's result is dropped.
+    if (generation !== this.openGeneration) throw new InvalidInputError('superseded by another model load');
+    await this.releaseSession();
+    this.opened = opened;
+    this.tokenizer = null;
+    return opened.inspection;
+  }
+
+  private async releaseSession(): Promise<void> {
+    const slot = this.session;
+    this.session = null;
+    if (slot) await slot.capture.release().catch(() => undefined);
+  }
+
+  private async resolveBackend(choice: AnalysisRequest['backend']): Promise<ResolvedBackend> {
+    if (choice !== 'auto') return choice;
+    if (this.webGpuFailed) return 'wasm';
+    return (await probeWebGpu()).available ? 'webgpu' : 'wasm';
+  }
+
+  private async modelInput(opened: OpenedModel, path: string): Promise<OnnxModelInput> {
+    const source = await opened.folder.open(path);
+    const directory = path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '';
+    const locations = path === opened.onnx?.path ? opened.onnx.externalData : [];
+    const externalData = await Promise.all(
+      locations.map(async (location) => {
+        const blob = folderBlob(opened.folder, directory + location);
+        if (blob) return { path: location, data: blob };
+        const data = await opened.folder.open(directory + location);
+        return { path: location, data: await data.read(0, data.size) };
+      }),
+    );
+    return { name: `${opened.folder.name}/${path}`, bytes: await source.read(0, source.size), externalData };
+  }
+
+  private async captureSession(opened: OpenedModel, backend: ResolvedBackend, position: number): Promise<CaptureSession> {
+    if (this.session && this.session.backend === backend && this.session.position === position) return this.session.capture;
+    await this.releaseSession();
+    const onnx = opened.onnx;
+    if (!onnx) throw new InvalidInputError(`${opened.folder.name} has no ONNX graph (onnx/model.onnx): capture needs one.`);
+    const embeddingPath = onnx.residual.inputsEmbeds ? chooseOnnxFile(opened.folder.list().filter((path) => /embed_tokens/.test(path))) : null;
+    const capture = await openCaptureSession(createWebSessionFactory(backend), await this.modelInput(opened, onnx.path), {
+      positions: [position],
+      numLayers: opened.config.numLayers,
+      ...(embeddingPath ? { embedding: await this.modelInput(opened, embeddingPath) } : {}),
+    });
+    this.session = { backend, position, capture };
+    return capture;
+  }
+
+  async analyze(request: AnalysisRequest, options: LongCallOptions = {}): Promise<AnalysisResult> {
+    const opened = this.opened;
+    if (!opened) throw new InvalidInputError('No model is open: load the demo model or a model folder first.');
+    if (request.prompts.harmful.length < 2 || request.prompts.harmless.length < 2) {
+      throw new InvalidInputError('Sets A and B each need at least two prompts (one prompt per line).');
+    }
+    const hasReferencePair = request.prompts.referenceA.length > 0 || request.prompts.referenceB.length > 0;
+    if (hasReferencePair && (request.prompts.referenceA.length === 0 || request.prompts.referenceB.length === 0)) {
+      throw new InvalidInputError('The reference contrast needs prompts in both C and D (or leave both empty).');
+    }
+    const notes: string[] = [];
+    const backend = await this.resolveBackend(request.backend);
+    try {
+      return await this.analyzeOn(opened, request, backend, notes, options);
+    } catch (error) {
+      if (!(error instanceof BackendError) || backend !== 'webgpu') throw error;
+      this.webGpuFailed = error.message;
+      await this.releaseSession();
+      notes.push(`${error.message} Retried on wasm (CPU); this run's numbers come from wasm.`);
+      options.onProgress?.({ status: 'message', task: 'capture', text: notes[notes.length - 1] });
+      return this.analyzeOn(opened, request, 'wasm', notes, options);
+    }
+  }
+
+  private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions): Promise<AnalysisResult> {
+    const progress = new ProgressReporter('capture', options.onProgress);
+    const sets = (Object.keys(SET_LABELS) as SetName[]).filter((name) => request.prompts[name].length > 0);
+    const totalPrompts = sets.reduce((sum, name) => sum + request.prompts[name].length, 0);
+    let finishedPrompts = 0;
+    let fromCacheCount = 0;
+    const captured: Partial<Record<SetName, CaptureResult>> = {};
+    for (const name of sets) {
+      throwIfAborted(options.signal);
+      const prompts: PromptInput[] = request.prompts[name];
+      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend);
+      const cached = await readCachedActivations(key);
+      if (cached) {
+        captured[name] = cached;
+        fromCacheCount++;
+      } else {
+        this.tokenizer ??= await loadChatTokenizer(opened.folder);
+        progress.report(finishedPrompts / totalPrompts, `preparing the ${backend} session`);
+        const capture = await this.captureSession(opened, backend, request.position);
+        const offset = finishedPrompts;
+        captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
+          batchSize: request.batchSize,
+          label: SET_LABELS[name],
+          signal: options.signal,
+          onProgress: (event: Progress) => {
+            if (event.status === 'progress') progress.report((offset + event.fraction * prompts.length) / totalPrompts, `${SET_LABELS[name]}: ${event.detail ?? ''} on ${backend}`);
+          },
+        });
+        await writeCachedActivations(key, captured[name]!);
+      }
+      finishedPrompts += prompts.length;
+      progress.report(finishedPrompts / totalPrompts, `${SET_LABELS[name]} captured`);
+    }
+    throwIfAborted(options.signal);
+    progress.message('analysing');
+    const analysis = analyzeCapturedSets(opened, request, {
+      harmful: activationsAtPosition(captured.harmful!),
+      harmless: activationsAtPosition(captured.harmless!),
+      referenceA: captured.referenceA ? activationsAtPosition(captured.referenceA) : null,
+      referenceB: captured.referenceB ? activationsAtPosition(captured.referenceB) : null,
+      layerCount: captured.harmful!.layerCount,
+      hiddenSize: captured.harmful!.hiddenSize,
+    });
+    progress.done();
+    return { ...analysis, backend, fromCache: fromCacheCount === sets.length, notes };
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Validates a model folder and says what each step can do with it: capture and chat need config, tokenizer
+ * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
+ * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
+ */
+import { readModelConfig, readShardMap, type ModelConfig } from '../src/formats/hf-folder';
+import { decodeOnnxModel, externalInitializers, type ModelProto } from '../src/formats/onnx';
+import { findResidualPoints, type ResidualPoints } from '../src/model/residual-finder';
+import type { ModelFolder } from '../src/platform/folder';
+import type { FolderCheck, ModelInspection } from '../src/protocol/analysis-api';
+import { InvalidFileError, WorkbenchError } from '../src/protocol/errors';
+import { ProgressReporter } from '../src/protocol/progress';
+import type { LongCallOptions } from '../src/protocol/progress';
+
+const TOKENIZER_FILE = 'tokenizer.json';
+const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+
+export interface OpenedModel {
+  folder: ModelFolder;
+  config: ModelConfig;
+  inspection: ModelInspection;
+  onnx: { path: string; model: ModelProto; residual: ResidualPoints; externalData: string[] } | null;
+}
+
+/**
+ * The graph to capture with. transformers.js layout keeps several precisions in onnx/: full precision first
+ * (fp16 without `shader-f16` gives zeros on WebGPU), then quantized ones, fp16 last.
+ */
+export function chooseOnnxFile(paths: readonly string[]): string | null {
+  const graphs = paths.filter((path) => path.endsWith('.onnx'));
+  const rank = (path: string): number => {
+    const name = path.split('/').pop()!;
+    const inOnnxFolder = path.startsWith('onnx/') ? 0 : 10;
+    if (name === 'model.onnx' || name === 'decoder_model_merged.onnx') return inOnnxFolder;
+    if (/fp16|f16/.test(name)) return inOnnxFolder + 5;
+    if (/embed|vision|audio|encoder/.test(name) && !/decoder/.test(name)) return inOnnxFolder + 8;
+    return inOnnxFolder + 2;
+  };
+  return [...graphs].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0] ?? null;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e3).toFixed(0)} kB`;
+}
+
+export async function inspectModelFolder(folder: ModelFolder, options: LongCallOptions = {}): Promise<OpenedModel> {
+  const progress = new ProgressReporter('open model', options.onProgress);
+  const files = folder.list();
+  const checks: FolderCheck[] = [];
+  const notes: string[] = [];
+
+  progress.report(0.05, 'reading config.json');
+  if (!files.includes('config.json')) {
+    throw new InvalidFileError(folder.name, 'has no config.json — this is not a Hugging Face model folder. Pick the folder that holds config.json (and tokenizer.json, onnx/, *.safetensors).');
+  }
+  const config = await readModelConfig(folder);
+  checks.push({ item: 'config', present: true, detail: `${config.modelType}, ${config.numLayers} blocks, d_model ${config.hiddenSize}` });
+
+  const hasTokenizer = files.includes(TOKENIZER_FILE) && files.includes(TOKENIZER_CONFIG_FILE);
+  checks.push({
+    item: 'tokenizer',
+    present: hasTokenizer,
+    detail: hasTokenizer ? `${TOKENIZER_FILE} + ${TOKENIZER_CONFIG_FILE}` : `missing ${[TOKENIZER_FILE, TOKENIZER_CONFIG_FILE].filter((file) => !files.includes(file)).join(' and ')}`,
+  });
+
+  progress.report(0.2, 'reading the ONNX graph');
+  let onnx: OpenedModel['onnx'] = null;
+  const onnxPath = chooseOnnxFile(files);
+  if (onnxPath) {
+    const source = await folder.open(onnxPath);
+    const model = decodeOnnxModel(`${folder.name}/${onnxPath}`, await source.read(0, source.size));
+    progress.report(0.6, 'finding the residual stream');
+    let residual: ResidualPoints;
+    try {
+      residual = findResidualPoints(model, { numLayers: config.numLayers });
+    } catch (error) {
+      if (error instanceof WorkbenchError) error.message = `${folder.name}/${onnxPath}: ${error.message}`;
+      throw error;
+    }
+    const locations = new Set<string>();
+    for (const tensor of externalInitializers(model)) {
+      const location = (tensor.externalData ?? []).find((entry) => entry.key === 'location')?.value;
+      if (location) locations.add(location);
+    }
+    const directory = onnxPath.includes('/') ? onnxPath.slice(0, onnxPath.lastIndexOf('/') + 1) : '';
+    const missing = [...locations].filter((location) => !files.includes(directory + location));
+    if (missing.length > 0) {
+      throw new InvalidFileError(`${folder.name}/${onnxPath}`, `its weights live in external data file(s) ${missing.join(', ')} that are not in the folder`);
+    }
+    onnx = { path: onnxPath, model, residual, externalData: [...locations] };
+    const externalNote = locations.size > 0 ? ` + external data ${[...locations].join(', ')}` : '';
+    checks.push({ item: 'onnx', present: true, detail: `${onnxPath} (${formatBytes(source.size)})${externalNote}; ${residual.style}-style graph, ${residual.points.length} residual points` });
+  } else {
+    checks.push({ item: 'onnx', present: false, detail: 'no .onnx graph (expected onnx/model.onnx, transformers.js layout)' });
+  }
+
+  progress.report(0.8, 'reading safetensors headers');
+  let hasSafetensors = false;
+  try {
+    const shards = await readShardMap(folder);
+    hasSafetensors = true;
+    checks.push({ item: 'safetensors', present: true, detail: `${shards.shards.length} shard${shards.shards.length === 1 ? '' : 's'}, ${shards.tensorToShard.size} tensors` });
+  } catch (error) {
+    const hasAny = files.some((path) => path.endsWith('.safetensors') || path.endsWith('.safetensors.index.json'));
+    if (hasAny) throw error; // present but broken: say so rather than hide it
+    checks.push({ item: 'safetensors', present: false, detail: 'no safetensors weights' });
+  }
+
+  const canCapture = onnx !== null && hasTokenizer;
+  if (!canCapture) notes.push('Capture needs a tokenizer and an ONNX graph; you can still export with an imported direction file.');
+  if (!hasSafetensors) notes.push('Export needs the original *.safetensors weights; capture and chat work without them.');
+  const fingerprint = await fingerprintFolder(folder, config);
+  progress.done();
+  return {
+    folder,
+    config,
+    onnx,
+    inspection: {
+      name: folder.name,
+      fingerprint,
+      modelType: config.modelType,
+      numLayers: config.numLayers,
+      hiddenSize: config.hiddenSize,
+      checks,
+      capabilities: { capture: canCapture, chat: canCapture, export: hasSafetensors, notes },
+      onnxFile: onnx?.path ?? null,
+      residualStyle: onnx?.residual.style ?? null,
+    },
+  };
+}
+
+/** Content identity for the activation cache: every path and size, plus the config and graph headers' bytes. */
+async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Promise<string> {
+  const parts: string[] = [folder.name, JSON.stringify(config.raw)];
+  for (const path of folder.list()) {
+    const source = await folder.open(path);
+    parts.push(`${path}:${source.size}`);
+  }
+  const onnxPath = chooseOnnxFile(folder.list());
+  const encoder = new TextEncoder();
+  const chunks: Uint8Array[] = [encoder.encode(parts.join('\n'))];
+  if (onnxPath) {
+    // The graph's first and last megabyte: weights change there when a model is re-exported under the same name.
+    const source = await folder.open(onnxPath);
+    const sample = 1 << 20;
+    chunks.push(await source.read(0, sample), await source.read(Math.max(0, source.size - sample), sample));
+  }
+  const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
+  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+}
