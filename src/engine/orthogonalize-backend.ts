@@ -1,0 +1,44 @@
+/**
+ * The compute interface of the streaming ablation: the CPU reference (src/core/orthogonalize) and the WebGPU
+ * kernels implement the same four calls on row chunks of stored bytes, so the engine does not know which runs.
+ * Shapes: a chunk holds `rows` whole rows of `cols` elements of `dtype`, row-major little-endian.
+ */
+import type { FloatDType } from '../core/dtypes';
+import { applyBias, applyColumns, applyRows, projectColumns } from '../core/orthogonalize';
+
+export interface OrthogonalizeBackend {
+  readonly name: string;
+  /** Pass 1 of W ← W − α r(rᵀW): the partial rᵀW [cols] of rows rowStart..rowStart+rows, float64. */
+  projectColumns(chunk: Uint8Array, dtype: FloatDType, rowStart: number, rows: number, cols: number, direction: Float32Array): Promise<Float64Array>;
+  /** Pass 2: W − α r pᵀ for one row chunk, with p = rᵀW of the whole matrix. Returns new stored bytes. */
+  applyColumns(
+    chunk: Uint8Array,
+    dtype: FloatDType,
+    rowStart: number,
+    rows: number,
+    cols: number,
+    direction: Float32Array,
+    projection: Float64Array,
+    scale: number,
+  ): Promise<Uint8Array>;
+  /** E ← E − α (E r) rᵀ for whole rows of length dModel. Returns new stored bytes. */
+  applyRows(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, scale: number): Promise<Uint8Array>;
+  /** b ← b − α r (r·b). Returns new stored bytes. */
+  applyBias(bias: Uint8Array, dtype: FloatDType, direction: Float32Array, scale: number): Promise<Uint8Array>;
+}
+
+export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
+  name: 'cpu',
+  async projectColumns(chunk, dtype, rowStart, rows, cols, direction) {
+    return projectColumns(chunk, dtype, rowStart, rows, cols, direction);
+  },
+  async applyColumns(chunk, dtype, rowStart, rows, cols, direction, projection, scale) {
+    return applyColumns(chunk, dtype, rowStart, rows, cols, direction, projection, scale);
+  },
+  async applyRows(chunk, dtype, rows, cols, direction, scale) {
+    return applyRows(chunk, dtype, rows, cols, direction, scale);
+  },
+  async applyBias(bias, dtype, direction, scale) {
+    return applyBias(bias, dtype, direction, scale);
+  },
+};
