@@ -1,0 +1,224 @@
+/**
+ * `abliterate analyze` (CONTRACTS.md): capture the residual stream on two prompt sets and write
+ * `OUT/report.json` and `OUT/directions.safetensors`. Inputs are all read and checked before the long capture;
+ * the output is written to OUT.partial/ and renamed to OUT only when complete.
+ */
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { LayerRange } from '../core/analysis';
+import { DEFAULT_LAYER_RANGE } from '../core/analysis';
+import { analyzeModel, DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED, type ReferenceRequest } from '../engine/analyze';
+import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
+import { loadChatTokenizer } from '../engine/tokenize';
+import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
+import { readModelConfig, type ModelConfig } from '../formats/hf-folder';
+import { parsePromptFile, type PromptRecord } from '../formats/prompts';
+import { serializeReport } from '../formats/report';
+import type { ModelFolder } from '../platform/folder';
+import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
+import type { OnnxModelInput } from '../platform/onnx-session';
+import { createNodeSessionFactory } from '../platform/ort-node';
+import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
+import { createProgressPrinter } from './progress-bar';
+
+/** Prompt and direction files are small; anything larger is a wrong path, not a prompt set. */
+const MAX_INPUT_FILE_BYTES = 256 * 1024 * 1024;
+
+export const help = `Usage: abliterate analyze --model DIR --harmful FILE --harmless FILE
+                         [--reference-a FILE --reference-b FILE | --reference-direction FILE]
+                         [--position -1] [--held-out 0.25] [--seed 0] [--batch-size N] --out DIR
+
+Captures the residual stream at one token position for every layer index (0 = embedding output, l = output of
+block l−1, L = last block before the final norm) on two prompt sets, and per layer reports the direction
+r_l = normalize(mean_harmful − mean_harmless), its held-out AUC (and train AUC), d′, the mean-gap norm and the
+cosine with a reference direction. Recommends a layer: highest held-out AUC within [0.2 L, 0.9 L], ties broken
+by d′. Writes OUT/report.json and OUT/directions.safetensors (tensor 'directions', F32 [L+1, d_model]).
+
+Options:
+  --model DIR                HF folder with the transformers.js ONNX export in DIR/onnx/ and its tokenizer
+  --harmful FILE             set A ("refusal") prompts: .txt (one per line) or .jsonl ({"prompt","system"} or {"messages"})
+  --harmless FILE            set B ("compliance") prompts, same formats
+  --reference-a FILE         optional reference contrast: its r_l is compared with each layer's direction …
+  --reference-b FILE         … (both files are needed)
+  --reference-direction FILE or a direction file (.safetensors/.npy/.json, one row or L+1 rows) instead
+  --position N               token position: -1 = last prompt token (default), -2 …, or 0, 1 … from the start
+  --held-out F               fraction of each set held out for the AUC (default ${DEFAULT_HELD_OUT_FRACTION}; 0 = score on train)
+  --seed N                   seed of the held-out split (default ${DEFAULT_SEED})
+  --batch-size N             prompts per forward pass (default ${DEFAULT_CAPTURE_BATCH_SIZE})
+  --layer-range LOW-HIGH     fractions of L searched for the recommended layer (default ${DEFAULT_LAYER_RANGE.lowFraction}-${DEFAULT_LAYER_RANGE.highFraction})
+  --project-out-mean         orthogonalize each direction against the normalized harmless mean
+  --onnx PATH                graph to use, relative to DIR (default: onnx/model.onnx or the best graph in onnx/)
+  --threads N                onnxruntime threads (default: all cores)
+  --out DIR                  output folder (must not exist or be empty)`;
+
+async function readInputFile(path: string, what: string): Promise<Uint8Array> {
+  let size: number;
+  try {
+    const stats = await fs.stat(path);
+    if (!stats.isFile()) throw new Error('not a file');
+    size = stats.size;
+  } catch {
+    throw new InvalidInputError(`${path}: the ${what} does not exist or is not a readable file`);
+  }
+  if (size > MAX_INPUT_FILE_BYTES) throw new InvalidFileError(path, `is ${size} bytes, too large for a ${what}`);
+  return new Uint8Array(await fs.readFile(path));
+}
+
+async function readPrompts(path: string, flag: string): Promise<PromptRecord[]> {
+  const bytes = await readInputFile(path, `prompt file (--${flag})`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new InvalidFileError(path, 'is not UTF-8 text');
+  }
+  return parsePromptFile(path, text);
+}
+
+export function parseLayerRangeFractions(raw: string | undefined): LayerRange {
+  if (raw === undefined) return DEFAULT_LAYER_RANGE;
+  const match = /^(\d*\.?\d+)-(\d*\.?\d+)$/.exec(raw.trim());
+  const range = match ? { lowFraction: Number(match[1]), highFraction: Number(match[2]) } : null;
+  if (!range || !(range.lowFraction >= 0 && range.lowFraction <= range.highFraction && range.highFraction <= 1)) {
+    throw new InvalidInputError(`--layer-range ${raw} is not LOW-HIGH with 0 ≤ LOW ≤ HIGH ≤ 1 (e.g. 0.2-0.9)`);
+  }
+  return range;
+}
+
+async function graphInput(folder: ModelFolder, root: string, path: string, externalData: string[]): Promise<OnnxModelInput> {
+  const source = await folder.open(path);
+  const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
+  return {
+    bytes: await source.read(0, source.size),
+    name: join(folder.name, path),
+    externalData: externalData.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
+  };
+}
+
+async function optionalConfig(folder: ModelFolder): Promise<ModelConfig | null> {
+  return folder.list().includes('config.json') ? readModelConfig(folder) : null;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseCommandArgs('analyze', argv, {
+    model: { type: 'string' },
+    harmful: { type: 'string' },
+    harmless: { type: 'string' },
+    'reference-a': { type: 'string' },
+    'reference-b': { type: 'string' },
+    'reference-direction': { type: 'string' },
+    position: { type: 'string' },
+    'held-out': { type: 'string' },
+    seed: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'layer-range': { type: 'string' },
+    'project-out-mean': { type: 'boolean' },
+    onnx: { type: 'string' },
+    threads: { type: 'string' },
+    out: { type: 'string' },
+  });
+  const modelDir = requireOption('analyze', values, 'model');
+  const harmfulPath = requireOption('analyze', values, 'harmful');
+  const harmlessPath = requireOption('analyze', values, 'harmless');
+  const outDir = requireOption('analyze', values, 'out');
+  const position = integerOption(values, 'position', -1);
+  const heldOutFraction = numberOption(values, 'held-out', DEFAULT_HELD_OUT_FRACTION, (n) => n >= 0 && n < 1);
+  const seed = integerOption(values, 'seed', DEFAULT_SEED);
+  const batchSize = integerOption(values, 'batch-size', DEFAULT_CAPTURE_BATCH_SIZE, (n) => n >= 1);
+  const threads = integerOption(values, 'threads', 0, (n) => n >= 0);
+  const layerRange = parseLayerRangeFractions(values['layer-range'] as string | undefined);
+  const referenceA = values['reference-a'] as string | undefined;
+  const referenceB = values['reference-b'] as string | undefined;
+  const referenceDirection = values['reference-direction'] as string | undefined;
+  if ((referenceA === undefined) !== (referenceB === undefined)) {
+    throw new InvalidInputError('--reference-a and --reference-b go together (a reference contrast needs both sets)');
+  }
+  if (referenceA !== undefined && referenceDirection !== undefined) {
+    throw new InvalidInputError('give either --reference-a/--reference-b or --reference-direction, not both');
+  }
+
+  // Everything cheap is checked before the capture starts.
+  const harmful = await readPrompts(harmfulPath, 'harmful');
+  const harmless = await readPrompts(harmlessPath, 'harmless');
+  let reference: ReferenceRequest | undefined;
+  if (referenceA !== undefined && referenceB !== undefined) {
+    reference = { kind: 'contrast', a: await readPrompts(referenceA, 'reference-a'), b: await readPrompts(referenceB, 'reference-b') };
+  } else if (referenceDirection !== undefined) {
+    reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file')) };
+  }
+  const folder = await openNodeModelFolder(modelDir);
+  const root = resolve(modelDir);
+  const onnxOverride = values.onnx as string | undefined;
+  const graphs = findOnnxGraphFiles(onnxOverride ? folder.list().filter((path) => path === onnxOverride || path.startsWith(`${onnxOverride}_data`) || path.startsWith('onnx/embed_tokens')) : folder.list());
+  if (!graphs || (onnxOverride && graphs.decoder !== onnxOverride)) {
+    throw new InvalidFileError(
+      join(modelDir, onnxOverride ?? 'onnx'),
+      onnxOverride ? 'is not an ONNX graph of this folder' : 'no ONNX graph found; analyze needs a transformers.js export (onnx/model.onnx) beside the tokenizer',
+    );
+  }
+  const config = await optionalConfig(folder);
+  const tokenizer = await loadChatTokenizer(folder);
+
+  const onProgress = createProgressPrinter();
+  const factory = createNodeSessionFactory(threads ? { threads } : {});
+  const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
+  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
+  const output = await createNodeOutputFolder(outDir);
+  let capture: CaptureSession | null = null;
+  try {
+    capture = await openCaptureSession(factory, decoder, { positions: [position], embedding, ...(config ? { numLayers: config.numLayers } : {}) });
+    const started = Date.now();
+    const outcome = await analyzeModel(
+      capture,
+      tokenizer,
+      {
+        harmful,
+        harmless,
+        reference,
+        batchSize,
+        heldOutFraction,
+        seed,
+        layerRange,
+        projectOutComplianceMean: Boolean(values['project-out-mean']),
+        model: {
+          path: modelDir,
+          onnx: graphs.decoder,
+          graphStyle: capture.style,
+          ...(config ? { modelType: config.modelType, architectures: config.architectures } : {}),
+          promptFiles: { harmful: harmfulPath, harmless: harmlessPath, referenceA: referenceA ?? null, referenceB: referenceB ?? null, referenceDirection: referenceDirection ?? null },
+        },
+      },
+      { onProgress },
+    );
+    outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
+    const write = async (path: string, bytes: Uint8Array) => {
+      const sink = await output.createFile(path);
+      await sink.write(bytes);
+      await sink.close();
+    };
+    await write('report.json', new TextEncoder().encode(serializeReport(outcome.report)));
+    await write('directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
+    await output.commit();
+    printSummary(outcome.report);
+    return 0;
+  } catch (error) {
+    await output.abort();
+    throw error;
+  } finally {
+    await capture?.release();
+  }
+}
+
+function printSummary(report: import('../formats/report').ReportJson): void {
+  const format = (value: unknown, digits: number) => (typeof value === 'number' ? value.toFixed(digits) : '—');
+  const lines = ['layer   AUC  AUC(train)     d′  mean gap  cos(ref)'];
+  for (const layer of report.layers) {
+    const mark = layer.index === report.bestLayer ? ' ←' : '';
+    lines.push(
+      `${String(layer.index).padStart(5)} ${format(layer.auc, 3).padStart(5)} ${format(layer.aucTrain, 3).padStart(11)} ${format(layer.dPrime, 2).padStart(6)} ${format(layer.meanGapNorm, 3).padStart(9)} ${format(layer.cosineReference, 3).padStart(9)}${mark}`,
+    );
+  }
+  lines.push(`recommended layer: ${report.bestLayer}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
