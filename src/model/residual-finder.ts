@@ -18,7 +18,7 @@
  * itself stays in the main graph.
  */
 import { UnsupportedModelError } from '../protocol/errors';
-import { FLOAT_DATA_TYPES, int64ToNumber } from '../formats/onnx';
+import { FLOAT_DATA_TYPES, OnnxDataType, int64ToNumber } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphIndex } from './onnx-graph-utils';
 
@@ -117,9 +117,9 @@ export function findResidualPoints(model: ModelProto, options: FindResidualOptio
       { found: numLayers, expected: options.numLayers, missingPoints: missing },
     );
   }
-  const points = [canonicalStart(index, chosen.start), ...junctions.filter((junction) => junction.kind === 'mlp').map((junction) => junction.sum)];
+  const points = [canonicalStart(index, junctions[0].streamInput), ...junctions.filter((junction) => junction.kind === 'mlp').map((junction) => junction.sum)];
   const style = graphStyle(model, junctions);
-  const elemType = index.elemType(points[0]) ?? streamTypeFromEmbedding(index, points[0]) ?? 1;
+  const elemType = index.elemType(chosen.start) ?? streamTypeFromEmbedding(index, chosen.start) ?? index.elemType(points[0]) ?? OnnxDataType.FLOAT;
   notes.push(`${style} graph: stream starts at ${chosen.inputsEmbeds ? 'graph input' : 'embedding output'} \`${points[0]}\`, ${numLayers} blocks, ${junctions.length} residual sums (${junctions[0].opType}).`);
   const pending = junctions.filter((junction) => junction.sumPending);
   if (pending.length > 0) notes.push(`the last block's sum is not a named value; the builders request output ${SKIP_NORM_SUM_OUTPUT} of ${pending.map((junction) => `\`${junction.nodeName}\``).join(', ')}.`);
@@ -160,6 +160,11 @@ function aliasesOf(index: GraphIndex, value: string): string[] {
     for (const consumer of index.consumersOf(aliases[k])) {
       if (consumer.inputIndex < 0) continue;
       const node = index.nodes[consumer.nodeIndex];
+      if (isRankOneRemoval(index, node, aliases[k])) {
+        const output = (node.output ?? [])[0];
+        if (output && !aliases.includes(output)) aliases.push(output);
+        continue;
+      }
       if (!STREAM_ALIAS_OPS.has(node.opType ?? '') || (node.domain ?? '') !== '') continue;
       const castTo = node.opType === 'Cast' ? int64ToNumber((node.attribute ?? []).find((attribute) => attribute.name === 'to')?.i) : null;
       const output = (node.output ?? [])[0];
@@ -167,6 +172,21 @@ function aliasesOf(index: GraphIndex, value: string): string[] {
     }
   }
   return aliases;
+}
+
+/**
+ * x − (x·C₁)·C₂ with constant C₁, C₂: the hook graph's projection x − α r(r·x). Seen through, so residual
+ * points can be found (and captured) in a hook graph: the ablated embedding is then point 0, as in an edited model.
+ */
+function isRankOneRemoval(index: GraphIndex, node: NodeProto, alias: string): boolean {
+  if (node.opType !== 'Sub' || (node.domain ?? '') !== '' || (node.input ?? [])[0] !== alias) return false;
+  const scaled = index.producerOf((node.input ?? [])[1] ?? '');
+  if (!scaled || scaled.node.opType !== 'Mul') return false;
+  const [dotValue, scaleValue] = scaled.node.input ?? [];
+  const dot = index.producerOf(dotValue ?? '');
+  if (!dot || dot.node.opType !== 'MatMul' || !index.isConstant(scaleValue ?? '')) return false;
+  const [dotInput, dotDirection] = dot.node.input ?? [];
+  return dotInput === alias && index.isConstant(dotDirection ?? '');
 }
 
 function followChain(index: GraphIndex, start: string): ResidualJunction[] {
@@ -245,7 +265,7 @@ function junctionSum(index: GraphIndex, node: NodeProto, nodeIndex: number): { s
   return { sum: index.freshName(base), pending: true };
 }
 
-/** Point 0 as HF defines it: the embedding output itself, not a Cast copy the norm made of it. */
+/** Point 0 as HF defines it: the stream block 0 reads, not a Cast copy its norm made of it. */
 function canonicalStart(index: GraphIndex, start: string): string {
   let value = start;
   for (;;) {

@@ -78,7 +78,7 @@ export function llamaReferenceForward(config: LlamaReferenceConfig, weights: Map
     return value;
   };
   const embedding = weight('model.embed_tokens.weight'); // [vocab, d]
-  let hidden = new Float64Array(seq * d); // [seq, d]
+  let hidden: Float64Array = new Float64Array(seq * d); // [seq, d]
   tokenIds.forEach((token, position) => {
     if (!Number.isInteger(token) || token < 0 || token >= vocabSize) throw new Error(`reference forward: token id ${token} out of range`);
     for (let k = 0; k < d; k++) hidden[position * d + k] = embedding[token * d + k];
