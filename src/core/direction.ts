@@ -21,17 +21,23 @@ export class DirectionError extends Error {
   }
 }
 
-/** The Euclidean norm, scaled so it neither overflows nor underflows for any finite input. */
-export function euclideanNorm(values: ArrayLike<number>): number {
+/** The largest magnitude and the norm of the values divided by it (in [1, √n]): the norm without overflow. */
+function scaledNorm(values: ArrayLike<number>): { largest: number; scaled: number } {
   let largest = 0;
   for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]));
-  if (largest === 0 || !Number.isFinite(largest)) return largest;
+  if (largest === 0 || !Number.isFinite(largest)) return { largest, scaled: largest === 0 ? 0 : NaN };
   let sumOfSquares = 0;
   for (let i = 0; i < values.length; i++) {
-    const scaled = values[i] / largest;
-    sumOfSquares += scaled * scaled;
+    const ratio = values[i] / largest;
+    sumOfSquares += ratio * ratio;
   }
-  return largest * Math.sqrt(sumOfSquares);
+  return { largest, scaled: Math.sqrt(sumOfSquares) };
+}
+
+/** The Euclidean norm, free of intermediate overflow/underflow (Infinity only when the norm itself exceeds float64). */
+export function euclideanNorm(values: ArrayLike<number>): number {
+  const { largest, scaled } = scaledNorm(values);
+  return largest === 0 ? 0 : Number.isFinite(largest) ? largest * scaled : largest;
 }
 
 /**
@@ -51,13 +57,11 @@ export function checkedUnitDirection(values: ArrayLike<number>, expectedLength: 
       throw new DirectionError('non-finite', `direction entry ${i} is ${values[i]} (must be finite)`, sourceName, i);
     }
   }
-  const norm = euclideanNorm(values);
-  if (norm === 0) throw new DirectionError('zero', `direction is all zeros, so it has no direction to remove`, sourceName);
+  const { largest, scaled } = scaledNorm(values);
+  if (largest === 0) throw new DirectionError('zero', `direction is all zeros, so it has no direction to remove`, sourceName);
   const unit = new Float64Array(values.length);
-  // Divide by the largest magnitude first, then by the norm of the scaled vector: exact for subnormal inputs too.
-  let largest = 0;
-  for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]));
-  const scaledNorm = norm / largest;
-  for (let i = 0; i < values.length; i++) unit[i] = values[i] / largest / scaledNorm;
+  // Divide by the largest magnitude first, then by the norm of the scaled vector: no overflow for 1e308
+  // entries, no precision loss for subnormal ones.
+  for (let i = 0; i < values.length; i++) unit[i] = values[i] / largest / scaled;
   return unit;
 }
