@@ -23,9 +23,14 @@ export function readPromptMessages(file: string, count: number): ChatMessage[][]
 }
 
 export async function toyLlamaTokenIds(conversations: ChatMessage[][]): Promise<number[][]> {
-  env.localModelPath = `${FIXTURES}/`;
+  return chatTokenIds(`${FIXTURES}/`, 'toy-llama', conversations);
+}
+
+/** Chat-templated ids (with the generation prompt) from a local model folder `root/name`, offline. */
+export async function chatTokenIds(root: string, name: string, conversations: ChatMessage[][]): Promise<number[][]> {
+  env.localModelPath = root;
   env.allowRemoteModels = false;
-  const tokenizer = await AutoTokenizer.from_pretrained('toy-llama');
+  const tokenizer = await AutoTokenizer.from_pretrained(name);
   return conversations.map((messages) => tokenizer.apply_chat_template(messages, { add_generation_prompt: true, tokenize: true, return_tensor: false, return_dict: false }) as unknown as number[]);
 }
 
