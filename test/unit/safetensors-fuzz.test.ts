@@ -121,7 +121,7 @@ function withHeaderText(file: Uint8Array, text: string): Uint8Array {
 }
 
 function mutate(random: Random, original: Uint8Array): Uint8Array {
-  let file = original.slice();
+  let file: Uint8Array = original.slice();
   const rounds = 1 + random.integer(3);
   for (let round = 0; round < rounds; round++) {
     const headerLength = file.byteLength >= 8 ? Number(new DataView(file.buffer).getBigUint64(0, true)) : 0;
