@@ -17,6 +17,7 @@ import { InvalidInputError, throwIfAborted } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../protocol/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, type Conversation, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
+import { findOnnxGraphFiles } from './capture';
 import { readWholeFile } from './transformers-files';
 
 export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
@@ -132,19 +133,22 @@ export class EvaluationSession {
     private readonly residual: ResidualPoints,
     private readonly tiedEmbeddings: boolean,
     private readonly device: string | undefined,
+    private readonly onnxFile: string,
   ) {}
 
   static async open(folder: ModelFolder, options: LongCallOptions & { onnxFile?: string; device?: string } = {}): Promise<EvaluationSession> {
-    const onnxFile = options.onnxFile ?? 'onnx/model.onnx';
+    const onnxFile = options.onnxFile ?? findOnnxGraphFiles(folder.list())?.decoder;
+    if (!onnxFile || !folder.list().includes(onnxFile)) {
+      throw new InvalidInputError(`${folder.name}: has no ONNX graph${onnxFile ? ` at ${onnxFile}` : ' in onnx/'}; evaluation needs the transformers.js export (onnx/model.onnx).`);
+    }
     const tokenizer = await loadGenerationTokenizer(folder);
-    if (!folder.list().includes(onnxFile)) throw new InvalidInputError(`${folder.name}: has no ONNX graph at ${onnxFile}; evaluation needs the transformers.js export in onnx/.`);
     const graph = decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
     const residual = findResidualPoints(graph);
     const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
     const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
     const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
     const base = await LanguageModel.load(folder, tokenizer, { graph, onnxFile, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}) });
-    return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device);
+    return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile);
   }
 
   /** Hidden size and block count as the residual finder saw them in the graph. */
@@ -162,7 +166,7 @@ export class EvaluationSession {
       tiedEmbeddings: this.tiedEmbeddings,
       residual: this.residual,
     });
-    return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, ...(this.device ? { device: this.device } : {}), ...options });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {

@@ -23,6 +23,7 @@ import { CancelledError, InvalidInputError, throwIfAborted } from '../protocol/e
 import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
 import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
+import { findOnnxGraphFiles } from './capture';
 
 export { loadGenerationTokenizer } from './chat-tokenizer';
 export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-tokenizer';
@@ -31,8 +32,26 @@ export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-toke
 export const DEFAULT_MAX_NEW_TOKENS = 48;
 /** Prompts per forward pass in batch calls; small models are bound by per-step overhead, so batching pays. */
 export const DEFAULT_BATCH_SIZE = 16;
-/** The graph transformers.js is told to load; any chosen or rebuilt graph is served under this name. */
-const SERVED_GRAPH_PATH = 'onnx/model.onnx';
+/** transformers.js names graph files `<session><suffix>.onnx`; the suffix says which dtype to ask for. */
+const DTYPE_SUFFIXES: readonly [string, string][] = [
+  ['_q4f16', 'q4f16'],
+  ['_fp16', 'fp16'],
+  ['_quantized', 'q8'],
+  ['_int8', 'int8'],
+  ['_uint8', 'uint8'],
+  ['_bnb4', 'bnb4'],
+  ['_q4', 'q4'],
+];
+
+function dtypeOfGraphFile(path: string): string {
+  const stem = path.slice(path.lastIndexOf('/') + 1, -'.onnx'.length);
+  return DTYPE_SUFFIXES.find(([suffix]) => stem.endsWith(suffix))?.[1] ?? 'fp32';
+}
+
+/** The graph capture uses (findOnnxGraphFiles), so generation and the direction come from the same export. */
+function defaultGraphPath(files: readonly string[]): string | null {
+  return findOnnxGraphFiles(files)?.decoder ?? null;
+}
 
 export interface SamplingOptions {
   maxNewTokens?: number;
@@ -70,7 +89,7 @@ export interface Generation {
 export interface LoadModelOptions extends LongCallOptions {
   /** A graph to run instead of the folder's own (e.g. the hook graph); its external data comes from the folder. */
   graph?: ModelProto;
-  /** Folder-relative path of the ONNX graph; default `onnx/model.onnx`. */
+  /** Folder-relative path of the ONNX graph; default: the graph capture would pick (onnx/model.onnx first). */
   onnxFile?: string;
   /** transformers.js device: 'cpu' in Node, 'wasm' or 'webgpu' in a browser. Default: transformers.js's choice. */
   device?: string;
@@ -194,20 +213,21 @@ export class LanguageModel {
     private readonly releaseFiles: () => void,
   ) {}
 
-  /** Loads `folder`'s graph (or `options.graph`) into transformers.js. */
+  /** Loads `folder`'s graph (or `options.graph` in its place) into transformers.js. */
   static async load(folder: ModelFolder, tokenizer: GenerationTokenizer, options: LoadModelOptions = {}): Promise<LanguageModel> {
     throwIfAborted(options.signal);
     const progress = new ProgressReporter('load model', options.onProgress);
-    const onnxFile = options.onnxFile ?? SERVED_GRAPH_PATH;
     const files = folder.list();
     if (!files.includes('config.json')) throw new InvalidInputError(`${folder.name}: has no config.json; a model folder needs one for generation.`);
-    if (!files.includes(onnxFile)) {
+    const onnxFile = options.onnxFile ?? defaultGraphPath(files);
+    if (!onnxFile || !files.includes(onnxFile)) {
       const graphs = files.filter((path) => path.endsWith('.onnx'));
-      throw new InvalidInputError(`${folder.name}: has no ONNX graph at ${onnxFile}${graphs.length ? ` (found ${graphs.join(', ')})` : ''}; generation needs the transformers.js export in onnx/.`);
+      throw new InvalidInputError(`${folder.name}: has no ONNX graph${onnxFile ? ` at ${onnxFile}` : ''}${graphs.length ? ` (found ${graphs.join(', ')})` : ''}; generation needs the transformers.js export in onnx/.`);
     }
+    const dtype = dtypeOfGraphFile(onnxFile);
     const graph = options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
-    const graphBytes = options.graph || onnxFile !== SERVED_GRAPH_PATH ? encodeOnnxModel(graph) : await readWholeFile(folder, onnxFile);
-    const directory = onnxFile.includes('/') ? onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1) : '';
+    const graphBytes = options.graph ? encodeOnnxModel(graph) : await readWholeFile(folder, onnxFile);
+    const directory = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
     const externalData = await Promise.all(
       externalDataLocations(graph).map(async (location) => {
         const path = `${directory}${location}`;
@@ -217,11 +237,12 @@ export class LanguageModel {
     );
     progress.report(0.3, 'graph read');
     throwIfAborted(options.signal);
-    const served = registerModelFiles(folder, new Map([[SERVED_GRAPH_PATH, graphBytes]]));
+    // The graph is served under its own name, so transformers.js picks it by dtype suffix as it would on disk.
+    const served = registerModelFiles(folder, new Map([[onnxFile, graphBytes]]));
     try {
       const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
       const model = await AutoModelForCausalLM.from_pretrained(served.modelId, {
-        dtype: 'fp32', // only picks the file name (model.onnx); tensor types come from the graph itself
+        dtype: dtype as 'fp32',
         ...(options.device ? { device: options.device as 'cpu' } : {}),
         session_options: externalData.length ? { externalData } : {},
       });

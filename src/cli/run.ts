@@ -1,0 +1,289 @@
+/**
+ * `abliterate run` (CONTRACTS.md): analyze → layer sweep → recommended layer → eval → ablate, in one output
+ * folder written as OUT.partial/ and renamed to OUT at the end.
+ *
+ * Which prompts decide what: the analysis splits each prompt file into train and held-out (seeded). The
+ * directions come from the train split; the layer sweep that picks the layer generates on a sample of the
+ * train split too; eval.json reports the recommended layer on the held-out split only, so its figures are
+ * not flattered by either choice.
+ */
+import { resolve, join } from 'node:path';
+import { analyzeModel, DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED, type AnalysisOutcome } from '../engine/analyze';
+import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
+import { loadChatTokenizer } from '../engine/tokenize';
+import { candidateLayers, DEFAULT_LAYER_RANGE } from '../core/analysis';
+import { sha256Hex } from '../core/sha256';
+import { encodeDirectionsSafetensors } from '../formats/direction-file';
+import { readModelConfig } from '../formats/hf-folder';
+import { serializeReport } from '../formats/report';
+import type { ModelFolder, OutputFolder } from '../platform/folder';
+import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
+import type { OnnxModelInput } from '../platform/onnx-session';
+import { createNodeSessionFactory } from '../platform/ort-node';
+import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
+import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
+import { DEFAULT_KL_BOUND, sweepLayers, type LayerSweep } from '../engine/layer-sweep';
+import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
+import { parseLayerRange, parseTargets } from './ablate';
+import { readMarkerFile, readPromptConversations, withInterrupt } from './eval';
+import { createProgressPrinter } from './progress-bar';
+
+/** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
+export const DEFAULT_SWEEP_PROMPTS = 32;
+
+export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless FILE --out OUT
+                    [--position -1] [--held-out 0.25] [--seed 0] [--batch-size N]
+                    [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}] [--sweep-layers A-B]
+                    [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
+
+The whole recipe in one go:
+  1. analyze   per-layer directions from the train split of both prompt files (as 'abliterate analyze')
+  2. sweep     for each candidate layer's direction, hook-ablated refusal rate and first-token KL on a sample
+               of the train prompts; recommended layer = lowest refusal rate with KL ≤ --kl-bound (ties: lower KL)
+  3. eval      base vs ablated with the recommended layer on the held-out prompts (as 'abliterate eval')
+  4. ablate    when DIR has *.safetensors, the edited model (as 'abliterate ablate') in OUT/model/
+Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/.
+OUT is written as OUT.partial/ and renamed when complete.
+
+Options:
+  --model DIR          HF folder: onnx/model.onnx + tokenizer for analysis and eval, *.safetensors for ablate
+  --harmful FILE       refusal prompts (.txt one per line, or .jsonl)
+  --harmless FILE      compliance prompts
+  --position N         token position for the analysis (default -1, the last prompt token)
+  --held-out F         held-out fraction of each set (default ${DEFAULT_HELD_OUT_FRACTION})
+  --seed N             seed of the split (default ${DEFAULT_SEED})
+  --batch-size N       prompts per forward pass (default ${DEFAULT_BATCH_SIZE} for generation, ${DEFAULT_CAPTURE_BATCH_SIZE} for capture)
+  --max-new-tokens N   reply length for refusal classification (default ${DEFAULT_MAX_NEW_TOKENS})
+  --kl-bound K         largest acceptable first-token KL for the recommendation (default ${DEFAULT_KL_BOUND})
+  --sweep-prompts N    prompts per set in the sweep (default ${DEFAULT_SWEEP_PROMPTS})
+  --sweep-layers A-B   layer indices to sweep (default: the analysis' candidate range, ${DEFAULT_LAYER_RANGE.lowFraction}·L to ${DEFAULT_LAYER_RANGE.highFraction}·L)
+  --layer N            skip the sweep and use this layer index
+  --scale α            ablation strength (default 1)
+  --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
+  --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
+  --threads N          onnxruntime threads for the capture (default: all cores)`;
+
+/** Every `count`-th prompt spread over the list, so the sample covers the whole file, deterministically. */
+export function spreadSample<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, index) => items[Math.floor((index * items.length) / count)]!);
+}
+
+/** Presents `model/` of the run's output as an output folder of its own; the run commits the whole. */
+function subfolder(output: OutputFolder, prefix: string): OutputFolder {
+  return {
+    name: `${output.name}/${prefix}`,
+    createFile: (path) => output.createFile(`${prefix}/${path}`),
+    commit: async () => {},
+    abort: async () => {},
+  };
+}
+
+async function graphInput(folder: ModelFolder, root: string, path: string, externalData: string[]): Promise<OnnxModelInput> {
+  const source = await folder.open(path);
+  const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
+  return {
+    bytes: await source.read(0, source.size),
+    name: join(folder.name, path),
+    externalData: externalData.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
+  };
+}
+
+async function writeOutputFile(output: OutputFolder, path: string, bytes: Uint8Array): Promise<void> {
+  const sink = await output.createFile(path);
+  await sink.write(bytes);
+  await sink.close();
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseCommandArgs('run', argv, {
+    model: { type: 'string' },
+    harmful: { type: 'string' },
+    harmless: { type: 'string' },
+    out: { type: 'string' },
+    position: { type: 'string' },
+    'held-out': { type: 'string' },
+    seed: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    'kl-bound': { type: 'string' },
+    'sweep-prompts': { type: 'string' },
+    'sweep-layers': { type: 'string' },
+    layer: { type: 'string' },
+    scale: { type: 'string' },
+    targets: { type: 'string' },
+    markers: { type: 'string' },
+    threads: { type: 'string' },
+  });
+  const modelDir = requireOption('run', values, 'model');
+  const harmfulPath = requireOption('run', values, 'harmful');
+  const harmlessPath = requireOption('run', values, 'harmless');
+  const outDir = requireOption('run', values, 'out');
+  const position = integerOption(values, 'position', -1);
+  const heldOutFraction = numberOption(values, 'held-out', DEFAULT_HELD_OUT_FRACTION, (n) => n >= 0 && n < 1);
+  const seed = integerOption(values, 'seed', DEFAULT_SEED);
+  const batchSize = values['batch-size'] === undefined ? undefined : integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
+  const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
+  const klBound = numberOption(values, 'kl-bound', DEFAULT_KL_BOUND, (n) => n >= 0);
+  const sweepPrompts = integerOption(values, 'sweep-prompts', DEFAULT_SWEEP_PROMPTS, (n) => n >= 1);
+  const sweepLayers_ = parseLayerRange(values['sweep-layers'] as string | undefined);
+  const fixedLayer = values.layer === undefined ? undefined : integerOption(values, 'layer', 0, (n) => n >= 0);
+  const scale = numberOption(values, 'scale', 1);
+  const targets = parseTargets(values.targets as string | undefined);
+  const threads = integerOption(values, 'threads', 0, (n) => n >= 0);
+  const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
+
+  // Everything cheap is read and checked before anything is written or computed.
+  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
+  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  const folder = await openNodeModelFolder(modelDir);
+  const config = await readModelConfig(folder);
+  const graphs = findOnnxGraphFiles(folder.list());
+  if (!graphs) throw new InvalidFileError(join(modelDir, 'onnx'), 'no ONNX graph found; run needs a transformers.js export (onnx/model.onnx) beside the tokenizer');
+  if (fixedLayer !== undefined && fixedLayer > config.numLayers) throw new InvalidInputError(`--layer ${fixedLayer} is outside 0..${config.numLayers} (the model has ${config.numLayers} blocks)`);
+  const hasSafetensors = folder.list().some((path) => path.endsWith('.safetensors'));
+  const started = Date.now();
+  const output = await createNodeOutputFolder(outDir);
+  const onProgress = createProgressPrinter();
+  try {
+    const result = await withInterrupt(async (signal) => {
+      // 1. analyze
+      const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
+      const session = await EvaluationSession.open(folder, { signal, onProgress, onnxFile: graphs.decoder });
+      try {
+        const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
+        const settings = { maxNewTokens, ...(batchSize ? { batchSize } : {}), ...(markers ? { markers } : {}), signal, onProgress };
+        // 2. sweep on train prompts
+        let sweep: LayerSweep | null = null;
+        let layer = fixedLayer;
+        if (layer === undefined) {
+          const range = sweepLayers_ ?? null;
+          const candidates = range ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index) : candidateLayers(outcome.directions.length - 1);
+          sweep = await sweepLayers(
+            session,
+            outcome.directions,
+            { harmful: spreadSample(pick(harmful, outcome.split.harmful.train), sweepPrompts), harmless: spreadSample(pick(harmless, outcome.split.harmless.train), sweepPrompts) },
+            { ...settings, candidateLayers: candidates, klBound, scale, targets },
+          );
+          if (!sweep.recommendation) throw new InvalidInputError(`no layer could be evaluated in the sweep (${sweep.skipped.map((entry) => `${entry.layer}: ${entry.reason}`).join('; ')})`);
+          layer = sweep.recommendation.layer;
+        }
+        // 3. eval on held-out prompts
+        const heldOut = {
+          harmful: outcome.split.harmful.heldOut.length ? pick(harmful, outcome.split.harmful.heldOut) : harmful,
+          harmless: outcome.split.harmless.heldOut.length ? pick(harmless, outcome.split.harmless.heldOut) : harmless,
+        };
+        const direction = outcome.directions[layer]!;
+        const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
+        return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: outcome.split.harmful.heldOut.length === 0 };
+      } finally {
+        await session.dispose();
+      }
+    });
+    // 4. ablate
+    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions);
+    let manifest: AblationManifest | null = null;
+    if (hasSafetensors) {
+      const selection = { direction: result.direction, scale, targets };
+      const plan = await planAblation(folder, selection);
+      manifest = await withInterrupt((signal) =>
+        writeAblation(plan, subfolder(output, 'model'), { ...selection, directionSource: { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes), layer: result.layer }, signal, onProgress }),
+      );
+    }
+    const report = result.outcome.report;
+    report.run = { recommendedLayer: result.layer, recommendation: result.sweep?.recommendation ?? { layer: result.layer, reason: 'chosen with --layer' }, klBound };
+    const evalJson = {
+      ...result.evaluation,
+      layer: result.layer,
+      split: 'held-out',
+      ...(result.heldOutIsTrain ? { note: '--held-out 0: evaluated on the same prompts the direction came from' } : {}),
+      layerSweep: result.sweep,
+    };
+    await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(report)));
+    await writeOutputFile(output, 'directions.safetensors', directionsBytes);
+    await writeOutputFile(output, 'eval.json', new TextEncoder().encode(`${JSON.stringify(evalJson, null, 1)}\n`));
+    await output.commit();
+    process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000));
+    return 0;
+  } catch (error) {
+    await output.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+interface AnalyzeInputs {
+  harmful: Conversation[];
+  harmless: Conversation[];
+  position: number;
+  heldOutFraction: number;
+  seed: number;
+  batchSize: number | undefined;
+  threads: number;
+  numLayers: number;
+  modelDir: string;
+  harmfulPath: string;
+  harmlessPath: string;
+}
+
+async function analyze(
+  folder: ModelFolder,
+  root: string,
+  graphs: NonNullable<ReturnType<typeof findOnnxGraphFiles>>,
+  inputs: AnalyzeInputs,
+  signal: AbortSignal,
+  onProgress: ReturnType<typeof createProgressPrinter>,
+): Promise<AnalysisOutcome> {
+  const tokenizer = await loadChatTokenizer(folder);
+  const factory = createNodeSessionFactory(inputs.threads ? { threads: inputs.threads } : {});
+  const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
+  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
+  let capture: CaptureSession | null = null;
+  try {
+    capture = await openCaptureSession(factory, decoder, { positions: [inputs.position], embedding, numLayers: inputs.numLayers });
+    return await analyzeModel(
+      capture,
+      tokenizer,
+      {
+        harmful: inputs.harmful.map((messages) => ({ messages: [...messages] })),
+        harmless: inputs.harmless.map((messages) => ({ messages: [...messages] })),
+        batchSize: inputs.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE,
+        heldOutFraction: inputs.heldOutFraction,
+        seed: inputs.seed,
+        model: { path: inputs.modelDir, onnx: graphs.decoder, graphStyle: capture.style, promptFiles: { harmful: inputs.harmfulPath, harmless: inputs.harmlessPath } },
+      },
+      { signal, onProgress },
+    );
+  } finally {
+    await capture?.release();
+  }
+}
+
+function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: number, evaluation: EvaluationReport, manifest: AblationManifest | null, outDir: string, seconds: number): string {
+  const percent = (value: number | undefined) => (value === undefined ? '     —' : `${(value * 100).toFixed(1).padStart(5)}%`);
+  const fixed = (value: number | undefined, digits: number) => (value === undefined ? '—' : value.toFixed(digits));
+  const sweepRows = new Map((sweep?.rows ?? []).map((row) => [row.layer, row]));
+  const lines = ['', 'layer    AUC  refusal before  refusal after  first-token KL   (sweep: train prompts)'];
+  for (const entry of outcome.report.layers) {
+    const row = sweepRows.get(entry.index);
+    if (!row && entry.index !== layer) continue;
+    lines.push(
+      `${entry.index === layer ? '→' : ' '}${String(entry.index).padStart(4)}  ${fixed(entry.auc, 3).padStart(5)}  ${percent(sweep?.baseRefusalRate).padStart(14)}  ${percent(row?.refusalRate).padStart(13)}  ${fixed(row?.klFirstToken, 4).padStart(14)}`,
+    );
+  }
+  lines.push(
+    '',
+    `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
+    `held-out evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    '',
+    'files written:',
+    `  ${outDir}/report.json`,
+    `  ${outDir}/directions.safetensors   (${outcome.directions.length} × ${outcome.directions[0]?.length ?? 0})`,
+    `  ${outDir}/eval.json`,
+    manifest ? `  ${outDir}/model/   (${Object.keys(manifest.files).length} files, ${manifest.editedTensors.length} tensors edited)` : `  (no *.safetensors in the model folder: no edited model written)`,
+    `done in ${seconds.toFixed(1)} s`,
+    '',
+  );
+  return lines.join('\n');
+}
