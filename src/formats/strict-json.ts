@@ -39,6 +39,15 @@ export const STRICT_JSON_MAX_DEPTH = 64;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const DOT = 0x2e;
 
 export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH): JsonValue {
   let position = 0;
@@ -125,18 +134,20 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
 
   const parseNumber = (): JsonNumber => {
     const start = position;
-    if (text[position] === '-') position++;
-    if (text[position] === '0') position++;
+    if (text.charCodeAt(position) === MINUS) position++;
+    if (text.charCodeAt(position) === ZERO) position++;
     else if (isDigit(text.charCodeAt(position))) while (isDigit(text.charCodeAt(position))) position++;
     else fail('invalid number', start);
-    if (text[position] === '.') {
+    if (text.charCodeAt(position) === DOT) {
       position++;
       if (!isDigit(text.charCodeAt(position))) fail('invalid number', start);
       while (isDigit(text.charCodeAt(position))) position++;
     }
-    if (text[position] === 'e' || text[position] === 'E') {
+    const exponent = text.charCodeAt(position);
+    if (exponent === 0x65 || exponent === 0x45) {
       position++;
-      if (text[position] === '+' || text[position] === '-') position++;
+      const sign = text.charCodeAt(position);
+      if (sign === 0x2b || sign === MINUS) position++;
       if (!isDigit(text.charCodeAt(position))) fail('invalid number', start);
       while (isDigit(text.charCodeAt(position))) position++;
     }
@@ -154,13 +165,13 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
   const parseValue = (depth: number): JsonValue => {
     skipWhitespace();
     if (position >= length) fail('unexpected end of input');
-    const char = text[position];
-    if (char === '{') {
+    const char = text.charCodeAt(position);
+    if (char === OPEN_BRACE) {
       if (depth >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
       position++;
       const object: JsonObject = new Map();
       skipWhitespace();
-      if (text[position] === '}') {
+      if (text.charCodeAt(position) === CLOSE_BRACE) {
         position++;
         return object;
       }
@@ -171,49 +182,49 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
         const key = parseString();
         if (object.has(key)) fail(`duplicate key ${JSON.stringify(key)}`, keyStart);
         skipWhitespace();
-        if (text[position] !== ':') fail("expected ':'");
+        if (text.charCodeAt(position) !== COLON) fail("expected ':'");
         position++;
         object.set(key, parseValue(depth + 1));
         skipWhitespace();
-        if (text[position] === ',') {
+        if (text.charCodeAt(position) === COMMA) {
           position++;
           continue;
         }
-        if (text[position] === '}') {
+        if (text.charCodeAt(position) === CLOSE_BRACE) {
           position++;
           return object;
         }
         fail("expected ',' or '}'");
       }
     }
-    if (char === '[') {
+    if (char === OPEN_BRACKET) {
       if (depth >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
       position++;
       const array: JsonValue[] = [];
       skipWhitespace();
-      if (text[position] === ']') {
+      if (text.charCodeAt(position) === CLOSE_BRACKET) {
         position++;
         return array;
       }
       for (;;) {
         array.push(parseValue(depth + 1));
         skipWhitespace();
-        if (text[position] === ',') {
+        if (text.charCodeAt(position) === COMMA) {
           position++;
           continue;
         }
-        if (text[position] === ']') {
+        if (text.charCodeAt(position) === CLOSE_BRACKET) {
           position++;
           return array;
         }
         fail("expected ',' or ']'");
       }
     }
-    if (char === '"') return parseString();
-    if (char === 't') return parseLiteral('true', true);
-    if (char === 'f') return parseLiteral('false', false);
-    if (char === 'n') return parseLiteral('null', null);
-    if (char === '-' || isDigit(text.charCodeAt(position))) return parseNumber();
+    if (char === QUOTE) return parseString();
+    if (char === 0x74) return parseLiteral('true', true);
+    if (char === 0x66) return parseLiteral('false', false);
+    if (char === 0x6e) return parseLiteral('null', null);
+    if (char === MINUS || isDigit(char)) return parseNumber();
     return fail('unexpected token');
   };
 
