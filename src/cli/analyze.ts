@@ -22,6 +22,9 @@ import { InvalidFileError, InvalidInputError } from '../protocol/errors';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { createProgressPrinter } from './progress-bar';
 
+/** Below this held-out AUC the summary warns that the direction hardly separates the sets. */
+const WEAK_SEPARATION_AUC = 0.75;
+
 /** Prompt and direction files are small; anything larger is a wrong path, not a prompt set. */
 const MAX_INPUT_FILE_BYTES = 256 * 1024 * 1024;
 
@@ -220,5 +223,9 @@ function printSummary(report: import('../formats/report').ReportJson): void {
     );
   }
   lines.push(`recommended layer: ${report.bestLayer}`);
+  const bestAuc = report.layers[report.bestLayer].auc;
+  if (bestAuc < WEAK_SEPARATION_AUC) {
+    lines.push(`note: the best held-out AUC is only ${bestAuc.toFixed(3)}; the two prompt sets barely differ along any mean-difference direction`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

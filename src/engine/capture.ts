@@ -197,16 +197,17 @@ export async function captureActivations(
   const progress = new ProgressReporter(`capture ${label}`, options.onProgress);
 
   const tokens = prompts.map((prompt) => tokenizer.encodeChat(prompt.messages));
-  tokens.forEach((ids, promptIndex) => {
-    for (const position of positions) {
-      if (fromEnd ? -position > ids.length : position >= ids.length) {
-        throw new InvalidInputError(
-          `token position ${position} is outside ${label} prompt ${promptIndex + 1} (${ids.length} tokens after the chat template); use a position in [${-ids.length}, ${ids.length - 1}]`,
-          { position, prompt: promptIndex, tokens: ids.length },
-        );
-      }
+  // Checked on the shortest prompt before any forward pass, so the error names the range that fits every prompt.
+  const shortest = tokens.reduce((best, ids, index) => (ids.length < tokens[best].length ? index : best), 0);
+  const shortestLength = tokens[shortest].length;
+  for (const position of positions) {
+    if (fromEnd ? -position > shortestLength : position >= shortestLength) {
+      throw new InvalidInputError(
+        `token position ${position} is outside ${label} prompt ${shortest + 1} (${shortestLength} tokens after the chat template, the shortest of the set); positions from ${-shortestLength} to -1 or 0 to ${shortestLength - 1} fit every prompt`,
+        { position, prompt: shortest, tokens: shortestLength },
+      );
     }
-  });
+  }
 
   const order = tokens.map((_, index) => index).sort((a, b) => tokens[a].length - tokens[b].length || a - b);
   const keep = options.keepActivations ?? true;
