@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyRows, orthogonalizeColumns } from '../../src/core/orthogonalize';
-import { decodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
 import { buildDemoOnnx } from '../../src/model/demo-model';
 import { buildHookGraph } from '../../src/model/hook-graph';
