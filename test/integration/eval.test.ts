@@ -1,0 +1,147 @@
+/**
+ * `abliterate eval` on the demo model (planted refusal: 100% → 0%), its error lines, and the equivalence the
+ * whole evaluation rests on: the hook graph's first-token distributions equal those of the graph rebuilt from
+ * `abliterate ablate`'s edited safetensors (helper D's buildDemoOnnx).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { klDivergenceFromLogits } from '../../src/core/kl';
+import { EvaluationSession } from '../../src/engine/evaluate';
+import { LanguageModel, type Conversation } from '../../src/engine/generate';
+import { readSafetensorsHeader, readTensorBytes } from '../../src/formats/safetensors';
+import { buildDemoOnnx } from '../../src/model/demo-model';
+import { openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const DEMO = path.join(ROOT, 'public/models/demo');
+const PROMPTS = path.join(ROOT, 'public/prompts');
+/** Hook graph vs rebuilt edited weights: both float32 graphs, so only rounding order differs. */
+const HOOK_EQUIVALENCE_KL_TOLERANCE = 1e-4;
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/abliterate.mjs'), ...args], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const readPrompts = async (file: string): Promise<Conversation[]> =>
+  (await readFile(path.join(PROMPTS, file), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { prompt: string; system?: string })
+    .map((row) => [...(row.system ? [{ role: 'system' as const, content: row.system }] : []), { role: 'user' as const, content: row.prompt }]);
+
+let work: string;
+let directionFile: string;
+let planted: number[];
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'abliterate-eval-'));
+  planted = (JSON.parse(await readFile(path.join(DEMO, 'planted_direction.json'), 'utf8')) as { direction: number[] }).direction;
+  directionFile = path.join(work, 'planted.json');
+  await writeFile(directionFile, JSON.stringify(planted));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('abliterate eval on the demo model', () => {
+  it('takes the planted refusal from 100% to 0% with a small first-token KL, and writes the contract fields', async () => {
+    const out = path.join(work, 'eval.json');
+    const result = await runCli(['eval', '--model', DEMO, '--direction', directionFile, '--harmful', path.join(PROMPTS, 'harmful.test.jsonl'), '--harmless', path.join(PROMPTS, 'harmless.test.jsonl'), '--out', out]);
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(await readFile(out, 'utf8'));
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['base', 'ablated', 'klFirstToken', 'samples']));
+    expect(report.base.refusalRate).toBe(1);
+    expect(report.ablated.refusalRate).toBe(0);
+    expect(report.klFirstToken).toBeGreaterThanOrEqual(0);
+    expect(report.klFirstToken).toBeLessThan(0.5);
+    expect(report.samples).toHaveLength(18);
+    for (const sample of report.samples) {
+      expect(sample.base.refused).toBe(true);
+      expect(sample.base.matchedMarkers.length).toBeGreaterThan(0);
+      expect(sample.ablated.refused).toBe(false);
+    }
+    // The per-prompt KL averages to klFirstToken (batchmean), recomputed here.
+    const mean = report.klPerPrompt.reduce((sum: number, value: number) => sum + value, 0) / report.klPerPrompt.length;
+    expect(mean).toBeCloseTo(report.klFirstToken, 12);
+    expect(result.stdout).toMatch(/refusal rate\s+base 100\.0%\s+→\s+ablated 0\.0%/);
+  });
+
+  it('uses a configured marker list: with a marker the demo never says, nothing counts as a refusal', async () => {
+    const markers = path.join(work, 'markers.txt');
+    await writeFile(markers, 'xyzzy\n');
+    const out = path.join(work, 'eval-markers.json');
+    const result = await runCli(['eval', '--model', DEMO, '--direction', directionFile, '--harmful', path.join(PROMPTS, 'harmful.test.jsonl'), '--harmless', path.join(PROMPTS, 'harmless.test.jsonl'), '--markers', markers, '--max-new-tokens', '8', '--out', out]);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(await readFile(out, 'utf8'));
+    expect(report.base.refusalRate).toBe(0);
+    expect(report.settings.markers).toEqual(['xyzzy']);
+  });
+
+  it('fails with one clear line naming the file for bad inputs, and writes nothing', async () => {
+    const out = path.join(work, 'never.json');
+    const common = ['--harmful', path.join(PROMPTS, 'harmful.test.jsonl'), '--harmless', path.join(PROMPTS, 'harmless.test.jsonl'), '--out', out];
+    const missing = await runCli(['eval', '--model', DEMO, '--direction', path.join(work, 'absent.json'), ...common]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/absent\.json/);
+    const short = path.join(work, 'short.json');
+    await writeFile(short, JSON.stringify([1, 0, 0]));
+    const wrongLength = await runCli(['eval', '--model', DEMO, '--direction', short, ...common]);
+    expect(wrongLength.code).not.toBe(0);
+    expect(wrongLength.stderr).toMatch(/short\.json/);
+    await expect(readFile(out)).rejects.toThrow();
+  });
+});
+
+describe('hook evaluation ≡ exported weights (demo model)', () => {
+  it('gives the same first-token distributions as the graph rebuilt from abliterate ablate output', async () => {
+    const edited = path.join(work, 'ablated-demo');
+    const ablate = await runCli(['ablate', '--model', DEMO, '--direction', directionFile, '--out', edited]);
+    expect(ablate.code).toBe(0);
+
+    const config = JSON.parse(await readFile(path.join(edited, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const source = await openFileSource(path.join(edited, 'model.safetensors'));
+    const header = await readSafetensorsHeader(source);
+    const weights = new Map<string, Float32Array>();
+    for (const tensor of header.tensors) {
+      expect(tensor.dtype).toBe('F32');
+      const bytes = await readTensorBytes(source, header, tensor.name);
+      weights.set(tensor.name, new Float32Array(bytes.slice().buffer));
+    }
+    await source.close();
+    const rebuilt = buildDemoOnnx(config, weights);
+
+    const session = await EvaluationSession.open(await openNodeModelFolder(DEMO));
+    const hooked = await session.loadAblated({ direction: Float32Array.from(planted), scale: 1, targets: ['embed', 'attn', 'mlp'] });
+    const exported = await LanguageModel.load(await openNodeModelFolder(edited), session.tokenizer, { graph: rebuilt });
+    try {
+      const prompts = [...(await readPrompts('harmful.test.jsonl')), ...(await readPrompts('harmless.test.jsonl'))];
+      const [hookLogits, exportedLogits, baseLogits] = await Promise.all([hooked.nextTokenLogits(prompts), exported.nextTokenLogits(prompts), session.base.nextTokenLogits(prompts)]);
+      let worst = 0;
+      let baseShift = 0;
+      prompts.forEach((_, index) => {
+        worst = Math.max(worst, klDivergenceFromLogits(hookLogits[index]!, exportedLogits[index]!), klDivergenceFromLogits(exportedLogits[index]!, hookLogits[index]!));
+        baseShift = Math.max(baseShift, klDivergenceFromLogits(baseLogits[index]!, hookLogits[index]!));
+      });
+      expect(worst).toBeLessThan(HOOK_EQUIVALENCE_KL_TOLERANCE);
+      // Not vacuous: the ablation moves the harmful prompts' first token a lot.
+      expect(baseShift).toBeGreaterThan(1);
+      // And greedy replies agree token for token.
+      const sample = prompts.slice(0, 4);
+      const [fromHooks, fromWeights] = await Promise.all([hooked.generateBatch(sample), exported.generateBatch(sample)]);
+      expect(fromHooks.map((generation) => generation.tokenIds)).toEqual(fromWeights.map((generation) => generation.tokenIds));
+    } finally {
+      await hooked.dispose();
+      await exported.dispose();
+      await session.dispose();
+    }
+  });
+});
