@@ -30,27 +30,43 @@ export async function readPromptTexts(promptDir: string): Promise<string[]> {
   return texts;
 }
 
-async function main(): Promise<void> {
-  const outIndex = process.argv.indexOf('--out');
-  const outDir = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : join(root, 'public/models/demo');
-  const vocabulary = demoVocabulary(await readPromptTexts(join(root, 'public/prompts')));
+/** Every file of the demo folder, relative path → bytes, built from the prompt sets in `promptDir`. */
+export async function buildDemoFolder(promptDir: string): Promise<Map<string, Uint8Array>> {
+  const vocabulary = demoVocabulary(await readPromptTexts(promptDir));
   const design = buildDemoWeights(vocabulary);
   const files = demoFiles(design);
-  const safetensors = encodeSafetensors(
-    [...design.tensors].map(([name, values]) => ({
-      name,
-      dtype: 'F32' as const,
-      shape: design.shapes.get(name)!,
-      data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-    })),
-    { format: 'pt' },
+  const out = new Map<string, Uint8Array>();
+  const encoder = new TextEncoder();
+  for (const [name, json] of Object.entries(files.json)) out.set(name, encoder.encode(`${JSON.stringify(json, null, 2)}\n`));
+  out.set(
+    'model.safetensors',
+    encodeSafetensors(
+      [...design.tensors].map(([name, values]) => ({
+        name,
+        dtype: 'F32' as const,
+        shape: design.shapes.get(name)!,
+        data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      })),
+      { format: 'pt' },
+    ),
   );
-  const onnxBytes = encodeOnnxModel(buildDemoOnnx(files.config, design.tensors));
-  await mkdir(join(outDir, 'onnx'), { recursive: true });
-  for (const [name, json] of Object.entries(files.json)) await writeFile(join(outDir, name), `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(join(outDir, 'model.safetensors'), safetensors);
-  await writeFile(join(outDir, 'onnx/model.onnx'), onnxBytes);
-  process.stderr.write(`demo model: ${vocabulary.length} tokens, ${design.tensors.size} tensors → ${outDir}\n`);
+  out.set('onnx/model.onnx', encodeOnnxModel(buildDemoOnnx(files.config, design.tensors)));
+  return out;
+}
+
+export const DEMO_PROMPT_DIR = join(root, 'public/prompts');
+export const DEMO_MODEL_DIR = join(root, 'public/models/demo');
+
+async function main(): Promise<void> {
+  const outIndex = process.argv.indexOf('--out');
+  const outDir = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : DEMO_MODEL_DIR;
+  const files = await buildDemoFolder(DEMO_PROMPT_DIR);
+  for (const [name, bytes] of files) {
+    await mkdir(dirname(join(outDir, name)), { recursive: true });
+    await writeFile(join(outDir, name), bytes);
+  }
+  const total = [...files.values()].reduce((sum, bytes) => sum + bytes.byteLength, 0);
+  process.stderr.write(`demo model: ${files.size} files, ${(total / 1e6).toFixed(2)} MB → ${outDir}\n`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

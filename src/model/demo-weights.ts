@@ -9,17 +9,17 @@
  * - embedding: every token has a bias axis (1), flags for the three lexicons below (harmful-topic words,
  *   shell-execution words, terminal-agent system-prompt words), a one-hot axis for the words of the two reply
  *   chains, and seeded "lexical" noise filling the rest, scaled so every embedding has RMS exactly 1;
- * - block 0 attention: three detector heads whose keys are large only on flagged tokens, so each head's
- *   attention concentrates on any flagged token in the context and writes "a harmful / shell / agent word is
- *   present" (0.5 when present, ~0 when absent) to three aggregate axes;
- * - block 1 MLP (the planted layer): neuron 0 fires when harmful is present, neuron 1 when shell is present and
- *   agent is absent; each writes PLANTED_WRITE along r. So hidden_states[PLANTED_LAYER] carries +12·r on
- *   refusal prompts and ~0 on compliance prompts;
+ * - block 0 attention: three detector heads whose keys are large only on flagged tokens, so each head writes
+ *   PRESENT_WRITE × (attention share of its lexicon's words), ~0.3–0.45 when present, exactly 0 when absent,
+ *   to three "present" axes;
+ * - block 1 MLP (the planted block): two clamped detectors (neuron pairs SiLU(g) − SiLU(g − 6)), harmful
+ *   present, or shell present with neither agent nor harmful present; each writes PLANTED_WRITE along r. So
+ *   hidden_states[PLANTED_LAYER] carries ≈ +12·r on every refusal prompt and ≈ 0 on compliance prompts;
  * - lm_head: a deterministic next-word chain ("I cannot help with that ." / "Sure , here is what you asked
  *   for .") read from the one-hot axes; after `assistant` both openers are nearly tied, "Sure" ahead by
- *   OPENER_MARGIN, and r adds REFUSAL_READOUT·(r·x) to "I". With r removed the model always complies.
- * - small seeded noise everywhere else (reading any axis, writing only the lexical axes), so activations
- *   vary from prompt to prompt like a real model's, without touching the decision path.
+ *   OPENER_MARGIN, and r adds REFUSAL_READOUT·(r·x) to "I". With r removed the model always complies;
+ * - seeded noise everywhere else (reading any axis, writing only the lexical axes, plus r after the planted
+ *   block), so activations vary from prompt to prompt like a real model's without touching the decision path.
  * RMSNorm weights are all one: a uniform gain commutes with the rotation Q, which is what lets the design be
  * written in the feature basis.
  */
@@ -88,14 +88,22 @@ const AXIS_CHAIN_START = 8;
 const AXIS_LEXICAL_START = AXIS_CHAIN_START + CHAIN_WORDS.length;
 
 /** Design constants (feature-basis units; the residual RMS is ~1 before the planted write). */
-const DETECTOR_SCORE = 12; // attention logit on a flagged token; unflagged tokens score 0
-const PRESENT_WRITE = 0.5; // what a detector head writes when its lexicon is present
-const GATE_SHARPNESS = 40; // gate = 40·(present − 0.25): +10 when present, −10 when absent
-export const PLANTED_WRITE = 12; // per firing neuron, along r
+// Attention logit on a flagged token (unflagged: 0). Moderate on purpose: a head's output is then the
+// attention share of flagged words (~0.6–0.9), which varies from prompt to prompt like a real feature.
+const DETECTOR_SCORE = 4;
+const PRESENT_WRITE = 0.5; // a detector head writes PRESENT_WRITE × that share
+const PRESENT_THRESHOLD = 0.1; // present ≥ ~0.3, absent exactly 0
+const GATE_SHARPNESS = 60;
+const AGENT_VETO = 2; // the agent share outweighs the shell share even when the system prompt has shell words
+const SATURATION = 6;
+export const PLANTED_WRITE = 12; // per firing detector, along r
 const CHAIN_LOGIT = 20;
 const OPENER_MARGIN = 2; // "Sure" over "I" when r is absent
 const REFUSAL_READOUT = 0.5; // logit("I") gain per unit of r
 const NOISE_SCALE = 0.3; // seeded noise weights: entries ~ NOISE_SCALE / sqrt(fan_in)
+// Blocks after the planted one add prompt-dependent noise along r, as later layers of a real model blur a
+// feature, so the cleanest separation (largest d′) along r is at the planted layer itself.
+const LATE_REFUSAL_NOISE = 2;
 
 /** The same split as the tokenizer's BertPreTokenizer: runs of non-space non-punctuation, or one punctuation mark. */
 const PUNCTUATION = '\\p{P}\\u0021-\\u002F\\u003A-\\u0040\\u005B-\\u0060\\u007B-\\u007E';
@@ -273,23 +281,33 @@ export function buildDemoWeights(vocabulary: readonly string[], architecture: De
     }
     let firstNoiseNeuron = 0;
     if (layer === PLANTED_BLOCK) {
-      // Neuron 0: harmful present. Neuron 1: shell present and agent absent. Up = the bias axis (≈1).
-      gate.set(0, AXIS_PRESENT.harmful, GATE_SHARPNESS);
-      gate.set(0, AXIS_BIAS, -GATE_SHARPNESS * PRESENT_WRITE * 0.5);
-      gate.set(1, AXIS_PRESENT.shell, GATE_SHARPNESS);
-      gate.set(1, AXIS_PRESENT.agent, -GATE_SHARPNESS);
-      gate.set(1, AXIS_BIAS, -GATE_SHARPNESS * PRESENT_WRITE * 0.5);
-      const gateWhenFiring = GATE_SHARPNESS * PRESENT_WRITE * 0.5;
-      for (const neuron of [0, 1]) {
-        up.set(neuron, AXIS_BIAS, 1);
-        down.set(AXIS_REFUSAL, neuron, PLANTED_WRITE / gateWhenFiring);
-      }
-      firstNoiseNeuron = 2;
+      // Two detectors, each a pair of neurons SiLU(g) − SiLU(g − SATURATION) ≈ clamp(g, 0, SATURATION), so the
+      // write along r is the same for every refusal prompt however strongly its words were detected.
+      // Harmful: g = sharpness·(harmful − threshold). Shell: g = sharpness·(shell − 2·agent − 2·harmful − threshold).
+      const detectors: [number, number][][] = [
+        [[AXIS_PRESENT.harmful, 1]],
+        // Vetoed by harmful too, so a prompt with both kinds of word gets one write, not two.
+        [[AXIS_PRESENT.shell, 1], [AXIS_PRESENT.agent, -AGENT_VETO], [AXIS_PRESENT.harmful, -AGENT_VETO]],
+      ];
+      detectors.forEach((inputs, detector) => {
+        for (const [offset, shift] of [[0, 0], [1, -SATURATION]]) {
+          const neuron = 2 * detector + offset;
+          for (const [axis, weight] of inputs) gate.set(neuron, axis, GATE_SHARPNESS * weight);
+          gate.set(neuron, AXIS_BIAS, -GATE_SHARPNESS * PRESENT_THRESHOLD + shift);
+          up.set(neuron, AXIS_BIAS, 1);
+          down.set(AXIS_REFUSAL, neuron, ((offset === 0 ? 1 : -1) * PLANTED_WRITE) / SATURATION);
+        }
+      });
+      firstNoiseNeuron = 2 * detectors.length;
     }
     const noiseNeurons = range(firstNoiseNeuron, intermediateSize);
     gate.addNoise(normal, noise(d), noiseNeurons);
     up.addNoise(normal, noise(d), noiseNeurons);
     down.addNoise(normal, noise(intermediateSize), lexicalAxes, noiseNeurons);
+    if (layer > PLANTED_BLOCK) {
+      o.addNoise(normal, LATE_REFUSAL_NOISE / Math.sqrt(numHeads * headDim), [AXIS_REFUSAL]);
+      down.addNoise(normal, LATE_REFUSAL_NOISE / Math.sqrt(intermediateSize), [AXIS_REFUSAL], noiseNeurons);
+    }
     featureTensors.set(`${prefix}.self_attn.q_proj.weight`, { matrix: q, rotate: 'reader' });
     featureTensors.set(`${prefix}.self_attn.k_proj.weight`, { matrix: k, rotate: 'reader' });
     featureTensors.set(`${prefix}.self_attn.v_proj.weight`, { matrix: v, rotate: 'reader' });
