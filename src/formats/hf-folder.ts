@@ -34,6 +34,14 @@ export interface ModelConfig {
  */
 const TIED_BY_DEFAULT = new Set(['gemma', 'gemma2', 'gemma3', 'gemma3_text', 'qwen3_5', 'qwen3_5_text']);
 
+/**
+ * Values some configs leave to their transformers class default instead of writing them out (Gemma 3's
+ * nested text_config has no vocab_size); used only when the file is silent.
+ */
+const CLASS_DEFAULTS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  gemma3_text: { vocab_size: 262_208 },
+};
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -91,7 +99,9 @@ export function parseModelConfig(file: string, json: string): ModelConfig {
 
   const hiddenSize = positiveInteger(file, text, ['hidden_size', 'n_embd', 'd_model'], where);
   const numLayers = positiveInteger(file, text, ['num_hidden_layers', 'n_layer', 'num_layers'], where);
-  const vocabSize = positiveInteger(file, 'vocab_size' in text ? text : raw, ['vocab_size'], 'vocab_size' in text ? where : '');
+  const classDefaults = CLASS_DEFAULTS[String(text.model_type ?? modelType)] ?? {};
+  const vocabSource = 'vocab_size' in text ? text : 'vocab_size' in raw ? raw : classDefaults;
+  const vocabSize = positiveInteger(file, vocabSource, ['vocab_size'], vocabSource === text ? where : '');
 
   // The language model's own setting wins (transformers ties via get_text_config()); the root is the fallback.
   const tieValue = text.tie_word_embeddings ?? raw.tie_word_embeddings;

@@ -55,6 +55,13 @@ describe('parseModelConfig', () => {
     expect(parseModelConfig('c', JSON.stringify({ model_type: 'mistral', hidden_size: 8, num_hidden_layers: 2, vocab_size: 10 })).tieWordEmbeddings).toBe(false);
   });
 
+  it('falls back to the class default vocab size for Gemma 3, whose text_config leaves it out', () => {
+    const gemma = { architectures: ['Gemma3ForConditionalGeneration'], model_type: 'gemma3', text_config: { hidden_size: 2560, model_type: 'gemma3_text', num_hidden_layers: 34 } };
+    const config = parseModelConfig('c', JSON.stringify(gemma));
+    expect(config).toMatchObject({ vocabSize: 262_208, hiddenSize: 2560, numLayers: 34, tieWordEmbeddings: true });
+    expect(() => parseModelConfig('c', JSON.stringify({ model_type: 'llama', hidden_size: 8, num_hidden_layers: 2 }))).toThrow(/has no vocab_size/);
+  });
+
   it('reads MoE expert counts under their various names', () => {
     const base = { hidden_size: 8, num_hidden_layers: 2, vocab_size: 10 };
     expect(parseModelConfig('c', JSON.stringify({ ...base, model_type: 'qwen3_moe', num_experts: 128 })).numExperts).toBe(128);
