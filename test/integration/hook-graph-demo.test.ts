@@ -54,18 +54,45 @@ describe('hook graph ≡ weight edit on the demo model', () => {
     expect(residual.points).toEqual(['/model/embed_tokens/Gather_output_0', ...[0, 1, 2, 3].map((layer) => `/model/layers.${layer}/Add_1_output_0`)]);
   });
 
-  it('gives the logits of the graph rebuilt from orthogonalized safetensors (embed + attn + mlp, α = 1)', async () => {
-    const targets: HookTarget[] = ['embed', 'attn', 'mlp'];
+  /** Embedding, o_proj and down_proj orthogonalized by src/core/orthogonalize.ts. */
+  function orthogonalized(source: Map<string, Float32Array>, scale: number, direction: Float32Array): Map<string, Float32Array> {
     const d = config.hiddenSize;
-    const edited = new Map(weights);
-    const embedding = weights.get('model.embed_tokens.weight') as Float32Array; // [vocab, d]
-    edited.set('model.embed_tokens.weight', toFloat32(applyRows(floatBytes(embedding), 'F32', config.vocabSize, d, direction, 1)));
+    const edited = new Map(source);
+    const embedding = source.get('model.embed_tokens.weight') as Float32Array; // [vocab, d]
+    edited.set('model.embed_tokens.weight', toFloat32(applyRows(floatBytes(embedding), 'F32', config.vocabSize, d, direction, scale)));
     for (let layer = 0; layer < config.numLayers; layer++) {
       for (const name of [`model.layers.${layer}.self_attn.o_proj.weight`, `model.layers.${layer}.mlp.down_proj.weight`]) {
-        const weight = weights.get(name) as Float32Array; // [d, in]
-        edited.set(name, toFloat32(orthogonalizeColumns(floatBytes(weight), 'F32', d, weight.length / d, direction, 1)));
+        const weight = source.get(name) as Float32Array; // [d, in]
+        edited.set(name, toFloat32(orthogonalizeColumns(floatBytes(weight), 'F32', d, weight.length / d, direction, scale)));
       }
     }
+    return edited;
+  }
+
+  it('with a tied lm_head, hooking its input too equals editing the shared embedding (α = 0.6)', async () => {
+    // The demo's embedding rows are orthogonal to the planted direction (E r = 0 leaves a tied head unchanged),
+    // so this case uses a generic direction.
+    const generic = Float32Array.from({ length: config.hiddenSize }, (_, k) => Math.cos(1.3 * k + 0.2));
+    const length = Math.hypot(...generic);
+    const direction = generic.map((value) => value / length);
+    const tiedConfig = { ...configJson, tie_word_embeddings: true };
+    const tiedWeights = new Map([...weights].filter(([name]) => name !== 'lm_head.weight'));
+    const tiedModel = buildDemoOnnx(tiedConfig, tiedWeights);
+    const rebuilt = buildDemoOnnx(tiedConfig, orthogonalized(tiedWeights, 0.6, direction));
+    const hook = buildHookGraph(tiedModel, { direction, scale: 0.6, targets: ['embed', 'attn', 'mlp'], tiedEmbeddings: true });
+    expect(hook.sites.map((site) => site.target)).toContain('lm_head');
+    const untiedHook = buildHookGraph(tiedModel, { direction, scale: 0.6, targets: ['embed', 'attn', 'mlp'] });
+    const [fromHook, fromUntiedHook, fromWeights] = await Promise.all([hook.model, untiedHook.model, rebuilt].map((graph) => runLeftPadded(graph, batch, config, ['logits'])));
+    const difference = maxAbsDifference(fromHook.logits.data as Float32Array, fromWeights.logits.data as Float32Array);
+    const withoutHeadHook = maxAbsDifference(fromUntiedHook.logits.data as Float32Array, fromWeights.logits.data as Float32Array);
+    console.info(`demo (tied) hook vs rebuilt: max |Δ logits| = ${difference.toExponential(2)}; without the lm_head hook ${withoutHeadHook.toFixed(3)}`);
+    expect(difference).toBeLessThan(LOGITS_TOLERANCE);
+    expect(withoutHeadHook).toBeGreaterThan(MIN_EFFECT);
+  });
+
+  it('gives the logits of the graph rebuilt from orthogonalized safetensors (embed + attn + mlp, α = 1)', async () => {
+    const targets: HookTarget[] = ['embed', 'attn', 'mlp'];
+    const edited = orthogonalized(weights, 1, direction);
     const rebuilt = buildDemoOnnx(configJson, edited);
     const hook = buildHookGraph(model, { direction, scale: 1, targets, tiedEmbeddings: config.tieWordEmbeddings });
     const fromHook = await runLeftPadded(hook.model, batch, config, ['logits']);
