@@ -130,14 +130,21 @@ function splitRows(file: string, values: Float64Array, rowCount: number, width: 
 
 /**
  * The unit direction to use: the file's single direction, or row `layer` of a per-layer file. Errors name the
- * file: per-layer without a layer, layer out of range, wrong length (InvalidInputError), zero/NaN/Inf
- * (InvalidFileError).
+ * file: per-layer without a layer, layer out of range, row count ≠ numLayers + 1 (when numLayers is given),
+ * wrong length (InvalidInputError), zero/NaN/Inf (InvalidFileError).
  */
-export function selectDirection(parsed: DirectionFile, options: { layer?: number; hiddenSize: number }): Float32Array {
+export function selectDirection(parsed: DirectionFile, options: { layer?: number; hiddenSize: number; numLayers?: number }): Float32Array {
   const { file, rows } = parsed;
   let row: Float32Array;
   let where = '';
   if (parsed.perLayer) {
+    // A per-layer file has L+1 rows (index 0 = embedding output); another row count means another model.
+    if (options.numLayers !== undefined && rows.length !== options.numLayers + 1) {
+      throw new InvalidInputError(
+        `${file}: holds ${rows.length} per-layer directions but the model has ${options.numLayers} layers (${options.numLayers + 1} expected); was it made for another model?`,
+        { file },
+      );
+    }
     const layer = options.layer;
     if (layer === undefined) {
       throw new InvalidInputError(`${file}: holds ${rows.length} per-layer directions (layers 0-${rows.length - 1}); choose one with --layer N`, { file });

@@ -145,6 +145,10 @@ describe('selectDirection', () => {
     expect(missing.message).toBe('run/directions.safetensors: holds 2 per-layer directions (layers 0-1); choose one with --layer N');
     expect(caught(() => selectDirection(perLayer, { hiddenSize: 3, layer: 2 })).message).toMatch(/--layer 2 is out of range; the file has layers 0-1/);
     expect(caught(() => selectDirection(perLayer, { hiddenSize: 3, layer: 0.5 }))).toBeInstanceOf(InvalidInputError);
+    expect(selectDirection(perLayer, { hiddenSize: 3, layer: 1, numLayers: 1 })).toHaveLength(3);
+    expect(caught(() => selectDirection(perLayer, { hiddenSize: 3, layer: 1, numLayers: 4 })).message).toBe(
+      'run/directions.safetensors: holds 2 per-layer directions but the model has 4 layers (5 expected); was it made for another model?',
+    );
   });
 
   it('refuses a wrong length (InvalidInputError) and zero, NaN or Inf (InvalidFileError), naming the file', () => {
