@@ -83,7 +83,7 @@ describe('capture', () => {
       externalData: ['onnx/decoder_model_merged_quantized.onnx_data'],
       embeddingExternalData: [],
     });
-    expect(findOnnxGraphFiles(['onnx/model_quantized.onnx', 'onnx/model.onnx']).decoder).toBe('onnx/model.onnx');
+    expect(findOnnxGraphFiles(['onnx/model_quantized.onnx', 'onnx/model.onnx'])?.decoder).toBe('onnx/model.onnx');
     expect(findOnnxGraphFiles(['model.safetensors'])).toBeNull();
   });
 
