@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidFileError, InvalidInputError } from '../../src/protocol/errors';
-import { MemoryByteSource, type ByteSource } from '../../src/platform/bytes';
+import { BlobByteSource, MemoryByteSource, type ByteSource } from '../../src/platform/bytes';
 import { openFileSource } from '../../src/platform/node-files';
 import {
   encodeSafetensors,
@@ -151,6 +151,17 @@ describe('safetensors streaming reader', () => {
     expect(emptyChunks).toEqual([]);
     await expect(readTensorChunks(source, header, matrix, 3).next()).rejects.toThrow(/smaller than one F32 element/);
     await expect(readTensorChunks(source, header, matrix, 0).next()).rejects.toThrow(InvalidInputError);
+  });
+
+  it('serves a browser Blob the same as memory, in chunks', async () => {
+    const blobSource = new BlobByteSource('b.safetensors', new Blob([bytes]));
+    const header = await readSafetensorsHeader(blobSource);
+    expect(header).toEqual(await readSafetensorsHeader(new MemoryByteSource('b.safetensors', bytes)));
+    const embedding = header.tensors.find((tensor) => tensor.name === 'model.embed_tokens.weight')!; // [5, 3] BF16: 6-byte rows
+    const pieces: Uint8Array[] = [];
+    for await (const chunk of readTensorChunks(blobSource, header, embedding, 13)) pieces.push(chunk.bytes);
+    expect(pieces.map((piece) => piece.byteLength)).toEqual([12, 12, 6]);
+    expect(Uint8Array.from(pieces.flatMap((piece) => [...piece]))).toEqual(entries[0].data);
   });
 
   it('reports a source that shrank after its header was read, and an unknown tensor name', async () => {
