@@ -3,6 +3,7 @@
  * Everything is validated (direction, config, every shard header, the index) before the output folder is created;
  * the output is written as OUT.partial/ and renamed to OUT only when complete.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { Sha256 } from '../core/sha256';
 import { readModelConfig } from '../formats/hf-folder';
@@ -108,6 +109,11 @@ export async function run(argv: string[]): Promise<number> {
       ...selection,
       maxChunkBytes: Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024)),
       directionSource: { file: directionPath, sha256: new Sha256().update(directionBytes).hexDigest(), layer: layer ?? null },
+      // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
+      createHash: () => {
+        const hash = createHash('sha256');
+        return { update: (bytes: Uint8Array) => hash.update(bytes), hexDigest: () => hash.digest('hex') };
+      },
       signal: controller.signal,
       onProgress: createProgressPrinter(),
     });

@@ -30,6 +30,16 @@ export interface AblateOptions extends LongCallOptions, AblationSelection {
   maxChunkBytes?: number;
   /** Where the direction came from, recorded in the manifest. */
   directionSource?: DirectionProvenance;
+  /**
+   * SHA-256 of the output files; defaults to the pure-TypeScript one (browser and Node alike). Node callers may
+   * pass node:crypto's, which is an order of magnitude faster on gigabytes.
+   */
+  createHash?: () => IncrementalHash;
+}
+
+export interface IncrementalHash {
+  update(bytes: Uint8Array): unknown;
+  hexDigest(): string;
 }
 
 /** Plans (validating everything) and writes the ablated folder; aborts the output on any failure. */
@@ -49,13 +59,14 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
+  const createHash = options.createHash ?? (() => new Sha256());
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
   const files: Record<string, OutputFileRecord> = {};
   try {
     for (const shard of plan.shards) {
       throwIfAborted(options.signal);
-      files[shard.path] = await writeFile(output, shard.path, async (sink) => {
+      files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
         for (const tensor of shard.header.tensors) {
@@ -72,12 +83,12 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
-      files[file.path] = await writeFile(output, file.path, (sink) =>
+      files[file.path] = await writeFile(output, file.path, createHash, (sink) =>
         copyRange(file.source, 0, file.source.size, sink, maxChunkBytes, options.signal, meter),
       );
     }
     const manifest = buildManifest(plan, options, files, sha256Hex(new Uint8Array(options.direction.buffer, options.direction.byteOffset, options.direction.byteLength)));
-    await writeFile(output, MANIFEST_FILE, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
+    await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
     throwIfAborted(options.signal);
     await output.commit();
     progress.done();
@@ -112,9 +123,14 @@ class ByteMeter {
 }
 
 /** Creates one output file, lets `body` write it through a hashing sink, and closes it. */
-async function writeFile(output: OutputFolder, path: string, body: (sink: ByteSink) => Promise<void>): Promise<OutputFileRecord> {
+async function writeFile(
+  output: OutputFolder,
+  path: string,
+  createHash: () => IncrementalHash,
+  body: (sink: ByteSink) => Promise<void>,
+): Promise<OutputFileRecord> {
   const sink = await output.createFile(path);
-  const hash = new Sha256();
+  const hash = createHash();
   let bytes = 0;
   const hashing: ByteSink = {
     name: path, // progress shows folder-relative names
