@@ -154,7 +154,7 @@ describe('safetensors streaming reader', () => {
   });
 
   it('serves a browser Blob the same as memory, in chunks', async () => {
-    const blobSource = new BlobByteSource('b.safetensors', new Blob([bytes]));
+    const blobSource = new BlobByteSource('b.safetensors', new Blob([bytes.slice().buffer]));
     const header = await readSafetensorsHeader(blobSource);
     expect(header).toEqual(await readSafetensorsHeader(new MemoryByteSource('b.safetensors', bytes)));
     const embedding = header.tensors.find((tensor) => tensor.name === 'model.embed_tokens.weight')!; // [5, 3] BF16: 6-byte rows
