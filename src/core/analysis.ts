@@ -82,6 +82,8 @@ export interface ContrastAnalysis {
   cosineMatrix: (number | null)[][]; // [L + 1, L + 1]
   /** null when no layer has a direction (the two sets have equal means everywhere). */
   recommendedLayer: number | null;
+  /** Usable candidates best first (empty when every layer is degenerate). */
+  layerRanking: number[];
   candidateLayers: number[];
   heldOutIsTrain: boolean;
 }
@@ -112,24 +114,28 @@ export function candidateLayers(numLayers: number, range: LayerRange = DEFAULT_L
 }
 
 /**
- * The recommended layer: highest held-out AUC among the candidates; AUC saturates at 1.0 on many layers of real
- * models, so ties go to the larger d′ (better separation), and only then to the lower index. Degenerate layers
- * never win. With no usable candidate in the range, every non-degenerate layer competes.
+ * Candidate layers best first: highest held-out AUC; AUC saturates at 1.0 on many layers of real models, so
+ * ties go to the larger d′ (better separation), and only then to the lower index. Degenerate layers are left
+ * out. With no usable candidate in the range, every non-degenerate layer competes. A caller that can afford
+ * it (the `run` command's evaluation sweep) may try the first few instead of trusting the first alone.
  */
-export function recommendLayer(
+export function rankLayers(
   layers: Pick<LayerAnalysis, 'index' | 'auc' | 'dPrime' | 'degenerate'>[],
   candidates: number[],
-): number {
+): number[] {
   const usable = (pool: typeof layers) => pool.filter((layer) => !layer.degenerate && Number.isFinite(layer.auc));
   let pool = usable(layers.filter((layer) => candidates.includes(layer.index)));
   if (pool.length === 0) pool = usable(layers);
   if (pool.length === 0) throw new StatisticsError('no layer separates the two prompt sets (every mean gap is zero)');
-  let best = pool[0];
-  for (const layer of pool.slice(1)) {
-    if (layer.auc > best.auc + AUC_TIE_TOLERANCE) best = layer;
-    else if (Math.abs(layer.auc - best.auc) <= AUC_TIE_TOLERANCE && layer.dPrime > best.dPrime) best = layer;
-  }
-  return best.index;
+  // AUCs are ratios k/(n·m), so the tolerance only absorbs rounding and the order stays transitive.
+  return [...pool]
+    .sort((a, b) => (Math.abs(a.auc - b.auc) > AUC_TIE_TOLERANCE ? b.auc - a.auc : b.dPrime - a.dPrime || a.index - b.index))
+    .map((layer) => layer.index);
+}
+
+/** The recommended layer: the first of `rankLayers`. */
+export function recommendLayer(layers: Pick<LayerAnalysis, 'index' | 'auc' | 'dPrime' | 'degenerate'>[], candidates: number[]): number {
+  return rankLayers(layers, candidates)[0];
 }
 
 function referenceDirections(reference: ReferenceInput, layerCount: number, hiddenSize: number): (Float64Array | null)[] {
@@ -195,10 +201,12 @@ export function analyzeContrast(input: ContrastAnalysisInput): ContrastAnalysis 
     });
   }
   const candidates = candidateLayers(layerCount - 1, input.layerRange ?? DEFAULT_LAYER_RANGE);
+  const ranking = layers.some((layer) => !layer.degenerate) ? rankLayers(layers, candidates) : [];
   return {
     layers,
     cosineMatrix: crossLayerCosineMatrix(layers.map((layer) => layer.direction)).map((row) => row.map(finiteOrNull)),
-    recommendedLayer: layers.some((layer) => !layer.degenerate) ? recommendLayer(layers, candidates) : null,
+    recommendedLayer: ranking.length > 0 ? ranking[0] : null,
+    layerRanking: ranking,
     candidateLayers: candidates,
     heldOutIsTrain,
   };

@@ -94,6 +94,7 @@ export function buildReport(input: ReportInput): ReportJson {
       rule: 'highest held-out AUC among candidate layers, ties broken by held-out d′ (standardized mean gap), then by lower index',
       layerRange: input.layerRange,
       candidateLayers: analysis.candidateLayers,
+      ranking: analysis.layerRanking,
     },
     split: { heldOutFraction: input.heldOutFraction, seed: input.seed, aucOnTrainSplit: analysis.heldOutIsTrain },
     reference: input.reference,

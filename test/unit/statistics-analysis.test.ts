@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeContrast, candidateLayers, layerMatrix, recommendLayer, type ActivationSet } from '../../src/core/analysis';
+import { analyzeContrast, candidateLayers, layerMatrix, rankLayers, recommendLayer, type ActivationSet } from '../../src/core/analysis';
 import { cosineSimilarity, dot, meanOfRows, seededRandom, seededSplit } from '../../src/core/statistics';
 
 const hiddenSize = 16;
@@ -53,6 +53,8 @@ describe('analyzeContrast', () => {
     // Range for L = 5 is [1, 4]; layers 3 and 4 saturate; d′ prefers 4 (strength 8 > 6), never index 5 (out of range).
     expect(result.candidateLayers).toEqual([1, 2, 3, 4]);
     expect(result.recommendedLayer).toBe(4);
+    expect(result.layerRanking[0]).toBe(4);
+    expect([...result.layerRanking].sort()).toEqual([1, 2, 3, 4]);
   });
 
   it('derives a reference from a second contrast pair', () => {
@@ -79,6 +81,7 @@ describe('analyzeContrast', () => {
     const result = analyzeContrast({ layerCount, hiddenSize, harmful: harmless, harmless, split: { harmful: split.harmless, harmless: split.harmless } });
     expect(result.layers.every((layer) => layer.degenerate && layer.auc === 0.5)).toBe(true);
     expect(result.recommendedLayer).toBeNull();
+    expect(result.layerRanking).toEqual([]);
     expect(() => recommendLayer(result.layers, [1])).toThrow(/no layer/);
   });
 
@@ -96,6 +99,9 @@ describe('recommendLayer', () => {
     const layers = [layer(0, 0.5, 0, true), layer(1, 1, 3), layer(2, 1, 9), layer(3, 1, 4), layer(4, 0.9, 20)];
     expect(recommendLayer(layers, [1, 2, 3])).toBe(2);
     expect(recommendLayer(layers, [1, 3])).toBe(3);
+    expect(rankLayers(layers, [1, 2, 3, 4])).toEqual([2, 3, 1, 4]);
+    // Equal AUC and d′: the lower index first.
+    expect(rankLayers([layer(3, 1, 5), layer(1, 1, 5)], [1, 3])).toEqual([1, 3]);
     expect(recommendLayer([layer(1, 0.8, 100), layer(2, 0.9, 1)], [1, 2])).toBe(2);
   });
   it('falls back to every usable layer when the range holds none', () => {
