@@ -128,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const klBound = numberOption(values, 'kl-bound', DEFAULT_KL_BOUND, (n) => n >= 0);
   const sweepPrompts = integerOption(values, 'sweep-prompts', DEFAULT_SWEEP_PROMPTS, (n) => n >= 1);
-  const sweepLayers_ = parseLayerRange(values['sweep-layers'] as string | undefined);
+  const sweepRange = parseLayerRange(values['sweep-layers'] as string | undefined);
   const fixedLayer = values.layer === undefined ? undefined : integerOption(values, 'layer', 0, (n) => n >= 0);
   const scale = numberOption(values, 'scale', 1);
   const targets = parseTargets(values.targets as string | undefined);
@@ -159,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
         let sweep: LayerSweep | null = null;
         let layer = fixedLayer;
         if (layer === undefined) {
-          const range = sweepLayers_ ?? null;
+          const range = sweepRange ?? null;
           const candidates = range ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index) : candidateLayers(outcome.directions.length - 1);
           sweep = await sweepLayers(
             session,

@@ -15,7 +15,7 @@ import { findResidualPoints, type ResidualPoints } from '../model/residual-finde
 import type { ModelFolder } from '../platform/folder';
 import { InvalidInputError, throwIfAborted } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../protocol/progress';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, type Conversation, type Generation, type GenerationTokenizer } from './generate';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { findOnnxGraphFiles } from './capture';
 import { readWholeFile } from './transformers-files';
@@ -134,6 +134,7 @@ export class EvaluationSession {
     private readonly tiedEmbeddings: boolean,
     private readonly device: string | undefined,
     private readonly onnxFile: string,
+    private readonly externalData: ExternalDataFile[],
   ) {}
 
   static async open(folder: ModelFolder, options: LongCallOptions & { onnxFile?: string; device?: string } = {}): Promise<EvaluationSession> {
@@ -147,8 +148,9 @@ export class EvaluationSession {
     const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
     const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
     const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
-    const base = await LanguageModel.load(folder, tokenizer, { graph, onnxFile, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}) });
-    return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile);
+    const externalData = await readExternalData(folder, onnxFile, graph);
+    const base = await LanguageModel.load(folder, tokenizer, { onnxFile, externalData, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
   }
 
   /** Hidden size and block count as the residual finder saw them in the graph. */
@@ -166,7 +168,7 @@ export class EvaluationSession {
       tiedEmbeddings: this.tiedEmbeddings,
       residual: this.residual,
     });
-    return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, ...(this.device ? { device: this.device } : {}), ...options });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {

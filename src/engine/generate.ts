@@ -93,6 +93,27 @@ export interface LoadModelOptions extends LongCallOptions {
   onnxFile?: string;
   /** transformers.js device: 'cpu' in Node, 'wasm' or 'webgpu' in a browser. Default: transformers.js's choice. */
   device?: string;
+  /** External-data files already read (readExternalData), so loading many hook graphs reads the weights once. */
+  externalData?: ExternalDataFile[];
+}
+
+export interface ExternalDataFile {
+  /** The location the graph names (relative to the graph's folder), as ORT matches it. */
+  path: string;
+  data: Uint8Array;
+}
+
+/** Reads every external-data file `graph` references; a missing one is an error naming it. */
+export async function readExternalData(folder: ModelFolder, onnxFile: string, graph: ModelProto): Promise<ExternalDataFile[]> {
+  const directory = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
+  const files = folder.list();
+  return Promise.all(
+    externalDataLocations(graph).map(async (location) => {
+      const path = `${directory}${location}`;
+      if (!files.includes(path)) throw new InvalidInputError(`${folder.name}: ${onnxFile} stores weights in ${location}, which is missing from the folder.`);
+      return { path: location, data: await readWholeFile(folder, path) };
+    }),
+  );
 }
 
 /** Folder-relative paths of the external-data files a graph references (ORT needs their bytes by name). */
@@ -225,16 +246,9 @@ export class LanguageModel {
       throw new InvalidInputError(`${folder.name}: has no ONNX graph${onnxFile ? ` at ${onnxFile}` : ''}${graphs.length ? ` (found ${graphs.join(', ')})` : ''}; generation needs the transformers.js export in onnx/.`);
     }
     const dtype = dtypeOfGraphFile(onnxFile);
-    const graph = options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
-    const graphBytes = options.graph ? encodeOnnxModel(graph) : await readWholeFile(folder, onnxFile);
-    const directory = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
-    const externalData = await Promise.all(
-      externalDataLocations(graph).map(async (location) => {
-        const path = `${directory}${location}`;
-        if (!files.includes(path)) throw new InvalidInputError(`${folder.name}: ${onnxFile} stores weights in ${location}, which is missing from the folder.`);
-        return { path: location, data: await readWholeFile(folder, path) };
-      }),
-    );
+    const graphBytes = options.graph ? encodeOnnxModel(options.graph) : await readWholeFile(folder, onnxFile);
+    // The graph is decoded only to learn which external-data files it needs, when the caller has not read them.
+    const externalData = options.externalData ?? (await readExternalData(folder, onnxFile, options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, graphBytes)));
     progress.report(0.3, 'graph read');
     throwIfAborted(options.signal);
     // The graph is served under its own name, so transformers.js picks it by dtype suffix as it would on disk.
