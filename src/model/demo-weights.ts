@@ -83,7 +83,8 @@ const AXIS_BIAS = 0;
 const AXIS_FLAG = { harmful: 1, shell: 2, agent: 3 } as const;
 const AXIS_PRESENT = { harmful: 4, shell: 5, agent: 6 } as const;
 export const AXIS_REFUSAL = 7;
-const CHAIN_WORDS: readonly string[] = [GENERATION_PROMPT_TOKEN, ...new Set([...REFUSAL_REPLY, ...COMPLIANT_REPLY])];
+const END_OF_TURN = SPECIAL_TOKENS[EOS_TOKEN_ID];
+const CHAIN_WORDS: readonly string[] = [GENERATION_PROMPT_TOKEN, ...new Set([...REFUSAL_REPLY, ...COMPLIANT_REPLY]), END_OF_TURN];
 const AXIS_CHAIN_START = 8;
 const AXIS_LEXICAL_START = AXIS_CHAIN_START + CHAIN_WORDS.length;
 
@@ -327,6 +328,8 @@ export function buildDemoWeights(vocabulary: readonly string[], architecture: De
     for (let i = 0; i + 1 < reply.length; i++) chainStep(reply[i], tokenId.get(reply[i + 1])!, CHAIN_LOGIT);
   }
   chainStep('.', EOS_TOKEN_ID, CHAIN_LOGIT);
+  // After the end of the turn, keep ending it: batched generators that do not pad finished rows stay clean.
+  chainStep(END_OF_TURN, EOS_TOKEN_ID, CHAIN_LOGIT);
   chainStep(GENERATION_PROMPT_TOKEN, tokenId.get(COMPLIANT_REPLY[0])!, CHAIN_LOGIT);
   chainStep(GENERATION_PROMPT_TOKEN, tokenId.get(REFUSAL_REPLY[0])!, CHAIN_LOGIT - OPENER_MARGIN);
   head.set(tokenId.get(REFUSAL_REPLY[0])!, AXIS_REFUSAL, REFUSAL_READOUT);

@@ -15,7 +15,7 @@ import { isRefusal } from '../../src/core/refusal';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../../src/formats/onnx';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildDemoOnnx } from '../../src/model/demo-model';
-import { PLANTED_LAYER } from '../../src/model/demo-weights';
+import { EOS_TOKEN_ID, PAD_TOKEN_ID, PLANTED_LAYER } from '../../src/model/demo-weights';
 import { DEMO_MODEL_DIR, DEMO_PROMPT_DIR } from '../../scripts/build-demo-model';
 import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32, type LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { maxAbsDifference, runLeftPadded } from '../helpers/toy-llama-session';
@@ -23,6 +23,8 @@ import { maxAbsDifference, runLeftPadded } from '../helpers/toy-llama-session';
 /** float32 graph vs float64 reference on a ~60-token prompt (logits up to ~20). */
 const HIDDEN_STATE_TOLERANCE = 1e-4;
 const LOGITS_TOLERANCE = 1e-4;
+/** Two float32 runtimes with different kernels (wasm vs native), logits up to ~20. */
+const RUNTIME_LOGITS_TOLERANCE = 1e-3;
 const MIN_COSINE_WITH_PLANTED = 0.99;
 const MIN_HELD_OUT_AUC = 0.99;
 const MAX_NEW_TOKENS = 16;
@@ -220,6 +222,52 @@ describe('demo model', () => {
       expect(refused, file).toEqual([]);
     }
     console.info(`demo replies: "${replies.get(refusalFiles[0])![0]}" / "${replies.get(complianceFiles[0])![0]}"`);
+  });
+
+  it('generates the same replies in a left-padded batch as one by one, and stops at the end of the turn', async () => {
+    const files = ['shell_nosys.test.jsonl', 'shell_agent.test.jsonl', 'harmful.test.jsonl', 'harmless.test.jsonl'];
+    const single = await generateReplies(DEMO_MODEL_DIR, files);
+    const model: PreTrainedModel = await AutoModelForCausalLM.from_pretrained('demo', { dtype: 'fp32' });
+    try {
+      const batch = files.map((file) => tokenIds.get(file)![0]);
+      const width = Math.max(...batch.map((ids) => ids.length));
+      expect(new Set(batch.map((ids) => ids.length)).size).toBeGreaterThan(1);
+      const padded = batch.flatMap((ids) => [...new Array<number>(width - ids.length).fill(PAD_TOKEN_ID), ...ids]);
+      const mask = batch.flatMap((ids) => [...new Array<number>(width - ids.length).fill(0), ...ids.map(() => 1)]);
+      const input_ids = new Tensor('int64', BigInt64Array.from(padded.map(BigInt)), [batch.length, width]);
+      const attention_mask = new Tensor('int64', BigInt64Array.from(mask.map(BigInt)), [batch.length, width]);
+      const output = (await model.generate({ input_ids, attention_mask, max_new_tokens: MAX_NEW_TOKENS, do_sample: false })) as Tensor;
+      const rows = (output.tolist() as bigint[][]).map((row) => row.slice(width).map(Number));
+      rows.forEach((generated, row) => {
+        const end = generated.indexOf(EOS_TOKEN_ID);
+        expect(end, files[row]).toBeGreaterThan(0);
+        // Rows that finish early keep emitting the end-of-turn token rather than more words.
+        expect(generated.slice(end).every((id) => id === EOS_TOKEN_ID), files[row]).toBe(true);
+        expect(tokenizer.decode(generated, { skip_special_tokens: true }), files[row]).toBe(single.get(files[row])![0]);
+      });
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('gives the same logits on onnxruntime-web (wasm, what the browser runs) as on onnxruntime-node', async () => {
+    const ortWeb = await import('onnxruntime-web');
+    ortWeb.env.wasm.numThreads = 1;
+    const ids = tokenIds.get('harmful.test.jsonl')![0];
+    const bytes = readFileSync(join(DEMO_MODEL_DIR, 'onnx/model.onnx'));
+    const session = await ortWeb.InferenceSession.create(bytes);
+    const feeds: Record<string, InstanceType<typeof ortWeb.Tensor>> = {
+      input_ids: new ortWeb.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      attention_mask: new ortWeb.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
+      position_ids: new ortWeb.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, ids.length]),
+    };
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      for (const kind of ['key', 'value']) feeds[`past_key_values.${layer}.${kind}`] = new ortWeb.Tensor('float32', new Float32Array(0), [1, config.numKeyValueHeads, 0, config.headDim]);
+    }
+    const web = (await session.run(feeds)).logits.data as Float32Array;
+    await session.release();
+    const node = (await runLeftPadded(graph, [ids], config, ['logits'])).logits.data as Float32Array;
+    expect(maxAbsDifference(web, node)).toBeLessThan(RUNTIME_LOGITS_TOLERANCE);
   });
 
   it('complies with every prompt once the recovered direction is orthogonalized out of the weights', async () => {
