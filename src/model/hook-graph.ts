@@ -57,6 +57,8 @@ export const DIRECTION_UNIT_TOLERANCE = 1e-3;
 const PROJECTION_OPS = new Set(['MatMul', 'Gemm', 'MatMulInteger', 'MatMulNBits', 'QLinearMatMul', 'MatMulIntegerToFloat', 'DynamicQuantizeMatMul', 'FusedMatMul', 'MoE', 'QMoE']);
 const PROJECTION_TAIL_OPS = new Set(['Cast', 'Identity', 'Reshape', 'Add', 'Mul', 'DequantizeLinear']);
 const PROJECTION_SEARCH_DEPTH = 6;
+/** Input slot of the optional bias (ORT contrib specs: SkipSimplified… input, skip, gamma, bias; SkipLayer… input, skip, gamma, beta, bias). */
+const SKIP_NORM_BIAS_SLOT: Record<string, number> = { SkipSimplifiedLayerNormalization: 3, SkipLayerNormalization: 4 };
 
 export function buildHookGraph(model: ModelProto, options: HookOptions): HookGraph {
   const residual = options.residual ?? findResidualPoints(model, options);
@@ -87,8 +89,10 @@ export function buildHookGraph(model: ModelProto, options: HookOptions): HookGra
     const target: HookTarget = junction.kind === 'mixer' ? 'attn' : 'mlp';
     if (!options.targets.includes(target) || junction.block < firstLayer || junction.block > lastLayer) continue;
     const projection = findOutProjection(index, junction);
-    const hooked = insertProjection(edit, index, junction.branchInput, residual.elemType, `${target}/${junction.block}`, directionName, scaledName);
+    const label = `${target}/${junction.block}`;
     const node = edit.nodeForEdit(junction.nodeIndex);
+    const branch = foldSkipNormBias(edit, index, node, junction, label);
+    const hooked = insertProjection(edit, index, branch, residual.elemType, label, directionName, scaledName);
     (node.input as string[])[junction.branchInputIndex] = hooked;
     sites.push({ target, layer: junction.block, value: junction.branchInput, projection });
   }
@@ -114,6 +118,22 @@ function validateHookOptions(options: HookOptions, residual: ResidualPoints, num
       throw new InvalidInputError(`The hook layer range [${first}, ${last}] is not an inclusive range of blocks within 0..${numLayers - 1}.`);
     }
   }
+}
+
+/**
+ * A Skip*Normalization may carry the out-projection's bias as an input (sum = input + skip + bias). The weight
+ * edit changes that bias too, so the bias is added to the branch before the hook and removed from the node.
+ */
+function foldSkipNormBias(edit: GraphEdit, index: GraphIndex, node: NodeProto, junction: ResidualJunction, label: string): string {
+  const biasSlot = SKIP_NORM_BIAS_SLOT[junction.opType];
+  const inputs = node.input as string[];
+  const bias = biasSlot === undefined ? '' : (inputs[biasSlot] ?? '');
+  if (!bias) return junction.branchInput;
+  const withBias = index.freshName(`abliterate/hook/${label}/with_bias`);
+  edit.insertAfterProducerOf(junction.branchInput, [makeNode('Add', index.freshName(`abliterate/hook/${label}/AddBias`), [junction.branchInput, bias], [withBias])]);
+  inputs[biasSlot as number] = '';
+  while (inputs.length > 0 && inputs[inputs.length - 1] === '') inputs.pop();
+  return withBias;
 }
 
 /** Inserts (Cast →) x − α r(r·x) (→ Cast back) on `value`; returns the name of the hooked value. */

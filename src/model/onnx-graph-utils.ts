@@ -195,6 +195,8 @@ export class GraphEdit {
   private readonly replaced = new Map<number, NodeProto>();
   private readonly after = new Map<number, NodeProto[]>();
   private readonly atStart: NodeProto[] = [];
+  /** Where values made by inserted nodes appear: the index of the original node they follow, −1 = first. */
+  private readonly insertedAt = new Map<string, number>();
   private readonly newInitializers: TensorProto[] = [];
   private readonly newOutputs: ValueInfoProto[] = [];
   readonly insertedNodes: string[] = [];
@@ -218,15 +220,21 @@ export class GraphEdit {
     this.replaced.set(nodeIndex, node);
   }
 
-  /** Inserts nodes right after the producer of `value` (or first, when a graph input or initializer). */
+  /**
+   * Inserts nodes right after the producer of `value` (or first, when a graph input or initializer). A value
+   * made by nodes inserted earlier counts as produced where those nodes sit, so chains stay in order.
+   */
   insertAfterProducerOf(value: string, nodes: NodeProto[]): void {
-    const producer = this.index.producers.get(value);
-    if (producer) {
-      const list = this.after.get(producer.nodeIndex) ?? [];
+    const position = this.index.producers.get(value)?.nodeIndex ?? this.insertedAt.get(value) ?? -1;
+    if (position >= 0) {
+      const list = this.after.get(position) ?? [];
       list.push(...nodes);
-      this.after.set(producer.nodeIndex, list);
+      this.after.set(position, list);
     } else this.atStart.push(...nodes);
-    for (const node of nodes) this.insertedNodes.push(node.name ?? '');
+    for (const node of nodes) {
+      this.insertedNodes.push(node.name ?? '');
+      for (const output of node.output ?? []) if (output) this.insertedAt.set(output, position);
+    }
   }
 
   addInitializer(tensor: TensorProto): void {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { AutoTokenizer, env } from '@huggingface/transformers';
+import { expect } from 'vitest';
 import { encodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
 
@@ -76,4 +77,14 @@ export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): nu
   let max = 0;
   for (let k = 0; k < a.length; k++) max = Math.max(max, Math.abs(a[k] - b[k]));
   return max;
+}
+
+/** Every node reads only graph inputs, initializers and values of nodes before it (ONNX requires this order). */
+export function expectTopologicallySorted(model: ModelProto): void {
+  const graph = model.graph ?? {};
+  const known = new Set<string>(['', ...(graph.input ?? []).map((info) => info.name ?? ''), ...(graph.initializer ?? []).map((tensor) => tensor.name ?? '')]);
+  for (const node of graph.node ?? []) {
+    for (const input of node.input ?? []) expect(known.has(input), `${node.name} reads ${input} before it is produced`).toBe(true);
+    for (const output of node.output ?? []) known.add(output);
+  }
 }

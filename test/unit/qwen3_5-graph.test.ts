@@ -11,7 +11,7 @@ import { activationName } from '../../src/model/activation-names';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import { findResidualPoints } from '../../src/model/residual-finder';
-import { QWEN_GRAPH } from '../helpers/toy-llama-session';
+import { QWEN_GRAPH, expectTopologicallySorted } from '../helpers/toy-llama-session';
 
 const NUM_LAYERS = 24;
 const HIDDEN_SIZE = 1024;
@@ -88,6 +88,7 @@ describe('Qwen3.5-0.8B onnxruntime-genai graph', () => {
     const reencoded = encodeOnnxModel(capture.model);
     const decoded = decodeOnnxModel('capture.onnx', reencoded);
     expectOriginalInterfaceKept(model, decoded);
+    expectTopologicallySorted(decoded);
     const expectedNodes = Array.from({ length: NUM_LAYERS + 1 }, (_, layer) => `abliterate/capture/${layer}/Gather`);
     console.info(`Qwen3.5 capture graph: ${reencoded.length} bytes (original ${bytes.length}); inserted nodes: ${capture.insertedNodes.join(', ')}; modified: ${capture.modifiedNodes.join(', ')}`);
     expect(capture.insertedNodes).toEqual(expectedNodes);
@@ -110,6 +111,7 @@ describe('Qwen3.5-0.8B onnxruntime-genai graph', () => {
     const reencoded = encodeOnnxModel(hook.model);
     const decoded = decodeOnnxModel('hook.onnx', reencoded);
     expectOriginalInterfaceKept(model, decoded);
+    expectTopologicallySorted(decoded);
     const labels = ['embed', 'lm_head', ...Array.from({ length: NUM_LAYERS }, (_, layer) => [`attn/${layer}`, `mlp/${layer}`]).flat()];
     const expectedNodes = labels.flatMap((label) => ['Dot', 'Scale', 'Sub'].map((step) => `abliterate/hook/${label}/${step}`));
     console.info(`Qwen3.5 hook graph: ${reencoded.length} bytes; ${hook.insertedNodes.length} inserted nodes: ${hook.insertedNodes.join(', ')}`);

@@ -15,6 +15,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../../src/formats/onnx'
 import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import { findResidualPoints } from '../../src/model/residual-finder';
+import { expectTopologicallySorted } from '../helpers/toy-llama-session';
 
 const D = 8;
 const HIDDEN = 12;
@@ -38,6 +39,7 @@ interface Weights {
   embedding: Matrix; // [vocab, d]
   norms: Float64Array[]; // 2·BLOCKS + 1 gains [d]
   attentionOut: Matrix[]; // [d, d] per block (ONNX layout: x·W)
+  attentionBias: Float64Array; // [d], block 0 only: a bias Add (torch) or the Skip norm's bias input (genai)
   up: Matrix[]; // [d, hidden]
   down: Matrix[]; // [hidden, d]
   head: Matrix; // [d, vocab]
@@ -52,6 +54,7 @@ function makeWeights(elemType: number): Weights {
     embedding: matrix(VOCAB, D, 2),
     norms: Array.from({ length: 2 * BLOCKS + 1 }, () => Float64Array.from({ length: D }, () => round(1 + random()))),
     attentionOut: Array.from({ length: BLOCKS }, () => matrix(D, D, 0.8)),
+    attentionBias: Float64Array.from({ length: D }, () => round(random())),
     up: Array.from({ length: BLOCKS }, () => matrix(D, HIDDEN, 0.8)),
     down: Array.from({ length: BLOCKS }, () => matrix(HIDDEN, D, 0.8)),
     head: matrix(D, VOCAB, 1),
@@ -86,9 +89,13 @@ function buildGraph(style: 'genai' | 'torch', elemType: number, weights: Weights
   else nodes.push(node('Mul', [stream, add('gain_0', weights.norms[0])], [normed]));
   for (let block = 0; block < BLOCKS; block++) {
     nodes.push(node('Mul', [normed, 'mask'], [`masked_${block}`]));
-    nodes.push(node('MatMul', [`masked_${block}`, add(`o_proj_${block}`, weights.attentionOut[block])], [`attn_out_${block}`]));
+    const biased = block === 0;
+    const projected = biased && style === 'torch' ? `attn_matmul_${block}` : `attn_out_${block}`;
+    nodes.push(node('MatMul', [`masked_${block}`, add(`o_proj_${block}`, weights.attentionOut[block])], [projected]));
+    if (biased && style === 'torch') nodes.push(node('Add', [projected, add('o_proj_bias', weights.attentionBias)], [`attn_out_${block}`]));
     const mid = `mid_${block}`;
-    if (style === 'genai') nodes.push(node('SkipSimplifiedLayerNormalization', [stream, `attn_out_${block}`, add(`gain_${2 * block + 1}`, weights.norms[2 * block + 1])], [`norm_${2 * block + 1}`, '', '', mid], [epsilon], 'com.microsoft'));
+    const skipBias = biased && style === 'genai' ? [add('o_proj_bias', weights.attentionBias)] : [];
+    if (style === 'genai') nodes.push(node('SkipSimplifiedLayerNormalization', [stream, `attn_out_${block}`, add(`gain_${2 * block + 1}`, weights.norms[2 * block + 1]), ...skipBias], [`norm_${2 * block + 1}`, '', '', mid], [epsilon], 'com.microsoft'));
     else nodes.push(node('Add', [stream, `attn_out_${block}`], [mid]), node('Mul', [mid, add(`gain_${2 * block + 1}`, weights.norms[2 * block + 1])], [`norm_${2 * block + 1}`]));
     nodes.push(node('MatMul', [`norm_${2 * block + 1}`, add(`up_${block}`, weights.up[block])], [`up_out_${block}`]));
     nodes.push(node('Relu', [`up_out_${block}`], [`act_${block}`]));
@@ -124,7 +131,7 @@ function reference(style: 'genai' | 'torch', weights: Weights, embeds: Float64Ar
     let x = h(embedding);
     const tokenPoints = [x];
     for (let block = 0; block < BLOCKS; block++) {
-      const attention = h(matmul(rms(x, weights.norms[2 * block]).map((value) => value * mask[token]), weights.attentionOut[block]));
+      const attention = h(matmul(rms(x, weights.norms[2 * block]).map((value) => value * mask[token]), weights.attentionOut[block]).map((value, k) => value + (block === 0 ? weights.attentionBias[k] : 0)));
       const mid = x.map((value, k) => value + attention[k]);
       const mlp = h(matmul(matmul(rms(mid, weights.norms[2 * block + 1]), weights.up[block]).map((value) => Math.max(0, value)), weights.down[block]));
       x = mid.map((value, k) => value + mlp[k]);
@@ -174,6 +181,7 @@ for (const [style, elemType] of [['genai', OnnxDataType.FLOAT], ['torch', OnnxDa
       const capture = buildCaptureGraph(model, { positions });
       const castCount = capture.insertedNodes.filter((name) => name.endsWith('/Cast')).length;
       expect(castCount).toBe(elemType === OnnxDataType.FLOAT ? 0 : BLOCKS + 1);
+      expectTopologicallySorted(capture.model);
       const outputs = await run(capture.model, feeds(), capture.outputNames);
       const expected = reference(style, weights, embeds, mask, null);
       let worst = 0;
@@ -195,10 +203,12 @@ for (const [style, elemType] of [['genai', OnnxDataType.FLOAT], ['torch', OnnxDa
       const raw = Float64Array.from({ length: D }, () => random());
       const norm = Math.hypot(...raw);
       const direction = Float32Array.from(raw, (value) => value / norm);
-      const scale = 0.8;
+      const scale = 1.6;
       const hook = buildHookGraph(model, { direction, scale, targets: ['embed', 'attn', 'mlp'] });
       const castCount = hook.insertedNodes.filter((name) => /Cast(ToFloat|Back)$/.test(name)).length;
       expect(castCount).toBe(elemType === OnnxDataType.FLOAT ? 0 : 2 * (2 * BLOCKS + 1));
+      expectTopologicallySorted(hook.model);
+      expect(hook.insertedNodes.some((name) => name.endsWith('/AddBias'))).toBe(style === 'genai');
       const outputs = await run(hook.model, feeds(), ['logits']);
       const project = (x: Float64Array) => {
         const along = x.reduce((sum, value, k) => sum + value * direction[k], 0);
