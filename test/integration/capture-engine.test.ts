@@ -74,6 +74,24 @@ describe('tokenization', () => {
   });
 });
 
+describe('tokenizer files', () => {
+  it('prefers chat_template.jinja over the config template and refuses a tokenizer without one', async () => {
+    const files = await loadTokenizerFiles(await openNodeModelFolder(toyDir));
+    expect(files.chatTemplate).toBeNull();
+    const custom = createChatTokenizer({ ...files, chatTemplate: '{% for m in messages %}<|im_start|>{{ m.content }}{% endfor %}' });
+    expect(custom.renderChat([{ role: 'user', content: 'list files' }])).toBe('<|im_start|>list files');
+    const { chat_template: _template, ...withoutTemplate } = files.tokenizerConfig;
+    expect(() => createChatTokenizer({ ...files, tokenizerConfig: withoutTemplate, source: 'toy' })).toThrow(/^toy\/tokenizer_config\.json: has no chat_template/);
+    const failing = createChatTokenizer({ ...files, chatTemplate: "{{ raise_exception('system messages are not supported') }}", source: 'toy' });
+    expect(() => failing.encodeChat([{ role: 'user', content: 'x' }])).toThrow(/chat template of toy failed on a prompt: .*system messages are not supported/);
+  });
+
+  it('names a missing tokenizer file', async () => {
+    const folder = await openNodeModelFolder('/work/shared/fixtures/qwen3_5-0.8b-onnx-graph');
+    await expect(loadTokenizerFiles(folder)).rejects.toThrow(/qwen3_5-0\.8b-onnx-graph\/tokenizer\.json: is missing/);
+  });
+});
+
 describe('capture', () => {
   it('finds the graph in the transformers.js layout', () => {
     expect(findOnnxGraphFiles(['config.json', 'onnx/model.onnx'])).toEqual({ decoder: 'onnx/model.onnx', embedding: null, externalData: [], embeddingExternalData: [] });
