@@ -48,6 +48,8 @@ const COMMA = 0x2c;
 const MINUS = 0x2d;
 const ZERO = 0x30;
 const DOT = 0x2e;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be caught
+const NEEDS_SLOW_STRING_PATH = /[\\\u0000-\u001f\ud800-\udfff]/;
 
 export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH): JsonValue {
   let position = 0;
@@ -68,6 +70,15 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
   const parseString = (): string => {
     // position is at the opening quote
     position++;
+    // Fast path (almost every key and value): no escape, control character or surrogate before the closing quote.
+    const close = text.indexOf('"', position);
+    if (close >= 0) {
+      const candidate = text.slice(position, close);
+      if (!NEEDS_SLOW_STRING_PATH.test(candidate)) {
+        position = close + 1;
+        return candidate;
+      }
+    }
     let result = '';
     let runStart = position;
     for (;;) {
