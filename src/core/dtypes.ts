@@ -23,6 +23,13 @@ const scratchBits = new Uint32Array(scratchFloat.buffer);
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+// float64 bit access for the fast paths: on a little-endian host word 1 holds sign, exponent and the top 20
+// significand bits, word 0 the low 32.
+const scratchDouble = new Float64Array(1);
+const scratchDoubleWords = new Uint32Array(scratchDouble.buffer);
+const HIGH_WORD = LITTLE_ENDIAN_HOST ? 1 : 0;
+const LOW_WORD = 1 - HIGH_WORD;
+
 /**
  * float32 bit pattern of `x` rounded to odd: the float32 truncation of x (toward zero), with its last bit set
  * when x was not exactly representable. Infinities and NaN pass through as float32 would store them.
@@ -43,6 +50,23 @@ function float32BitsRoundedToOdd(x: number): number {
 
 /** bfloat16 bit pattern of `x` (any number), round to nearest even; NaN stays a (quiet) NaN, overflow → ±Inf. */
 export function float32ToBfloat16Bits(x: number): number {
+  // Fast path, straight from the float64 bits, for results that are normal bfloat16 numbers (nearly all weights):
+  // keep 7 significand bits, round on the next bit with everything below it as the sticky bit.
+  scratchDouble[0] = x;
+  const high = scratchDoubleWords[HIGH_WORD];
+  const exponent = (high >>> 20) & 0x7ff;
+  if (exponent >= 897 && exponent <= 1150) {
+    const kept = (high >>> 13) & 0x7f;
+    let bits = ((high >>> 16) & 0x8000) | ((exponent - 896) << 7) | kept;
+    // A carry out of the significand bumps the exponent, up to Inf from the largest binade: exactly RNE.
+    if ((high & 0x1000) !== 0 && ((high & 0xfff) !== 0 || scratchDoubleWords[LOW_WORD] !== 0 || (kept & 1) === 1)) bits += 1;
+    return bits;
+  }
+  return float32ToBfloat16BitsSlow(x);
+}
+
+/** Zeros, subnormals, overflow, Inf and NaN: through float32 rounded to odd. */
+function float32ToBfloat16BitsSlow(x: number): number {
   if (x !== x) {
     scratchFloat[0] = x;
     const high = scratchBits[0] >>> 16;
@@ -61,6 +85,21 @@ export function bfloat16BitsToFloat32(bits: number): number {
 
 /** float16 bit pattern of `x`, round to nearest even, with subnormals; overflow → ±Inf; NaN stays NaN. */
 export function float32ToFloat16Bits(x: number): number {
+  // Fast path for results that are normal float16 numbers: 10 significand bits kept, RNE from the float64 bits.
+  scratchDouble[0] = x;
+  const high = scratchDoubleWords[HIGH_WORD];
+  const exponent = (high >>> 20) & 0x7ff;
+  if (exponent >= 1009 && exponent <= 1038) {
+    const kept = (high >>> 10) & 0x3ff;
+    let bits = ((high >>> 16) & 0x8000) | ((exponent - 1008) << 10) | kept;
+    if ((high & 0x200) !== 0 && ((high & 0x1ff) !== 0 || scratchDoubleWords[LOW_WORD] !== 0 || (kept & 1) === 1)) bits += 1;
+    return bits;
+  }
+  return float32ToFloat16BitsSlow(x);
+}
+
+/** Zeros, subnormals, overflow, Inf and NaN: through float32 rounded to odd. */
+function float32ToFloat16BitsSlow(x: number): number {
   const bits = float32BitsRoundedToOdd(x);
   const sign = (bits >>> 16) & 0x8000;
   const exponent = (bits >>> 23) & 0xff;
