@@ -17,6 +17,11 @@ import { chatTokenIds, maxAbsDifference, runLeftPadded } from '../helpers/toy-ll
 
 const DEMO = 'public/models/demo';
 const LOGITS_TOLERANCE = 1e-4;
+/**
+ * The tied case edits the embedding that also serves as lm_head, so float32 rounding of the edited table meets
+ * logits up to ~64 directly (ulp 7.6e-6); it is bounded relative to the largest logit instead.
+ */
+const TIED_RELATIVE_TOLERANCE = 1e-5;
 const MIN_EFFECT = 0.05;
 
 function floatBytes(values: Float32Array): Uint8Array {
@@ -85,8 +90,9 @@ describe('hook graph ≡ weight edit on the demo model', () => {
     const [fromHook, fromUntiedHook, fromWeights] = await Promise.all([hook.model, untiedHook.model, rebuilt].map((graph) => runLeftPadded(graph, batch, config, ['logits'])));
     const difference = maxAbsDifference(fromHook.logits.data as Float32Array, fromWeights.logits.data as Float32Array);
     const withoutHeadHook = maxAbsDifference(fromUntiedHook.logits.data as Float32Array, fromWeights.logits.data as Float32Array);
-    console.info(`demo (tied) hook vs rebuilt: max |Δ logits| = ${difference.toExponential(2)}; without the lm_head hook ${withoutHeadHook.toFixed(3)}`);
-    expect(difference).toBeLessThan(LOGITS_TOLERANCE);
+    const largest = (fromWeights.logits.data as Float32Array).reduce((max, value) => Math.max(max, Math.abs(value)), 0);
+    console.info(`demo (tied) hook vs rebuilt: max |Δ logits| = ${difference.toExponential(2)} (largest |logit| ${largest.toFixed(1)}); without the lm_head hook ${withoutHeadHook.toFixed(3)}`);
+    expect(difference).toBeLessThan(TIED_RELATIVE_TOLERANCE * Math.max(1, largest));
     expect(withoutHeadHook).toBeGreaterThan(MIN_EFFECT);
   });
 
