@@ -1,0 +1,52 @@
+/**
+ * Bias kernel: b ← b − α r (r·b) for an out-projection's bias b [dModel]. A bias is short (dModel elements),
+ * so one workgroup does it all in a single dispatch: a strided dot product, a tree reduction in workgroup
+ * memory, then every invocation writes its share of the output words. `params.cols` is the length of b.
+ */
+import { paramsStructWgsl, type GpuProgram } from './program';
+import { storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
+import { packedWriteWgsl } from './packed-write';
+
+export function createBiasProgram(dtype: StorageDType): GpuProgram {
+  const perWord = dtype === 'F32' ? 1 : 2;
+  const code = /* wgsl */ `
+${paramsStructWgsl}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> source: array<u32>;       // b [dModel], packed ${dtype}
+@group(0) @binding(2) var<storage, read> direction: array<f32>;    // r [dModel]
+@group(0) @binding(3) var<storage, read_write> destination: array<u32>; // b' [dModel], packed ${dtype}
+${storageCodecWgsl(dtype)}
+var<workgroup> lane_sums: array<f32, ${WORKGROUP_SIZE}>;
+var<private> dot_product: f32;
+fn edited_value(index: u32) -> f32 {
+  return subtract_update(load_value(index), (params.scale * dot_product) * direction[index]);
+}
+${packedWriteWgsl(dtype)}
+@compute @workgroup_size(${WORKGROUP_SIZE})
+fn main(@builtin(local_invocation_index) lane: u32) {
+  var sum = 0.0;
+  for (var index = lane; index < params.cols; index = index + ${WORKGROUP_SIZE}u) {
+    sum = sum + load_value(index) * direction[index];
+  }
+  lane_sums[lane] = sum;
+  workgroupBarrier();
+  for (var stride = ${WORKGROUP_SIZE / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lane < stride) {
+      lane_sums[lane] = lane_sums[lane] + lane_sums[lane + stride];
+    }
+    workgroupBarrier();
+  }
+  dot_product = lane_sums[0];
+  let words = (params.cols + ${perWord - 1}u) / ${perWord}u;
+  for (var word = lane; word < words; word = word + ${WORKGROUP_SIZE}u) {
+    write_word(word, params.cols);
+  }
+}
+`;
+  return {
+    name: 'bias',
+    cacheKey: `bias:${dtype}`,
+    code,
+    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
+  };
+}
