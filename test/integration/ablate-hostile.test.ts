@@ -159,6 +159,25 @@ describe('abliterate ablate refuses broken input cleanly', () => {
   });
 });
 
+describe('abliterate ablate refuses bad options with one line', () => {
+  it.each([
+    [['--targets', 'embed,lm_head'], /--targets .*'lm_head' is not one of embed, attn, mlp/],
+    [['--layers', '3-1'], /--layers 3-1 is not a block range/],
+    [['--layers', '0-9'], /--layers 0-9 is outside the model's blocks 0-2/],
+    [['--scale', 'strong'], /--scale strong is not a valid value/],
+    [['--layer', '-1'], /--layer -1/],
+  ])('%j', async (extra, message) => {
+    const out = path.join(workDir, `out-options-${caseNumber++}`);
+    const result = await runCli(['ablate', '--model', shardedModel, '--direction', goodDirection, '--out', out, ...extra]);
+    expect(result.code).not.toBe(0);
+    const lines = result.stderr.split('\n').filter((line) => line.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(await exists(out)).toBe(false);
+    expect(await exists(`${out}.partial`)).toBe(false);
+  });
+});
+
 describe('abliterate ablate cancelled with Ctrl-C', () => {
   it('exits 130 and removes OUT.partial', async () => {
     const model = (await generateModelFolder(path.join(workDir, 'bigger'), { kind: 'qwen3_5', dtype: 'BF16', shards: 2, hiddenSize: 256, vocabSize: 20000 })).dir;
