@@ -3,7 +3,7 @@
  * directly). Holds the open model; captures on onnxruntime-web — WebGPU when asked or when `auto` finds an
  * adapter, wasm otherwise — and falls back to wasm with a note when WebGPU fails (device lost, EP error).
  */
-import { activationsAtPosition, captureActivations, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
+import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
 import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
 import type { OnnxModelInput } from '../src/platform/onnx-session';
@@ -13,7 +13,7 @@ import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol
 import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
 import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
 import { analyzeCapturedSets } from './analysis-step';
-import { chooseOnnxFile, inspectModelFolder, type OpenedModel } from './model-inspection';
+import { inspectModelFolder, type OpenedModel } from './model-inspection';
 
 interface SessionSlot {
   backend: ResolvedBackend;
@@ -63,7 +63,12 @@ export class AnalysisService implements AnalysisApi {
   private async modelInput(opened: OpenedModel, path: string): Promise<OnnxModelInput> {
     const source = await opened.folder.open(path);
     const directory = path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '';
-    const locations = path === opened.onnx?.path ? opened.onnx.externalData : [];
+    // External data as the graph names it (relative to the graph's folder): the decoder's from its initializers,
+    // the embedding graph's from the `<graph>_data*` files beside it.
+    const locations =
+      path === opened.onnx?.path
+        ? opened.onnx.externalData
+        : opened.folder.list().filter((file) => file.startsWith(`${path}_data`)).map((file) => file.slice(directory.length));
     const externalData = await Promise.all(
       locations.map(async (location) => {
         const blob = folderBlob(opened.folder, directory + location);
@@ -80,7 +85,7 @@ export class AnalysisService implements AnalysisApi {
     await this.releaseSession();
     const onnx = opened.onnx;
     if (!onnx) throw new InvalidInputError(`${opened.folder.name} has no ONNX graph (onnx/model.onnx): capture needs one.`);
-    const embeddingPath = onnx.residual.inputsEmbeds ? chooseOnnxFile(opened.folder.list().filter((path) => /embed_tokens/.test(path))) : null;
+    const embeddingPath = onnx.residual.inputsEmbeds ? findOnnxGraphFiles(opened.folder.list())?.embedding ?? null : null;
     const capture = await openCaptureSession(createWebSessionFactory(backend), await this.modelInput(opened, onnx.path), {
       positions: [position],
       numLayers: opened.config.numLayers,
@@ -116,6 +121,7 @@ export class AnalysisService implements AnalysisApi {
 
   private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions): Promise<AnalysisResult> {
     const progress = new ProgressReporter('capture', options.onProgress);
+    const started = performance.now();
     const sets = (Object.keys(SET_LABELS) as SetName[]).filter((name) => request.prompts[name].length > 0);
     const totalPrompts = sets.reduce((sum, name) => sum + request.prompts[name].length, 0);
     let finishedPrompts = 0;
@@ -135,7 +141,7 @@ export class AnalysisService implements AnalysisApi {
         const capture = await this.captureSession(opened, backend, request.position);
         const offset = finishedPrompts;
         captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
-          batchSize: request.batchSize,
+          batchSize: request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE,
           label: SET_LABELS[name],
           signal: options.signal,
           onProgress: (event: Progress) => {
@@ -149,15 +155,14 @@ export class AnalysisService implements AnalysisApi {
     }
     throwIfAborted(options.signal);
     progress.message('analysing');
-    const analysis = analyzeCapturedSets(opened, request, {
-      harmful: activationsAtPosition(captured.harmful!),
-      harmless: activationsAtPosition(captured.harmless!),
-      referenceA: captured.referenceA ? activationsAtPosition(captured.referenceA) : null,
-      referenceB: captured.referenceB ? activationsAtPosition(captured.referenceB) : null,
-      layerCount: captured.harmful!.layerCount,
-      hiddenSize: captured.harmful!.hiddenSize,
-    });
+    const analysis = analyzeCapturedSets(
+      opened,
+      request,
+      { harmful: captured.harmful!, harmless: captured.harmless!, referenceA: captured.referenceA ?? null, referenceB: captured.referenceB ?? null },
+      backend,
+      (performance.now() - started) / 1000,
+    );
     progress.done();
-    return { ...analysis, backend, fromCache: fromCacheCount === sets.length, notes };
+    return { ...analysis, fromCache: fromCacheCount === sets.length, notes };
   }
 }

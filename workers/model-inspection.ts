@@ -5,6 +5,7 @@
  */
 import { readModelConfig, readShardMap, type ModelConfig } from '../src/formats/hf-folder';
 import { decodeOnnxModel, externalInitializers, type ModelProto } from '../src/formats/onnx';
+import { findOnnxGraphFiles } from '../src/engine/capture';
 import { findResidualPoints, type ResidualPoints } from '../src/model/residual-finder';
 import type { ModelFolder } from '../src/platform/folder';
 import type { FolderCheck, ModelInspection } from '../src/protocol/analysis-api';
@@ -20,23 +21,6 @@ export interface OpenedModel {
   config: ModelConfig;
   inspection: ModelInspection;
   onnx: { path: string; model: ModelProto; residual: ResidualPoints; externalData: string[] } | null;
-}
-
-/**
- * The graph to capture with. transformers.js layout keeps several precisions in onnx/: full precision first
- * (fp16 without `shader-f16` gives zeros on WebGPU), then quantized ones, fp16 last.
- */
-export function chooseOnnxFile(paths: readonly string[]): string | null {
-  const graphs = paths.filter((path) => path.endsWith('.onnx'));
-  const rank = (path: string): number => {
-    const name = path.split('/').pop()!;
-    const inOnnxFolder = path.startsWith('onnx/') ? 0 : 10;
-    if (name === 'model.onnx' || name === 'decoder_model_merged.onnx') return inOnnxFolder;
-    if (/fp16|f16/.test(name)) return inOnnxFolder + 5;
-    if (/embed|vision|audio|encoder/.test(name) && !/decoder/.test(name)) return inOnnxFolder + 8;
-    return inOnnxFolder + 2;
-  };
-  return [...graphs].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0] ?? null;
 }
 
 function formatBytes(bytes: number): string {
@@ -67,7 +51,8 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
 
   progress.report(0.2, 'reading the ONNX graph');
   let onnx: OpenedModel['onnx'] = null;
-  const onnxPath = chooseOnnxFile(files);
+  // The same graph the CLI picks (full precision first).
+  const onnxPath = findOnnxGraphFiles(files)?.decoder ?? null;
   if (onnxPath) {
     const source = await folder.open(onnxPath);
     const model = decodeOnnxModel(`${folder.name}/${onnxPath}`, await source.read(0, source.size));
@@ -138,7 +123,7 @@ async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Prom
     const source = await folder.open(path);
     parts.push(`${path}:${source.size}`);
   }
-  const onnxPath = chooseOnnxFile(folder.list());
+  const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
   const encoder = new TextEncoder();
   const chunks: Uint8Array[] = [encoder.encode(parts.join('\n'))];
   if (onnxPath) {

@@ -66,7 +66,8 @@ export interface AnalysisRequest {
   heldOutFraction: number;
   seed: number;
   backend: BackendChoice;
-  batchSize: number;
+  /** Prompts per forward pass; the CLI's default when absent (batches change padding, hence the last bits). */
+  batchSize?: number;
 }
 
 /** The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it. */

@@ -11,7 +11,6 @@ import { importPromptText, promptSetToInputs } from './prompt-sets';
 import { workbenchStore as store, type PromptSetName, type PromptSetState } from './store';
 
 export const DEMO_MODEL_BASE_URL = `${import.meta.env.BASE_URL}models/demo/`;
-const CAPTURE_BATCH_SIZE = 16;
 
 export function reportError(error: unknown): void {
   if (error instanceof CancelledError) return;
@@ -73,7 +72,11 @@ export function loadDemoModel(): Promise<void> {
 }
 
 export function setPromptSet(name: PromptSetName, update: Partial<PromptSetState>): void {
-  store.setState((state) => ({ prompts: { ...state.prompts, [name]: { ...state.prompts[name], ...update } } }));
+  store.setState((state) => ({
+    prompts: { ...state.prompts, [name]: { ...state.prompts[name], ...update } },
+    // A and B no longer match the preset once either is edited or replaced.
+    promptPreset: name === 'harmful' || name === 'harmless' ? '' : state.promptPreset,
+  }));
 }
 
 export async function importPromptFile(name: PromptSetName, file: File): Promise<void> {
@@ -135,7 +138,6 @@ export async function runCapture(): Promise<void> {
         heldOutFraction: state.heldOutFraction,
         seed: state.seed,
         backend: state.backendChoice,
-        batchSize: CAPTURE_BATCH_SIZE,
       },
       { signal: controller.signal, onProgress },
     );

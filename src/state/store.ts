@@ -39,6 +39,9 @@ export interface WorkbenchState {
   modelFolder: FolderDescriptor | null;
   prompts: Record<PromptSetName, PromptSetState>;
   promptDefaultsNote: string;
+  /** A/B presets from public/prompts/index.json, and the one last applied ('' once edited). */
+  promptPresets: { id: string; label: string }[];
+  promptPreset: string;
   /** A direction file used as the reference for the cosine plot (test id `reference.file-input`). */
   referenceDirection: { file: string; bytes: Uint8Array } | null;
   /** A direction file imported for export/chat (helper H's `direction.file-input`). */
@@ -63,6 +66,8 @@ export const initialState: WorkbenchState = {
   modelFolder: null,
   prompts: { harmful: emptyPromptSet, harmless: emptyPromptSet, referenceA: emptyPromptSet, referenceB: emptyPromptSet },
   promptDefaultsNote: '',
+  promptPresets: [],
+  promptPreset: '',
   referenceDirection: null,
   importedDirection: null,
   position: -1,

@@ -19,7 +19,6 @@ export function ModelPanel() {
   const model = useWorkbench((state) => state.model);
   const [dragging, setDragging] = useState(false);
   const inspection = model.inspection;
-  const busy = model.phase === 'loading';
 
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
@@ -42,16 +41,15 @@ export function ModelPanel() {
     >
       <h2 id="region-model">1 · Model</h2>
       <div className="button-row">
-        <button type="button" className="primary" data-testid="model.demo" disabled={busy} onClick={() => void loadDemoModel()}>
+        <button type="button" className="primary" data-testid="model.demo" onClick={() => void loadDemoModel()}>
           Load demo model
         </button>
-        <label className={`button${busy ? ' disabled' : ''}`}>
+        <label className="button">
           Choose folder…
           <input
             type="file"
             data-testid="model.folder-input"
             className="visually-hidden"
-            disabled={busy}
             // React does not know the non-standard attribute; it is what makes the picker choose a directory.
             {...{ webkitdirectory: '', directory: '' }}
             multiple
@@ -71,7 +69,6 @@ export function ModelPanel() {
         {hasDirectoryPicker() && (
           <button
             type="button"
-            disabled={busy}
             onClick={() => {
               pickDirectory()
                 .then((descriptor) => loadModel(descriptor, descriptor.name))

@@ -3,6 +3,7 @@
  * (or a reference direction file) below. One user prompt per line; one optional system prompt per set.
  */
 import { importPromptFile, importReferenceDirection, setPromptSet } from '../state/actions';
+import { applyPromptPreset } from '../state/default-prompts';
 import { promptLines } from '../state/prompt-sets';
 import { useWorkbench, type PromptSetName } from '../state/store';
 
@@ -66,9 +67,26 @@ function PromptSetEditor({ name, testId, title, hint, rows }: (typeof PROMPT_SET
 export function PromptsPanel() {
   const referenceDirection = useWorkbench((state) => state.referenceDirection);
   const defaultsNote = useWorkbench((state) => state.promptDefaultsNote);
+  const presets = useWorkbench((state) => state.promptPresets);
+  const preset = useWorkbench((state) => state.promptPreset);
   return (
     <section className="region" aria-labelledby="region-prompts">
-      <h2 id="region-prompts">2 · Prompt sets</h2>
+      <div className="region-title-row">
+        <h2 id="region-prompts">2 · Prompt sets</h2>
+        {presets.length > 0 && (
+          <label className="preset">
+            preset{' '}
+            <select data-testid="prompts.preset" value={preset} onChange={(event) => void applyPromptPreset(event.target.value)}>
+              {preset === '' && <option value="">(edited)</option>}
+              {presets.map((option) => (
+                <option key={option.id} value={option.id}>
+                  {option.label}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+      </div>
       {defaultsNote && <p className="hint">{defaultsNote}</p>}
       <div className="prompt-grid">
         {PROMPT_SETS.slice(0, 2).map((set) => (

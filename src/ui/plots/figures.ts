@@ -64,7 +64,7 @@ export function cosineFigure(result: AnalysisResult, selected: number | null): F
   const hasReference = y.some((value) => value !== null);
   const best = layers.find((layer) => layer.index === result.report.bestLayer);
   return {
-    pointCount: hasReference ? y.filter((value) => value !== null).length : 0,
+    pointCount: hasReference ? x.length : 0, // a degenerate layer (no direction) is a gap at its index
     data: hasReference
       ? [
           { x, y, type: 'scatter', mode: 'lines+markers', name: 'cosine(r_l, reference)', line: { color: '#7c3aed', width: 2 }, marker: { size: 7 }, hovertemplate: 'layer %{x}: cosine %{y:.4f}<extra></extra>' },
