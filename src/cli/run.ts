@@ -11,7 +11,7 @@ import { resolve, join } from 'node:path';
 import { analyzeModel, DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED, type AnalysisOutcome } from '../engine/analyze';
 import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
-import { candidateLayers, DEFAULT_LAYER_RANGE } from '../core/analysis';
+import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { sha256Hex } from '../core/sha256';
 import { encodeDirectionsSafetensors } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
@@ -32,10 +32,13 @@ import { createProgressPrinter } from './progress-bar';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
 export const DEFAULT_SWEEP_PROMPTS = 32;
+/** Layers the sweep tries by default: the analysis' best by AUC (then d′); bounds the cost on deep models. */
+export const DEFAULT_SWEEP_TOP = 8;
 
 export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless FILE --out OUT
                     [--position -1] [--held-out 0.25] [--seed 0] [--batch-size N]
-                    [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}] [--sweep-layers A-B]
+                    [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
+                    [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
                     [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
 
 The whole recipe in one go:
@@ -58,7 +61,9 @@ Options:
   --max-new-tokens N   reply length for refusal classification (default ${DEFAULT_MAX_NEW_TOKENS})
   --kl-bound K         largest acceptable first-token KL for the recommendation (default ${DEFAULT_KL_BOUND})
   --sweep-prompts N    prompts per set in the sweep (default ${DEFAULT_SWEEP_PROMPTS})
-  --sweep-layers A-B   layer indices to sweep (default: the analysis' candidate range, ${DEFAULT_LAYER_RANGE.lowFraction}·L to ${DEFAULT_LAYER_RANGE.highFraction}·L)
+  --sweep-top N        sweep the analysis' N best layers by held-out AUC (then d′) within its candidate range
+                       ${DEFAULT_LAYER_RANGE.lowFraction}·L to ${DEFAULT_LAYER_RANGE.highFraction}·L (default ${DEFAULT_SWEEP_TOP})
+  --sweep-layers A-B   sweep exactly these layer indices instead
   --layer N            skip the sweep and use this layer index
   --scale α            ablation strength (default 1)
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
@@ -111,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
     'kl-bound': { type: 'string' },
     'sweep-prompts': { type: 'string' },
     'sweep-layers': { type: 'string' },
+    'sweep-top': { type: 'string' },
     layer: { type: 'string' },
     scale: { type: 'string' },
     targets: { type: 'string' },
@@ -129,6 +135,8 @@ export async function run(argv: string[]): Promise<number> {
   const klBound = numberOption(values, 'kl-bound', DEFAULT_KL_BOUND, (n) => n >= 0);
   const sweepPrompts = integerOption(values, 'sweep-prompts', DEFAULT_SWEEP_PROMPTS, (n) => n >= 1);
   const sweepRange = parseLayerRange(values['sweep-layers'] as string | undefined);
+  const sweepTop = integerOption(values, 'sweep-top', DEFAULT_SWEEP_TOP, (n) => n >= 1);
+  if (sweepRange && values['sweep-top'] !== undefined) throw new InvalidInputError('give either --sweep-top or --sweep-layers, not both');
   const fixedLayer = values.layer === undefined ? undefined : integerOption(values, 'layer', 0, (n) => n >= 0);
   const scale = numberOption(values, 'scale', 1);
   const targets = parseTargets(values.targets as string | undefined);
@@ -160,7 +168,9 @@ export async function run(argv: string[]): Promise<number> {
         let layer = fixedLayer;
         if (layer === undefined) {
           const range = sweepRange ?? null;
-          const candidates = range ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index) : candidateLayers(outcome.directions.length - 1);
+          const candidates = range
+            ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index)
+            : outcome.analysis.layerRanking.slice(0, sweepTop).sort((a, b) => a - b);
           sweep = await sweepLayers(
             session,
             outcome.directions,
