@@ -20,7 +20,7 @@ const SKIP_NORM_SUM_OUTPUT = 3;
 export interface CaptureGraphOptions extends FindResidualOptions {
   /** Token positions to keep, e.g. [-1]; negative counts from the end of the (left-padded) sequence. */
   positions: number[];
-  /** Residual points found beforehand (saves a second search); found from the model when absent. */
+  /** Residual points found beforehand on this very model object (node indices refer to it); found when absent. */
   residual?: ResidualPoints;
 }
 

@@ -31,6 +31,7 @@ export interface HookOptions extends FindResidualOptions {
   layers?: [number, number];
   /** The lm_head shares the embedding matrix (config tie_word_embeddings); hook its input when 'embed' is targeted. */
   tiedEmbeddings?: boolean;
+  /** Residual points found beforehand on this very model object (node indices refer to it); found when absent. */
   residual?: ResidualPoints;
 }
 

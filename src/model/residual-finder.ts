@@ -135,13 +135,14 @@ function missingMessage(numLayers: number | undefined, what: string): string {
 function streamStartCandidates(index: GraphIndex): { start: string; inputsEmbeds: boolean }[] {
   const candidates: { start: string; inputsEmbeds: boolean }[] = [];
   index.nodes.forEach((node) => {
-    if (node.opType !== 'Gather' || (node.domain ?? '') !== '') return;
+    const quantizedGather = node.opType === 'GatherBlockQuantized' && node.domain === 'com.microsoft'; // q4 embedding tables
+    if (!quantizedGather && (node.opType !== 'Gather' || (node.domain ?? '') !== '')) return;
     const [table, indices] = node.input ?? [];
     const output = (node.output ?? [])[0];
     if (!table || !indices || !output) return;
     const tableDims = index.dims(table);
     if (!index.initializers.has(table) && !(index.producerOf(table) && index.ancestors(table, new Set(), new Set()).graphInputs.size === 0)) return;
-    if (tableDims && tableDims.length !== 2) return;
+    if (tableDims && tableDims.length !== 2 && !quantizedGather) return;
     if (index.ancestors(indices, new Set(), new Set()).graphInputs.size === 0) return;
     candidates.push({ start: output, inputsEmbeds: false });
   });
