@@ -19,6 +19,7 @@ import {
   expectedRows,
   listFiles,
   readRawShard,
+  REPO_ROOT,
   runCli,
   sha256OfFile,
   worstUlpError,
@@ -187,3 +188,47 @@ describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single
     });
   },
 );
+
+describe('abliterate ablate on the trained toy-llama (real HF files, F32, untied head)', () => {
+  const fixture = path.join(REPO_ROOT, '../shared/fixtures/toy-llama');
+  it('removes the reference direction from every edited tensor as well as PyTorch did; lm_head and ONNX untouched', async () => {
+    if (!(await exists(path.join(fixture, 'REFERENCE.json')))) return expect.fail(`missing fixture ${fixture}`);
+    const reference = JSON.parse(await fs.readFile(path.join(fixture, 'REFERENCE.json'), 'utf8'));
+    const directionFile = path.join(workDir, 'toy-direction.json');
+    await fs.writeFile(directionFile, JSON.stringify(reference.direction));
+    const outDir = path.join(workDir, 'toy-out');
+    const result = await runCli(['ablate', '--model', fixture, '--direction', directionFile, '--out', outDir]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/ONNX files were copied unchanged/);
+    const direction = Float64Array.from(reference.direction as number[]);
+    const norm = Math.hypot(...direction);
+    const unit = direction.map((value) => value / norm);
+    const before = await readRawShard(path.join(fixture, 'model.safetensors'));
+    const after = await readRawShard(path.join(outDir, 'model.safetensors'));
+    let largestProjection = 0;
+    for (const [name, tensor] of after.tensors) {
+      const written = after.bytes.subarray(tensor.begin, tensor.end);
+      const original = before.bytes.subarray(tensor.begin, tensor.end);
+      const values = decodeValues(written, tensor.dtype);
+      if (name === 'model.embed_tokens.weight') {
+        for (let start = 0; start < values.length; start += unit.length) {
+          let projection = 0;
+          for (let j = 0; j < unit.length; j++) projection += values[start + j] * unit[j];
+          largestProjection = Math.max(largestProjection, Math.abs(projection));
+        }
+      } else if (/o_proj\.weight$|down_proj\.weight$/.test(name)) {
+        const [rows, cols] = tensor.shape;
+        for (let j = 0; j < cols; j++) {
+          let projection = 0;
+          for (let i = 0; i < rows; i++) projection += unit[i] * values[i * cols + j];
+          largestProjection = Math.max(largestProjection, Math.abs(projection));
+        }
+      } else {
+        expect(written.equals(original), name).toBe(true);
+      }
+    }
+    // PyTorch's float32 run left 2.98e-7; float64 math with one rounding should do at least as well (×2 margin for the 7-digit direction).
+    expect(largestProjection).toBeLessThanOrEqual(2 * reference.max_abs_projection_on_r_after);
+    expect((await fs.readFile(path.join(outDir, 'onnx/model.onnx'))).equals(await fs.readFile(path.join(fixture, 'onnx/model.onnx')))).toBe(true);
+  });
+});
