@@ -168,6 +168,10 @@ export async function run(argv: string[]): Promise<number> {
   const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
   const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
   const output = await createNodeOutputFolder(outDir);
+  // Ctrl-C cancels between batches, so OUT.partial is removed instead of left behind.
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  process.once('SIGINT', cancel);
   let capture: CaptureSession | null = null;
   try {
     capture = await openCaptureSession(factory, decoder, { positions: [position], embedding, ...(config ? { numLayers: config.numLayers } : {}) });
@@ -192,7 +196,7 @@ export async function run(argv: string[]): Promise<number> {
           promptFiles: { harmful: harmfulPath, harmless: harmlessPath, referenceA: referenceA ?? null, referenceB: referenceB ?? null, referenceDirection: referenceDirection ?? null },
         },
       },
-      { onProgress },
+      { onProgress, signal: controller.signal },
     );
     outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
     const write = async (path: string, bytes: Uint8Array) => {
@@ -209,6 +213,7 @@ export async function run(argv: string[]): Promise<number> {
     await output.abort();
     throw error;
   } finally {
+    process.removeListener('SIGINT', cancel);
     await capture?.release();
   }
 }
