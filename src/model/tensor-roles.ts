@@ -5,6 +5,9 @@
  * (dense, routed experts, shared experts), and their biases. Never vision towers, multi-token-prediction heads,
  * routers, norms or lm_head. A tied lm_head *is* the embedding, so it changes with it: reported, not hidden.
  *
+ * Gemma multiplies the embedding output by sqrt(dModel) at run time; a scalar factor keeps E r = 0, so editing the
+ * stored embedding is still exact there.
+ *
  * Orientation says which axis of the stored tensor is the residual dimension dModel:
  * - 'rows': the last axis is dModel (embedding [vocab, dModel], biases [dModel], fused expert biases
  *   [experts, dModel], transposed fused experts [experts, in, dModel]); each row x becomes x − α (x·r) r.
