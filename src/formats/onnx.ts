@@ -8,7 +8,8 @@
  *   encoding copies each one exactly once into the output;
  * - external-data references (`dataLocation = EXTERNAL`, `externalData` key/value pairs) are plain fields and
  *   are written back unchanged; the referenced `*.onnx_data` files are never read;
- * - fields newer than onnx 1.10 (e.g. node `metadata_props`) are not in the schema and are dropped.
+ * - fields newer than onnx 1.10 (e.g. node `metadata_props`) are not in the schema and are dropped;
+ *   `onnxFieldsDroppedOnReencode` lists them so callers can warn.
  *
  * int64 fields decode as `Long` objects in Node (protobufjs finds the `long` package) and as plain numbers in
  * browser bundles: read them with `int64ToNumber`.
@@ -122,4 +123,71 @@ export function tensorValueInfo(name: string, elemType: number, dims: (number | 
       },
     },
   });
+}
+
+/**
+ * Field numbers onnx-proto (onnx 1.10 schema) knows, per message, and which of them hold sub-messages.
+ * Anything else in a file is dropped by decode → encode.
+ */
+const KNOWN_FIELDS: Record<string, { fields: number[]; messages?: Record<number, string> }> = {
+  ModelProto: { fields: [1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25], messages: { 7: 'GraphProto', 8: 'OperatorSetIdProto', 14: 'StringStringEntryProto', 20: 'TrainingInfoProto', 25: 'FunctionProto' } },
+  GraphProto: { fields: [1, 2, 5, 10, 11, 12, 13, 14, 15], messages: { 1: 'NodeProto', 5: 'TensorProto', 11: 'ValueInfoProto', 12: 'ValueInfoProto', 13: 'ValueInfoProto', 14: 'TensorAnnotation', 15: 'SparseTensorProto' } },
+  NodeProto: { fields: [1, 2, 3, 4, 5, 6, 7], messages: { 5: 'AttributeProto' } },
+  AttributeProto: { fields: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 20, 21, 22, 23], messages: { 5: 'TensorProto', 6: 'GraphProto', 10: 'TensorProto', 11: 'GraphProto', 14: 'TypeProto', 15: 'TypeProto', 22: 'SparseTensorProto', 23: 'SparseTensorProto' } },
+  TensorProto: { fields: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], messages: { 3: 'Segment', 13: 'StringStringEntryProto' } },
+  SparseTensorProto: { fields: [1, 2, 3], messages: { 1: 'TensorProto', 2: 'TensorProto' } },
+  ValueInfoProto: { fields: [1, 2, 3], messages: { 2: 'TypeProto' } },
+  TypeProto: { fields: [1, 4, 5, 6, 8, 9], messages: { 1: 'TypeTensor', 4: 'TypeSequence', 5: 'TypeMap', 8: 'TypeTensor', 9: 'TypeSequence' } },
+  TypeTensor: { fields: [1, 2], messages: { 2: 'TensorShapeProto' } },
+  TypeSequence: { fields: [1], messages: { 1: 'TypeProto' } },
+  TypeMap: { fields: [1, 2], messages: { 2: 'TypeProto' } },
+  TensorShapeProto: { fields: [1], messages: { 1: 'Dimension' } },
+  Dimension: { fields: [1, 2, 3] },
+  OperatorSetIdProto: { fields: [1, 2] },
+  StringStringEntryProto: { fields: [1, 2] },
+  TensorAnnotation: { fields: [1, 2], messages: { 2: 'StringStringEntryProto' } },
+  TrainingInfoProto: { fields: [1, 2, 3, 4], messages: { 1: 'GraphProto', 2: 'GraphProto', 3: 'StringStringEntryProto', 4: 'StringStringEntryProto' } },
+  FunctionProto: { fields: [1, 4, 5, 6, 7, 8, 9, 10], messages: { 7: 'NodeProto', 9: 'OperatorSetIdProto' } },
+  Segment: { fields: [1, 2] },
+};
+
+/**
+ * Fields of the file that a decode → encode round trip would drop (newer than onnx 1.10), as
+ * "Message.field N" strings; empty for every fixture. Weight payloads are skipped by length, not read.
+ */
+export function onnxFieldsDroppedOnReencode(file: string, bytes: Uint8Array): string[] {
+  const dropped = new Set<string>();
+  const walk = (start: number, end: number, message: string, depth: number) => {
+    if (depth > 64) throw new InvalidFileError(file, 'the ONNX protobuf nests too deeply.');
+    const schema = KNOWN_FIELDS[message];
+    let offset = start;
+    const varint = (): number => {
+      let value = 0;
+      for (let shift = 1; ; shift *= 128) {
+        if (offset >= end) throw new InvalidFileError(file, 'the ONNX protobuf is truncated.');
+        const byte = bytes[offset++];
+        value += (byte & 0x7f) * shift;
+        if (byte < 0x80) return value;
+      }
+    };
+    while (offset < end) {
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wireType = key % 8;
+      const known = schema.fields.includes(field);
+      if (!known) dropped.add(`${message}.field ${field}`);
+      if (wireType === 0) varint();
+      else if (wireType === 1) offset += 8;
+      else if (wireType === 5) offset += 4;
+      else if (wireType === 2) {
+        const length = varint();
+        const child = known ? schema.messages?.[field] : undefined;
+        if (offset + length > end) throw new InvalidFileError(file, 'the ONNX protobuf is truncated.');
+        if (child) walk(offset, offset + length, child, depth + 1);
+        offset += length;
+      } else throw new InvalidFileError(file, `the ONNX protobuf has an invalid wire type ${wireType}.`);
+    }
+  };
+  walk(0, bytes.length, 'ModelProto', 0);
+  return [...dropped];
 }

@@ -4,14 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeOnnxModel, encodeOnnxModel, int64ToNumber, onnx } from '../../src/formats/onnx';
+import { decodeOnnxModel, encodeOnnxModel, int64ToNumber, onnx, onnxFieldsDroppedOnReencode } from '../../src/formats/onnx';
 import type { GraphProto, ModelProto } from '../../src/formats/onnx';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import type { HookOptions } from '../../src/model/hook-graph';
 import { findResidualPoints } from '../../src/model/residual-finder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../../src/protocol/errors';
-import { TOY_LLAMA } from '../helpers/toy-llama-session';
+import { QWEN_GRAPH, TOY_LLAMA } from '../helpers/toy-llama-session';
 
 const TOY_ONNX = `${TOY_LLAMA}/onnx/model.onnx`;
 const D = 64;
@@ -124,5 +124,19 @@ describe('graph builders on unsupported graphs and bad options', () => {
     buildCaptureGraph(model, { positions: [-1, -2] });
     buildHookGraph(model, { direction: unit(D), scale: 1, targets: ['embed', 'attn', 'mlp'] });
     expect(Buffer.from(encodeOnnxModel(model)).equals(Buffer.from(before))).toBe(true);
+  });
+});
+
+describe('fields a round trip would drop', () => {
+  it('finds none in the fixtures and reports a newer field (node metadata_props, field 9)', () => {
+    for (const file of [TOY_ONNX, QWEN_GRAPH]) expect(onnxFieldsDroppedOnReencode(file, readFileSync(file))).toEqual([]);
+    const node = onnx.NodeProto.encode(onnx.NodeProto.create({ opType: 'Relu', input: ['x'], output: ['y'] })).finish();
+    const metadata = new Uint8Array([0x4a, 0x04, 0x0a, 0x00, 0x12, 0x00]); // field 9, length 4: an empty key/value entry
+    const nodeWithMetadata = new Uint8Array([...node, ...metadata]);
+    const graph = new Uint8Array([0x0a, nodeWithMetadata.length, ...nodeWithMetadata, 0x12, 0x01, 0x67]); // node, name "g"
+    const bytes = new Uint8Array([0x08, 0x08, 0x3a, graph.length, ...graph]); // ir_version 8, graph
+    expect(onnxFieldsDroppedOnReencode('newer.onnx', bytes)).toEqual(['NodeProto.field 9']);
+    expect(decodeOnnxModel('newer.onnx', bytes).graph?.node?.[0].opType).toBe('Relu'); // decodes, minus the metadata
+    expect(() => onnxFieldsDroppedOnReencode('cut.onnx', bytes.subarray(0, bytes.length - 3))).toThrow(/cut\.onnx: .*truncated/);
   });
 });
