@@ -151,6 +151,8 @@ export async function run(argv: string[]): Promise<number> {
     const onProgress = createProgressPrinter();
     const session = await EvaluationSession.open(folder, { signal, onProgress });
     try {
+      session.checkPromptsFit(harmful, harmfulPath);
+      session.checkPromptsFit(harmless, harmlessPath);
       return await session.evaluate(
         { direction, scale, targets, ...(layers ? { layers } : {}) },
         { harmful, harmless },

@@ -157,9 +157,17 @@ export async function run(argv: string[]): Promise<number> {
   const onProgress = createProgressPrinter();
   try {
     const result = await withInterrupt(async (signal) => {
+      // 0. every prompt must fit the context before hours of capture and generation start
+      const session = await EvaluationSession.open(folder, { signal, onProgress, onnxFile: graphs.decoder });
+      try {
+        session.checkPromptsFit(harmful, harmfulPath);
+        session.checkPromptsFit(harmless, harmlessPath);
+      } catch (error) {
+        await session.dispose();
+        throw error;
+      }
       // 1. analyze
       const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
-      const session = await EvaluationSession.open(folder, { signal, onProgress, onnxFile: graphs.decoder });
       try {
         const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
         const settings = { maxNewTokens, ...(batchSize ? { batchSize } : {}), ...(markers ? { markers } : {}), signal, onProgress };

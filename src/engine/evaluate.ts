@@ -153,7 +153,15 @@ export class EvaluationSession {
     return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
   }
 
-  /** Hidden size and block count as the residual finder saw them in the graph. */
+  /**
+   * Checks up front that every prompt fits the context, naming `source` (e.g. the prompt file) and the prompt
+   * number in the error, so a long run does not fail halfway.
+   */
+  checkPromptsFit(prompts: readonly Conversation[], source: string): void {
+    prompts.forEach((conversation, index) => this.base.encodePrompt(conversation, `${source}: prompt #${index + 1}`));
+  }
+
+  /** Block count as the residual finder saw it in the graph. */
   get numLayers(): number {
     return this.residual.points.length - 1;
   }

@@ -97,6 +97,11 @@ describe('abliterate eval on the demo model', () => {
     const wrongLength = await runCli(['eval', '--model', DEMO, '--direction', short, ...common]);
     expect(wrongLength.code).not.toBe(0);
     expect(wrongLength.stderr).toMatch(/short\.json/);
+    const long = path.join(work, 'long.txt');
+    await writeFile(long, `${Array.from({ length: 600 }, () => 'please').join(' ')}\n`);
+    const tooLong = await runCli(['eval', '--model', DEMO, '--direction', directionFile, '--harmful', long, '--harmless', path.join(PROMPTS, 'harmless.test.jsonl'), '--out', out]);
+    expect(tooLong.code).not.toBe(0);
+    expect(tooLong.stderr).toMatch(/long\.txt: prompt #1 is \d+ tokens long, but the model's context \(max_position_embeddings\) is 512 tokens/);
     await expect(readFile(out)).rejects.toThrow();
   });
 });
