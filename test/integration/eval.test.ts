@@ -8,6 +8,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Progress } from '../../src/protocol/progress';
+import { CancelledError } from '../../src/protocol/errors';
 import { klDivergenceFromLogits } from '../../src/core/kl';
 import { EvaluationSession } from '../../src/engine/evaluate';
 import { LanguageModel, type Conversation } from '../../src/engine/generate';
@@ -146,6 +148,41 @@ describe('hook evaluation ≡ exported weights (demo model)', () => {
     } finally {
       await hooked.dispose();
       await exported.dispose();
+      await session.dispose();
+    }
+  });
+});
+
+describe('evaluation engine (as the eval panel calls it)', () => {
+  it('reports progress that never goes back and ends each task with one done; a fired signal cancels', async () => {
+    const session = await EvaluationSession.open(await openNodeModelFolder(DEMO));
+    try {
+      const prompts = { harmful: (await readPrompts('harmful.test.jsonl')).slice(0, 6), harmless: (await readPrompts('harmless.test.jsonl')).slice(0, 6) };
+      const events: Progress[] = [];
+      const report = await session.evaluate({ direction: Float32Array.from(planted), scale: 1, targets: ['embed', 'attn', 'mlp'] }, prompts, { maxNewTokens: 12, onProgress: (event) => events.push(event) });
+      expect(report.ablated.refusalRate).toBe(0);
+      const byTask = new Map<string, Progress[]>();
+      for (const event of events) byTask.set(event.task, [...(byTask.get(event.task) ?? []), event]);
+      for (const [task, taskEvents] of byTask) {
+        expect(taskEvents[0]!.status, task).toBe('start');
+        expect(taskEvents.filter((event) => event.status === 'done'), task).toHaveLength(1);
+        expect(taskEvents.at(-1)!.status, task).toBe('done');
+        const fractions = taskEvents.flatMap((event) => (event.status === 'progress' ? [event.fraction] : []));
+        fractions.forEach((fraction, index) => {
+          expect(fraction).toBeGreaterThanOrEqual(index > 0 ? fractions[index - 1]! : 0);
+          expect(fraction).toBeLessThanOrEqual(1);
+        });
+      }
+
+      const controller = new AbortController();
+      const cancelled = session.evaluate({ direction: Float32Array.from(planted), scale: 1, targets: ['embed', 'attn', 'mlp'] }, { harmful: [...prompts.harmful], harmless: prompts.harmless }, {
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.status === 'progress' && event.fraction > 0) controller.abort();
+        },
+      });
+      await expect(cancelled).rejects.toThrow(CancelledError);
+    } finally {
       await session.dispose();
     }
   });
