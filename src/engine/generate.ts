@@ -60,6 +60,8 @@ export interface SamplingOptions {
   topP?: number;
   /** Seeds the sampler; the same seed, prompt and graph give the same text. Default 0. */
   seed?: number;
+  /** End-of-sequence is suppressed until this many new tokens (0 or absent: off), as HF's min_new_tokens. */
+  minNewTokens?: number;
 }
 
 export interface TokenEvent {
@@ -209,9 +211,11 @@ class DeltaStreamer extends BaseStreamer {
   override end(): void {}
 }
 
-function resolveSampling(options: SamplingOptions): { maxNewTokens: number; temperature: number; topP: number; seed: number } {
+function resolveSampling(options: SamplingOptions): { maxNewTokens: number; minNewTokens: number; temperature: number; topP: number; seed: number } {
   const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InvalidInputError(`max new tokens ${maxNewTokens} must be a whole number ≥ 1.`);
+  const minNewTokens = options.minNewTokens ?? 0;
+  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) throw new InvalidInputError(`min new tokens ${minNewTokens} must be a whole number ≥ 0.`);
   const settings = { temperature: options.temperature ?? 0, topP: options.topP ?? 1 };
   try {
     checkSamplingSettings(settings);
@@ -221,7 +225,7 @@ function resolveSampling(options: SamplingOptions): { maxNewTokens: number; temp
   }
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new InvalidInputError(`seed ${seed} must be an integer.`);
-  return { maxNewTokens, ...settings, seed };
+  return { maxNewTokens, minNewTokens, ...settings, seed };
 }
 
 /** A causal language model (one ONNX graph) ready to generate and to score next tokens. */
@@ -354,7 +358,7 @@ export class LanguageModel {
 
   private async runGeneration(prompts: number[][], options: SamplingOptions & LongCallOptions, onToken?: (event: TokenEvent) => void): Promise<Generation[]> {
     throwIfAborted(options.signal);
-    const { maxNewTokens, temperature, topP, seed } = resolveSampling(options);
+    const { maxNewTokens, minNewTokens, temperature, topP, seed } = resolveSampling(options);
     const longest = Math.max(...prompts.map((ids) => ids.length));
     // A budget that would run past the context is cut to fit; the reply then ends with finishReason 'context'.
     const room = this.contextLength === null ? maxNewTokens : this.contextLength - longest;
@@ -364,6 +368,7 @@ export class LanguageModel {
     const output = (await this.model.generate({
       ...inputs,
       max_new_tokens: budget,
+      ...(minNewTokens > 0 ? { min_new_tokens: Math.min(minNewTokens, budget) } : {}),
       do_sample: false, // greedy in transformers.js; sampling happens in our processor
       num_beams: 1,
       repetition_penalty: 1,

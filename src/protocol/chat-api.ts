@@ -1,0 +1,177 @@
+/**
+ * The chat worker's API: side-by-side generation (base | ablated), the batch evaluation (refusal rate and
+ * first-token KL) and the per-layer sweep. One interface, implemented by the in-thread service
+ * (workers/chat-service.ts) and by the comlink proxy (src/clients/chat-client.ts) alike.
+ *
+ * Every call names the models it wants (ChatModelsSpec); the worker keeps what it loaded and reloads only what
+ * changed (a new base folder, another direction, scale or targets, another backend), so the UI stays stateless
+ * about what the worker holds.
+ */
+import type { Envelope, FolderDescriptor, PromptInput, PromptMessage, ResolvedBackend } from './analysis-api';
+import type { LongCallOptions, Progress } from './progress';
+
+export type AblationTarget = 'embed' | 'attn' | 'mlp';
+export type ChatSide = 'base' | 'ablated';
+
+/** Where the ablation direction comes from: a row of the analysis, or a direction file (parsed in the worker). */
+export type DirectionSource =
+  | { kind: 'analysis'; layer: number; values: Float32Array /* [dModel], unit */ }
+  | { kind: 'file'; file: string; bytes: Uint8Array; layer: number | null /* row of a per-layer file */ };
+
+/** The ablated side: the base graph with hooks (no weight copy), or an exported (edited) model folder. */
+export type AblatedModelSpec =
+  | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationTarget[]; layers?: [number, number] }
+  | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ };
+
+export interface ChatModelsSpec {
+  base: FolderDescriptor;
+  /** Identifies the base folder's content (the analysis inspection's fingerprint). */
+  baseKey: string;
+  /** null when there is nothing to ablate with yet (no analysis, no direction file): only the base side chats. */
+  ablated: AblatedModelSpec | null;
+  backend: ResolvedBackend;
+}
+
+export interface ChatSettings {
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  seed: number;
+  /** End-of-turn is suppressed until this many tokens (0 = off): to see what a model would go on to say. */
+  minNewTokens: number;
+}
+
+export const DEFAULT_CHAT_SETTINGS: ChatSettings = Object.freeze({ maxNewTokens: 128, temperature: 0, topP: 1, seed: 0, minNewTokens: 0 });
+
+export interface ChatRequest {
+  models: ChatModelsSpec;
+  side: ChatSide;
+  /** The whole conversation of this side so far, ending with the new user message (system first, if any). */
+  messages: PromptMessage[];
+  settings: ChatSettings;
+}
+
+export interface ChatTokenEvent {
+  /** New text since the previous event. */
+  text: string;
+  index: number;
+}
+
+export interface RefusalCheck {
+  refused: boolean;
+  matchedMarkers: string[];
+  /** [start, end) character ranges of the matched markers in the reply as shown, for highlighting. */
+  spans: [number, number][];
+}
+
+export interface ChatReply {
+  text: string;
+  tokenCount: number;
+  promptTokenCount: number;
+  finishReason: 'eos' | 'max-new-tokens' | 'context';
+  seconds: number;
+  refusal: RefusalCheck;
+}
+
+export interface ChatCallOptions extends LongCallOptions {
+  onToken?: (event: ChatTokenEvent) => void;
+}
+
+export interface ModelsInfo {
+  backend: ResolvedBackend;
+  /** L: blocks of the base model (L+1 layer indices). */
+  numLayers: number;
+  /** What the ablated side is, in words ("hooks: r from layer 2, α 1, embed+attn+mlp"). */
+  ablatedLabel: string;
+  seconds: number;
+}
+
+export interface EvaluationRequest {
+  models: ChatModelsSpec & { ablated: AblatedModelSpec };
+  /** Held-out refusal prompts (refusal rate) and compliance prompts (first-token KL). */
+  harmful: PromptInput[];
+  harmless: PromptInput[];
+  maxNewTokens: number;
+  batchSize?: number;
+  /** Refusal markers; DESIGN.md's list when absent. */
+  markers?: string[];
+}
+
+export interface ReplyVerdict extends RefusalCheck {
+  response: string;
+  finishReason: ChatReply['finishReason'];
+}
+
+export interface EvaluationSample {
+  messages: PromptMessage[];
+  base: ReplyVerdict;
+  ablated: ReplyVerdict;
+}
+
+/** The numbers of `abliterate eval` (eval.json) plus what the panel shows. */
+export interface EvaluationResult {
+  base: { refusalRate: number };
+  ablated: { refusalRate: number };
+  klFirstToken: number;
+  klPerPrompt: number[];
+  samples: EvaluationSample[];
+  counts: { harmful: number; harmless: number };
+  markers: string[];
+  maxNewTokens: number;
+  ablatedLabel: string;
+  backend: ResolvedBackend;
+  seconds: number;
+}
+
+export interface SweepRequest {
+  models: Omit<ChatModelsSpec, 'ablated'>;
+  /** Unit directions, one row per layer index (the analysis result). */
+  directions: Float32Array[]; // [layer] → [dModel]
+  candidateLayers: number[];
+  harmful: PromptInput[];
+  harmless: PromptInput[];
+  maxNewTokens: number;
+  scale: number;
+  targets: AblationTarget[];
+  klBound?: number;
+}
+
+export interface SweepRow {
+  layer: number;
+  refusalRate: number;
+  klFirstToken: number;
+  withinKLBound: boolean;
+}
+
+export interface SweepResult {
+  rows: SweepRow[];
+  skipped: { layer: number; reason: string }[];
+  baseRefusalRate: number;
+  klBound: number;
+  recommendation: { layer: number; withinKLBound: boolean; reason: string } | null;
+  counts: { harmful: number; harmless: number };
+  backend: ResolvedBackend;
+  seconds: number;
+}
+
+export interface ChatApi {
+  /** Loads (or keeps) the base and ablated models; chat calls it implicitly, the UI calls it to warm up. */
+  prepare(models: ChatModelsSpec, options?: LongCallOptions): Promise<ModelsInfo>;
+  /** One reply of one side, streamed token by token; aborting stops it at the next token (CancelledError). */
+  generate(request: ChatRequest, options?: ChatCallOptions): Promise<ChatReply>;
+  evaluate(request: EvaluationRequest, options?: LongCallOptions): Promise<EvaluationResult>;
+  sweep(request: SweepRequest, options?: LongCallOptions): Promise<SweepResult>;
+  /** Frees the models (a new folder is loaded, or the page goes away). */
+  release(): Promise<void>;
+}
+
+/** What the worker exposes: ChatApi's calls with a call id (for cancel) and proxied callbacks. */
+export interface ChatWorkerEndpoint {
+  prepare(callId: number, models: ChatModelsSpec, onProgress?: (event: Progress) => void): Promise<Envelope<ModelsInfo>>;
+  generate(callId: number, request: ChatRequest, onToken?: (event: ChatTokenEvent) => void, onProgress?: (event: Progress) => void): Promise<Envelope<ChatReply>>;
+  evaluate(callId: number, request: EvaluationRequest, onProgress?: (event: Progress) => void): Promise<Envelope<EvaluationResult>>;
+  sweep(callId: number, request: SweepRequest, onProgress?: (event: Progress) => void): Promise<Envelope<SweepResult>>;
+  release(): Promise<Envelope<void>>;
+  cancel(callId: number): void;
+}

@@ -1,0 +1,316 @@
+/**
+ * The in-thread implementation of ChatApi (the chat worker exposes it through comlink; Node tests call it
+ * directly). It holds one base model (an EvaluationSession: tokenizer, base LanguageModel, decoded graph) and
+ * one ablated model (the hook graph of the requested direction/scale/targets, or an exported folder), and
+ * reloads only what a call's ChatModelsSpec changes. Generation, evaluation and sweep are F's engine
+ * (src/engine/generate.ts, evaluate.ts, layer-sweep.ts), the same code `abliterate eval` runs.
+ */
+import { checkedUnitDirection, DirectionError } from '../src/core/direction';
+import { evaluateRefusals, EvaluationSession, firstTokenKL, progressSlice, resolveMarkers, type RefusalEvaluation } from '../src/engine/evaluate';
+import { findOnnxGraphFiles } from '../src/engine/capture';
+import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
+import { sweepLayers } from '../src/engine/layer-sweep';
+import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
+import { readModelConfig } from '../src/formats/hf-folder';
+import type { ModelFolder } from '../src/platform/folder';
+import type { FolderDescriptor, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+import type {
+  AblatedModelSpec,
+  ChatApi,
+  ChatCallOptions,
+  ChatModelsSpec,
+  ChatReply,
+  ChatRequest,
+  DirectionSource,
+  EvaluationRequest,
+  EvaluationResult,
+  ModelsInfo,
+  SweepRequest,
+  SweepResult,
+} from '../src/protocol/chat-api';
+import { InvalidInputError, throwIfAborted } from '../src/protocol/errors';
+import { ProgressReporter, type LongCallOptions } from '../src/protocol/progress';
+import { checkRefusal } from './chat-markers';
+import { Leased } from './chat-lease';
+
+export interface ChatRuntime {
+  openFolder(descriptor: FolderDescriptor): Promise<ModelFolder>;
+  /** transformers.js device for a backend ('wasm'/'webgpu' in a browser; undefined = its default, cpu in Node). */
+  device(backend: ResolvedBackend): string | undefined;
+}
+
+interface BaseModel {
+  folder: ModelFolder;
+  session: EvaluationSession;
+  hiddenSize: number;
+  backend: ResolvedBackend;
+  /** Base replies and first-token logits per prompt set and settings, reused by later evaluations. */
+  refusals: Map<string, Promise<RefusalEvaluation>>;
+  logits: Map<string, Promise<Float32Array[]>>;
+}
+
+interface AblatedModel {
+  model: LanguageModel;
+  label: string;
+}
+
+/** FNV-1a over bytes: identifies a direction in a cache key (not a security hash). */
+function fingerprint(bytes: Uint8Array): string {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return `${bytes.length}:${hash.toString(16)}`;
+}
+
+function directionKey(source: DirectionSource): string {
+  if (source.kind === 'analysis') return `analysis:${source.layer}:${fingerprint(new Uint8Array(source.values.buffer, source.values.byteOffset, source.values.byteLength))}`;
+  return `file:${source.file}:${source.layer}:${fingerprint(source.bytes)}`;
+}
+
+function ablationKey(spec: AblatedModelSpec): string {
+  if (spec.kind === 'folder') return `folder:${spec.key}`;
+  return `hooks:${directionKey(spec.direction)}:${spec.scale}:${[...spec.targets].sort().join('+')}:${spec.layers?.join('-') ?? 'all'}`;
+}
+
+function ablationLabel(spec: AblatedModelSpec): string {
+  if (spec.kind === 'folder') return `exported model ${spec.folder.name}`;
+  const source = spec.direction.kind === 'analysis' ? `r from layer ${spec.direction.layer}` : `r from ${spec.direction.file}${spec.direction.layer === null ? '' : ` row ${spec.direction.layer}`}`;
+  return `hooks · ${source} · α ${spec.scale} · ${spec.targets.join('+')}${spec.layers ? ` · blocks ${spec.layers[0]}–${spec.layers[1]}` : ''}`;
+}
+
+function conversations(prompts: readonly PromptInput[]): Conversation[] {
+  return prompts.map((prompt) => prompt.messages);
+}
+
+function resolveDirection(source: DirectionSource, hiddenSize: number, numLayers: number): Float32Array {
+  if (source.kind === 'file') {
+    return selectDirection(parseDirectionFile(source.file, source.bytes), { hiddenSize, numLayers, ...(source.layer === null ? {} : { layer: source.layer }) });
+  }
+  try {
+    return Float32Array.from(checkedUnitDirection(source.values, hiddenSize, `the analysis direction of layer ${source.layer}`));
+  } catch (error) {
+    if (error instanceof DirectionError) throw new InvalidInputError(error.message);
+    throw error;
+  }
+}
+
+async function graphFingerprint(folder: ModelFolder): Promise<string | null> {
+  const path = findOnnxGraphFiles(folder.list())?.decoder;
+  if (!path) return null;
+  const source = await folder.open(path);
+  return `${path}:${fingerprint(await source.read(0, source.size))}`;
+}
+
+/**
+ * The export edits safetensors and copies every other file, the ONNX graph included: an exported folder chats
+ * exactly like the base unless its graph was re-exported from the edited weights. Say so instead of showing two
+ * identical columns.
+ */
+async function refuseUneditedGraph(baseFolder: ModelFolder, folder: ModelFolder): Promise<void> {
+  const [baseGraph, graph] = await Promise.all([graphFingerprint(baseFolder), graphFingerprint(folder)]);
+  if (graph === null) throw new InvalidInputError(`${folder.name}: has no ONNX graph in onnx/; chat needs the transformers.js export of the edited model.`);
+  if (graph === baseGraph) {
+    throw new InvalidInputError(
+      `${folder.name}: has the same ONNX graph as the base model (an export edits the safetensors and copies the graph unchanged), so it would answer exactly like the base. Re-export ONNX from the edited weights, or use the hook preview, which equals the weight edit.`,
+    );
+  }
+}
+
+function signalOnly(options: LongCallOptions): LongCallOptions {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+export class ChatService implements ChatApi {
+  private base: { key: string; lease: Leased<BaseModel> } | null = null;
+  private ablated: { key: string; lease: Leased<AblatedModel> } | null = null;
+  /** Model switches happen one at a time; generations run concurrently once their models are held. */
+  private switching: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly runtime: ChatRuntime) {}
+
+  private async holdBase(models: Omit<ChatModelsSpec, 'ablated'>, options: LongCallOptions): Promise<{ value: BaseModel; release(): void }> {
+    const key = `${models.baseKey}|${models.backend}`;
+    if (this.base?.key !== key) {
+      this.ablated?.lease.retire();
+      this.ablated = null;
+      this.base?.lease.retire();
+      this.base = null;
+      const folder = await this.runtime.openFolder(models.base);
+      const device = this.runtime.device(models.backend);
+      const session = await EvaluationSession.open(folder, { ...(device ? { device } : {}), ...options });
+      const config = await readModelConfig(folder).catch(async (error) => {
+        await session.dispose();
+        throw error;
+      });
+      const value: BaseModel = { folder, session, hiddenSize: config.hiddenSize, backend: models.backend, refusals: new Map(), logits: new Map() };
+      this.base = { key, lease: new Leased(value, () => session.dispose()) };
+    }
+    return this.base.lease.acquire();
+  }
+
+  private async holdAblated(spec: AblatedModelSpec, base: BaseModel, baseKey: string, options: LongCallOptions): Promise<{ value: AblatedModel; release(): void }> {
+    const key = `${baseKey}|${ablationKey(spec)}`;
+    if (this.ablated?.key !== key) {
+      this.ablated?.lease.retire();
+      this.ablated = null;
+      let model: LanguageModel;
+      if (spec.kind === 'hooks') {
+        const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
+        model = await base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
+      } else {
+        const folder = await this.runtime.openFolder(spec.folder);
+        await refuseUneditedGraph(base.folder, folder);
+        const tokenizer = await loadGenerationTokenizer(folder);
+        const device = this.runtime.device(base.backend);
+        model = await LanguageModel.load(folder, tokenizer, { ...(device ? { device } : {}), ...options });
+      }
+      this.ablated = { key, lease: new Leased({ model, label: ablationLabel(spec) }, () => model.dispose()) };
+    }
+    return this.ablated.lease.acquire();
+  }
+
+  /** Holds the models `models` names (loading what changed) for the duration of `use`. */
+  private async withModels<T>(models: ChatModelsSpec, needAblated: boolean, options: LongCallOptions, use: (base: BaseModel, ablated: AblatedModel | null) => Promise<T>): Promise<T> {
+    const held = this.switching.then(async () => {
+      throwIfAborted(options.signal);
+      const base = await this.holdBase(models, signalOnly(options));
+      if (!needAblated || !models.ablated) return { base, ablated: null };
+      try {
+        return { base, ablated: await this.holdAblated(models.ablated, base.value, `${models.baseKey}|${models.backend}`, signalOnly(options)) };
+      } catch (error) {
+        base.release();
+        throw error;
+      }
+    });
+    this.switching = held.catch(() => undefined);
+    const { base, ablated } = await held;
+    try {
+      if (needAblated && !ablated) throw new InvalidInputError('There is no ablated model yet: run the capture (step 3) or import a direction file, or load an exported model folder.');
+      return await use(base.value, ablated?.value ?? null);
+    } finally {
+      base.release();
+      ablated?.release();
+    }
+  }
+
+  async prepare(models: ChatModelsSpec, options: LongCallOptions = {}): Promise<ModelsInfo> {
+    const started = performance.now();
+    return this.withModels(models, models.ablated !== null, options, async (base, ablated) => ({
+      backend: base.backend,
+      numLayers: base.session.numLayers,
+      ablatedLabel: ablated?.label ?? 'no ablation',
+      seconds: (performance.now() - started) / 1000,
+    }));
+  }
+
+  async generate(request: ChatRequest, options: ChatCallOptions = {}): Promise<ChatReply> {
+    if (request.messages.length === 0 || request.messages[request.messages.length - 1]!.role !== 'user') {
+      throw new InvalidInputError('A chat turn must end with the user message to answer.');
+    }
+    return this.withModels(request.models, request.side === 'ablated', options, async (base, ablated) => {
+      const model = request.side === 'base' ? base.session.base : ablated!.model;
+      const started = performance.now();
+      const { settings } = request;
+      const generation = await model.generate(request.messages, {
+        maxNewTokens: settings.maxNewTokens,
+        minNewTokens: settings.minNewTokens,
+        temperature: settings.temperature,
+        topP: settings.topP,
+        seed: settings.seed,
+        ...signalOnly(options),
+        ...(options.onToken ? { onToken: (event) => options.onToken!({ text: event.text, index: event.index }) } : {}),
+      });
+      return {
+        text: generation.text,
+        tokenCount: generation.tokenIds.length,
+        promptTokenCount: generation.promptTokenCount,
+        finishReason: generation.finishReason,
+        seconds: (performance.now() - started) / 1000,
+        refusal: checkRefusal(generation.text),
+      };
+    });
+  }
+
+  private baseRefusals(base: BaseModel, harmful: Conversation[], settings: { maxNewTokens: number; batchSize: number; markers: string[] }, options: LongCallOptions): Promise<RefusalEvaluation> {
+    const key = JSON.stringify({ harmful, ...settings });
+    let pending = base.refusals.get(key);
+    if (!pending) {
+      pending = evaluateRefusals(base.session.base, harmful, { ...settings, ...options });
+      base.refusals.set(key, pending);
+      pending.catch(() => base.refusals.delete(key));
+    }
+    return pending;
+  }
+
+  private baseLogits(base: BaseModel, harmless: Conversation[], batchSize: number, options: LongCallOptions): Promise<Float32Array[]> {
+    const key = JSON.stringify({ harmless, batchSize });
+    let pending = base.logits.get(key);
+    if (!pending) {
+      pending = base.session.base.nextTokenLogits(harmless, { batchSize, ...options });
+      base.logits.set(key, pending);
+      pending.catch(() => base.logits.delete(key));
+    }
+    return pending;
+  }
+
+  /** The same steps, in the same order and with the same engine calls, as EvaluationSession.evaluate (the CLI). */
+  async evaluate(request: EvaluationRequest, options: LongCallOptions = {}): Promise<EvaluationResult> {
+    const started = performance.now();
+    const harmful = conversations(request.harmful);
+    const harmless = conversations(request.harmless);
+    if (harmful.length === 0) throw new InvalidInputError('The evaluation needs refusal prompts (held-out A): the set is empty.');
+    if (harmless.length === 0) throw new InvalidInputError('The evaluation needs compliance prompts (held-out B) for the KL: the set is empty.');
+    const markers = resolveMarkers(request.markers);
+    const settings = { maxNewTokens: request.maxNewTokens, batchSize: request.batchSize ?? DEFAULT_BATCH_SIZE, markers };
+    const reporter = new ProgressReporter('evaluate', options.onProgress);
+    return this.withModels(request.models, true, { ...signalOnly(options), onProgress: progressSlice(reporter, 0, 0.05, 'loading models') }, async (base, ablated) => {
+      const baseReplies = await this.baseRefusals(base, harmful, settings, { ...signalOnly(options), onProgress: progressSlice(reporter, 0.05, 0.45, 'base replies') });
+      const baseLogits = await this.baseLogits(base, harmless, settings.batchSize, signalOnly(options));
+      throwIfAborted(options.signal);
+      const ablatedReplies = await evaluateRefusals(ablated!.model, harmful, { ...settings, ...signalOnly(options), onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
+      const kl = await firstTokenKL(baseLogits, ablated!.model, harmless, { batchSize: settings.batchSize, ...signalOnly(options), onProgress: progressSlice(reporter, 0.9, 1, 'first-token KL') });
+      reporter.done();
+      const verdict = (reply: RefusalEvaluation['replies'][number]) => ({ response: reply.response, finishReason: reply.finishReason, ...checkRefusal(reply.response, markers) });
+      return {
+        base: { refusalRate: baseReplies.refusalRate },
+        ablated: { refusalRate: ablatedReplies.refusalRate },
+        klFirstToken: kl.mean,
+        klPerPrompt: kl.perPrompt,
+        samples: request.harmful.map((prompt, index) => ({ messages: prompt.messages, base: verdict(baseReplies.replies[index]!), ablated: verdict(ablatedReplies.replies[index]!) })),
+        counts: { harmful: harmful.length, harmless: harmless.length },
+        markers,
+        maxNewTokens: request.maxNewTokens,
+        ablatedLabel: ablated!.label,
+        backend: base.backend,
+        seconds: (performance.now() - started) / 1000,
+      };
+    });
+  }
+
+  async sweep(request: SweepRequest, options: LongCallOptions = {}): Promise<SweepResult> {
+    const started = performance.now();
+    if (request.candidateLayers.length === 0) throw new InvalidInputError('The sweep needs at least one candidate layer.');
+    return this.withModels({ ...request.models, ablated: null }, false, signalOnly(options), async (base) => {
+      const sweep = await sweepLayers(
+        base.session,
+        request.directions,
+        { harmful: conversations(request.harmful), harmless: conversations(request.harmless) },
+        {
+          candidateLayers: request.candidateLayers,
+          maxNewTokens: request.maxNewTokens,
+          scale: request.scale,
+          targets: request.targets,
+          ...(request.klBound === undefined ? {} : { klBound: request.klBound }),
+          ...options,
+        },
+      );
+      return { ...sweep, backend: base.backend, seconds: (performance.now() - started) / 1000 };
+    });
+  }
+
+  async release(): Promise<void> {
+    this.ablated?.lease.retire();
+    this.base?.lease.retire();
+    this.ablated = null;
+    this.base = null;
+  }
+}
