@@ -1,0 +1,347 @@
+/**
+ * Output folders in the browser (A's OutputFolder interface), for the export worker:
+ * - DirectoryOutputFolder: files streamed with `createWritable` into `NAME.partial/` inside a directory handle
+ *   (one the user picked with showDirectoryPicker, or the origin-private file system for downloads); commit()
+ *   verifies the partial folder, then moves every file to `NAME/` — the manifest last, so a `NAME/` without
+ *   abliteration.json is recognisably unfinished — and removes `NAME.partial/`. (Directory handles cannot be
+ *   renamed; file handles can be moved.)
+ * - ZipOutputFolder: one stored (uncompressed) zip streamed through fflate into `NAME.zip.partial` in the
+ *   origin-private file system; commit() writes the central directory, re-reads the archive to verify it, and
+ *   renames it `NAME.zip` for the download.
+ * Nothing is ever buffered whole: sinks pass chunks straight to the browser's file writer.
+ */
+import { Zip, ZipPassThrough } from 'fflate';
+import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { BlobByteSource, type ByteSink, type ByteSource } from './bytes';
+import { checkedRelativePath, type OutputFolder } from './folder';
+
+/** Read access to what an output folder has written, for the verification pass before commit. */
+export interface OutputReader {
+  list(): string[];
+  open(path: string): Promise<ByteSource>;
+}
+
+/** Runs before the output becomes final; throwing keeps it partial (and the caller aborts it). */
+export type VerifyOutput = (reader: OutputReader) => Promise<void>;
+
+/** The ZIP format without ZIP64 (fflate writes none) addresses at most 4 GiB − 1 per file and per archive. */
+export const ZIP_MAX_BYTES = 0xffffffff;
+
+type MovableFileHandle = FileSystemFileHandle & { move?: (parent: FileSystemDirectoryHandle, name: string) => Promise<void> };
+
+async function exists(parent: FileSystemDirectoryHandle, name: string): Promise<boolean> {
+  for (const kind of ['directory', 'file'] as const) {
+    try {
+      if (kind === 'directory') await parent.getDirectoryHandle(name);
+      else await parent.getFileHandle(name);
+      return true;
+    } catch {
+      /* not this kind */
+    }
+  }
+  return false;
+}
+
+/** `name`, or `name-2`, `name-3`… : the first that exists neither as itself nor as its partial. */
+export async function freeOutputName(parent: FileSystemDirectoryHandle, name: string, suffix = ''): Promise<string> {
+  for (let attempt = 1; attempt < 1000; attempt++) {
+    const candidate = attempt === 1 ? name : `${name}-${attempt}`;
+    if (!(await exists(parent, candidate + suffix)) && !(await exists(parent, `${candidate}${suffix}.partial`))) return candidate;
+  }
+  throw new InvalidInputError(`${parent.name}: no free output name like ${name}${suffix}`);
+}
+
+async function removeQuietly(parent: FileSystemDirectoryHandle, name: string): Promise<void> {
+  try {
+    await parent.removeEntry(name, { recursive: true });
+  } catch {
+    /* already gone */
+  }
+}
+
+async function directoryFor(root: FileSystemDirectoryHandle, segments: string[]): Promise<FileSystemDirectoryHandle> {
+  let directory = root;
+  for (const segment of segments) directory = await directory.getDirectoryHandle(segment, { create: true });
+  return directory;
+}
+
+export class DirectoryOutputFolder implements OutputFolder {
+  private readonly written = new Map<string, FileSystemFileHandle>();
+  private readonly open = new Set<FileSystemWritableFileStream>();
+  private committed = false;
+  private finalDirectory: FileSystemDirectoryHandle | null = null;
+
+  private constructor(
+    private readonly parent: FileSystemDirectoryHandle,
+    readonly name: string,
+    private readonly partial: FileSystemDirectoryHandle,
+    private readonly verify: VerifyOutput | null,
+    private readonly lastFile: string | null,
+  ) {}
+
+  /** Creates `NAME.partial/` under `parent`; NAME is made unique (NAME-2…) when a folder of that name exists. */
+  static async create(parent: FileSystemDirectoryHandle, name: string, options: { verify?: VerifyOutput; lastFile?: string } = {}): Promise<DirectoryOutputFolder> {
+    checkedRelativePath(name);
+    const unique = await freeOutputName(parent, name);
+    const partial = await parent.getDirectoryHandle(`${unique}.partial`, { create: true });
+    return new DirectoryOutputFolder(parent, unique, partial, options.verify ?? null, options.lastFile ?? null);
+  }
+
+  async createFile(path: string): Promise<ByteSink> {
+    if (this.committed) throw new InvalidInputError(`${this.name}: already committed`);
+    const segments = checkedRelativePath(path);
+    const directory = await directoryFor(this.partial, segments.slice(0, -1));
+    const handle = await directory.getFileHandle(segments[segments.length - 1], { create: true });
+    const writable = await handle.createWritable({ keepExistingData: false });
+    this.open.add(writable);
+    this.written.set(path, handle);
+    const open = this.open;
+    return {
+      name: `${this.name}/${path}`,
+      async write(chunk: Uint8Array) {
+        await writable.write(chunk as Uint8Array<ArrayBuffer>);
+      },
+      async close() {
+        await writable.close();
+        open.delete(writable);
+      },
+      async abort() {
+        open.delete(writable);
+        await writable.abort().catch(() => undefined);
+      },
+    };
+  }
+
+  reader(): OutputReader {
+    return {
+      list: () => [...this.written.keys()].sort(),
+      open: async (path) => {
+        const handle = this.written.get(path);
+        if (!handle) throw new InvalidFileError(`${this.name}/${path}`, 'was not written');
+        return new BlobByteSource(`${this.name}.partial/${path}`, await handle.getFile());
+      },
+    };
+  }
+
+  async commit(): Promise<void> {
+    if (this.open.size > 0) throw new InvalidInputError(`${this.name}: ${this.open.size} file(s) still open at commit`);
+    if (this.verify) await this.verify(this.reader());
+    const target = await this.parent.getDirectoryHandle(this.name, { create: true });
+    this.finalDirectory = target;
+    const paths = [...this.written.keys()].sort((a, b) => Number(a === this.lastFile) - Number(b === this.lastFile) || a.localeCompare(b));
+    for (const path of paths) {
+      const segments = checkedRelativePath(path);
+      const destination = await directoryFor(target, segments.slice(0, -1));
+      const handle = this.written.get(path) as MovableFileHandle;
+      const fileName = segments[segments.length - 1];
+      if (typeof handle.move === 'function') {
+        await handle.move(destination, fileName);
+      } else {
+        // No move(): copy through a stream (disk to disk, never whole in memory).
+        const copy = await (await destination.getFileHandle(fileName, { create: true })).createWritable();
+        await (await handle.getFile()).stream().pipeTo(copy);
+      }
+    }
+    await removeQuietly(this.parent, `${this.name}.partial`);
+    this.committed = true;
+  }
+
+  async abort(): Promise<void> {
+    await Promise.all([...this.open].map((writable) => writable.abort().catch(() => undefined)));
+    this.open.clear();
+    await removeQuietly(this.parent, `${this.name}.partial`);
+    // A commit that failed half-way leaves a final folder that is not complete: remove it too.
+    if (this.finalDirectory && !this.committed) await removeQuietly(this.parent, this.name);
+  }
+
+  /** The committed files (disk-backed Files), for delivery as downloads. */
+  async files(): Promise<{ path: string; file: File }[]> {
+    if (!this.committed || !this.finalDirectory) throw new InvalidInputError(`${this.name}: not committed`);
+    const result: { path: string; file: File }[] = [];
+    for (const path of [...this.written.keys()].sort()) {
+      const segments = checkedRelativePath(path);
+      const directory = await directoryFor(this.finalDirectory, segments.slice(0, -1));
+      result.push({ path, file: await (await directory.getFileHandle(segments[segments.length - 1])).getFile() });
+    }
+    return result;
+  }
+}
+
+/** A range of another source: one stored entry inside the zip. */
+class SliceByteSource implements ByteSource {
+  constructor(
+    readonly name: string,
+    private readonly source: ByteSource,
+    private readonly start: number,
+    readonly size: number,
+  ) {}
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.source.read(this.start + offset, Math.max(0, Math.min(length, this.size - offset)));
+  }
+}
+
+/** Reads a stored zip's central directory: entry name → its data range. Only what ZipOutputFolder writes. */
+export async function readStoredZipEntries(zip: ByteSource): Promise<Map<string, ByteSource>> {
+  const tailLength = Math.min(zip.size, 22 + 65535);
+  const tail = await zip.read(zip.size - tailLength, tailLength);
+  const tailView = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  let end = -1;
+  for (let at = tail.byteLength - 22; at >= 0; at--) {
+    if (tailView.getUint32(at, true) === 0x06054b50) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) throw new InvalidFileError(zip.name, 'has no zip end-of-central-directory record');
+  const count = tailView.getUint16(end + 10, true);
+  const directorySize = tailView.getUint32(end + 12, true);
+  const directoryOffset = tailView.getUint32(end + 16, true);
+  if (directoryOffset + directorySize > zip.size) throw new InvalidFileError(zip.name, 'central directory lies past the end of the archive');
+  const directory = await zip.read(directoryOffset, directorySize);
+  const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
+  const entries = new Map<string, ByteSource>();
+  let at = 0;
+  for (let index = 0; index < count; index++) {
+    if (at + 46 > directory.byteLength || view.getUint32(at, true) !== 0x02014b50) throw new InvalidFileError(zip.name, `central directory entry ${index} is malformed`);
+    const method = view.getUint16(at + 10, true);
+    const storedSize = view.getUint32(at + 20, true);
+    const size = view.getUint32(at + 24, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const extraLength = view.getUint16(at + 30, true);
+    const commentLength = view.getUint16(at + 32, true);
+    const localOffset = view.getUint32(at + 42, true);
+    const name = new TextDecoder().decode(directory.subarray(at + 46, at + 46 + nameLength));
+    if (method !== 0 || storedSize !== size) throw new InvalidFileError(zip.name, `${name} is not stored uncompressed`);
+    const local = await zip.read(localOffset, 30);
+    const localView = new DataView(local.buffer, local.byteOffset, local.byteLength);
+    if (local.byteLength < 30 || localView.getUint32(0, true) !== 0x04034b50) throw new InvalidFileError(zip.name, `${name}: local header missing`);
+    const dataStart = localOffset + 30 + localView.getUint16(26, true) + localView.getUint16(28, true);
+    if (dataStart + size > zip.size) throw new InvalidFileError(zip.name, `${name}: data lies past the end of the archive`);
+    entries.set(name, new SliceByteSource(`${zip.name}:${name}`, zip, dataStart, size));
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+/** The fixed DOS timestamp of every entry, so the same export gives the same archive bytes. */
+const ZIP_ENTRY_TIME = new Date(1980, 0, 1);
+
+export class ZipOutputFolder implements OutputFolder {
+  private readonly zip: Zip;
+  private pending: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private bytes = 0;
+  private current: ZipPassThrough | null = null;
+  private committed = false;
+  private readonly paths: string[] = [];
+
+  private constructor(
+    private readonly parent: FileSystemDirectoryHandle,
+    readonly name: string,
+    private readonly handle: FileSystemFileHandle,
+    private readonly writable: FileSystemWritableFileStream,
+    private readonly verify: VerifyOutput | null,
+  ) {
+    this.zip = new Zip((error, chunk) => {
+      if (error) {
+        this.failure = error;
+        return;
+      }
+      this.bytes += chunk.byteLength;
+      if (this.bytes > ZIP_MAX_BYTES) {
+        this.failure ??= new InvalidInputError(`${this.name}: the archive passes 4 GiB, which a zip without ZIP64 cannot hold; export to a folder or as downloads instead.`);
+        return;
+      }
+      const copy = chunk; // fflate hands over fresh arrays (headers) or the caller's chunk, which is not reused
+      this.pending = this.pending.then(() => this.writable.write(copy as Uint8Array<ArrayBuffer>));
+    });
+  }
+
+  /** `NAME.zip.partial` in `parent` (the origin-private file system); NAME made unique. */
+  static async create(parent: FileSystemDirectoryHandle, name: string, options: { verify?: VerifyOutput } = {}): Promise<ZipOutputFolder> {
+    const unique = await freeOutputName(parent, name, '.zip');
+    const handle = await parent.getFileHandle(`${unique}.zip.partial`, { create: true });
+    const writable = await handle.createWritable({ keepExistingData: false });
+    return new ZipOutputFolder(parent, `${unique}.zip`, handle, writable, options.verify ?? null);
+  }
+
+  private async drain(): Promise<void> {
+    await this.pending;
+    if (this.failure) throw this.failure;
+  }
+
+  async createFile(path: string): Promise<ByteSink> {
+    checkedRelativePath(path);
+    if (this.current) throw new InvalidInputError(`${this.name}: files of a zip are written one at a time`);
+    const entry = new ZipPassThrough(path);
+    entry.mtime = ZIP_ENTRY_TIME;
+    this.zip.add(entry);
+    this.current = entry;
+    this.paths.push(path);
+    let size = 0;
+    return {
+      name: `${this.name}/${path}`,
+      write: async (chunk: Uint8Array) => {
+        size += chunk.byteLength;
+        if (size > ZIP_MAX_BYTES) throw new InvalidInputError(`${path} is larger than 4 GiB, which a zip without ZIP64 cannot hold; export to a folder or as downloads instead.`);
+        entry.push(chunk, false);
+        await this.drain();
+      },
+      close: async () => {
+        entry.push(new Uint8Array(0), true);
+        this.current = null;
+        await this.drain();
+      },
+      abort: async () => {
+        this.current = null;
+      },
+    };
+  }
+
+  async commit(): Promise<void> {
+    if (this.current) throw new InvalidInputError(`${this.name}: a file is still open at commit`);
+    this.zip.end();
+    await this.drain();
+    await this.writable.close();
+    if (this.verify) {
+      const archive = new BlobByteSource(`${this.name}.partial`, await this.handle.getFile());
+      const entries = await readStoredZipEntries(archive);
+      await this.verify({ list: () => [...entries.keys()].sort(), open: async (path) => entries.get(path) ?? Promise.reject(new InvalidFileError(`${this.name}/${path}`, 'is not in the archive')) });
+    }
+    const handle = this.handle as MovableFileHandle;
+    if (typeof handle.move === 'function') {
+      await handle.move(this.parent, this.name);
+    } else {
+      const copy = await (await this.parent.getFileHandle(this.name, { create: true })).createWritable();
+      await (await handle.getFile()).stream().pipeTo(copy);
+      await removeQuietly(this.parent, `${this.name}.partial`);
+    }
+    this.committed = true;
+  }
+
+  async abort(): Promise<void> {
+    this.zip.terminate();
+    await this.writable.abort().catch(() => undefined);
+    await removeQuietly(this.parent, `${this.name}.partial`);
+    if (!this.committed) await removeQuietly(this.parent, this.name);
+  }
+
+  async file(): Promise<File> {
+    if (!this.committed) throw new InvalidInputError(`${this.name}: not committed`);
+    return (await this.parent.getFileHandle(this.name)).getFile();
+  }
+
+  entries(): string[] {
+    return [...this.paths];
+  }
+}
+
+/** The export staging folder in the origin-private file system; leftovers of earlier exports are removed. */
+export async function openExportStaging(): Promise<FileSystemDirectoryHandle> {
+  if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) {
+    throw new InvalidInputError('This browser has no origin-private file system, which downloads and zip exports need; use the folder target.');
+  }
+  const root = await navigator.storage.getDirectory();
+  await removeQuietly(root, 'abliteration-exports');
+  return root.getDirectoryHandle('abliteration-exports', { create: true });
+}

@@ -1,0 +1,89 @@
+/**
+ * The export worker's API: orthogonalize the open model folder's safetensors against a direction and deliver
+ * the edited folder. One interface, implemented by the in-thread service (workers/export-service.ts) and the
+ * comlink proxy (src/clients/export-client.ts) alike.
+ */
+import type { FolderDescriptor } from './analysis-api';
+import type { SerializedError } from './errors';
+import type { LongCallOptions, Progress } from './progress';
+
+/** Where the edited folder goes: a directory the user picked, one download per file, or one zip download. */
+export type ExportTarget = 'folder' | 'downloads' | 'zip';
+export const EXPORT_TARGETS: readonly ExportTarget[] = ['folder', 'downloads', 'zip'];
+
+/** Which orthogonalization backend runs: 'auto' picks the measured default (see ExportCapabilities). */
+export type ExportBackendChoice = 'auto' | 'cpu' | 'webgpu';
+
+export type ExportTargetName = 'embed' | 'attn' | 'mlp';
+
+/**
+ * The direction: the analysis' per-layer directions with the selected row (recorded in the manifest as the
+ * `directions.safetensors` that `abliterate analyze` writes and the report download saves), or a direction
+ * file the user imported (`layer` picks the row of a per-layer file).
+ */
+export type ExportDirection =
+  | { kind: 'analysis'; directions: Float32Array[] /* [L+1][dModel] */; layer: number }
+  | { kind: 'file'; file: string; bytes: Uint8Array; layer: number | null };
+
+export type ExportDestination =
+  | { kind: 'folder'; parent: FileSystemDirectoryHandle }
+  | { kind: 'downloads' }
+  | { kind: 'zip' };
+
+export interface ExportRequest {
+  folder: FolderDescriptor;
+  direction: ExportDirection;
+  scale: number;
+  targets: ExportTargetName[];
+  /** Inclusive block range for attn/mlp, as the CLI's --layers A-B. */
+  layers: [number, number] | null;
+  destination: ExportDestination;
+  backend: ExportBackendChoice;
+  /** Largest chunk read at once (the CLI's --chunk-mb); the engine's default when absent. */
+  maxChunkBytes?: number;
+}
+
+/** One delivered file: for downloads and zip, a disk-backed File in the origin-private file system. */
+export interface ExportedFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+  file: File | null;
+}
+
+export interface ExportResult {
+  /** Name of the output: the folder name, or the zip file's name. */
+  outputName: string;
+  destination: ExportTarget;
+  /** What the browser should download (downloads: every file; zip: the one archive; folder: none). */
+  deliver: ExportedFile[];
+  /** Every output file with its hash, as in abliteration.json (plus the manifest itself). */
+  files: ExportedFile[];
+  editedTensors: number;
+  backend: string;
+  seconds: number;
+  verification: { filesChecked: number; bytesChecked: number; headersChecked: number };
+  notes: string[];
+}
+
+export interface ExportCapabilities {
+  webgpu: boolean;
+  /** The backend 'auto' resolves to, and why. */
+  defaultBackend: 'cpu' | 'webgpu';
+  reason: string;
+}
+
+export interface ExportApi {
+  exportModel(request: ExportRequest, options?: LongCallOptions): Promise<ExportResult>;
+  /** Whether WebGPU serves here and which backend 'auto' picks. */
+  capabilities(): Promise<ExportCapabilities>;
+}
+
+export type ExportEnvelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+/** What the worker exposes through comlink: ExportApi's calls with a call id for cancel and a proxied progress callback. */
+export interface ExportWorkerEndpoint {
+  exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void): Promise<ExportEnvelope<ExportResult>>;
+  capabilities(): Promise<ExportEnvelope<ExportCapabilities>>;
+  cancel(callId: number): void;
+}

@@ -1,0 +1,133 @@
+/**
+ * The export engine in-thread (ExportApi): open the model folder, resolve the direction exactly as
+ * `abliterate ablate` does, validate everything (planAblation) before creating any output, stream B's
+ * writeAblation into the chosen browser output folder, verify before commit, and hand back what to download.
+ * The worker (workers/export.worker.ts) wraps this class; tests may run it on the page directly.
+ */
+import { Sha256 } from '../src/core/sha256';
+import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from '../src/formats/direction-file';
+import { readModelConfig } from '../src/formats/hf-folder';
+import { acquireGpuDevice } from '../src/gpu/device';
+import { GpuOrthogonalizeBackend } from '../src/engine/gpu-orthogonalize-backend';
+import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from '../src/engine/orthogonalize-backend';
+import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
+import { openFolderDescriptor } from '../src/platform/browser-folder';
+import { DirectoryOutputFolder, openExportStaging, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
+import { InvalidInputError } from '../src/protocol/errors';
+import type { ExportApi, ExportCapabilities, ExportDirection, ExportedFile, ExportRequest, ExportResult } from '../src/protocol/export-api';
+import type { LongCallOptions } from '../src/protocol/progress';
+import { verifyExport, type VerificationSummary } from './export-verify';
+
+/**
+ * Why 'auto' means the CPU: the WebGPU kernels do f32 math where the CPU twin rounds an f64 result once, so an
+ * element can differ by one ulp (test/unit/gpu-kernels.test.ts counts them), and the export must be
+ * byte-identical to `abliterate ablate`. On this project's machines WebGPU is also SwiftShader, slower than the
+ * CPU (e2e/export-gpu-kernels.spec.ts measures both).
+ */
+export const AUTO_BACKEND_REASON =
+  'CPU: byte-identical to `abliterate ablate` (the WebGPU kernels round in f32 and may differ by one ulp; choose WebGPU explicitly to use them).';
+
+interface ResolvedDirection {
+  direction: Float32Array; // [dModel], unit
+  provenance: { file: string; sha256: string; layer: number | null };
+}
+
+function resolveDirection(source: ExportDirection, hiddenSize: number, numLayers: number): ResolvedDirection {
+  if (source.kind === 'analysis') {
+    // The same file `abliterate analyze` writes (and the report download saves): `--direction
+    // directions.safetensors --layer N` then gives the very same unit vector and manifest.
+    const bytes = encodeDirectionsSafetensors(source.directions);
+    const parsed = parseDirectionFile('directions.safetensors', bytes);
+    return {
+      direction: selectDirection(parsed, { layer: source.layer, hiddenSize, numLayers }),
+      provenance: { file: 'directions.safetensors', sha256: new Sha256().update(bytes).hexDigest(), layer: source.layer },
+    };
+  }
+  const parsed = parseDirectionFile(source.file, source.bytes);
+  const layer = parsed.perLayer ? (source.layer ?? undefined) : undefined;
+  return {
+    direction: selectDirection(parsed, { layer, hiddenSize }),
+    provenance: { file: source.file, sha256: new Sha256().update(source.bytes).hexDigest(), layer: layer ?? null },
+  };
+}
+
+export class ExportService implements ExportApi {
+  async capabilities(): Promise<ExportCapabilities> {
+    let webgpu = false;
+    try {
+      const context = await acquireGpuDevice();
+      webgpu = true;
+      context.destroy();
+    } catch {
+      webgpu = false;
+    }
+    return { webgpu, defaultBackend: 'cpu', reason: AUTO_BACKEND_REASON };
+  }
+
+  private async backendFor(choice: ExportRequest['backend']): Promise<{ backend: OrthogonalizeBackend; release: () => void }> {
+    if (choice !== 'webgpu') return { backend: cpuOrthogonalizeBackend, release: () => undefined };
+    const gpu = new GpuOrthogonalizeBackend(await acquireGpuDevice());
+    return { backend: gpu, release: () => gpu.destroy() };
+  }
+
+  async exportModel(request: ExportRequest, options: LongCallOptions = {}): Promise<ExportResult> {
+    const started = performance.now();
+    const folder = await openFolderDescriptor(request.folder);
+    const config = await readModelConfig(folder);
+    const { direction, provenance } = resolveDirection(request.direction, config.hiddenSize, config.numLayers);
+    const selection = { direction, scale: request.scale, targets: request.targets, layers: request.layers ?? undefined };
+    // Everything is validated before an output exists.
+    const plan = await planAblation(folder, selection);
+    const outputName = `${folder.name}-abliterated`;
+    if (request.destination.kind === 'zip') {
+      const total = plan.shards.reduce((sum, shard) => sum + shard.header.fileSize, 0) + plan.otherFiles.reduce((sum, file) => sum + file.source.size, 0);
+      if (total > ZIP_MAX_BYTES) {
+        throw new InvalidInputError(`${folder.name}: ${(total / 2 ** 30).toFixed(2)} GiB is more than a zip without ZIP64 can hold (4 GiB); export to a folder or as downloads instead.`);
+      }
+    }
+    let verification: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
+    const verify = async (reader: OutputReader) => {
+      verification = await verifyExport(reader, plan, options);
+    };
+    const destination = request.destination;
+    const { backend, release } = await this.backendFor(request.backend);
+    const output =
+      destination.kind === 'folder'
+        ? await DirectoryOutputFolder.create(destination.parent, outputName, { verify, lastFile: MANIFEST_FILE })
+        : destination.kind === 'downloads'
+          ? await DirectoryOutputFolder.create(await openExportStaging(), outputName, { verify, lastFile: MANIFEST_FILE })
+          : await ZipOutputFolder.create(await openExportStaging(), outputName, { verify });
+    let manifest;
+    try {
+      manifest = await writeAblation(plan, output, {
+        ...selection,
+        backend,
+        maxChunkBytes: request.maxChunkBytes,
+        directionSource: provenance,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
+    } finally {
+      release();
+    }
+    const files: ExportedFile[] = Object.entries(manifest.files).map(([path, record]) => ({ path, bytes: record.bytes, sha256: record.sha256, file: null }));
+    let deliver: ExportedFile[] = [];
+    if (output instanceof ZipOutputFolder) {
+      const archive = await output.file();
+      deliver = [{ path: output.name, bytes: archive.size, sha256: '', file: archive }];
+    } else if (destination.kind === 'downloads') {
+      deliver = (await output.files()).map(({ path, file }) => ({ path, bytes: file.size, sha256: manifest.files[path]?.sha256 ?? '', file }));
+    }
+    return {
+      outputName: output.name,
+      destination: destination.kind,
+      deliver,
+      files,
+      editedTensors: manifest.editedTensors.length,
+      backend: backend.name,
+      seconds: (performance.now() - started) / 1000,
+      verification,
+      notes: [...manifest.notes, ...(request.backend === 'auto' ? [AUTO_BACKEND_REASON] : [])],
+    };
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The export's verification pass, run on the written output before it is made final: every file named in
+ * abliteration.json is re-read from where it was written and its SHA-256 and size compared with the manifest;
+ * every safetensors shard's header is re-parsed and compared byte for byte with the input shard's header (the
+ * ablation changes tensor data only). No extra files, none missing. Any mismatch is an InvalidFileError naming
+ * the file, and the output stays partial.
+ */
+import { Sha256 } from '../src/core/sha256';
+import { readSafetensorsHeader } from '../src/formats/safetensors';
+import { MANIFEST_FILE, type AblationPlan } from '../src/engine/ablate';
+import type { OutputReader } from '../src/platform/browser-output';
+import { InvalidFileError, throwIfAborted } from '../src/protocol/errors';
+import type { Progress } from '../src/protocol/progress';
+import { ProgressReporter } from '../src/protocol/progress';
+
+/** Chunk for re-reading: large enough to keep Blob reads efficient, small enough to stay out of the JS heap's way. */
+const VERIFY_CHUNK_BYTES = 16 * 1024 * 1024;
+
+export interface VerificationSummary {
+  filesChecked: number;
+  bytesChecked: number;
+  headersChecked: number;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export async function verifyExport(
+  reader: OutputReader,
+  plan: AblationPlan,
+  options: { signal?: AbortSignal; onProgress?: (event: Progress) => void },
+): Promise<VerificationSummary> {
+  const progress = new ProgressReporter('verify', options.onProgress);
+  const manifestSource = await reader.open(MANIFEST_FILE);
+  let files: Record<string, { sha256: string; bytes: number }>;
+  try {
+    const manifest = JSON.parse(new TextDecoder().decode(await manifestSource.read(0, manifestSource.size)));
+    files = manifest.files;
+    if (!files || typeof files !== 'object') throw new Error('no files');
+  } catch (error) {
+    throw new InvalidFileError(manifestSource.name, `cannot be read back as the export manifest (${(error as Error).message})`);
+  }
+  const expected = new Set([...Object.keys(files), MANIFEST_FILE]);
+  for (const path of reader.list()) if (!expected.has(path)) throw new InvalidFileError(path, 'was written but is not in the manifest');
+  const present = new Set(reader.list());
+  for (const path of expected) if (!present.has(path)) throw new InvalidFileError(path, 'is in the manifest but was not written');
+
+  const totalBytes = Object.values(files).reduce((sum, file) => sum + file.bytes, 0);
+  const summary: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
+  const shardHeaders = new Map(plan.shards.map((shard) => [shard.path, shard.header.rawHeader]));
+  for (const [path, record] of Object.entries(files)) {
+    throwIfAborted(options.signal);
+    const source = await reader.open(path);
+    if (source.size !== record.bytes) throw new InvalidFileError(source.name, `has ${source.size} bytes, the manifest says ${record.bytes}`);
+    const inputHeader = shardHeaders.get(path);
+    if (inputHeader) {
+      const header = await readSafetensorsHeader(source);
+      if (!sameBytes(header.rawHeader, inputHeader)) throw new InvalidFileError(source.name, 'its safetensors header differs from the input shard’s');
+      summary.headersChecked++;
+    }
+    const hash = new Sha256();
+    for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
+      throwIfAborted(options.signal);
+      const chunk = await source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
+      hash.update(chunk);
+      summary.bytesChecked += chunk.byteLength;
+      progress.report(totalBytes > 0 ? summary.bytesChecked / totalBytes : 1, path);
+    }
+    const digest = hash.hexDigest();
+    if (digest !== record.sha256) throw new InvalidFileError(source.name, `reads back with SHA-256 ${digest}, but ${record.sha256} was written`);
+    summary.filesChecked++;
+  }
+  progress.done();
+  return summary;
+}
