@@ -13,6 +13,9 @@ export default defineConfig({
   outputDir: 'test-results',
   use: {
     baseURL: 'http://127.0.0.1:4173',
+    // A laptop-sized window: the workbench lays its plots out two by two from 1200 px on.
+    viewport: { width: 1440, height: 1000 },
+    acceptDownloads: true,
     screenshot: 'on',
     trace: 'retain-on-failure',
     launchOptions: {

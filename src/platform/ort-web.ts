@@ -12,8 +12,10 @@ import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxV
 
 export { ort };
 
-/** More threads than this do not help the small matmuls of a capture batch and starve the UI on 2-core machines. */
+/** More threads than this do not help the small matmuls of a capture batch. */
 const MAX_WASM_THREADS = 4;
+/** Cores left to the page's main thread and compositor, so the UI keeps painting while a capture runs. */
+const CORES_LEFT_FOR_THE_PAGE = 1;
 
 let configured = false;
 
@@ -23,7 +25,7 @@ export function configureOrtWeb(): typeof ort.env {
     ort.env.wasm.wasmPaths = { wasm: absoluteUrl(wasmBinaryUrl), mjs: absoluteUrl(wasmFactoryUrl) };
     // Threads need SharedArrayBuffer, which needs cross-origin isolation (COOP/COEP headers).
     const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
-    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(MAX_WASM_THREADS, cores)) : 1;
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(MAX_WASM_THREADS, cores - CORES_LEFT_FOR_THE_PAGE)) : 1;
     ort.env.wasm.proxy = false; // we are already in a worker
     ort.env.logLevel = 'error';
     configured = true;
