@@ -15,6 +15,11 @@ import { PromptsPanel } from './PromptsPanel';
 const exportModules = import.meta.glob<{ ExportPanel: ComponentType }>('./export/ExportPanel.tsx');
 const exportLoader = exportModules['./export/ExportPanel.tsx'];
 const ExportPanel = exportLoader ? lazy(() => exportLoader().then((module) => ({ default: module.ExportPanel }))) : null;
+// Chat and evaluation are helper I's (src/ui/chat/, src/ui/evaluation/), found the same way.
+const chatLoader = import.meta.glob<{ ChatPanel: ComponentType }>('./chat/ChatPanel.tsx')['./chat/ChatPanel.tsx'];
+const ChatPanel = chatLoader ? lazy(() => chatLoader().then((module) => ({ default: module.ChatPanel }))) : null;
+const evaluationLoader = import.meta.glob<{ EvaluationPanel: ComponentType }>('./evaluation/EvaluationPanel.tsx')['./evaluation/EvaluationPanel.tsx'];
+const EvaluationPanel = evaluationLoader ? lazy(() => evaluationLoader().then((module) => ({ default: module.EvaluationPanel }))) : null;
 
 function ErrorBanner() {
   const error = useWorkbench((state) => state.error);
@@ -95,9 +100,16 @@ export function App() {
         </div>
         <div className="column-results">
           <AnalysisPanel />
-          <section className="region" aria-labelledby="region-chat">
+          <section className="region region-wide" aria-labelledby="region-chat">
             <h2 id="region-chat">4 · Chat and evaluation: base | ablated</h2>
-            <p className="hint">Side-by-side chat and the refusal-rate / KL evaluation with the selected layer's direction will appear here.</p>
+            {ChatPanel && EvaluationPanel ? (
+              <Suspense fallback={<p className="hint">Loading the chat and evaluation panels…</p>}>
+                <ChatPanel />
+                <EvaluationPanel />
+              </Suspense>
+            ) : (
+              <p className="hint">Side-by-side chat and the refusal-rate / KL evaluation with the selected layer's direction will appear here.</p>
+            )}
           </section>
           <section className="region" aria-labelledby="region-export">
             <h2 id="region-export">5 · Export</h2>

@@ -1,0 +1,155 @@
+/**
+ * Evaluation actions: the held-out prompt sets (the chosen preset's `.test` files from public/prompts, or
+ * imported files, parsed by the CLI's own parser), the batch evaluation of the current ablation, and the
+ * per-layer sweep over the analysis directions. Results arrive finished from the chat worker.
+ */
+import { chatClient } from '../clients/chat-client';
+import { parsePromptFile } from '../formats/prompts';
+import type { PromptInput } from '../protocol/analysis-api';
+import { CancelledError, InvalidInputError } from '../protocol/errors';
+import type { Progress } from '../protocol/progress';
+import { reportError } from './actions';
+import { currentAblation, currentModels } from './chat-actions';
+import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
+import { workbenchStore } from './store';
+
+const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
+/** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
+const MAX_SWEEP_LAYERS = 12;
+const SWEEP_TOP_LAYERS = 8;
+
+interface PromptIndex {
+  sets?: { id: string; files: { test?: string; all?: string }; role?: string }[];
+  contrasts?: { id: string; a?: string; b?: string; default?: boolean }[];
+}
+
+let index: PromptIndex | null = null;
+
+async function fetchText(url: string): Promise<string | null> {
+  const response = await fetch(url).catch(() => null);
+  // `vite preview` answers a missing file with index.html and 200: only accept non-HTML bodies.
+  if (!response || !response.ok || (response.headers.get('content-type') ?? '').includes('text/html')) return null;
+  return response.text();
+}
+
+async function loadSet(file: string): Promise<HeldOutSet | null> {
+  const text = await fetchText(PROMPTS_BASE_URL + file);
+  if (text === null) return null;
+  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false };
+}
+
+/** The held-out (test) files of the preset's A and B sets; keeps sets the user imported. */
+export async function loadHeldOutDefaults(presetId: string): Promise<void> {
+  try {
+    index ??= JSON.parse((await fetchText(`${PROMPTS_BASE_URL}index.json`)) ?? '{}') as PromptIndex;
+    const contrast = index.contrasts?.find((entry) => entry.id === presetId) ?? index.contrasts?.find((entry) => entry.default && entry.a && entry.b);
+    if (!contrast?.a || !contrast.b) return;
+    const testFile = (id: string) => index!.sets?.find((set) => set.id === id)?.files.test ?? null;
+    const [harmfulFile, harmlessFile] = [testFile(contrast.a), testFile(contrast.b)];
+    const [harmful, harmless] = await Promise.all([harmfulFile ? loadSet(harmfulFile) : null, harmlessFile ? loadSet(harmlessFile) : null]);
+    chatStore.setState((state) => ({
+      heldOut: {
+        harmful: harmful && !state.heldOut.harmful.imported ? harmful : state.heldOut.harmful,
+        harmless: harmless && !state.heldOut.harmless.imported ? harmless : state.heldOut.harmless,
+      },
+    }));
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Promise<void> {
+  try {
+    const prompts: PromptInput[] = parsePromptFile(file.name, await file.text());
+    if (prompts.length === 0) throw new InvalidInputError(`${file.name}: holds no prompts.`);
+    chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts, source: file.name, imported: true } } }));
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function progressInto(key: 'evaluation' | 'sweep', signal: AbortSignal) {
+  return (event: Progress) => {
+    if (signal.aborted || event.status !== 'progress') return;
+    chatStore.setState((state) => ({ [key]: { ...state[key], fraction: Math.max(state[key].fraction, event.fraction), detail: event.detail ?? state[key].detail } }) as Partial<ChatState>);
+  };
+}
+
+const controllers: { evaluation: AbortController | null; sweep: AbortController | null } = { evaluation: null, sweep: null };
+
+function heldOutPrompts(): { harmful: PromptInput[]; harmless: PromptInput[] } {
+  const { harmful, harmless } = chatStore.getState().heldOut;
+  if (harmful.prompts.length === 0) throw new InvalidInputError('No held-out refusal prompts: import a file for A (one prompt per line, or .jsonl).');
+  if (harmless.prompts.length === 0) throw new InvalidInputError('No held-out compliance prompts: import a file for B (needed for the first-token KL).');
+  return { harmful: harmful.prompts, harmless: harmless.prompts };
+}
+
+async function runTask<T>(key: 'evaluation' | 'sweep', start: (signal: AbortSignal, onProgress: (event: Progress) => void) => Promise<T>, done: (result: T) => Partial<ChatState>): Promise<void> {
+  if (controllers[key]) return; // one at a time; the button is disabled meanwhile
+  const controller = new AbortController();
+  controllers[key] = controller;
+  chatStore.setState({ [key]: { ...chatStore.getState()[key], phase: 'running', fraction: 0, detail: 'loading models…' } } as Partial<ChatState>);
+  try {
+    const result = await start(controller.signal, progressInto(key, controller.signal));
+    chatStore.setState(done(result));
+  } catch (error) {
+    const cancelled = error instanceof CancelledError || controller.signal.aborted;
+    chatStore.setState((state) => ({ [key]: { ...state[key], phase: cancelled ? 'cancelled' : 'failed', detail: cancelled ? 'Cancelled' : (error as Error).message } }) as Partial<ChatState>);
+    if (!cancelled) reportError(error);
+  } finally {
+    controllers[key] = null;
+  }
+}
+
+export function runEvaluation(): Promise<void> {
+  return runTask(
+    'evaluation',
+    (signal, onProgress) => {
+      const models = currentModels();
+      const ablation = currentAblation();
+      if (!models.ablated) throw new InvalidInputError(ablation.why);
+      const { harmful, harmless } = heldOutPrompts();
+      return chatClient().evaluate({ models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: chatStore.getState().evalMaxNewTokens }, { signal, onProgress });
+    },
+    (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+  );
+}
+
+/** Layer indices to sweep: all when few, else the best by held-out AUC (as `abliterate run` does). */
+export function sweepCandidates(): number[] {
+  const result = workbenchStore.getState().result;
+  if (!result) return [];
+  const layers = result.report.layers;
+  if (layers.length <= MAX_SWEEP_LAYERS) return layers.map((layer) => layer.index);
+  return [...layers]
+    .sort((a, b) => b.auc - a.auc || a.index - b.index)
+    .slice(0, SWEEP_TOP_LAYERS)
+    .map((layer) => layer.index)
+    .sort((a, b) => a - b);
+}
+
+export function runSweep(): Promise<void> {
+  return runTask(
+    'sweep',
+    (signal, onProgress) => {
+      const result = workbenchStore.getState().result;
+      if (!result) throw new InvalidInputError('The sweep needs a direction per layer: run the capture (step 3) first.');
+      const { ablated: _ablated, ...models } = currentModels();
+      const chat = chatStore.getState();
+      const { harmful, harmless } = heldOutPrompts();
+      return chatClient().sweep(
+        { models, directions: result.directions, candidateLayers: sweepCandidates(), harmful, harmless, maxNewTokens: chat.evalMaxNewTokens, scale: chat.scale, targets: chat.targets },
+        { signal, onProgress },
+      );
+    },
+    (result) => ({ sweep: { phase: 'done', fraction: 1, detail: `${result.rows.length} layers in ${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+  );
+}
+
+export function cancelEvaluation(): void {
+  controllers.evaluation?.abort();
+}
+
+export function cancelSweep(): void {
+  controllers.sweep?.abort();
+}

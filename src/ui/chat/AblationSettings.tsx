@@ -1,0 +1,101 @@
+/**
+ * What the ablated column is: the base graph with hooks (direction r of the selected layer, or an imported
+ * direction file; scale α; targets), or an exported model folder. Shared by chat and evaluation.
+ */
+import { describeFolderFiles } from '../../platform/browser-folder';
+import { descriptorFromInput } from '../../platform/browser-drop';
+import { reportError } from '../../state/actions';
+import type { AblationTarget } from '../../protocol/chat-api';
+import { chooseAblatedFolder, currentAblation, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
+import { useChat } from '../../state/chat-store';
+import { useWorkbench } from '../../state/store';
+
+const TARGETS: { target: AblationTarget; label: string; title: string }[] = [
+  { target: 'embed', label: 'embed', title: 'the embedding output' },
+  { target: 'attn', label: 'attn', title: 'every attention out-projection' },
+  { target: 'mlp', label: 'mlp', title: 'every MLP down-projection' },
+];
+
+export function AblationSettings() {
+  const chat = useChat((state) => state);
+  const selectedLayer = useWorkbench((state) => state.selectedLayer);
+  const hasAnalysis = useWorkbench((state) => state.result !== null);
+  const importedDirection = useWorkbench((state) => state.importedDirection);
+  useWorkbench((state) => state.result); // re-render when a capture lands
+  const ablation = currentAblation(chat);
+  const direction = ablation.spec?.kind === 'hooks' ? ablation.spec.direction : null;
+  return (
+    <div className="ablation-settings">
+      <div className="ablation-row">
+        <span className="ablation-title">Ablated side</span>
+        <label>
+          <input type="radio" name="ablated-source" checked={chat.ablatedSource === 'hooks'} onChange={() => updateChat({ ablatedSource: 'hooks' })} /> hooks on the base graph
+        </label>
+        <label>
+          <input type="radio" name="ablated-source" checked={chat.ablatedSource === 'folder'} onChange={() => updateChat({ ablatedSource: 'folder' })} /> exported model folder
+        </label>
+        <button type="button" className="link-button" data-testid="chat.prepare" onClick={() => void prepareModels()} title="Load both models now, so the first reply starts at once">
+          load models
+        </button>
+        <span className={`models-status models-${chat.models.phase}`} data-testid="chat.models-status">
+          {chat.models.detail}
+        </span>
+      </div>
+      {chat.ablatedSource === 'hooks' ? (
+        <div className="ablation-row">
+          <span className="hint direction-source" data-testid="chat.direction">
+            {direction === null
+              ? ablation.why
+              : direction.kind === 'analysis'
+                ? <>direction <strong>r<sub>{direction.layer}</sub></strong> from the analysis (selected layer {selectedLayer})</>
+                : <>direction from <strong>{direction.file}</strong>{direction.layer !== null ? ` (row ${direction.layer} if per-layer)` : ''}</>}
+          </span>
+          {hasAnalysis && importedDirection && (
+            <select value={chat.directionChoice} onChange={(event) => updateChat({ directionChoice: event.target.value as 'analysis' | 'file' })} aria-label="direction source">
+              <option value="analysis">analysis r of the selected layer</option>
+              <option value="file">imported {importedDirection.file}</option>
+            </select>
+          )}
+          <label title="α: 1 removes the component along r entirely; 0 leaves the model unchanged">
+            scale α{' '}
+            <input type="number" className="small-number" step={0.1} value={chat.scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && updateChat({ scale: event.target.valueAsNumber })} />
+          </label>
+          <span className="targets">
+            targets
+            {TARGETS.map(({ target, label, title }) => (
+              <label key={target} title={title}>
+                <input type="checkbox" checked={chat.targets.includes(target)} onChange={(event) => toggleTarget(target, event.target.checked)} /> {label}
+              </label>
+            ))}
+          </span>
+        </div>
+      ) : (
+        <div className="ablation-row">
+          <label className="button" title="An exported folder whose onnx/ graph was re-exported from the edited weights">
+            {chat.ablatedFolder ? 'replace folder…' : 'choose exported folder…'}
+            <input
+              type="file"
+              className="visually-hidden"
+              data-testid="chat.ablated-folder-input"
+              {...{ webkitdirectory: '', directory: '' }}
+              multiple
+              onChange={(event) => {
+                const files = event.currentTarget.files;
+                if (files && files.length > 0) {
+                  try {
+                    const descriptor = descriptorFromInput(files);
+                    void describeFolderFiles(descriptor).then((key) => chooseAblatedFolder(descriptor, key));
+                  } catch (error) {
+                    reportError(error);
+                  }
+                }
+                event.currentTarget.value = '';
+              }}
+            />
+          </label>
+          <span className="hint">{chat.ablatedFolder ? <>ablated side: <strong>{chat.ablatedFolder.descriptor.name}</strong></> : ablation.why}</span>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,146 @@
+/**
+ * Batch evaluation of the current ablation on held-out prompts — refusal rate base → ablated, first-token KL,
+ * the replies with their markers — and the per-layer sweep (clicking a point selects that layer everywhere).
+ * Named export, no props.
+ */
+import { useMemo } from 'react';
+import { selectLayer } from '../../state/actions';
+import { cancelEvaluation, cancelSweep, importHeldOut, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
+import { updateChat } from '../../state/chat-actions';
+import { useChat, type HeldOutSet, type TaskState } from '../../state/chat-store';
+import { useWorkbench } from '../../state/store';
+import { PlotlyChart } from '../plots/PlotlyChart';
+import { SamplesTable } from './SamplesTable';
+import { sweepFigure } from './sweep-figure';
+import '../chat/chat.css';
+
+const percent = (rate: number) => `${(rate * 100).toFixed(rate === 0 || rate === 1 ? 0 : 1)}%`;
+
+function HeldOutPicker({ set, which, title }: { set: HeldOutSet; which: 'harmful' | 'harmless'; title: string }) {
+  return (
+    <div className="eval-set">
+      <span>
+        <strong>{title}</strong> · {set.prompts.length} prompt{set.prompts.length === 1 ? '' : 's'}{' '}
+        <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
+          import…
+          <input
+            type="file"
+            accept=".txt,.jsonl"
+            className="visually-hidden"
+            data-testid={`eval.${which}-file`}
+            onChange={(event) => {
+              const file = event.currentTarget.files?.[0];
+              if (file) void importHeldOut(which, file);
+              event.currentTarget.value = '';
+            }}
+          />
+        </label>
+      </span>
+      <span className="hint" title={set.source}>
+        {set.source || 'none yet'}
+      </span>
+    </div>
+  );
+}
+
+function TaskProgress({ task, testId }: { task: TaskState; testId: string }) {
+  const value = Math.round(task.fraction * 100);
+  return (
+    <span className="progress-wrap">
+      <span className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={value} data-testid={testId} data-state={task.phase}>
+        <span className="progress-fill" style={{ width: `${value}%`, display: 'block' }} />
+      </span>
+      <span className="progress-text">{task.phase === 'idle' ? '' : `${task.detail}${task.phase === 'running' ? ` · ${value}%` : ''}`}</span>
+    </span>
+  );
+}
+
+export function EvaluationPanel() {
+  const heldOut = useChat((state) => state.heldOut);
+  const evaluation = useChat((state) => state.evaluation);
+  const sweep = useChat((state) => state.sweep);
+  const maxNewTokens = useChat((state) => state.evalMaxNewTokens);
+  const modelReady = useWorkbench((state) => state.model.phase === 'ready');
+  const hasAnalysis = useWorkbench((state) => state.result !== null);
+  const selected = useWorkbench((state) => state.selectedLayer);
+  const result = evaluation.result;
+  const figure = useMemo(() => (sweep.result ? sweepFigure(sweep.result, selected) : null), [sweep.result, selected]);
+  const candidates = hasAnalysis ? sweepCandidates() : [];
+  return (
+    <div className="evaluation-panel">
+      <h3 className="subheading">Evaluation on held-out prompts</h3>
+      <div className="eval-sets">
+        <HeldOutPicker set={heldOut.harmful} which="harmful" title="A · refusal rate" />
+        <HeldOutPicker set={heldOut.harmless} which="harmless" title="B · first-token KL" />
+        <label className="hint" title="Greedy reply length, as abliterate eval --max-new-tokens">
+          max tokens{' '}
+          <input type="number" className="small-number" min={1} max={4096} value={maxNewTokens} data-testid="eval.max-tokens" onChange={(event) => Number.isInteger(event.target.valueAsNumber) && event.target.valueAsNumber >= 1 && updateChat({ evalMaxNewTokens: event.target.valueAsNumber })} />
+        </label>
+      </div>
+      <div className="eval-controls">
+        <button type="button" className="primary" data-testid="eval.run" disabled={!modelReady || evaluation.phase === 'running'} onClick={() => void runEvaluation()}>
+          {evaluation.phase === 'running' ? 'Evaluating…' : 'Evaluate ablation'}
+        </button>
+        <button type="button" data-testid="eval.cancel" disabled={evaluation.phase !== 'running'} onClick={cancelEvaluation}>
+          Cancel
+        </button>
+        <TaskProgress task={evaluation} testId="eval.progress" />
+      </div>
+      <div className="metrics">
+        <div className="metric">
+          <div className="metric-label">refusal rate, base → ablated ({result?.counts.harmful ?? 0} prompts)</div>
+          <div className="metric-value">
+            <span className="base-rate" data-testid="eval.refusal-base" data-value={result?.base.refusalRate}>
+              {result ? percent(result.base.refusalRate) : '–'}
+            </span>
+            <span className="arrow">→</span>
+            <span className="ablated-rate" data-testid="eval.refusal-ablated" data-value={result?.ablated.refusalRate}>
+              {result ? percent(result.ablated.refusalRate) : '–'}
+            </span>
+          </div>
+          <div className="metric-detail">greedy, {result?.maxNewTokens ?? maxNewTokens} tokens; a reply with a marker (or empty) is a refusal</div>
+        </div>
+        <div className="metric">
+          <div className="metric-label">first-token KL(base ‖ ablated) ({result?.counts.harmless ?? 0} prompts)</div>
+          <div className="metric-value" data-testid="eval.kl" data-value={result?.klFirstToken}>
+            {result ? result.klFirstToken.toPrecision(4) : '–'}
+          </div>
+          <div className="metric-detail">{result ? `max over prompts ${Math.max(...result.klPerPrompt).toPrecision(3)} · nats` : 'mean over compliance prompts, nats'}</div>
+        </div>
+        <div className="metric">
+          <div className="metric-label">evaluated ablation</div>
+          <div className="metric-detail" data-testid="eval.ablation">
+            {result ? `${result.ablatedLabel} · ${result.backend} · ${result.seconds.toFixed(1)} s` : 'Run the evaluation for the current ablation.'}
+          </div>
+        </div>
+      </div>
+      {result && <SamplesTable samples={result.samples} />}
+
+      <h3 className="subheading">Per-layer sweep</h3>
+      <div className="eval-controls">
+        <button type="button" data-testid="sweep.run" disabled={!modelReady || !hasAnalysis || sweep.phase === 'running'} onClick={() => void runSweep()} title={hasAnalysis ? `layers ${candidates.join(', ')}` : 'needs the capture (step 3)'}>
+          {sweep.phase === 'running' ? 'Sweeping…' : `Sweep ${candidates.length || ''} layers`}
+        </button>
+        <button type="button" disabled={sweep.phase !== 'running'} onClick={cancelSweep}>
+          Cancel
+        </button>
+        <TaskProgress task={sweep} testId="sweep.progress" />
+      </div>
+      {!hasAnalysis && <p className="hint">The sweep removes each layer's analysis direction in turn: run the capture (step 3) first.</p>}
+      {sweep.result && figure && (
+        <>
+          <p className="hint sweep-summary" data-testid="sweep.recommendation">
+            {sweep.result.recommendation ? (
+              <>
+                recommended layer <strong>{sweep.result.recommendation.layer}</strong>: {sweep.result.recommendation.reason}.{' '}
+              </>
+            ) : null}
+            Same held-out prompts as above; click a point to select its layer.
+            {sweep.result.skipped.length > 0 && ` Skipped: ${sweep.result.skipped.map((entry) => `${entry.layer} (${entry.reason})`).join('; ')}.`}
+          </p>
+          <PlotlyChart testId="plot.sweep" title="Refusal rate and first-token KL after removing each layer's direction" {...figure} onSelectLayer={selectLayer} height={280} />
+        </>
+      )}
+    </div>
+  );
+}
