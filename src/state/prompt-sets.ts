@@ -33,10 +33,16 @@ export function promptSetToInputs(set: PromptSetState, label: string): PromptInp
   return inputs;
 }
 
+/** One user turn, optionally after one system message. */
+function isSingleTurn(record: PromptRecord): boolean {
+  const roles = record.messages.map((message) => message.role).join(',');
+  return roles === 'user' || roles === 'system,user';
+}
+
+/** A single turn whose user text survives being a plain editor line unchanged (one line, trimmed, not JSON-like). */
 function isPlain(record: PromptRecord): boolean {
-  const [first, second] = record.messages;
-  if (record.messages.length === 1) return first.role === 'user' && !/\n/.test(first.content) && !first.content.trim().startsWith('{');
-  return record.messages.length === 2 && first.role === 'system' && second.role === 'user' && !/\n/.test(second.content) && !second.content.trim().startsWith('{');
+  const user = record.messages[record.messages.length - 1].content;
+  return isSingleTurn(record) && !/\n/.test(user) && user === user.trim() && !user.startsWith('{');
 }
 
 /**
@@ -47,7 +53,13 @@ export function importPromptText(file: string, text: string): PromptSetState {
   const records = parsePromptFile(file, text);
   const systems = new Set(records.map((record) => (record.messages.length === 2 ? record.messages[0].content : '')));
   if (records.every(isPlain) && systems.size === 1) {
-    return { text: records.map((record) => record.messages[record.messages.length - 1].content.trim()).join('\n'), system: [...systems][0], source: file };
+    return { text: records.map((record) => record.messages[record.messages.length - 1].content).join('\n'), system: [...systems][0], source: file };
   }
-  return { text: records.map((record) => JSON.stringify({ messages: record.messages })).join('\n'), system: '', source: file };
+  // Rows that are one user turn with an optional system prompt keep the files' readable form, prompt first.
+  const row = (record: PromptRecord) => {
+    if (!isSingleTurn(record)) return JSON.stringify({ messages: record.messages });
+    const user = record.messages[record.messages.length - 1].content;
+    return JSON.stringify(record.messages.length === 2 ? { prompt: user, system: record.messages[0].content } : { prompt: user });
+  };
+  return { text: records.map(row).join('\n'), system: '', source: file };
 }
