@@ -1,0 +1,115 @@
+/**
+ * Export in headless Chromium: the demo model and a generated Qwen3.5-shaped BF16 sharded model go through the
+ * export panel (direction imported from a file, per-layer row picked with `layer.input`), and every delivered
+ * file must be byte-identical to what `abliterate ablate` writes with the same direction — shards, index,
+ * copied files and abliteration.json.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import { unzipSync } from 'fflate';
+import { generateModelFolder } from '../test/helpers/generate-models';
+import { collectDownloads, expectIdenticalTrees, readTree, REPO_ROOT, runCliAblate, waitForExportDone, writeJsonDirection, writePerLayerDirections } from './export-support';
+
+const DEMO_MODEL_DIR = join(REPO_ROOT, 'public', 'models', 'demo');
+
+let work: string;
+test.beforeEach(() => {
+  work = mkdtempSync(join(tmpdir(), 'export-e2e-'));
+});
+test.afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+test('exports the demo model as one download per file, byte-identical to abliterate ablate', async ({ page }) => {
+  page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+  await page.goto('/');
+  await page.getByTestId('model.demo').click();
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  const config = JSON.parse(readFileSync(join(DEMO_MODEL_DIR, 'config.json'), 'utf8'));
+  const direction = writeJsonDirection(work, config.hidden_size);
+  await page.getByTestId('direction.file-input').setInputFiles(direction);
+  await page.getByTestId('export.target').selectOption('downloads');
+  const downloads = collectDownloads(page);
+  await page.getByTestId('export.run').click();
+  await waitForExportDone(page, 180_000);
+
+  const cliOut = join(work, 'cli');
+  runCliAblate(DEMO_MODEL_DIR, direction, cliOut);
+  const cli = readTree(cliOut);
+  await expect.poll(() => downloads.length, { timeout: 60_000 }).toBe(cli.size);
+  const browserDir = join(work, 'browser');
+  mkdirSync(browserDir);
+  const browser = new Map<string, Buffer>();
+  for (const download of downloads) {
+    const saved = join(browserDir, download.suggestedFilename());
+    await download.saveAs(saved);
+    // Downloads cannot hold folders: the panel names "onnx/model.onnx" as "onnx__model.onnx".
+    browser.set(download.suggestedFilename().split('__').join('/'), readFileSync(saved));
+  }
+  const matched = expectIdenticalTrees(browser, cli);
+  console.log(`demo export: ${matched.files} files, ${matched.bytes} bytes identical to abliterate ablate`);
+  await expect(page.getByTestId('error')).toHaveCount(0);
+});
+
+test('exports a generated Qwen3.5-shaped BF16 sharded model (no ONNX) as one zip, byte-identical to abliterate ablate', async ({ page }) => {
+  page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+  const modelDir = join(work, 'qwen3_5-bf16');
+  const generated = await generateModelFolder(modelDir, { kind: 'qwen3_5', dtype: 'BF16', shards: 3, seed: 5 });
+  const text = (generated.config.text_config ?? generated.config) as { hidden_size: number; num_hidden_layers: number };
+  const directions = writePerLayerDirections(work, text.num_hidden_layers + 1, text.hidden_size);
+  const layer = Math.min(2, text.num_hidden_layers);
+
+  await page.goto('/');
+  await page.getByTestId('model.folder-input').setInputFiles(modelDir);
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  await page.getByTestId('direction.file-input').setInputFiles(directions);
+  await page.getByTestId('layer.input').fill(String(layer));
+  await page.getByTestId('export.target').selectOption('zip');
+  const downloads = collectDownloads(page);
+  await page.getByTestId('export.run').click();
+  await waitForExportDone(page, 240_000);
+  await expect.poll(() => downloads.length, { timeout: 60_000 }).toBe(1);
+  const zipPath = join(work, downloads[0].suggestedFilename());
+  await downloads[0].saveAs(zipPath);
+  const browser = new Map(Object.entries(unzipSync(readFileSync(zipPath))).map(([path, bytes]) => [path, Buffer.from(bytes)]));
+
+  const cliOut = join(work, 'cli');
+  runCliAblate(modelDir, directions, cliOut, ['--layer', String(layer)]);
+  const matched = expectIdenticalTrees(browser, readTree(cliOut));
+  const manifest = JSON.parse(browser.get('abliteration.json')!.toString('utf8'));
+  expect(manifest.direction.layer).toBe(layer);
+  expect(manifest.editedTensors.length).toBeGreaterThan(0);
+  console.log(`Qwen3.5 BF16 export: ${matched.files} files, ${matched.bytes} bytes identical to abliterate ablate; ${manifest.editedTensors.length} tensors edited`);
+});
+
+test('a cancelled export leaves no output and no download', async ({ page }) => {
+  const modelDir = join(work, 'llama-f32');
+  await generateModelFolder(modelDir, { kind: 'llama-bias', dtype: 'F32', shards: 2, targetBytes: 200_000_000, seed: 3 });
+  const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8'));
+  const direction = writeJsonDirection(work, config.hidden_size);
+  await page.goto('/');
+  await page.getByTestId('model.folder-input').setInputFiles(modelDir);
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  await page.getByTestId('direction.file-input').setInputFiles(direction);
+  await page.getByTestId('export.target').selectOption('downloads');
+  const downloads = collectDownloads(page);
+  await page.getByTestId('export.run').click();
+  await expect(page.getByTestId('export.progress')).toHaveAttribute('aria-valuenow', /^([1-9]|[1-8]\d)$/, { timeout: 60_000 });
+  await page.getByTestId('export.cancel').click();
+  await expect(page.getByTestId('export.status')).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
+  await expect(page.getByTestId('error')).toHaveCount(0);
+  // The staging folder in the origin-private file system holds nothing: no partial, no final folder.
+  const staged = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const names: string[] = [];
+    try {
+      const staging = await root.getDirectoryHandle('abliteration-exports');
+      for await (const name of (staging as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    } catch {
+      /* no staging folder at all */
+    }
+    return names;
+  });
+  expect(staged).toEqual([]);
+  expect(downloads).toHaveLength(0);
+});
