@@ -6,8 +6,7 @@
 import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
 import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
-import type { OnnxModelInput } from '../src/platform/onnx-session';
-import { createWebSessionFactory, probeWebGpu } from '../src/platform/ort-web';
+import type { OnnxModelInput, OnnxSessionFactory } from '../src/platform/onnx-session';
 import type { AnalysisApi, AnalysisRequest, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
 import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
@@ -24,7 +23,15 @@ interface SessionSlot {
 type SetName = 'harmful' | 'harmless' | 'referenceA' | 'referenceB';
 const SET_LABELS: Record<SetName, string> = { harmful: 'A (refusal)', harmless: 'B (compliance)', referenceA: 'C (reference A)', referenceB: 'D (reference B)' };
 
+/** What the service runs on: onnxruntime-web in the worker; tests pass onnxruntime-node and failing fakes. */
+export interface AnalysisRuntime {
+  sessionFactory(backend: ResolvedBackend): OnnxSessionFactory;
+  probeWebGpu(): Promise<{ available: boolean; detail: string }>;
+}
+
 export class AnalysisService implements AnalysisApi {
+  constructor(private readonly runtime: AnalysisRuntime) {}
+
   private opened: OpenedModel | null = null;
   private tokenizer: ChatTokenizer | null = null;
   private session: SessionSlot | null = null;
@@ -32,7 +39,7 @@ export class AnalysisService implements AnalysisApi {
   private openGeneration = 0;
 
   async probeBackend(): Promise<{ webgpu: boolean; detail: string }> {
-    const probe = await probeWebGpu();
+    const probe = await this.runtime.probeWebGpu();
     return { webgpu: probe.available, detail: probe.detail };
   }
 
@@ -57,7 +64,7 @@ export class AnalysisService implements AnalysisApi {
   private async resolveBackend(choice: AnalysisRequest['backend']): Promise<ResolvedBackend> {
     if (choice !== 'auto') return choice;
     if (this.webGpuFailed) return 'wasm';
-    return (await probeWebGpu()).available ? 'webgpu' : 'wasm';
+    return (await this.runtime.probeWebGpu()).available ? 'webgpu' : 'wasm';
   }
 
   private async modelInput(opened: OpenedModel, path: string): Promise<OnnxModelInput> {
@@ -86,7 +93,7 @@ export class AnalysisService implements AnalysisApi {
     const onnx = opened.onnx;
     if (!onnx) throw new InvalidInputError(`${opened.folder.name} has no ONNX graph (onnx/model.onnx): capture needs one.`);
     const embeddingPath = onnx.residual.inputsEmbeds ? findOnnxGraphFiles(opened.folder.list())?.embedding ?? null : null;
-    const capture = await openCaptureSession(createWebSessionFactory(backend), await this.modelInput(opened, onnx.path), {
+    const capture = await openCaptureSession(this.runtime.sessionFactory(backend), await this.modelInput(opened, onnx.path), {
       positions: [position],
       numLayers: opened.config.numLayers,
       ...(embeddingPath ? { embedding: await this.modelInput(opened, embeddingPath) } : {}),

@@ -7,9 +7,10 @@ import * as Comlink from 'comlink';
 import type { AnalysisWorkerEndpoint, Envelope } from '../src/protocol/analysis-api';
 import { serializeError } from '../src/protocol/errors';
 import type { Progress } from '../src/protocol/progress';
+import { createWebSessionFactory, probeWebGpu } from '../src/platform/ort-web';
 import { AnalysisService } from './analysis-service';
 
-const service = new AnalysisService();
+const service = new AnalysisService({ sessionFactory: createWebSessionFactory, probeWebGpu });
 const controllers = new Map<number, AbortController>();
 
 async function envelope<T>(callId: number | null, run: (signal: AbortSignal) => Promise<T>): Promise<Envelope<T>> {

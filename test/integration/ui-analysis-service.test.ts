@@ -1,0 +1,113 @@
+/**
+ * The analysis worker's service, run in Node on onnxruntime-node: it opens a folder handed over as File objects
+ * (as the browser's folder input does), validates it, captures and analyses — and when the WebGPU backend fails
+ * mid-run it retries on wasm, says so, and still returns the CLI's numbers.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createNodeSessionFactory } from '../../src/platform/ort-node';
+import type { OnnxSessionFactory } from '../../src/platform/onnx-session';
+import type { AnalysisRequest, FolderDescriptor, ResolvedBackend } from '../../src/protocol/analysis-api';
+import { BackendError, InvalidFileError } from '../../src/protocol/errors';
+import { parsePromptFile } from '../../src/formats/prompts';
+import { AnalysisService } from '../../workers/analysis-service';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const DEMO = join(ROOT, 'public', 'models', 'demo');
+const PROMPTS = join(ROOT, 'public', 'prompts');
+
+function filesDescriptor(directory: string, name: string, replace: Record<string, Uint8Array> = {}, skip: string[] = []): FolderDescriptor {
+  const files: { path: string; file: File }[] = [];
+  const walk = (current: string) => {
+    for (const entry of readdirSync(current)) {
+      const full = join(current, entry);
+      if (statSync(full).isDirectory()) walk(full);
+      else {
+        const path = relative(directory, full).split(sep).join('/');
+        if (skip.includes(path)) continue;
+        files.push({ path, file: new File([replace[path] ?? readFileSync(full)], entry) });
+      }
+    }
+  };
+  walk(directory);
+  return { kind: 'files', name, files };
+}
+
+function request(backend: AnalysisRequest['backend']): AnalysisRequest {
+  const read = (file: string) => parsePromptFile(file, readFileSync(join(PROMPTS, file), 'utf8'));
+  return {
+    prompts: { harmful: read('harmful.test.jsonl'), harmless: read('harmless.test.jsonl'), referenceA: [], referenceB: [] },
+    referenceDirection: null,
+    position: -1,
+    heldOutFraction: 0.25,
+    seed: 0,
+    backend,
+  };
+}
+
+/** A "WebGPU" whose forward passes fail the way a lost device does. */
+const failingWebGpu: OnnxSessionFactory = {
+  name: 'fake webgpu',
+  async create(model) {
+    const session = await createNodeSessionFactory({ threads: 1 }).create(model);
+    return {
+      inputs: session.inputs,
+      outputs: session.outputs,
+      run: async () => {
+        throw new BackendError('The WebGPU device was lost (simulated).', { backend: 'webgpu' });
+      },
+      release: () => session.release(),
+    };
+  },
+};
+
+function service(webgpu: OnnxSessionFactory | null) {
+  return new AnalysisService({
+    sessionFactory: (backend: ResolvedBackend) => (backend === 'webgpu' && webgpu ? webgpu : createNodeSessionFactory({ threads: 1 })),
+    probeWebGpu: async () => ({ available: webgpu !== null, detail: webgpu ? 'fake adapter' : 'none' }),
+  });
+}
+
+describe('analysis service', () => {
+  it('opens the demo from File objects and says what each step can do', async () => {
+    const inspection = await service(null).openModel(filesDescriptor(DEMO, 'demo'));
+    expect(inspection.capabilities).toMatchObject({ capture: true, chat: true, export: true });
+    expect(inspection.checks.map((check) => [check.item, check.present])).toEqual([
+      ['config', true],
+      ['tokenizer', true],
+      ['onnx', true],
+      ['safetensors', true],
+    ]);
+    const config = JSON.parse(readFileSync(join(DEMO, 'config.json'), 'utf8')) as { num_hidden_layers: number; hidden_size: number };
+    expect(inspection.numLayers).toBe(config.num_hidden_layers);
+    expect(inspection.hiddenSize).toBe(config.hidden_size);
+    expect(inspection.onnxFile).toBe('onnx/model.onnx');
+  });
+
+  it('falls back from a failing WebGPU to wasm with a note, with the same numbers as a wasm run', async () => {
+    const falling = service(failingWebGpu);
+    await falling.openModel(filesDescriptor(DEMO, 'demo'));
+    const fallback = await falling.analyze(request('auto'));
+    expect(fallback.backend).toBe('wasm');
+    expect(fallback.notes.join(' ')).toMatch(/WebGPU device was lost.*Retried on wasm/);
+
+    const plain = service(null);
+    await plain.openModel(filesDescriptor(DEMO, 'demo'));
+    const direct = await plain.analyze(request('wasm'));
+    expect(fallback.report.layers).toEqual(direct.report.layers);
+    expect(fallback.report.bestLayer).toBe(direct.report.bestLayer);
+    expect(fallback.projections).toHaveLength(direct.report.numLayers + 1);
+    expect(fallback.crossLayerCosine).toHaveLength(direct.report.numLayers + 1);
+    // After a failure `auto` stays on wasm instead of failing again.
+    expect((await falling.analyze(request('auto'))).notes).toEqual([]);
+  });
+
+  it('refuses a folder without config.json and a corrupt ONNX with errors naming the file', async () => {
+    await expect(service(null).openModel(filesDescriptor(DEMO, 'no-config', {}, ['config.json']))).rejects.toThrow(/no-config.*config\.json/);
+    const corrupt = filesDescriptor(DEMO, 'corrupt', { 'onnx/model.onnx': new Uint8Array(2048).fill(0xff) });
+    const error = await service(null).openModel(corrupt).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidFileError);
+    expect((error as Error).message).toMatch(/corrupt\/onnx\/model\.onnx/);
+  });
+});
