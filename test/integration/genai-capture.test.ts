@@ -1,0 +1,137 @@
+/**
+ * The capture path of Qwen3.5-style exports, run for real: a separate embed_tokens graph feeding a decoder that
+ * takes inputs_embeds, zeroed conv/recurrent/KV caches and 3-axis mRoPE positions (generate-genai-model.ts).
+ * Every captured residual of left-padded batches must equal the float64 reference forward of the same
+ * architecture (genai-reference-forward.ts), at the engine level and through `abliterate analyze`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureActivations, openCaptureSession } from '../../src/engine/capture';
+import { loadChatTokenizer, type ChatTokenizer } from '../../src/engine/tokenize';
+import { parseDirectionFile } from '../../src/formats/direction-file';
+import { decodeOnnxModel } from '../../src/formats/onnx';
+import { parsePromptFile, type PromptRecord } from '../../src/formats/prompts';
+import { parseReport } from '../../src/formats/report';
+import { findResidualPoints } from '../../src/model/residual-finder';
+import { openNodeModelFolder } from '../../src/platform/node-files';
+import { createNodeSessionFactory } from '../../src/platform/ort-node';
+import { genaiReferenceForward } from '../helpers/genai-reference-forward';
+import { generateGenaiModelFolder, TOY_TOKENIZER_DIR, type GeneratedGenaiModel } from '../helpers/generate-genai-model';
+
+/** float32 graph vs float64 reference on O(1) activations. */
+const HIDDEN_TOLERANCE = 1e-4;
+const DIRECTION_TOLERANCE = 1e-4;
+const PROMPTS_PER_SET = 6;
+
+function readPrompts(file: string): { text: string; records: PromptRecord[] } {
+  const text = readFileSync(join(TOY_TOKENIZER_DIR, 'prompts', file), 'utf8').split('\n').filter((line) => line.trim()).slice(0, PROMPTS_PER_SET).join('\n');
+  return { text, records: parsePromptFile(file, text) };
+}
+
+describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () => {
+  let root: string;
+  let generated: GeneratedGenaiModel;
+  let tokenizer: ChatTokenizer;
+  const harmful = readPrompts('harmful_test.jsonl');
+  const harmless = readPrompts('harmless_test.jsonl');
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'genai-capture-'));
+    generated = generateGenaiModelFolder(join(root, 'model'));
+    tokenizer = await loadChatTokenizer(await openNodeModelFolder(generated.dir));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('finds all L + 1 residual points: inputs_embeds, the Skip norms’ output 3, and the final norm’s pending sum', () => {
+    const path = join(generated.dir, 'onnx/decoder_model_merged.onnx');
+    const residual = findResidualPoints(decodeOnnxModel(path, readFileSync(path)), { numLayers: 4 });
+    expect(residual.style).toBe('genai');
+    expect(residual.inputsEmbeds).toBe(true);
+    expect(residual.dModel).toBe(32);
+    expect(residual.points.slice(0, 4)).toEqual(['inputs_embeds', ...[1, 2, 3].map((layer) => `/model/layers.${layer}/input_layernorm/output_3`)]);
+    expect(residual.junctions.map((junction) => junction.kind).join(',')).toBe('mixer,mlp,mixer,mlp,mixer,mlp,mixer,mlp');
+    expect(residual.junctions.map((junction) => junction.branchInput).filter((_, k) => k % 2 === 0)).toEqual([
+      '/model/layers.0/gdn/out_proj/MatMul/output_0',
+      '/model/layers.1/attn/o_proj/MatMul/output_0',
+      '/model/layers.2/gdn/out_proj/MatMul/output_0',
+      '/model/layers.3/attn/o_proj/MatMul/output_0',
+    ]);
+    const last = residual.junctions.at(-1)!;
+    expect(last.nodeName).toBe('/model/layers.4/final_norm_layernorm/SkipLayerNorm');
+    expect(last.sumPending).toBe(true);
+    expect(residual.points[4]).toBe(last.sum);
+  });
+
+  it('captures every layer of left-padded batches equal to the float64 reference (engine level, last three positions)', async () => {
+    const folder = await openNodeModelFolder(generated.dir);
+    const read = async (path: string) => ({ name: path, bytes: (await (await folder.open(path)).read(0, (await folder.open(path)).size)) as Uint8Array });
+    const positions = [-3, -2, -1];
+    const capture = await openCaptureSession(createNodeSessionFactory(), await read('onnx/decoder_model_merged.onnx'), { positions, numLayers: 4, embedding: await read('onnx/embed_tokens.onnx') });
+    try {
+      expect(capture.embedSession).not.toBeNull();
+      const prompts = [...harmful.records, ...harmless.records];
+      const result = await captureActivations(capture, tokenizer, prompts, { batchSize: 4, label: 'mixed' });
+      const lengths = new Set(result.tokenCounts);
+      expect(lengths.size).toBeGreaterThan(1); // batches really are padded
+      const { hiddenSize, layerCount } = result;
+      expect([hiddenSize, layerCount]).toEqual([32, 5]);
+      let worst = 0;
+      prompts.forEach((prompt, index) => {
+        const ids = tokenizer.encodeChat(prompt.messages);
+        const reference = genaiReferenceForward(generated.config, generated.weights, ids);
+        positions.forEach((position, positionIndex) => {
+          const token = ids.length + position;
+          for (let layer = 0; layer < layerCount; layer++) {
+            const start = ((index * positions.length + positionIndex) * layerCount + layer) * hiddenSize;
+            for (let k = 0; k < hiddenSize; k++) {
+              worst = Math.max(worst, Math.abs((result.activations as Float32Array)[start + k] - reference.hiddenStates[layer][token * hiddenSize + k]));
+            }
+          }
+        });
+      });
+      console.log(`genai capture vs float64 reference: max |difference| ${worst.toExponential(2)} over ${prompts.length} prompts × 3 positions × 5 layers`);
+      expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+    } finally {
+      await capture.release();
+    }
+  });
+
+  it('abliterate analyze on the folder writes directions equal to the reference mean differences', () => {
+    const harmfulFile = join(root, 'harmful.jsonl');
+    const harmlessFile = join(root, 'harmless.jsonl');
+    writeFileSync(harmfulFile, harmful.text);
+    writeFileSync(harmlessFile, harmless.text);
+    const out = join(root, 'analysis');
+    const run = spawnSync(process.execPath, ['bin/abliterate.mjs', 'analyze', '--model', generated.dir, '--harmful', harmfulFile, '--harmless', harmlessFile, '--held-out', '0', '--batch-size', '4', '--out', out], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.status).toBe(0);
+    const report = parseReport('report.json', readFileSync(join(out, 'report.json'), 'utf8'));
+    expect([report.hiddenSize, report.numLayers, report.layers.length]).toEqual([32, 4, 5]);
+    const directions = parseDirectionFile('directions.safetensors', readFileSync(join(out, 'directions.safetensors'))).rows;
+    // Independent: mean last-token residual of each set from the float64 forward, then the unit difference.
+    const mean = (records: PromptRecord[], layer: number) => {
+      const sum = new Float64Array(32);
+      for (const record of records) {
+        const ids = tokenizer.encodeChat(record.messages);
+        const hidden = genaiReferenceForward(generated.config, generated.weights, ids).hiddenStates[layer];
+        for (let k = 0; k < 32; k++) sum[k] += hidden[(ids.length - 1) * 32 + k] / records.length;
+      }
+      return sum;
+    };
+    let worst = 0;
+    for (let layer = 0; layer <= 4; layer++) {
+      const a = mean(harmful.records, layer);
+      const b = mean(harmless.records, layer);
+      const gap = a.map((value, k) => value - b[k]);
+      const norm = Math.hypot(...gap);
+      // Every prompt ends with the same generation-prompt token, so layer 0 has no gap: analyze writes zeros there.
+      if (layer === 0) expect(norm).toBe(0);
+      gap.forEach((value, k) => (worst = Math.max(worst, Math.abs((norm === 0 ? 0 : value / norm) - directions[layer][k]))));
+    }
+    console.log(`genai analyze directions vs float64 reference: max |difference| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(DIRECTION_TOLERANCE);
+  });
+});
