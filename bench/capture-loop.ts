@@ -1,0 +1,129 @@
+/**
+ * The timed loop of the capture bench, identical in Node (onnxruntime-node) and in the browser worker
+ * (onnxruntime-web): the same graph bytes, the same feeds, the same variants, over the OnnxSession interface.
+ *
+ * Variants, each one pass over every batch:
+ *   plain            the model's own graph, all its outputs (logits and the KV cache, what generation fetches)
+ *   capture          the capture graph, only the residual outputs (exactly what the capture engine fetches)
+ *   capture+outputs  the capture graph, every output (what transformers.js fetches when it runs a capture graph)
+ * After one untimed warm-up pass of each, every round times each variant once, in an order that rotates from
+ * round to round so drift in machine load hits all of them alike.
+ */
+import type { OnnxSessionFactory, OnnxTensor } from '../src/platform/onnx-session';
+
+export type CaptureVariantName = 'plain' | 'capture' | 'capture+outputs';
+export const CAPTURE_VARIANTS: CaptureVariantName[] = ['plain', 'capture', 'capture+outputs'];
+
+export interface CaptureBatch {
+  feeds: Record<string, OnnxTensor>;
+  /** Prompt tokens in the batch, padding excluded. */
+  tokens: number;
+}
+
+export interface CaptureLoopInput {
+  modelName: string;
+  plainGraph: Uint8Array;
+  captureGraph: Uint8Array;
+  /** The residual outputs of the capture graph, activationName(0..L). */
+  activationNames: string[];
+  batches: CaptureBatch[];
+  rounds: number;
+}
+
+export interface CaptureLoopResult {
+  backend: string;
+  tokensPerPass: number;
+  seconds: Record<CaptureVariantName, number[]>; // [round]
+  /** Σ|x| of each residual output on the first batch, for checking backends against each other. */
+  activationAbsoluteSums: number[]; // [layer]
+}
+
+const now = () => performance.now() / 1000;
+
+export async function runCaptureLoop(factory: OnnxSessionFactory, input: CaptureLoopInput): Promise<CaptureLoopResult> {
+  const plain = await factory.create({ bytes: input.plainGraph, name: `${input.modelName} (plain graph)` });
+  const capture = await factory.create({ bytes: input.captureGraph, name: `${input.modelName} (capture graph)` });
+  try {
+    const originalOutputs = plain.outputs.map((output) => output.name);
+    const allCaptureOutputs = capture.outputs.map((output) => output.name);
+    const pass = async (variant: CaptureVariantName) => {
+      for (const batch of input.batches) {
+        if (variant === 'plain') await plain.run(batch.feeds, originalOutputs);
+        else await capture.run(batch.feeds, variant === 'capture' ? input.activationNames : allCaptureOutputs);
+      }
+    };
+    for (const variant of CAPTURE_VARIANTS) await pass(variant);
+    const seconds: Record<CaptureVariantName, number[]> = { plain: [], capture: [], 'capture+outputs': [] };
+    for (let round = 0; round < input.rounds; round++) {
+      for (let index = 0; index < CAPTURE_VARIANTS.length; index++) {
+        const variant = CAPTURE_VARIANTS[(index + round) % CAPTURE_VARIANTS.length];
+        const started = now();
+        await pass(variant);
+        seconds[variant].push(now() - started);
+      }
+    }
+    const first = await capture.run(input.batches[0].feeds, input.activationNames);
+    const activationAbsoluteSums = input.activationNames.map((name) => {
+      const data = first[name]?.data as Float32Array | undefined;
+      if (!data) throw new Error(`${factory.name}: the capture graph returned no ${name}`);
+      let sum = 0;
+      for (let i = 0; i < data.length; i++) sum += Math.abs(data[i]);
+      return sum;
+    });
+    return { backend: factory.name, tokensPerPass: input.batches.reduce((sum, batch) => sum + batch.tokens, 0), seconds, activationAbsoluteSums };
+  } finally {
+    await plain.release();
+    await capture.release();
+  }
+}
+
+/** Feeds as JSON for the trip to the browser (BigInt64Array does not survive page.evaluate). */
+export interface SerializedTensor {
+  type: OnnxTensor['type'];
+  dims: number[];
+  base64: string;
+}
+
+export function serializeTensor(tensor: OnnxTensor): SerializedTensor {
+  const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+  return { type: tensor.type, dims: tensor.dims, base64: btoa(binary) };
+}
+
+export function deserializeTensor(serialized: SerializedTensor): OnnxTensor {
+  const binary = atob(serialized.base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const buffer = bytes.buffer;
+  const data = (() => {
+    switch (serialized.type) {
+      case 'int64':
+        return new BigInt64Array(buffer);
+      case 'float32':
+        return new Float32Array(buffer);
+      case 'float16':
+        return new Uint16Array(buffer);
+      case 'float64':
+        return new Float64Array(buffer);
+      case 'int32':
+        return new Int32Array(buffer);
+      case 'int8':
+        return new Int8Array(buffer);
+      case 'uint8':
+      case 'bool':
+        return new Uint8Array(buffer);
+    }
+  })();
+  return { type: serialized.type, dims: serialized.dims, data };
+}
+
+export interface SerializedCaptureTask {
+  modelName: string;
+  plainGraphUrl: string;
+  captureGraphUrl: string;
+  activationNames: string[];
+  batches: { feeds: Record<string, SerializedTensor>; tokens: number }[];
+  rounds: number;
+  backend: 'wasm' | 'webgpu';
+}

@@ -1,0 +1,176 @@
+/**
+ * Section 3: tokens/s of the capture graph vs the model's plain graph, on onnxruntime-node (2 threads), and in
+ * headless Chromium on onnxruntime-web wasm (2 threads, cross-origin isolated) and webgpu (SwiftShader here:
+ * a CPU emulation of a GPU, slow, not representative of a real GPU), on the demo model and toy-llama.
+ * Inputs are built once in Node: chat-templated prompts of the model's own prompt sets, batched 8 at a time
+ * by length and left-padded as the capture engine does; the browser gets the same graph bytes and feeds.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds, findOnnxGraphFiles } from '../src/engine/capture';
+import { loadChatTokenizer, padBatch } from '../src/engine/tokenize';
+import { decodeOnnxModel, encodeOnnxModel } from '../src/formats/onnx';
+import { parsePromptFile } from '../src/formats/prompts';
+import { buildCaptureGraph } from '../src/model/capture-graph';
+import { openNodeModelFolder } from '../src/platform/node-files';
+import { createNodeSessionFactory } from '../src/platform/ort-node';
+import { startBrowserHarness, type BrowserHarness } from './browser-harness';
+import { runCaptureLoop, serializeTensor, type CaptureBatch, type CaptureLoopInput, type CaptureLoopResult, type SerializedCaptureTask } from './capture-loop';
+import { median } from './measure';
+import { measuredRow, unavailableRow, type BenchRow } from './table';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, '..', 'shared', 'fixtures', 'toy-llama');
+/** Prompts per set (two sets per model): 4 batches of 8. */
+const PROMPTS_PER_SET = 16;
+const CAPTURE_OVERHEAD_LIMIT = 0.1;
+const WASM_TO_NODE_TARGET = 0.4;
+/** Capture outputs of two backends agree to float32 accumulation differences. */
+const BACKEND_AGREEMENT_RELATIVE_TOLERANCE = 1e-3;
+
+interface BenchModel {
+  name: string;
+  dir: string;
+  promptFiles: string[];
+}
+
+const MODELS: BenchModel[] = [
+  { name: 'demo', dir: path.join(repoRoot, 'public', 'models', 'demo'), promptFiles: ['harmful.test.jsonl', 'harmless.test.jsonl'].map((file) => path.join(repoRoot, 'public', 'prompts', file)) },
+  { name: 'toy-llama', dir: TOY_LLAMA_DIR, promptFiles: ['harmful_test.jsonl', 'harmless_test.jsonl'].map((file) => path.join(TOY_LLAMA_DIR, 'prompts', file)) },
+];
+
+export interface CaptureBenchOptions {
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+interface ModelResult {
+  model: string;
+  results: Record<string, CaptureLoopResult | { unavailable: string }>;
+}
+
+async function prepareInput(model: BenchModel, rounds: number): Promise<CaptureLoopInput> {
+  const folder = await openNodeModelFolder(model.dir);
+  const graphs = findOnnxGraphFiles(folder.list());
+  if (!graphs) throw new Error(`${model.dir}: no onnx/*.onnx graph`);
+  if (graphs.externalData.length > 0 || graphs.embedding) throw new Error(`${model.dir}: the capture bench handles single-file graphs without a separate embedding graph`);
+  const source = await folder.open(graphs.decoder);
+  const plainGraph = await source.read(0, source.size);
+  const capture = buildCaptureGraph(decodeOnnxModel(graphs.decoder, plainGraph), { positions: [-1] });
+  const captureGraph = encodeOnnxModel(capture.model);
+  const tokenizer = await loadChatTokenizer(folder);
+  const prompts = [];
+  for (const file of model.promptFiles) prompts.push(...parsePromptFile(file, await fs.readFile(file, 'utf8')).slice(0, PROMPTS_PER_SET));
+  const tokens = prompts.map((prompt) => tokenizer.encodeChat(prompt.messages)).sort((a, b) => a.length - b.length);
+  // The graph's inputs (names, cache shapes) come from a session, as in the capture engine.
+  const probe = await createNodeSessionFactory().create({ bytes: plainGraph, name: graphs.decoder });
+  const batches: CaptureBatch[] = [];
+  for (let start = 0; start < tokens.length; start += DEFAULT_CAPTURE_BATCH_SIZE) {
+    const members = tokens.slice(start, start + DEFAULT_CAPTURE_BATCH_SIZE);
+    const batch = padBatch(members, tokenizer.padTokenId, 'left');
+    batches.push({ feeds: buildDecoderFeeds(probe.inputs, batch, null), tokens: members.reduce((sum, ids) => sum + ids.length, 0) });
+  }
+  await probe.release();
+  return { modelName: model.name, plainGraph, captureGraph, activationNames: capture.outputNames, batches, rounds };
+}
+
+async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, backend: 'wasm' | 'webgpu'): Promise<CaptureLoopResult> {
+  const task: SerializedCaptureTask = {
+    modelName: input.modelName,
+    plainGraphUrl: harness.addBytes(`${input.modelName}-plain.onnx`, input.plainGraph),
+    captureGraphUrl: harness.addBytes(`${input.modelName}-capture.onnx`, input.captureGraph),
+    activationNames: input.activationNames,
+    batches: input.batches.map((batch) => ({ tokens: batch.tokens, feeds: Object.fromEntries(Object.entries(batch.feeds).map(([name, tensor]) => [name, serializeTensor(tensor)])) })),
+    rounds: input.rounds,
+    backend,
+  };
+  const page = await harness.openPage('capture');
+  try {
+    return await page.evaluate((argument) => (globalThis as unknown as { runCaptureTask: (t: SerializedCaptureTask) => Promise<CaptureLoopResult> }).runCaptureTask(argument), task);
+  } finally {
+    await page.context().close();
+  }
+}
+
+function checkAgreement(reference: CaptureLoopResult, other: CaptureLoopResult): string | null {
+  for (let layer = 0; layer < reference.activationAbsoluteSums.length; layer++) {
+    const a = reference.activationAbsoluteSums[layer];
+    const b = other.activationAbsoluteSums[layer];
+    if (Math.abs(a - b) > BACKEND_AGREEMENT_RELATIVE_TOLERANCE * Math.max(Math.abs(a), 1e-12)) {
+      return `layer ${layer}: Σ|activation| ${b} on ${other.backend} vs ${a} on ${reference.backend}`;
+    }
+  }
+  return null;
+}
+
+export async function benchCapture(options: CaptureBenchOptions): Promise<{ rows: BenchRow[]; raw: ModelResult[] }> {
+  const { log } = options;
+  const rounds = options.quick ? 3 : 7;
+  const webgpuRounds = 3; // SwiftShader is slow; three rounds still give a median
+  const raw: ModelResult[] = [];
+  let harness: BrowserHarness | null = null;
+  let harnessError: string | null = null;
+  try {
+    harness = await startBrowserHarness(log);
+  } catch (error) {
+    harnessError = (error as Error).message.split('\n')[0];
+    log(`  browser unavailable: ${harnessError}`);
+  }
+  try {
+    for (const model of MODELS) {
+      log(`capture: ${model.name}`);
+      const input = await prepareInput(model, rounds);
+      const results: ModelResult['results'] = {};
+      results.node = await runCaptureLoop(createNodeSessionFactory(), input);
+      for (const backend of ['wasm', 'webgpu'] as const) {
+        if (!harness) {
+          results[backend] = { unavailable: `Chromium did not start (${harnessError})` };
+          continue;
+        }
+        try {
+          const result = await runInBrowser(harness, { ...input, rounds: backend === 'webgpu' ? webgpuRounds : rounds }, backend);
+          const disagreement = checkAgreement(results.node as CaptureLoopResult, result);
+          results[backend] = disagreement ? { unavailable: `outputs disagree with onnxruntime-node (${disagreement})` } : result;
+        } catch (error) {
+          results[backend] = { unavailable: (error as Error).message.split('\n')[0] };
+        }
+      }
+      for (const [backend, result] of Object.entries(results)) {
+        log(`  ${backend}: ${'unavailable' in result ? result.unavailable : `plain ${median(result.seconds.plain).toFixed(3)} s, capture ${median(result.seconds.capture).toFixed(3)} s per pass of ${result.tokensPerPass} tokens`}`);
+      }
+      raw.push({ model: model.name, results });
+    }
+  } finally {
+    await harness?.close();
+  }
+  return { rows: captureRows(raw), raw };
+}
+
+function captureRows(raw: readonly ModelResult[]): BenchRow[] {
+  const rows: BenchRow[] = [];
+  for (const { model, results } of raw) {
+    for (const [backend, result] of Object.entries(results)) {
+      const label = backend === 'node' ? 'onnxruntime-node' : backend === 'wasm' ? 'ort-web wasm' : 'ort-web webgpu (SwiftShader)';
+      if ('unavailable' in result) {
+        rows.push(unavailableRow('capture', `${label} ${model}`, result.unavailable, backend === 'wasm' ? `≥ ${WASM_TO_NODE_TARGET}× node` : ''));
+        continue;
+      }
+      const runs = result.seconds.capture.length;
+      const rate = (seconds: number[]) => result.tokensPerPass / median(seconds);
+      rows.push(measuredRow('capture', `plain graph ${label} ${model}`, rate(result.seconds.plain), 'tok/s', runs, 0));
+      rows.push(measuredRow('capture', `capture graph ${label} ${model}`, rate(result.seconds.capture), 'tok/s', runs, 0, undefined, `capture graph with every output fetched: ${rate(result.seconds['capture+outputs']).toFixed(0)} tok/s`));
+      const overheads = result.seconds.capture.map((seconds, round) => seconds / result.seconds.plain[round] - 1);
+      const withOutputs = result.seconds['capture+outputs'].map((seconds, round) => seconds / result.seconds.plain[round] - 1);
+      const overhead = median(overheads);
+      rows.push(
+        measuredRow('capture', `capture overhead ${label} ${model}`, overhead * 100, '%', runs, 1, { text: `≤ ${CAPTURE_OVERHEAD_LIMIT * 100}%`, met: overhead <= CAPTURE_OVERHEAD_LIMIT }, `per-round ratios of the same tokens; with every output fetched ${(median(withOutputs) * 100).toFixed(1)}%`),
+      );
+      const node = results.node;
+      if (backend === 'wasm' && !('unavailable' in node)) {
+        const ratio = median(node.seconds.capture) / median(result.seconds.capture);
+        rows.push(measuredRow('capture', `ort-web wasm / onnxruntime-node ${model}`, ratio, '×', runs, 2, { text: `≥ ${WASM_TO_NODE_TARGET}×`, met: ratio >= WASM_TO_NODE_TARGET }, 'capture graph tokens/s, both in this run'));
+      }
+    }
+  }
+  return rows;
+}

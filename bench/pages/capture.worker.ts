@@ -1,0 +1,32 @@
+/**
+ * Runs one capture bench task on onnxruntime-web (wasm or webgpu) through the workbench's own session factory
+ * (src/platform/ort-web.ts), so the figures are those of the app's capture path.
+ */
+import { createWebSessionFactory } from '../../src/platform/ort-web';
+import { deserializeTensor, runCaptureLoop, type SerializedCaptureTask } from '../capture-loop';
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
+  const task = event.data;
+  try {
+    const result = await runCaptureLoop(createWebSessionFactory(task.backend), {
+      modelName: task.modelName,
+      plainGraph: await fetchBytes(task.plainGraphUrl),
+      captureGraph: await fetchBytes(task.captureGraphUrl),
+      activationNames: task.activationNames,
+      batches: task.batches.map((batch) => ({
+        tokens: batch.tokens,
+        feeds: Object.fromEntries(Object.entries(batch.feeds).map(([name, tensor]) => [name, deserializeTensor(tensor)])),
+      })),
+      rounds: task.rounds,
+    });
+    self.postMessage({ ok: true, result: { ...result, backend: `${result.backend}${self.crossOriginIsolated ? '' : ' (not cross-origin isolated: 1 thread)'}` } });
+  } catch (error) {
+    self.postMessage({ ok: false, error: (error as Error).message ?? String(error) });
+  }
+};

@@ -1,0 +1,102 @@
+/**
+ * `npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export]`
+ *
+ * Prints one table (every figure a median over the stated number of runs, every comparison a ratio of two
+ * figures measured in the same run) and writes bench/results.json with the raw samples.
+ *   ablate   CLI `abliterate ablate` vs `cat` and `cp` on generated Qwen3.5-shaped BF16 models, peak RSS
+ *   capture  tokens/s of the capture graph vs the plain graph: onnxruntime-node, onnxruntime-web wasm and webgpu
+ *   browser  export in Chromium vs a plain streamed copy there; WebGPU kernels vs their CPU twin
+ * --quick: one 0.25 GB model and fewer repetitions, for a fast check that everything runs.
+ * --keep-models: leave the generated models in $TMPDIR/abliterate-bench for the next run (else deleted).
+ * --webgpu-export: also time the whole browser export on the WebGPU backend (SwiftShader here: slow).
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ablateRows, benchAblateSize, type AblateSizeResult } from './ablate';
+import { benchBrowser } from './browser';
+import { benchCapture } from './capture';
+import { describeMachine } from './measure';
+import { formatMarkdownTable, formatTextTable, type BenchRow } from './table';
+
+type Section = 'ablate' | 'capture' | 'browser';
+const SECTIONS: Section[] = ['ablate', 'capture', 'browser'];
+
+interface Settings {
+  quick: boolean;
+  only: Section[];
+  keepModels: boolean;
+  webgpuExport: boolean;
+}
+
+function parseSettings(argv: string[]): Settings {
+  const settings: Settings = { quick: false, only: [...SECTIONS], keepModels: false, webgpuExport: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') settings.quick = true;
+    else if (arg === '--keep-models') settings.keepModels = true;
+    else if (arg === '--webgpu-export') settings.webgpuExport = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const list = arg.includes('=') ? arg.slice('--only='.length) : argv[++i];
+      const names = (list ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+      for (const name of names) if (!SECTIONS.includes(name as Section)) throw new Error(`--only ${list}: '${name}' is not one of ${SECTIONS.join(', ')}`);
+      settings.only = names as Section[];
+    } else if (arg === '--help' || arg === '-h') {
+      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export]\n');
+      process.exit(0);
+    } else throw new Error(`unknown option ${arg} (try --help)`);
+  }
+  return settings;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const started = new Date();
+  const machine = describeMachine();
+  log(`bench ${settings.quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.os}, Node ${machine.node}; load average ${machine.loadAverageAtStart}`);
+  const rows: BenchRow[] = [];
+  const raw: Record<string, unknown> = {};
+
+  if (settings.only.includes('ablate')) {
+    const sizesGB = settings.quick ? [0.25] : [0.5, 1, 2];
+    const runs = 3;
+    const results: AblateSizeResult[] = [];
+    for (const sizeGB of sizesGB) results.push(await benchAblateSize(sizeGB, { sizesGB, runs, keepModels: settings.keepModels, log }));
+    raw.ablate = results;
+    rows.push(...ablateRows(results));
+  }
+  if (settings.only.includes('capture')) {
+    const capture = await benchCapture({ quick: settings.quick, log });
+    raw.capture = capture.raw;
+    rows.push(...capture.rows);
+  }
+  if (settings.only.includes('browser')) {
+    const browser = await benchBrowser({ quick: settings.quick, keepModels: settings.keepModels, webgpuExport: settings.webgpuExport, log });
+    raw.browser = browser.raw;
+    rows.push(...browser.rows);
+  }
+
+  const finished = new Date();
+  const results = {
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    minutes: Number(((finished.getTime() - started.getTime()) / 60000).toFixed(1)),
+    quick: settings.quick,
+    machine: { ...machine, loadAverageAtEnd: (await import('node:os')).loadavg().map((load) => load.toFixed(2)).join(' ') },
+    rows,
+    markdown: formatMarkdownTable(rows),
+    raw,
+  };
+  const file = path.join(import.meta.dirname, 'results.json');
+  await fs.writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\n${formatTextTable(rows)}\n\n`);
+  const notes = rows.filter((row) => row.note).map((row) => `  ${row.section} / ${row.measure}: ${row.note}`);
+  if (notes.length > 0) process.stdout.write(`notes:\n${notes.join('\n')}\n\n`);
+  process.stdout.write(`${results.minutes} min; raw samples and a Markdown copy of the table in ${path.relative(process.cwd(), file)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
