@@ -46,7 +46,8 @@ export async function loadModel(descriptor: FolderDescriptor, label: string): Pr
   try {
     const inspection = await analysisClient().openModel(descriptor, {
       onProgress: (event) => {
-        if (generation === modelLoadGeneration && event.status === 'progress' && event.detail) {
+        // Progress travels on its own channel and may arrive after the result: only a loading model takes it.
+        if (generation === modelLoadGeneration && event.status === 'progress' && event.detail && store.getState().model.phase === 'loading') {
           store.setState((state) => ({ model: { ...state.model, message: event.detail! } }));
         }
       },
@@ -120,7 +121,8 @@ export async function runCapture(): Promise<void> {
   captureController = controller;
   store.setState({ capture: { phase: 'running', fraction: 0, detail: 'Starting…' }, error: null, notes: [] });
   const onProgress = (event: Progress) => {
-    if (controller.signal.aborted) return;
+    // Progress travels on its own channel and may arrive after the result: only a running capture takes it.
+    if (controller.signal.aborted || captureController !== controller || store.getState().capture.phase !== 'running') return;
     if (event.status === 'progress') {
       store.setState((current) => ({
         capture: { phase: 'running', fraction: Math.max(current.capture.fraction, event.fraction), detail: event.detail ?? current.capture.detail },
