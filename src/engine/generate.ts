@@ -24,6 +24,7 @@ import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
 import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
 import { findOnnxGraphFiles } from './capture';
+import { LeftPaddingGuard, correctTextOnlyRopeDeltas } from './transformers-workarounds';
 
 export { loadGenerationTokenizer } from './chat-tokenizer';
 export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-tokenizer';
@@ -236,6 +237,7 @@ export class LanguageModel {
     /** max_position_embeddings, or null when the config does not say. */
     readonly contextLength: number | null,
     private readonly releaseFiles: () => void,
+    private readonly paddingGuard: LeftPaddingGuard,
   ) {}
 
   /** Loads `folder`'s graph (or `options.graph` in its place) into transformers.js. */
@@ -264,8 +266,9 @@ export class LanguageModel {
         ...(options.device ? { device: options.device as 'cpu' } : {}),
         session_options: externalData.length ? { externalData } : {},
       });
+      correctTextOnlyRopeDeltas(model); // Qwen3.5 and the Qwen-VL family: see transformers-workarounds.ts
       progress.done();
-      return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release);
+      return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release, new LeftPaddingGuard(model));
     } catch (error) {
       served.release();
       throw error;
@@ -365,7 +368,8 @@ export class LanguageModel {
     const budget = Math.min(maxNewTokens, room);
     const inputs = this.leftPadded(prompts);
     const eos = this.tokenizer.eosTokenIds;
-    const output = (await this.model.generate({
+    const padding = prompts.map((ids) => longest - ids.length);
+    const output = (await this.paddingGuard.during(padding, () => this.model.generate({
       ...inputs,
       max_new_tokens: budget,
       ...(minNewTokens > 0 ? { min_new_tokens: Math.min(minNewTokens, budget) } : {}),
@@ -377,7 +381,7 @@ export class LanguageModel {
       ...(temperature > 0 ? { logits_processor: [new SeededSamplingProcessor(temperature, topP, seed)] } : {}),
       stopping_criteria: [new AbortCriterion(options.signal)],
       ...(onToken ? { streamer: new DeltaStreamer(this.tokenizer, onToken) } : {}),
-    } as unknown as Parameters<PreTrainedModel['generate']>[0])) as Tensor;
+    } as unknown as Parameters<PreTrainedModel['generate']>[0]))) as Tensor;
     if (options.signal?.aborted) throw new CancelledError('Generation cancelled.');
     const width = output.dims[1]!;
     const all = output.data as BigInt64Array; // [batch, padded prompt + generated]

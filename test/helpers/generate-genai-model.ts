@@ -193,6 +193,13 @@ export function genaiConfigJson(config: GenaiConfig): Record<string, unknown> {
     text_config: text,
     tie_word_embeddings: true,
     transformers_version: '5.3.0.dev0',
+    // The real export's vision fields: transformers.js reads vision_config.spatial_merge_size for mRoPE positions
+    // even on text-only prompts. The special ids lie outside this vocabulary, so no prompt contains them.
+    image_token_id: 248056,
+    video_token_id: 248057,
+    vision_start_token_id: 248053,
+    vision_end_token_id: 248054,
+    vision_config: { model_type: 'qwen3_5', depth: 1, hidden_size: 16, num_heads: 1, out_hidden_size: config.hiddenSize, patch_size: 16, spatial_merge_size: 2, temporal_patch_size: 2 },
   };
 }
 

@@ -15,6 +15,7 @@ import { applyRows, orthogonalizeColumns } from '../../src/core/orthogonalize';
 import { buildDecoderFeeds } from '../../src/engine/capture';
 import { loadChatTokenizer, padBatch } from '../../src/engine/tokenize';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../../src/formats/onnx';
+import type { PromptRecord } from '../../src/formats/prompts';
 import { buildHookGraph, type HookTarget } from '../../src/model/hook-graph';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
@@ -110,7 +111,7 @@ describe('hook graph ≡ weight edit on a Qwen3.5-style (genai builder) export',
     baseFiles = { embedding: readFileSync(join(generated.dir, 'onnx/embed_tokens.onnx')), decoder: readFileSync(join(generated.dir, 'onnx/decoder_model_merged.onnx')) };
     baseDecoder = decodeOnnxModel('decoder_model_merged.onnx', baseFiles.decoder);
     const tokenizer = await loadChatTokenizer(await openNodeModelFolder(generated.dir));
-    batch = [...readPromptMessages('harmful_test.jsonl', 2), ...readPromptMessages('shell_agent_test.jsonl', 2)].map((messages) => tokenizer.encodeChat(messages));
+    batch = [...readPromptMessages('harmful_test.jsonl', 2), ...readPromptMessages('shell_agent_test.jsonl', 2)].map((messages) => tokenizer.encodeChat(messages as PromptRecord['messages']));
     direction = genericDirection(generated.config.hiddenSize);
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
