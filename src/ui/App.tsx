@@ -21,12 +21,21 @@ const ChatPanel = chatLoader ? lazy(() => chatLoader().then((module) => ({ defau
 const evaluationLoader = import.meta.glob<{ EvaluationPanel: ComponentType }>('./evaluation/EvaluationPanel.tsx')['./evaluation/EvaluationPanel.tsx'];
 const EvaluationPanel = evaluationLoader ? lazy(() => evaluationLoader().then((module) => ({ default: module.EvaluationPanel }))) : null;
 
+/** The named error classes (src/protocol/errors.ts) in words. */
+const ERROR_LABELS: Record<string, string> = {
+  InvalidFileError: 'Invalid file',
+  InvalidInputError: 'Invalid input',
+  UnsupportedModelError: 'Unsupported model',
+  BackendError: 'Compute backend failed',
+  WorkbenchError: 'Error',
+};
+
 function ErrorBanner() {
   const error = useWorkbench((state) => state.error);
   if (!error) return null;
   return (
     <div className="error-banner" role="alert" data-testid="error" data-error-name={error.name}>
-      <strong>{error.name === 'WorkbenchError' ? 'Error' : error.name.replace(/Error$/, ' error').replace(/([a-z])([A-Z])/g, '$1 $2')}:</strong> {error.message}
+      <strong>{ERROR_LABELS[error.name] ?? 'Error'}:</strong> {error.message}
       <button type="button" className="dismiss" aria-label="Dismiss error" onClick={dismissError}>
         ×
       </button>
