@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureActivations, openCaptureSession } from '../../src/engine/capture';
+import { captureActivations, openCaptureSession, type CaptureResult } from '../../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../../src/engine/tokenize';
 import { parseDirectionFile } from '../../src/formats/direction-file';
 import { decodeOnnxModel } from '../../src/formats/onnx';
@@ -17,6 +17,7 @@ import { parsePromptFile, type PromptRecord } from '../../src/formats/prompts';
 import { parseReport } from '../../src/formats/report';
 import { findResidualPoints } from '../../src/model/residual-finder';
 import { openNodeModelFolder } from '../../src/platform/node-files';
+import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../../src/platform/onnx-session';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import { genaiReferenceForward } from '../helpers/genai-reference-forward';
 import { generateGenaiModelFolder, TOY_TOKENIZER_DIR, type GeneratedGenaiModel } from '../helpers/generate-genai-model';
@@ -29,6 +30,30 @@ const PROMPTS_PER_SET = 6;
 function readPrompts(file: string): { text: string; records: PromptRecord[] } {
   const text = readFileSync(join(TOY_TOKENIZER_DIR, 'prompts', file), 'utf8').split('\n').filter((line) => line.trim()).slice(0, PROMPTS_PER_SET).join('\n');
   return { text, records: parsePromptFile(file, text) };
+}
+
+/** onnxruntime-web (wasm, one thread) behind the engine's OnnxSession interface; src/platform/ort-web.ts needs Vite. */
+async function wasmSessionFactory(): Promise<OnnxSessionFactory> {
+  const ortWeb = await import('onnxruntime-web');
+  ortWeb.env.wasm.numThreads = 1;
+  const info = (metadata: readonly { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }[]): OnnxValueInfo[] =>
+    metadata.map((value) => ({ name: value.name, type: value.type ?? 'unknown', shape: [...(value.shape ?? [])] }));
+  return {
+    name: 'onnxruntime-web wasm (test adapter)',
+    async create(model: OnnxModelInput): Promise<OnnxSession> {
+      const session = await ortWeb.InferenceSession.create(model.bytes, { executionProviders: ['wasm'] });
+      return {
+        inputs: info(session.inputMetadata as never),
+        outputs: info(session.outputMetadata as never),
+        async run(feeds: Record<string, OnnxTensor>, outputNames?: readonly string[]) {
+          const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, tensor]) => [name, new ortWeb.Tensor(tensor.type as 'float32', tensor.data as Float32Array, tensor.dims)]));
+          const outputs = await session.run(ortFeeds, outputNames ? [...outputNames] : undefined);
+          return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, { type: tensor.type as OnnxTensor['type'], dims: [...tensor.dims], data: tensor.data as OnnxTensor['data'] }]));
+        },
+        release: () => session.release(),
+      };
+    },
+  };
 }
 
 describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () => {
@@ -65,38 +90,55 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
     expect(residual.points[4]).toBe(last.sum);
   });
 
-  it('captures every layer of left-padded batches equal to the float64 reference (engine level, last three positions)', async () => {
+  /** Largest |captured − float64 reference| over prompts, positions, layers and features. */
+  function captureError(result: CaptureResult, prompts: PromptRecord[]): number {
+    const { hiddenSize, layerCount, positions } = result;
+    let worst = 0;
+    prompts.forEach((prompt, index) => {
+      const ids = tokenizer.encodeChat(prompt.messages);
+      const reference = genaiReferenceForward(generated.config, generated.weights, ids);
+      positions.forEach((position, positionIndex) => {
+        const token = ids.length + position;
+        for (let layer = 0; layer < layerCount; layer++) {
+          const start = ((index * positions.length + positionIndex) * layerCount + layer) * hiddenSize;
+          for (let k = 0; k < hiddenSize; k++) worst = Math.max(worst, Math.abs((result.activations as Float32Array)[start + k] - reference.hiddenStates[layer][token * hiddenSize + k]));
+        }
+      });
+    });
+    return worst;
+  }
+
+  async function captureWith(factory: OnnxSessionFactory, prompts: PromptRecord[], positions: number[]): Promise<CaptureResult> {
     const folder = await openNodeModelFolder(generated.dir);
-    const read = async (path: string) => ({ name: path, bytes: (await (await folder.open(path)).read(0, (await folder.open(path)).size)) as Uint8Array });
-    const positions = [-3, -2, -1];
-    const capture = await openCaptureSession(createNodeSessionFactory(), await read('onnx/decoder_model_merged.onnx'), { positions, numLayers: 4, embedding: await read('onnx/embed_tokens.onnx') });
+    const read = async (path: string) => {
+      const source = await folder.open(path);
+      return { name: path, bytes: await source.read(0, source.size) };
+    };
+    const capture = await openCaptureSession(factory, await read('onnx/decoder_model_merged.onnx'), { positions, numLayers: 4, embedding: await read('onnx/embed_tokens.onnx') });
     try {
       expect(capture.embedSession).not.toBeNull();
-      const prompts = [...harmful.records, ...harmless.records];
-      const result = await captureActivations(capture, tokenizer, prompts, { batchSize: 4, label: 'mixed' });
-      const lengths = new Set(result.tokenCounts);
-      expect(lengths.size).toBeGreaterThan(1); // batches really are padded
-      const { hiddenSize, layerCount } = result;
-      expect([hiddenSize, layerCount]).toEqual([32, 5]);
-      let worst = 0;
-      prompts.forEach((prompt, index) => {
-        const ids = tokenizer.encodeChat(prompt.messages);
-        const reference = genaiReferenceForward(generated.config, generated.weights, ids);
-        positions.forEach((position, positionIndex) => {
-          const token = ids.length + position;
-          for (let layer = 0; layer < layerCount; layer++) {
-            const start = ((index * positions.length + positionIndex) * layerCount + layer) * hiddenSize;
-            for (let k = 0; k < hiddenSize; k++) {
-              worst = Math.max(worst, Math.abs((result.activations as Float32Array)[start + k] - reference.hiddenStates[layer][token * hiddenSize + k]));
-            }
-          }
-        });
-      });
-      console.log(`genai capture vs float64 reference: max |difference| ${worst.toExponential(2)} over ${prompts.length} prompts × 3 positions × 5 layers`);
-      expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+      return await captureActivations(capture, tokenizer, prompts, { batchSize: 4, label: 'mixed' });
     } finally {
       await capture.release();
     }
+  }
+
+  it('captures every layer of left-padded batches equal to the float64 reference (engine level, last three positions)', async () => {
+    const prompts = [...harmful.records, ...harmless.records];
+    const result = await captureWith(createNodeSessionFactory(), prompts, [-3, -2, -1]);
+    expect(new Set(result.tokenCounts).size).toBeGreaterThan(1); // batches really are padded
+    expect([result.hiddenSize, result.layerCount]).toEqual([32, 5]);
+    const worst = captureError(result, prompts);
+    console.log(`genai capture (onnxruntime-node) vs float64 reference: max |difference| ${worst.toExponential(2)} over ${prompts.length} prompts × 3 positions × 5 layers`);
+    expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+  });
+
+  it('runs the same capture on onnxruntime-web’s wasm EP (the browser runtime), com.microsoft Skip norms included', async () => {
+    const prompts = [...harmful.records.slice(0, 3), ...harmless.records.slice(0, 3)];
+    const result = await captureWith(await wasmSessionFactory(), prompts, [-1]);
+    const worst = captureError(result, prompts);
+    console.log(`genai capture (onnxruntime-web wasm) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
   });
 
   it('abliterate analyze on the folder writes directions equal to the reference mean differences', () => {
