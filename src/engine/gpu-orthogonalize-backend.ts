@@ -1,8 +1,9 @@
 /**
  * The WebGPU implementation of OrthogonalizeBackend (src/engine/orthogonalize-backend.ts): the same four
- * operations as the CPU twin (src/core/orthogonalize.ts), run by the kernels in src/gpu. Math is f32 where the
- * twin uses f64, so results may differ by an ulp where rounding lands near a boundary (the kernel tests count
- * how often); the export therefore defaults to the CPU backend whenever byte-identical output is required.
+ * operations as the CPU twin (src/core/orthogonalize.ts), run by the kernels in src/gpu. The kernels carry
+ * double-f32 (~48 bits) where the twin uses f64, so an element can still differ by an ulp when its exact value
+ * lies within ~2^-46 of a rounding boundary (the kernel tests count how often); the export therefore defaults
+ * to the CPU backend, which is byte-identical to `abliterate ablate` by construction.
  *
  * A chunk larger than one storage binding (maxStorageBufferBindingSize, 1 GiB on SwiftShader and 128 MiB on
  * many devices) is split into runs of whole rows, each its own dispatch.
@@ -52,11 +53,11 @@ export class GpuOrthogonalizeBackend implements OrthogonalizeBackend {
     try {
       for (const run of this.rowRuns(dtype, rows, cols)) {
         const source = this.runner.upload(rowSlice(chunk, dtype, cols, run), 'W chunk');
-        const output = this.runner.output(cols * 4, 'projection');
+        const output = this.runner.output(cols * 8, 'projection');
         try {
-          const bytes = await this.runner.run(program, { rows: run.rows, cols, rowOffset: rowStart + run.firstRow, scale: 0 }, [source, directionBuffer, output], Math.ceil(cols / WORKGROUP_SIZE), output, cols * 4);
-          const partial = new Float32Array(bytes.buffer, bytes.byteOffset, cols);
-          for (let column = 0; column < cols; column++) projection[column] += partial[column];
+          const bytes = await this.runner.run(program, { rows: run.rows, cols, rowOffset: rowStart + run.firstRow, scale: 0 }, [source, directionBuffer, output], Math.ceil(cols / WORKGROUP_SIZE), output, cols * 8);
+          const partial = new Float32Array(bytes.buffer, bytes.byteOffset, cols * 2); // [cols] × (hi, lo)
+          for (let column = 0; column < cols; column++) projection[column] += partial[2 * column] + partial[2 * column + 1];
         } finally {
           source.destroy();
           output.destroy();
@@ -83,7 +84,7 @@ export class GpuOrthogonalizeBackend implements OrthogonalizeBackend {
     if (projection.length !== cols) throw new InvalidInputError(`applyColumns: projection has ${projection.length} values for ${cols} columns.`);
     const program = createColumnsApplyProgram(dtype);
     const directionBuffer = this.runner.upload(direction, 'direction');
-    const projectionBuffer = this.runner.upload(Float32Array.from(projection), 'projection');
+    const projectionBuffer = this.runner.upload(toDoubleFloat(projection), 'projection');
     try {
       return await this.applyByRuns(chunk, dtype, rows, cols, async (run, source, output, byteLength) =>
         this.runner.run(program, { rows: run.rows, cols, rowOffset: rowStart + run.firstRow, scale }, [source, directionBuffer, projectionBuffer, output], wordWorkgroups(dtype, run.rows * cols), output, byteLength),
@@ -103,10 +104,10 @@ export class GpuOrthogonalizeBackend implements OrthogonalizeBackend {
     try {
       return await this.applyByRuns(chunk, dtype, rows, cols, async (run, source, output, byteLength) => {
         const params = { rows: run.rows, cols, rowOffset: 0, scale };
-        const dotsOutput = this.runner.output(run.rows * 4, 'row dots');
+        const dotsOutput = this.runner.output(run.rows * 8, 'row dots');
         let dotsInput: GPUBuffer | null = null;
         try {
-          const dots = await this.runner.run(dotProgram, params, [source, directionBuffer, dotsOutput], run.rows, dotsOutput, run.rows * 4);
+          const dots = await this.runner.run(dotProgram, params, [source, directionBuffer, dotsOutput], run.rows, dotsOutput, run.rows * 8); // [rows] × (hi, lo)
           dotsInput = this.runner.upload(dots, 'row dots');
           return await this.runner.run(applyProgram, params, [source, directionBuffer, dotsInput, output], wordWorkgroups(dtype, run.rows * cols), output, byteLength);
         } finally {
@@ -136,6 +137,17 @@ export class GpuOrthogonalizeBackend implements OrthogonalizeBackend {
       source.destroy();
       output.destroy();
     }
+  }
+
+  /**
+   * Whether this device's shader compiler keeps the double-f32 error-free transformations (SwiftShader and
+   * Dawn's Vulkan/D3D/Metal paths do; Mesa's OpenGL ES path simplifies (a + b) − a to b and loses them). The
+   * probe sums 1 + 2^-30, which an f32 sum rounds to 1 and a double-f32 sum keeps.
+   */
+  async preservesDoubleFloat(): Promise<boolean> {
+    const weight = new Uint8Array(new Float32Array([1, 2 ** -30]).buffer); // [2, 1] F32
+    const [sum] = await this.projectColumns(weight, 'F32', 0, 2, 1, new Float32Array([1, 1]));
+    return sum === 1 + 2 ** -30;
   }
 
   destroy(): void {
@@ -173,6 +185,17 @@ export class GpuOrthogonalizeBackend implements OrthogonalizeBackend {
     if (maxRows < 1) throw new BackendError(`A row of ${rowBytes} bytes exceeds one WebGPU storage binding (${this.maxBindingBytes} bytes).`);
     for (let firstRow = 0; firstRow < rows; firstRow += maxRows) yield { firstRow, rows: Math.min(maxRows, rows - firstRow) };
   }
+}
+
+/** f64 values as double-f32 pairs (hi = nearest f32, lo = nearest f32 of the rest), the kernels' input form. */
+function toDoubleFloat(values: Float64Array): Float32Array {
+  const pairs = new Float32Array(values.length * 2); // [n] × (hi, lo)
+  for (let index = 0; index < values.length; index++) {
+    const high = Math.fround(values[index]);
+    pairs[2 * index] = high;
+    pairs[2 * index + 1] = Number.isFinite(high) ? values[index] - high : 0;
+  }
+  return pairs;
 }
 
 function rowSlice(chunk: Uint8Array, dtype: StorageDType, cols: number, run: RowRun): Uint8Array {

@@ -23,21 +23,30 @@ export interface KernelParams {
   scale: number;
 }
 
+/** The scale α travels as a double-f32 (scale + scale_low = α to ~48 bits), as the CPU twin uses it in f64. */
 export const paramsStructWgsl = /* wgsl */ `
 struct Params {
   rows: u32,
   cols: u32,
   row_offset: u32,
   scale: f32,
+  scale_low: f32,
+  padding0: u32,
+  padding1: u32,
+  padding2: u32,
 }
 `;
 
+export const PARAMS_BYTES = 32;
+
 export function packKernelParams(params: KernelParams): ArrayBuffer {
-  const buffer = new ArrayBuffer(16);
+  const buffer = new ArrayBuffer(PARAMS_BYTES);
   const view = new DataView(buffer);
   view.setUint32(0, params.rows, true);
   view.setUint32(4, params.cols, true);
   view.setUint32(8, params.rowOffset, true);
-  view.setFloat32(12, params.scale, true);
+  const high = Math.fround(params.scale);
+  view.setFloat32(12, high, true);
+  view.setFloat32(16, Math.fround(params.scale - high), true);
   return buffer;
 }

@@ -12,16 +12,18 @@ ${paramsStructWgsl}
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> source: array<u32>;       // E chunk [rows, cols], packed ${dtype}
 @group(0) @binding(2) var<storage, read> direction: array<f32>;    // r [cols]
-@group(0) @binding(3) var<storage, read> dots: array<f32>;         // s [rows]
+@group(0) @binding(3) var<storage, read> dots: array<vec2<f32>>;   // s [rows] as (hi, lo)
 @group(0) @binding(4) var<storage, read_write> destination: array<u32>; // E' chunk [rows, cols], packed ${dtype}
 ${storageCodecWgsl(dtype)}
 ${linearIndexWgsl}
-fn edited_value(index: u32) -> f32 {
+${packedWriteWgsl(dtype)}
+fn edited_value(index: u32) -> vec2<f32> {
   let row = index / params.cols;
   let column = index - row * params.cols;
-  return subtract_update(load_value(index), (params.scale * dots[row]) * direction[column]);
+  // As the twin: coefficient = α · s[row], delta = coefficient · r[column].
+  let coefficient = df_mul(scale_double(), dots[row]);
+  return subtract_update(load_value(index), df_mul_f32(coefficient, direction[column]));
 }
-${packedWriteWgsl(dtype)}
 @compute @workgroup_size(${WORKGROUP_SIZE})
 fn main(@builtin(global_invocation_id) global: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
   write_word(linear_index(global, groups), params.rows * params.cols);

@@ -4,7 +4,7 @@
  */
 import { BackendError } from '../protocol/errors';
 import type { GpuContext } from './device';
-import { packKernelParams, type GpuBindingKind, type GpuProgram, type KernelParams } from './program';
+import { packKernelParams, PARAMS_BYTES, type GpuBindingKind, type GpuProgram, type KernelParams } from './program';
 
 const bindingLayouts: Record<GpuBindingKind, GPUBindGroupLayoutEntry['buffer']> = {
   uniform: { type: 'uniform' },
@@ -83,7 +83,7 @@ export class GpuKernelRunner {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     const pipeline = this.pipeline(program);
-    const uniform = this.device.createBuffer({ label: `${program.name} params`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const uniform = this.device.createBuffer({ label: `${program.name} params`, size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.device.queue.writeBuffer(uniform, 0, packKernelParams(params));
     const bindGroup = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),

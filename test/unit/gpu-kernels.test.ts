@@ -13,24 +13,35 @@ import { acquireNodeGpu, type NodeGpu } from './gpu-node-device';
 /** f32 accumulation (Kahan-compensated) against f64: a few f32 ulps of the magnitude of the sum. */
 const PROJECTION_RELATIVE_TOLERANCE = 1e-6;
 /**
- * F32 storage keeps the f32 rounding of the GPU's product α·r·p visible: where W − α r p nearly cancels, that
- * error (relative 2^-24 of the operands) is many ulps of the small result. So F32 is bounded in absolute terms,
- * a few f32 ulps of the largest value; BF16 and F16 round coarsely enough that ≤ 1 ulp holds.
+ * In plain f32 (a compiler that drops the double-f32 terms), F32 storage shows the f32 rounding of α·r·p: where
+ * W − α r p nearly cancels, that error (relative 2^-24 of the operands) is many ulps of the small result. So F32
+ * is then bounded in absolute terms, a few f32 ulps of the largest value.
  */
 const F32_ABSOLUTE_TOLERANCE_RELATIVE_TO_LARGEST = 2 ** -20;
 
-function expectWithinTolerance(row: KernelComparison): void {
+/**
+ * Where the compiler keeps the double-f32 arithmetic (SwiftShader, in Chromium and through Vulkan here), every
+ * dtype must be within one ulp (in practice: identical). Where it does not (Mesa llvmpipe through OpenGL ES
+ * simplifies the error-free transformations away), the kernels compute in plain f32: 16-bit types still round
+ * within one ulp, F32 is bounded in absolute terms.
+ */
+function expectWithinTolerance(row: KernelComparison, exact = true): void {
   const label = `${row.kernel} ${row.dtype} [${row.shape}]`;
-  if (row.dtype === 'F32') expect(row.maxAbsoluteDifference, label).toBeLessThanOrEqual(F32_ABSOLUTE_TOLERANCE_RELATIVE_TO_LARGEST * row.maxAbsoluteValue);
+  if (exact) expect(row.moreThanOneUlp, label).toBe(0);
+  else if (row.dtype === 'F32') expect(row.maxAbsoluteDifference, label).toBeLessThanOrEqual(F32_ABSOLUTE_TOLERANCE_RELATIVE_TO_LARGEST * row.maxAbsoluteValue);
   else expect(row.moreThanOneUlp, label).toBe(0);
 }
 
 let gpu: NodeGpu;
 let backend: GpuOrthogonalizeBackend | null = null;
+let exact = false;
 
 beforeAll(async () => {
   gpu = await acquireNodeGpu();
-  if (gpu.context) backend = new GpuOrthogonalizeBackend(gpu.context);
+  if (gpu.context) {
+    backend = new GpuOrthogonalizeBackend(gpu.context);
+    exact = await backend.preservesDoubleFloat();
+  }
   else console.warn(`WebGPU kernel tests skipped in Node: ${gpu.reason}`);
 }, 60_000);
 
@@ -50,7 +61,8 @@ describe('WebGPU orthogonalization kernels in Node', () => {
       console.log(`  ${row.kernel.padEnd(32)} ${row.dtype.padEnd(4)} [${row.shape}] ${row.elements} elements: ${row.equal} equal, ${row.oneUlp} at 1 ulp, ${row.moreThanOneUlp} beyond (max ${row.maxUlp} ulp, |Δ| ≤ ${row.maxAbsoluteDifference.toExponential(2)})`);
     }
     expect(report.maxProjectionRelativeError).toBeLessThan(PROJECTION_RELATIVE_TOLERANCE);
-    for (const row of report.comparisons) expectWithinTolerance(row);
+    console.log(`double-f32 arithmetic preserved by this shader compiler: ${exact}`);
+    for (const row of report.comparisons) expectWithinTolerance(row, exact);
     const sixteenBit = report.comparisons.filter((row) => row.dtype !== 'F32');
     const total = sixteenBit.reduce((sum, row) => sum + row.elements, 0);
     const differing = sixteenBit.reduce((sum, row) => sum + row.oneUlp, 0);
@@ -89,11 +101,11 @@ describe('WebGPU orthogonalization kernels in Node', () => {
       const whole = await backend.applyColumns(weight, dtype, 0, rows, cols, direction, cpuProjection, 1);
       const split = await small.applyColumns(weight, dtype, 0, rows, cols, direction, cpuProjection, 1);
       expect(Buffer.from(split).equals(Buffer.from(whole))).toBe(true);
-      expectWithinTolerance(countUlpDifferences('columns', dtype, [rows, cols], applyColumns(weight, dtype, 0, rows, cols, direction, cpuProjection, 1), split));
+      expectWithinTolerance(countUlpDifferences('columns', dtype, [rows, cols], applyColumns(weight, dtype, 0, rows, cols, direction, cpuProjection, 1), split), exact);
       const rowDirection = Float32Array.from({ length: cols }, (_, index) => Math.sin(index + 1) / Math.sqrt(cols / 2)); // [cols]
       const splitRows = await small.applyRows(weight, dtype, rows, cols, rowDirection, 1);
       expect(Buffer.from(splitRows).equals(Buffer.from(await backend.applyRows(weight, dtype, rows, cols, rowDirection, 1)))).toBe(true);
-      expectWithinTolerance(countUlpDifferences('rows', dtype, [rows, cols], applyRows(weight, dtype, rows, cols, rowDirection, 1), splitRows));
+      expectWithinTolerance(countUlpDifferences('rows', dtype, [rows, cols], applyRows(weight, dtype, rows, cols, rowDirection, 1), splitRows), exact);
     }
   });
 
