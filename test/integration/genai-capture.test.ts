@@ -47,7 +47,7 @@ async function wasmSessionFactory(): Promise<OnnxSessionFactory> {
         outputs: info(session.outputMetadata as never),
         async run(feeds: Record<string, OnnxTensor>, outputNames?: readonly string[]) {
           const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, tensor]) => [name, new ortWeb.Tensor(tensor.type as 'float32', tensor.data as Float32Array, tensor.dims)]));
-          const outputs = await session.run(ortFeeds, outputNames ? [...outputNames] : undefined);
+          const outputs = outputNames ? await session.run(ortFeeds, [...outputNames]) : await session.run(ortFeeds);
           return Object.fromEntries(Object.entries(outputs).map(([name, tensor]) => [name, { type: tensor.type as OnnxTensor['type'], dims: [...tensor.dims], data: tensor.data as OnnxTensor['data'] }]));
         },
         release: () => session.release(),
