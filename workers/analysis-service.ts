@@ -78,7 +78,7 @@ export class AnalysisService implements AnalysisApi {
         : opened.folder.list().filter((file) => file.startsWith(`${path}_data`)).map((file) => file.slice(directory.length));
     const externalData = await Promise.all(
       locations.map(async (location) => {
-        const blob = folderBlob(opened.folder, directory + location);
+        const blob = await folderBlob(opened.folder, directory + location);
         if (blob) return { path: location, data: blob };
         const data = await opened.folder.open(directory + location);
         return { path: location, data: await data.read(0, data.size) };

@@ -51,7 +51,7 @@ class UrlModelFolder implements ModelFolder {
   list(): string[] {
     return [...this.sizes.keys()].sort();
   }
-  private blob(path: string): Promise<Blob> {
+  blob(path: string): Promise<Blob> {
     if (!this.sizes.has(path)) throw new InvalidFileError(`${this.name}/${path}`, 'no such file in the model folder');
     let pending = this.fetched.get(path);
     if (!pending) {
@@ -122,8 +122,10 @@ export async function openFolderDescriptor(descriptor: FolderDescriptor): Promis
 }
 
 /** The Blob behind a path when the folder keeps Blobs (used to hand ONNX external data to ORT without a copy). */
-export function folderBlob(folder: ModelFolder, path: string): Blob | null {
-  return folder instanceof BlobModelFolder ? folder.blob(path) : null;
+export async function folderBlob(folder: ModelFolder, path: string): Promise<Blob | null> {
+  if (folder instanceof BlobModelFolder) return folder.blob(path);
+  if (folder instanceof UrlModelFolder) return folder.blob(path);
+  return null;
 }
 
 /** A stable summary of a folder's content for cache keys: names, sizes and modification times. */

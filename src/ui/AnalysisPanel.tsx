@@ -4,7 +4,7 @@
  */
 import { useMemo } from 'react';
 import { cancelCapture, downloadReport, runCapture, selectLayer } from '../state/actions';
-import { useWorkbench } from '../state/store';
+import { useWorkbench, workbenchStore } from '../state/store';
 import { aucFigure, cosineFigure, heatmapFigure, histogramFigure } from './plots/figures';
 import { PlotlyChart } from './plots/PlotlyChart';
 
@@ -38,6 +38,43 @@ function CaptureControls() {
           {capture.phase === 'idle' ? (modelReady ? 'Ready to capture.' : 'Load a model to capture.') : `${capture.detail}${running ? ` · ${percent}%` : ''}`}
         </span>
       </div>
+    </div>
+  );
+}
+
+/** Token position, held-out fraction and split seed: the CLI's --position, --held-out and --seed. */
+function CaptureSettings() {
+  const position = useWorkbench((state) => state.position);
+  const heldOut = useWorkbench((state) => state.heldOutFraction);
+  const seed = useWorkbench((state) => state.seed);
+  const running = useWorkbench((state) => state.capture.phase === 'running');
+  const setInteger = (key: 'position' | 'seed', value: number) => {
+    if (Number.isInteger(value)) workbenchStore.setState({ [key]: value });
+  };
+  return (
+    <div className="capture-settings">
+      <label title="Token whose residual is read: -1 = the last prompt token (after the chat template's assistant opener)">
+        position <input type="number" data-testid="capture.position" step={1} value={position} disabled={running} onChange={(event) => setInteger('position', event.currentTarget.valueAsNumber)} />
+      </label>
+      <label title="Fraction of each set held out to score the AUC">
+        held out{' '}
+        <input
+          type="number"
+          data-testid="capture.held-out"
+          min={0}
+          max={0.9}
+          step={0.05}
+          value={heldOut}
+          disabled={running}
+          onChange={(event) => {
+            const value = event.currentTarget.valueAsNumber;
+            if (value >= 0 && value < 1) workbenchStore.setState({ heldOutFraction: value });
+          }}
+        />
+      </label>
+      <label title="Seed of the train / held-out split">
+        seed <input type="number" data-testid="capture.seed" step={1} value={seed} disabled={running} onChange={(event) => setInteger('seed', event.currentTarget.valueAsNumber)} />
+      </label>
     </div>
   );
 }
@@ -122,6 +159,7 @@ export function AnalysisPanel() {
     <section className="region region-wide" aria-labelledby="region-analysis">
       <h2 id="region-analysis">3 · Capture and per-layer analysis</h2>
       <CaptureControls />
+      <CaptureSettings />
       <LayerSelector />
       <Plots />
     </section>
