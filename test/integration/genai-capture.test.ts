@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureActivations, openCaptureSession, type CaptureResult } from '../../src/engine/capture';
-import { loadChatTokenizer, type ChatTokenizer } from '../../src/engine/tokenize';
+import { buildDecoderFeeds, captureActivations, openCaptureSession, type CaptureResult } from '../../src/engine/capture';
+import { loadChatTokenizer, padBatch, type ChatTokenizer } from '../../src/engine/tokenize';
 import { parseDirectionFile } from '../../src/formats/direction-file';
 import { decodeOnnxModel } from '../../src/formats/onnx';
 import { parsePromptFile, type PromptRecord } from '../../src/formats/prompts';
@@ -139,6 +139,34 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
     const worst = captureError(result, prompts);
     console.log(`genai capture (onnxruntime-web wasm) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+  });
+
+  it('has a decoder that reads all three mRoPE axes of position_ids, as the float64 reference does', async () => {
+    // The capture engine feeds text positions on all three axes; distinct axes show the fixture really uses each.
+    const ids = tokenizer.encodeChat(harmful.records[0].messages);
+    const axes: [number[], number[], number[]] = [ids.map((_, t) => t), ids.map((_, t) => 2 * t + 1), ids.map((_, t) => 3 + t)];
+    const factory = createNodeSessionFactory();
+    const read = (path: string) => ({ name: path, bytes: readFileSync(join(generated.dir, path)) });
+    const [embedSession, decoderSession] = await Promise.all([factory.create(read('onnx/embed_tokens.onnx')), factory.create(read('onnx/decoder_model_merged.onnx'))]);
+    try {
+      const batch = padBatch([ids], 0, 'left');
+      const { inputs_embeds: embeds } = await embedSession.run({ input_ids: { type: 'int64', dims: [1, ids.length], data: batch.inputIds } });
+      const feeds = buildDecoderFeeds(decoderSession.inputs, batch, embeds);
+      feeds.position_ids = { type: 'int64', dims: [3, 1, ids.length], data: BigInt64Array.from(axes.flat().map(BigInt)) };
+      const logits = (await decoderSession.run(feeds, ['logits'])).logits.data as Float32Array;
+      const distinct = genaiReferenceForward(generated.config, generated.weights, ids, { positions: axes }).logits;
+      const textOnly = genaiReferenceForward(generated.config, generated.weights, ids).logits;
+      let worst = 0;
+      let axisEffect = 0;
+      for (let k = 0; k < logits.length; k++) {
+        worst = Math.max(worst, Math.abs(logits[k] - distinct[k]));
+        axisEffect = Math.max(axisEffect, Math.abs(distinct[k] - textOnly[k]));
+      }
+      expect(axisEffect).toBeGreaterThan(0.05);
+      expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+    } finally {
+      await Promise.all([embedSession.release(), decoderSession.release()]);
+    }
   });
 
   it('abliterate analyze on the folder writes directions equal to the reference mean differences', () => {
