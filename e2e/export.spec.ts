@@ -113,3 +113,49 @@ test('a cancelled export leaves no output and no download', async ({ page }) => 
   expect(staged).toEqual([]);
   expect(downloads).toHaveLength(0);
 });
+
+test('exports to a picked folder: streamed into NAME.partial, moved to NAME after verification', async ({ page }) => {
+  // The directory picker is a native dialog headless Chromium cannot answer: hand the page a folder of its
+  // origin-private file system instead, which is the same FileSystemDirectoryHandle API.
+  await page.addInitScript(() => {
+    (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = async () =>
+      (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+  });
+  await page.goto('/');
+  await page.evaluate(async () => (await navigator.storage.getDirectory()).removeEntry('picked', { recursive: true }).catch(() => undefined));
+  await page.getByTestId('model.demo').click();
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  const config = JSON.parse(readFileSync(join(DEMO_MODEL_DIR, 'config.json'), 'utf8'));
+  const direction = writeJsonDirection(work, config.hidden_size, 23);
+  await page.getByTestId('direction.file-input').setInputFiles(direction);
+  await page.getByTestId('export.target').selectOption('folder');
+  await page.getByTestId('export.run').click();
+  await waitForExportDone(page, 180_000);
+
+  const picked = await page.evaluate(async () => {
+    const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked');
+    type Entries = { entries(): AsyncIterable<[string, FileSystemHandle]> };
+    const files: Record<string, string> = {};
+    const top: string[] = [];
+    const walk = async (directory: FileSystemDirectoryHandle, prefix: string) => {
+      for await (const [name, handle] of (directory as unknown as Entries).entries()) {
+        if (handle.kind === 'directory') await walk(handle as FileSystemDirectoryHandle, `${prefix}${name}/`);
+        else {
+          const bytes = new Uint8Array(await (await (handle as FileSystemFileHandle).getFile()).arrayBuffer());
+          let binary = '';
+          for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+          files[`${prefix}${name}`] = btoa(binary);
+        }
+      }
+    };
+    for await (const [name] of (folder as unknown as Entries).entries()) top.push(name);
+    await walk(folder, '');
+    return { top, files };
+  });
+  expect(picked.top).toEqual(['demo-abliterated']); // no demo-abliterated.partial left behind
+  const browser = new Map(Object.entries(picked.files).map(([path, base64]) => [path.replace(/^demo-abliterated\//, ''), Buffer.from(base64, 'base64')]));
+  const cliOut = join(work, 'cli');
+  runCliAblate(DEMO_MODEL_DIR, direction, cliOut);
+  const matched = expectIdenticalTrees(browser, readTree(cliOut));
+  console.log(`folder export: ${matched.files} files identical to abliterate ablate`);
+});
