@@ -8,6 +8,8 @@ export const COLOR_A = '#c2410c'; // A: refusal prompts
 export const COLOR_B = '#2563eb'; // B: compliance prompts
 const COLOR_SELECTED = 'rgba(120,120,120,0.18)';
 const GRID = 'rgba(128,128,128,0.2)';
+/** Room above the plot area for a horizontal legend, so it never covers points at the top (AUC = 1). */
+const MARGIN_WITH_LEGEND = { l: 52, r: 16, t: 30, b: 40 };
 
 export interface Figure {
   data: object[];
@@ -51,7 +53,8 @@ export function aucFigure(result: AnalysisResult, selected: number | null): Figu
     layout: {
       xaxis: layerAxis(x.length),
       yaxis: { title: { text: 'AUC (A vs B)' }, range: [Math.min(0.4, ...layers.map((layer) => layer.auc)) - 0.03, 1.03], gridcolor: GRID },
-      legend: { orientation: 'h', x: 0, y: 1.12 },
+      legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
+      margin: MARGIN_WITH_LEGEND,
       shapes: [...selectedBand(selected), { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0.5, y1: 0.5, line: { color: GRID, dash: 'dash', width: 1 } }],
     },
   };
@@ -130,7 +133,8 @@ export function histogramFigure(result: AnalysisResult, selected: number | null)
       barmode: 'overlay',
       xaxis: { title: { text: `projection on r_${selected} (held-out prompts)` }, gridcolor: GRID },
       yaxis: { title: { text: 'prompts' }, gridcolor: GRID },
-      legend: { orientation: 'h', x: 0, y: 1.12 },
+      legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
+      margin: MARGIN_WITH_LEGEND,
     },
   };
 }
