@@ -115,7 +115,16 @@ export function mropeAxis(config: GenaiConfig, frequency: number): number {
   return 0;
 }
 
-export function buildGenaiDecoder(config: GenaiConfig, weights: ReadonlyMap<string, Float32Array>): ModelProto {
+export interface GenaiDecoderOptions {
+  /**
+   * 'plain': attention from MatMul/Softmax with the mask as a bias; 'group-query': com.microsoft
+   * GroupQueryAttention wired as the real export wires it (seqlens_k = T − 1 for every row, padding masked by an
+   * attention_bias of (1 − mask)·(−FLT_MAX)), so its left-padding behaviour is exercised too.
+   */
+  attention?: 'plain' | 'group-query';
+}
+
+export function buildGenaiDecoder(config: GenaiConfig, weights: ReadonlyMap<string, Float32Array>, options: GenaiDecoderOptions = {}): ModelProto {
   const weight = checkedWeights(config, weights);
   const { hiddenSize: d, numHeads, numKeyValueHeads, headDim, rotaryDim, linearHeads, linearKeyHeadDim: dk, linearValueHeadDim: dv, convKernel } = config;
   const numLayers = config.layerTypes.length;
@@ -144,6 +153,13 @@ export function buildGenaiDecoder(config: GenaiConfig, weights: ReadonlyMap<stri
   const allowed = g.node('And', '/model/attn_mask/And', [g.node('LessOrEqual', '/model/attn_mask/LessOrEqual', [keyPositions, queryPositions]), notPadding]);
   const attentionBias = g.node('Where', '/model/attn_mask/Where', [allowed, g.scalar(0), g.scalar(MASKED)]); // [B, 1, S, T]
   // Within the current chunk, token s feeds token t when s ≤ t: [S(t), S(s)].
+  // GroupQueryAttention's inputs, as the genai builder makes them from attention_mask.
+  const batchSize = g.node('Unsqueeze', '/model/attn_mask_reformat/BatchSize/Unsqueeze', [g.node('Gather', '/model/attn_mask_reformat/Gather_batch', [g.node('Shape', '/model/attn_mask_reformat/Shape', ['attention_mask']), zero], { axis: 0 }), g.int64([0])]);
+  const seqlensK = g.node('Cast', '/model/attn_mask_reformat/attn_mask_subgraph/Expand/Cast', [g.node('Expand', '/model/attn_mask_reformat/attn_mask_subgraph/Expand', [g.node('Unsqueeze', '/model/attn_mask_reformat/attn_mask_subgraph/Sub/Unsqueeze', [g.node('Sub', '/model/attn_mask_reformat/attn_mask_subgraph/Sub', [totalLength, one]), g.int64([0])]), batchSize])], { to: OnnxDataType.INT32 });
+  const totalLength32 = g.node('Cast', '/model/attn_mask_reformat/attn_mask_subgraph/Gather/Cast', [totalLength], { to: OnnxDataType.INT32 });
+  const paddingBias = g.node('Mul', '/model/gqa_attention_bias/Mul', [g.node('Sub', '/model/gqa_attention_bias/Sub', [g.scalar(1), g.node('Cast', '/model/gqa_attention_bias/Cast', ['attention_mask'], { to: OnnxDataType.FLOAT })]), g.scalar(-3.4028234663852886e38)]);
+  const biasShape = g.node('Concat', '/model/gqa_attention_bias/Target4D', [batchSize, g.int64([1]), g.node('Unsqueeze', '/model/gqa_attention_bias/Unsqueeze_S', [sequenceLength, g.int64([0])]), g.node('Unsqueeze', '/model/gqa_attention_bias/Unsqueeze_T', [totalLength, g.int64([0])])], { axis: 0 });
+  const groupQueryBias = g.node('Expand', '/model/gqa_attention_bias/Expand', [g.node('Unsqueeze', '/model/gqa_attention_bias/Unsqueeze', [paddingBias, g.int64([1, 2])]), biasShape]); // [B, 1, S, T]
   const chunkPositions = g.node('Range', '/model/chunk_causal/Range', [zero, sequenceLength, one]);
   const chunkCausal = g.node('LessOrEqual', '/model/chunk_causal/LessOrEqual', [g.node('Unsqueeze', '/model/chunk_causal/Unsqueeze_s', [chunkPositions, g.int64([0])]), g.node('Unsqueeze', '/model/chunk_causal/Unsqueeze_t', [chunkPositions, g.int64([1])])]);
 
@@ -175,9 +191,24 @@ export function buildGenaiDecoder(config: GenaiConfig, weights: ReadonlyMap<stri
     const gate = g.node('Sigmoid', `${scope}/q_proj/GateSigmoid`, [g.node('Reshape', `${scope}/q_proj/Reshape_Gate`, [gateRaw, g.int64([0, 0, numHeads * headDim])])]);
     const headNorm = (input: string, kind: 'q' | 'k') =>
       g.node('SimplifiedLayerNormalization', `${scope}/${kind}_norm/SimplifiedLayerNormalization`, [input, g.float(`model.layers.${layer}.attn.${kind}_norm.layernorm.weight`, [headDim], onePlus(`${w}${kind}_norm.weight`))], { axis: -1, epsilon, stash_type: 1 });
-    const query = g.node('Transpose', `${scope}/q_rotary/Transpose`, [rope(headNorm(queryRaw, 'q'), `${scope}/q_rotary`)], { perm: headsFirst }); // [B, H, S, hd]
+    const rotatedQuery = rope(headNorm(queryRaw, 'q'), `${scope}/q_rotary`); // [B, S, H, hd]
     const keyRaw = g.node('Reshape', `${scope}/k_proj/Reshape`, [linear(`${w}k_proj.weight`, normed, `${scope}/k_proj`), g.int64([0, 0, numKeyValueHeads, headDim])]);
-    const key = g.node('Transpose', `${scope}/k_rotary/Transpose`, [rope(headNorm(keyRaw, 'k'), `${scope}/k_rotary`)], { perm: headsFirst }); // [B, KV, S, hd]
+    const rotatedKey = rope(headNorm(keyRaw, 'k'), `${scope}/k_rotary`); // [B, S, KV, hd]
+    if (options.attention === 'group-query') {
+      const flat = (input: string, kind: string, heads: number) => g.node('Reshape', `${scope}/${kind}_rotary/Reshape_flat`, [input, g.int64([0, 0, heads * headDim])]);
+      const attended = `${scope}/GroupQueryAttention/output_0`;
+      g.node(
+        'GroupQueryAttention',
+        `${scope}/GroupQueryAttention`,
+        [flat(rotatedQuery, 'q', numHeads), flat(rotatedKey, 'k', numKeyValueHeads), linear(`${w}v_proj.weight`, normed, `${scope}/v_proj`), `past_key_values.${layer}.key`, `past_key_values.${layer}.value`, seqlensK, totalLength32, '', '', '', groupQueryBias],
+        { num_heads: numHeads, kv_num_heads: numKeyValueHeads },
+        [attended, `present.${layer}.key`, `present.${layer}.value`],
+        'com.microsoft',
+      );
+      return linear(`${w}o_proj.weight`, g.node('Mul', `${scope}/GateMul`, [attended, gate]), `${scope}/o_proj`);
+    }
+    const query = g.node('Transpose', `${scope}/q_rotary/Transpose`, [rotatedQuery], { perm: headsFirst }); // [B, H, S, hd]
+    const key = g.node('Transpose', `${scope}/k_rotary/Transpose`, [rotatedKey], { perm: headsFirst }); // [B, KV, S, hd]
     const value = g.node('Transpose', `${scope}/v_proj/Transpose`, [g.node('Reshape', `${scope}/v_proj/Reshape`, [linear(`${w}v_proj.weight`, normed, `${scope}/v_proj`), g.int64([0, 0, numKeyValueHeads, headDim])])], { perm: headsFirst });
     const keys = g.node('Concat', `${scope}/Concat_key`, [`past_key_values.${layer}.key`, key], { axis: 2 }, [`present.${layer}.key`]); // [B, KV, T, hd]
     const values = g.node('Concat', `${scope}/Concat_value`, [`past_key_values.${layer}.value`, value], { axis: 2 }, [`present.${layer}.value`]);

@@ -20,7 +20,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeOnnxModel } from '../../src/formats/onnx';
 import { encodeSafetensors } from '../../src/formats/safetensors';
-import { buildGenaiDecoder, buildGenaiEmbedding } from './genai-onnx-builder';
+import { buildGenaiDecoder, buildGenaiEmbedding, type GenaiDecoderOptions } from './genai-onnx-builder';
 
 export const TOY_TOKENIZER_DIR = '/work/shared/fixtures/toy-llama';
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
@@ -244,8 +244,8 @@ export function encodeGenaiSafetensors(config: GenaiConfig, weights: ReadonlyMap
 }
 
 /** The two ONNX graphs of the export, as bytes, for `weights` (e.g. an orthogonalized copy). */
-export function genaiOnnxFiles(config: GenaiConfig, weights: ReadonlyMap<string, Float32Array>): { embedding: Uint8Array; decoder: Uint8Array } {
-  return { embedding: encodeOnnxModel(buildGenaiEmbedding(config, weights)), decoder: encodeOnnxModel(buildGenaiDecoder(config, weights)) };
+export function genaiOnnxFiles(config: GenaiConfig, weights: ReadonlyMap<string, Float32Array>, options: GenaiDecoderOptions = {}): { embedding: Uint8Array; decoder: Uint8Array } {
+  return { embedding: encodeOnnxModel(buildGenaiEmbedding(config, weights)), decoder: encodeOnnxModel(buildGenaiDecoder(config, weights, options)) };
 }
 
 export interface GeneratedGenaiModel {
@@ -257,7 +257,7 @@ export interface GeneratedGenaiModel {
 }
 
 /** Writes the whole folder to `dir` (created if needed). */
-export function generateGenaiModelFolder(dir: string, options: { seed?: number; config?: GenaiConfig } = {}): GeneratedGenaiModel {
+export function generateGenaiModelFolder(dir: string, options: { seed?: number; config?: GenaiConfig } & GenaiDecoderOptions = {}): GeneratedGenaiModel {
   const config = options.config ?? TINY_GENAI_CONFIG;
   const weights = generateGenaiWeights(config, options.seed ?? 1);
   const configJson = genaiConfigJson(config);
@@ -266,7 +266,7 @@ export function generateGenaiModelFolder(dir: string, options: { seed?: number; 
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: config.eosTokenId, pad_token_id: config.padTokenId, do_sample: false }, null, 2));
   for (const file of TOKENIZER_FILES) copyFileSync(join(TOY_TOKENIZER_DIR, file), join(dir, file));
   writeFileSync(join(dir, 'model.safetensors'), encodeGenaiSafetensors(config, weights));
-  const onnxFiles = genaiOnnxFiles(config, weights);
+  const onnxFiles = genaiOnnxFiles(config, weights, options.attention ? { attention: options.attention } : {});
   writeFileSync(join(dir, 'onnx/embed_tokens.onnx'), onnxFiles.embedding);
   writeFileSync(join(dir, 'onnx/decoder_model_merged.onnx'), onnxFiles.decoder);
   const files = ['config.json', 'generation_config.json', ...TOKENIZER_FILES, 'model.safetensors', 'onnx/embed_tokens.onnx', 'onnx/decoder_model_merged.onnx'];

@@ -108,8 +108,8 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
     return worst;
   }
 
-  async function captureWith(factory: OnnxSessionFactory, prompts: PromptRecord[], positions: number[]): Promise<CaptureResult> {
-    const folder = await openNodeModelFolder(generated.dir);
+  async function captureWith(factory: OnnxSessionFactory, prompts: PromptRecord[], positions: number[], dir = generated.dir): Promise<CaptureResult> {
+    const folder = await openNodeModelFolder(dir);
     const read = async (path: string) => {
       const source = await folder.open(path);
       return { name: path, bytes: await source.read(0, source.size) };
@@ -138,6 +138,18 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
     const result = await captureWith(await wasmSessionFactory(), prompts, [-1]);
     const worst = captureError(result, prompts);
     console.log(`genai capture (onnxruntime-web wasm) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
+  });
+
+  it('captures left-padded batches correctly through GroupQueryAttention wired as the real export (seqlens_k = T − 1, padding as attention_bias)', async () => {
+    const gqaDir = join(root, 'model-gqa');
+    generateGenaiModelFolder(gqaDir, { attention: 'group-query' });
+    const path = join(gqaDir, 'onnx/decoder_model_merged.onnx');
+    expect(decodeOnnxModel(path, readFileSync(path)).graph?.node?.filter((node) => node.opType === 'GroupQueryAttention')).toHaveLength(2);
+    const prompts = [...harmful.records, ...harmless.records];
+    const result = await captureWith(createNodeSessionFactory(), prompts, [-2, -1], gqaDir);
+    const worst = captureError(result, prompts);
+    console.log(`genai capture with GroupQueryAttention (onnxruntime-node) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
   });
 

@@ -92,6 +92,22 @@ describe('generation and abliterate eval on a Qwen3.5-style (genai builder) expo
     }
   });
 
+  it('with GroupQueryAttention wired as the real export, cached left-padded generation still equals float64 greedy decoding', async () => {
+    const gqaDir = join(root, 'model-gqa');
+    generateGenaiModelFolder(gqaDir, { attention: 'group-query' });
+    const model = await LanguageModel.load(await openNodeModelFolder(gqaDir), tokenizer, { device: 'cpu' });
+    try {
+      const conversations = [...harmful.conversations.slice(0, 2), ...harmless.conversations.slice(0, 2)];
+      const replies = await model.generateBatch(conversations, { maxNewTokens: MAX_NEW_TOKENS, batchSize: conversations.length });
+      conversations.forEach((conversation, index) => {
+        const ids = tokenizer.encodeConversation(conversation);
+        expect(replies[index].tokenIds, `prompt ${index} (${ids.length} tokens)`).toEqual(genaiReferenceGreedy(generated.config, generated.weights, ids, MAX_NEW_TOKENS, tokenizer.eosTokenIds));
+      });
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('abliterate eval runs on the folder; refusal rates and first-token KL equal the float64 reference of the edited weights', () => {
     const [harmfulFile, harmlessFile, directionFile, out] = ['harmful.jsonl', 'harmless.jsonl', 'direction.json', 'eval.json'].map((name) => join(root, name));
     writeFileSync(harmfulFile, harmful.text);
