@@ -59,6 +59,7 @@ async function wasmSessionFactory(): Promise<OnnxSessionFactory> {
 describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () => {
   let root: string;
   let generated: GeneratedGenaiModel;
+  let groupQueryDir: string; // the same weights, full attention through GroupQueryAttention
   let tokenizer: ChatTokenizer;
   const harmful = readPrompts('harmful_test.jsonl');
   const harmless = readPrompts('harmless_test.jsonl');
@@ -66,6 +67,7 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'genai-capture-'));
     generated = generateGenaiModelFolder(join(root, 'model'));
+    groupQueryDir = generateGenaiModelFolder(join(root, 'model-gqa'), { attention: 'group-query' }).dir;
     tokenizer = await loadChatTokenizer(await openNodeModelFolder(generated.dir));
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -133,21 +135,19 @@ describe('Qwen3.5-style (genai builder) capture on a tiny generated model', () =
     expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
   });
 
-  it('runs the same capture on onnxruntime-web’s wasm EP (the browser runtime), com.microsoft Skip norms included', async () => {
+  it('runs the same capture on onnxruntime-web’s wasm EP (the browser runtime): Skip norms and GroupQueryAttention included', async () => {
     const prompts = [...harmful.records.slice(0, 3), ...harmless.records.slice(0, 3)];
-    const result = await captureWith(await wasmSessionFactory(), prompts, [-1]);
+    const result = await captureWith(await wasmSessionFactory(), prompts, [-1], groupQueryDir);
     const worst = captureError(result, prompts);
     console.log(`genai capture (onnxruntime-web wasm) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
   });
 
   it('captures left-padded batches correctly through GroupQueryAttention wired as the real export (seqlens_k = T − 1, padding as attention_bias)', async () => {
-    const gqaDir = join(root, 'model-gqa');
-    generateGenaiModelFolder(gqaDir, { attention: 'group-query' });
-    const path = join(gqaDir, 'onnx/decoder_model_merged.onnx');
+    const path = join(groupQueryDir, 'onnx/decoder_model_merged.onnx');
     expect(decodeOnnxModel(path, readFileSync(path)).graph?.node?.filter((node) => node.opType === 'GroupQueryAttention')).toHaveLength(2);
     const prompts = [...harmful.records, ...harmless.records];
-    const result = await captureWith(createNodeSessionFactory(), prompts, [-2, -1], gqaDir);
+    const result = await captureWith(createNodeSessionFactory(), prompts, [-2, -1], groupQueryDir);
     const worst = captureError(result, prompts);
     console.log(`genai capture with GroupQueryAttention (onnxruntime-node) vs float64 reference: max |difference| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(HIDDEN_TOLERANCE);
