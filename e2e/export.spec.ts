@@ -51,7 +51,8 @@ test('exports the demo model as one download per file, byte-identical to abliter
   await expect(page.getByTestId('error')).toHaveCount(0);
 });
 
-test('exports a generated Qwen3.5-shaped BF16 sharded model (no ONNX) as one zip, byte-identical to abliterate ablate', async ({ page }) => {
+for (const backend of ['auto', 'webgpu'] as const) {
+test(`exports a generated Qwen3.5-shaped BF16 sharded model (no ONNX) as one zip on the ${backend} backend, byte-identical to abliterate ablate`, async ({ page }) => {
   page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
   const modelDir = join(work, 'qwen3_5-bf16');
   const generated = await generateModelFolder(modelDir, { kind: 'qwen3_5', dtype: 'BF16', shards: 3, seed: 5 });
@@ -65,9 +66,13 @@ test('exports a generated Qwen3.5-shaped BF16 sharded model (no ONNX) as one zip
   await page.getByTestId('direction.file-input').setInputFiles(directions);
   await page.getByTestId('layer.input').fill(String(layer));
   await page.getByTestId('export.target').selectOption('zip');
+  await page.getByTestId('export.backend').selectOption(backend);
   const downloads = collectDownloads(page);
   await page.getByTestId('export.run').click();
   await waitForExportDone(page, 240_000);
+  if (backend === 'webgpu') await expect(page.getByTestId('export.status')).toContainText('webgpu');
+  console.log(`status: ${await page.getByTestId('export.status').textContent()}`);
+  for (const note of await page.getByTestId('export.note').allTextContents()) console.log(`note: ${note}`);
   await expect.poll(() => downloads.length, { timeout: 60_000 }).toBe(1);
   const zipPath = join(work, downloads[0].suggestedFilename());
   await downloads[0].saveAs(zipPath);
@@ -79,8 +84,9 @@ test('exports a generated Qwen3.5-shaped BF16 sharded model (no ONNX) as one zip
   const manifest = JSON.parse(browser.get('abliteration.json')!.toString('utf8'));
   expect(manifest.direction.layer).toBe(layer);
   expect(manifest.editedTensors.length).toBeGreaterThan(0);
-  console.log(`Qwen3.5 BF16 export: ${matched.files} files, ${matched.bytes} bytes identical to abliterate ablate; ${manifest.editedTensors.length} tensors edited`);
+  console.log(`Qwen3.5 BF16 export (${backend}): ${matched.files} files, ${matched.bytes} bytes identical to abliterate ablate; ${manifest.editedTensors.length} tensors edited`);
 });
+}
 
 test('a cancelled export leaves no output and no download', async ({ page }) => {
   const modelDir = join(work, 'llama-f32');

@@ -240,7 +240,7 @@ export function ExportPanel() {
         </ul>
       )}
       {result?.notes.map((note) => (
-        <p className="hint" key={note}>
+        <p className="hint" key={note} data-testid="export.note">
           {note}
         </p>
       ))}
