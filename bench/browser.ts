@@ -80,7 +80,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<{ rows
     const model = await prepareModel(sizeGB, log);
     const directionJson = await fs.readFile(model.direction, 'utf8');
     try {
-      raw.exportCpu = { sizeGB, ...(await benchExport(harness, model.modelDir, { directionJson, backend: 'cpu', rounds: exportRounds, variants: ['copy', 'copy+hash', 'export'] })) };
+      raw.exportCpu = { sizeGB, ...(await benchExport(harness, model.modelDir, { directionJson, backend: 'cpu', rounds: exportRounds, variants: ['read', 'copy', 'copy+hash', 'export'] })) };
     } catch (error) {
       raw.exportCpu = { unavailable: reason(error) };
     }
@@ -130,6 +130,8 @@ function browserRows(raw: BrowserRaw): BenchRow[] {
     const exported = result.seconds.export ?? [];
     if (key === 'exportCpu') {
       rows.push(measuredRow('browser export', `plain streamed copy ${label}`, median(rate(copy)), 'GB/s', copy.length, 3, undefined, 'Blob.slice reads, 32 MiB chunks, written through the export\'s OPFS output folder'));
+      const read = result.seconds.read ?? [];
+      if (read.length > 0) rows.push(measuredRow('browser export', `read only (Blob.slice) ${label}`, median(rate(read)), 'GB/s', read.length, 3));
       const hashed = result.seconds['copy+hash'] ?? [];
       if (hashed.length > 0) rows.push(measuredRow('browser export', `copy + portable SHA-256 ${label}`, median(rate(hashed)), 'GB/s', hashed.length, 3));
     }

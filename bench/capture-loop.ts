@@ -7,7 +7,9 @@
  *   capture          the capture graph, only the residual outputs (exactly what the capture engine fetches)
  *   capture+outputs  the capture graph, every output (what transformers.js fetches when it runs a capture graph)
  * After one untimed warm-up pass of each, every round times each variant once, in an order that rotates from
- * round to round so drift in machine load hits all of them alike.
+ * round to round so drift in machine load hits all of them alike. A timed unit repeats the batches until it
+ * lasts about MIN_TIMED_SECONDS (the same count for every variant): tiny models finish a pass in tens of
+ * milliseconds, where scheduler noise on a shared 2-core machine would swamp a difference of a few percent.
  */
 import type { OnnxSessionFactory, OnnxTensor } from '../src/platform/onnx-session';
 
@@ -32,13 +34,17 @@ export interface CaptureLoopInput {
 
 export interface CaptureLoopResult {
   backend: string;
+  /** Prompt tokens in one timed unit (all batches × repeats). */
   tokensPerPass: number;
+  repeats: number;
   seconds: Record<CaptureVariantName, number[]>; // [round]
   /** Σ|x| of each residual output on the first batch, for checking backends against each other. */
   activationAbsoluteSums: number[]; // [layer]
 }
 
 const now = () => performance.now() / 1000;
+const MIN_TIMED_SECONDS = 0.5;
+const MAX_REPEATS = 16;
 
 export async function runCaptureLoop(factory: OnnxSessionFactory, input: CaptureLoopInput): Promise<CaptureLoopResult> {
   const plain = await factory.create({ bytes: input.plainGraph, name: `${input.modelName} (plain graph)` });
@@ -46,19 +52,24 @@ export async function runCaptureLoop(factory: OnnxSessionFactory, input: Capture
   try {
     const originalOutputs = plain.outputs.map((output) => output.name);
     const allCaptureOutputs = capture.outputs.map((output) => output.name);
-    const pass = async (variant: CaptureVariantName) => {
-      for (const batch of input.batches) {
-        if (variant === 'plain') await plain.run(batch.feeds, originalOutputs);
-        else await capture.run(batch.feeds, variant === 'capture' ? input.activationNames : allCaptureOutputs);
+    const pass = async (variant: CaptureVariantName, repeats: number) => {
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        for (const batch of input.batches) {
+          if (variant === 'plain') await plain.run(batch.feeds, originalOutputs);
+          else await capture.run(batch.feeds, variant === 'capture' ? input.activationNames : allCaptureOutputs);
+        }
       }
     };
-    for (const variant of CAPTURE_VARIANTS) await pass(variant);
+    for (const variant of CAPTURE_VARIANTS) await pass(variant, 1);
+    const probeStarted = now();
+    await pass('plain', 1);
+    const repeats = Math.max(1, Math.min(MAX_REPEATS, Math.ceil(MIN_TIMED_SECONDS / Math.max(now() - probeStarted, 1e-3))));
     const seconds: Record<CaptureVariantName, number[]> = { plain: [], capture: [], 'capture+outputs': [] };
     for (let round = 0; round < input.rounds; round++) {
       for (let index = 0; index < CAPTURE_VARIANTS.length; index++) {
         const variant = CAPTURE_VARIANTS[(index + round) % CAPTURE_VARIANTS.length];
         const started = now();
-        await pass(variant);
+        await pass(variant, repeats);
         seconds[variant].push(now() - started);
       }
     }
@@ -70,7 +81,8 @@ export async function runCaptureLoop(factory: OnnxSessionFactory, input: Capture
       for (let i = 0; i < data.length; i++) sum += Math.abs(data[i]);
       return sum;
     });
-    return { backend: factory.name, tokensPerPass: input.batches.reduce((sum, batch) => sum + batch.tokens, 0), seconds, activationAbsoluteSums };
+    const tokensPerPass = repeats * input.batches.reduce((sum, batch) => sum + batch.tokens, 0);
+    return { backend: factory.name, tokensPerPass, repeats, seconds, activationAbsoluteSums };
   } finally {
     await plain.release();
     await capture.release();

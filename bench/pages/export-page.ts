@@ -1,6 +1,7 @@
 /**
  * Browser export bench page. The model folder arrives through a real `<input webkitdirectory>` (disk-backed
  * File objects, as when a user picks a folder). Each round times, in rotating order:
+ *   read         every file read in 32 MiB Blob slices, nothing written (attributes the copy's time)
  *   copy         every file read in 32 MiB Blob slices and written through the export's own output folder
  *                (DirectoryOutputFolder in the origin-private file system, the "downloads" target): no compute
  *   copy+hash    the same, hashing every chunk with the portable SHA-256 the export uses (attributes its cost)
@@ -22,7 +23,7 @@ export interface ExportTask {
   variants: ExportVariant[];
 }
 
-export type ExportVariant = 'copy' | 'copy+hash' | 'export';
+export type ExportVariant = 'read' | 'copy' | 'copy+hash' | 'export';
 
 export interface ExportTiming {
   bytes: number;
@@ -40,13 +41,13 @@ function descriptor(): FolderDescriptor {
   return { kind: 'files', name, files };
 }
 
-async function timeCopy(folder: FolderDescriptor, hash: boolean): Promise<number> {
+async function timeCopy(folder: FolderDescriptor, hash: boolean, write: boolean): Promise<number> {
   const worker = new Worker(new URL('./copy.worker.ts', import.meta.url), { type: 'module' });
   try {
     const reply = await new Promise<{ ok: boolean; seconds?: number; error?: string }>((resolve) => {
       worker.onmessage = (event) => resolve(event.data);
       worker.onerror = (event) => resolve({ ok: false, error: event.message });
-      worker.postMessage({ folder, hash } satisfies CopyTask);
+      worker.postMessage({ folder, hash, write } satisfies CopyTask);
     });
     if (!reply.ok) throw new Error(`copy failed: ${reply.error}`);
     return reply.seconds as number;
@@ -103,7 +104,7 @@ async function runExportTask(task: ExportTask): Promise<ExportTiming> {
         timing.exportBackend = measured.result.backend;
         timing.editedTensors = measured.result.editedTensors;
         timing.verifiedBytes = measured.result.verification.bytesChecked;
-      } else seconds = await timeCopy(folder, variant === 'copy+hash');
+      } else seconds = await timeCopy(folder, variant === 'copy+hash', variant !== 'read');
       (timing.seconds[variant] ??= []).push(seconds);
     }
   }
