@@ -21,8 +21,9 @@ import { join } from 'node:path';
 import { encodeOnnxModel } from '../../src/formats/onnx';
 import { encodeSafetensors } from '../../src/formats/safetensors';
 import { buildGenaiDecoder, buildGenaiEmbedding, type GenaiDecoderOptions } from './genai-onnx-builder';
+import { TOY_LLAMA_DIR } from './fixtures';
 
-export const TOY_TOKENIZER_DIR = '/work/shared/fixtures/toy-llama';
+export const TOY_TOKENIZER_DIR = TOY_LLAMA_DIR;
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 export const GENAI_PREFIX = 'model.language_model.';
 

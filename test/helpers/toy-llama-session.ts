@@ -8,8 +8,9 @@ import { AutoTokenizer, env } from '@huggingface/transformers';
 import { expect } from 'vitest';
 import { encodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
+import { SHARED_FIXTURES } from './fixtures';
 
-export const FIXTURES = '/work/shared/fixtures';
+export const FIXTURES = SHARED_FIXTURES;
 export const TOY_LLAMA = `${FIXTURES}/toy-llama`;
 export const QWEN_GRAPH = `${FIXTURES}/qwen3_5-0.8b-onnx-graph/onnx/decoder_model_merged_quantized.onnx`;
 

@@ -18,8 +18,9 @@ import { parsePromptFile } from '../../src/formats/prompts';
 import { parseReport } from '../../src/formats/report';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
-const toyDir = '/work/shared/fixtures/toy-llama';
+const toyDir = TOY_LLAMA_DIR;
 const promptsDir = `${toyDir}/prompts`;
 /** The acceptance tolerance of issue 3 for per-layer AUC against REFERENCE.json. */
 const AUC_TOLERANCE = 0.02;

@@ -17,9 +17,11 @@ import { openNodeModelFolder } from '../../src/platform/node-files';
 import type { OnnxValueInfo } from '../../src/platform/onnx-session';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import { UnsupportedModelError } from '../../src/protocol/errors';
+import path from 'node:path';
+import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
 
-const toyDir = '/work/shared/fixtures/toy-llama';
-const qwenGraph = '/work/shared/fixtures/qwen3_5-0.8b-onnx-graph/onnx/decoder_model_merged_quantized.onnx';
+const toyDir = TOY_LLAMA_DIR;
+const qwenGraph = path.join(QWEN3_5_GRAPH_DIR, 'onnx/decoder_model_merged_quantized.onnx');
 const ELEMENT_TYPES: Record<number, string> = { 1: 'float32', 7: 'int64', 10: 'float16', 9: 'bool' };
 
 describe('decoder feeds', () => {

@@ -14,8 +14,9 @@ import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
 import type { Progress } from '../../src/protocol/progress';
 import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32 } from '../helpers/llama-reference-forward';
+import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
 
-const toyDir = '/work/shared/fixtures/toy-llama';
+const toyDir = TOY_LLAMA_DIR;
 /** float32 ONNX vs float64 reference through 4 blocks: residual norms reach ~15. */
 const FORWARD_TOLERANCE = 1e-4;
 /** The same prompt in a padded batch vs alone: only the summation order of masked attention differs. */
@@ -87,7 +88,7 @@ describe('tokenizer files', () => {
   });
 
   it('names a missing tokenizer file', async () => {
-    const folder = await openNodeModelFolder('/work/shared/fixtures/qwen3_5-0.8b-onnx-graph');
+    const folder = await openNodeModelFolder(QWEN3_5_GRAPH_DIR);
     await expect(loadTokenizerFiles(folder)).rejects.toThrow(/qwen3_5-0\.8b-onnx-graph\/tokenizer\.json: is missing/);
   });
 });

@@ -8,8 +8,9 @@ import { LanguageModel, loadGenerationTokenizer, type Conversation, type Generat
 import { EvaluationSession } from '../../src/engine/evaluate';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
-const TOY = '/work/shared/fixtures/toy-llama';
+const TOY = TOY_LLAMA_DIR;
 const reference = JSON.parse(readFileSync(`${TOY}/REFERENCE.json`, 'utf8')) as {
   direction: number[];
   samples: Record<string, { messages: Conversation; base: string; abliterated: string }[]>;

@@ -8,9 +8,10 @@ import { access, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const TOY = '/work/shared/fixtures/toy-llama';
+const TOY = TOY_LLAMA_DIR;
 /** The issue's budget for `run` on toy-llama on this (2-core) machine. */
 const RUN_TIME_BUDGET_MS = 120_000;
 

@@ -8,6 +8,7 @@ import { InvalidFileError, InvalidInputError, WorkbenchError } from '../../src/p
 import { createFileSink, createNodeOutputFolder, openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
 import { checkedRelativePath } from '../../src/platform/folder';
 import { readModelConfig, readShardMap } from '../../src/formats/hf-folder';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
 let directory = '';
 beforeEach(async () => {
@@ -45,7 +46,7 @@ describe('openNodeModelFolder', () => {
   });
 
   it('reads the toy-llama fixture folder end to end (config and shard map)', async () => {
-    const folder = await openNodeModelFolder('/work/shared/fixtures/toy-llama');
+    const folder = await openNodeModelFolder(TOY_LLAMA_DIR);
     expect((await readModelConfig(folder)).numLayers).toBe(4);
     const map = await readShardMap(folder);
     expect(map.shards).toEqual(['model.safetensors']);

@@ -6,9 +6,11 @@ import { InvalidFileError } from '../../src/protocol/errors';
 import { MemoryModelFolder } from '../../src/platform/folder';
 import { encodeSafetensors } from '../../src/formats/safetensors';
 import { parseModelConfig, readModelConfig, readShardMap } from '../../src/formats/hf-folder';
+import path from 'node:path';
+import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
 
-const QWEN_CONFIG = '/work/shared/fixtures/qwen3_5-0.8b-onnx-graph/config.json';
-const LLAMA_CONFIG = '/work/shared/fixtures/toy-llama/config.json';
+const QWEN_CONFIG = path.join(QWEN3_5_GRAPH_DIR, 'config.json');
+const LLAMA_CONFIG = path.join(TOY_LLAMA_DIR, 'config.json');
 
 function tensorFile(names: string[]): Uint8Array {
   return encodeSafetensors(names.map((name) => ({ name, dtype: 'F32' as const, shape: [2], data: new Uint8Array(8) })));

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parsePromptFile, promptsFromLines } from '../../src/formats/prompts';
 import { InvalidFileError } from '../../src/protocol/errors';
+import path from 'node:path';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
-const toyPrompts = '/work/shared/fixtures/toy-llama/prompts';
+const toyPrompts = path.join(TOY_LLAMA_DIR, 'prompts');
 
 function expectInvalid(run: () => unknown, pattern: RegExp): InvalidFileError {
   try {

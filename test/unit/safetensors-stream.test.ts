@@ -15,6 +15,8 @@ import {
   readTensorChunks,
   type SafetensorsEntry,
 } from '../../src/formats/safetensors';
+import path from 'node:path';
+import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
 function filled(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, index) => (index * 31 + seed * 7) & 0xff);
@@ -182,7 +184,7 @@ describe('safetensors over Node files', () => {
   });
 
   it('reads the toy-llama fixture header and a tensor through a file source', async () => {
-    const source = await openFileSource('/work/shared/fixtures/toy-llama/model.safetensors');
+    const source = await openFileSource(path.join(TOY_LLAMA_DIR, 'model.safetensors'));
     try {
       const header = await readSafetensorsHeader(source);
       expect(header.metadata).toEqual({ format: 'pt' });
