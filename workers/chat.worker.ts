@@ -13,8 +13,10 @@ import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-ap
 import { serializeError } from '../src/protocol/errors';
 import type { Progress } from '../src/protocol/progress';
 import { ChatService } from './chat-service';
+import { yieldBeforeEveryRun } from './chat-yield';
 
 configureOrtWeb();
+yieldBeforeEveryRun();
 // Model files come from the folder through transformers-files' cache, never from the hub or the browser cache.
 env.allowRemoteModels = false;
 env.useBrowserCache = false;

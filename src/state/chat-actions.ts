@@ -137,7 +137,9 @@ export async function sendChat(): Promise<void> {
           signal: own.signal,
           onToken: (event) => {
             if (own.signal.aborted) return;
-            patchLastReply(side, (turn) => ({ content: turn.content + event.text, state: 'streaming' }));
+            // Tokens travel on their own message port: one may land after the final reply. Only a reply still
+            // waiting or streaming takes them.
+            patchLastReply(side, (turn) => (turn.state === 'waiting' || turn.state === 'streaming' ? { content: turn.content + event.text, state: 'streaming' } : {}));
           },
         },
       );
@@ -149,14 +151,17 @@ export async function sendChat(): Promise<void> {
       });
     } catch (error) {
       if (error instanceof CancelledError || own.signal.aborted) {
-        patchLastReply(side, (turn) => ({ state: 'stopped', detail: `stopped after ${turn.content.length} characters` }));
+        patchLastReply(side, (turn) => ({ state: 'stopped', detail: `after ${turn.content.length} characters` }));
       } else {
         patchLastReply(side, { state: 'failed', detail: (error as Error).message });
         reportError(error);
       }
     }
   };
-  await Promise.all(SIDES.filter((side) => side === 'base' || ablation.spec).map(runSide));
+  // Both models are loaded first, so the two replies then stream side by side (the worker interleaves their steps).
+  const ready = await loadModelsFor(models, own.signal);
+  if (ready) await Promise.all(SIDES.filter((side) => side === 'base' || ablation.spec).map(runSide));
+  else for (const side of SIDES) patchLastReply(side, (turn) => (turn.state === 'waiting' ? { state: own.signal.aborted ? 'stopped' : 'failed', detail: own.signal.aborted ? 'stopped while loading' : 'the models could not be loaded' } : {}));
   if (controller === own) controller = null;
   chatStore.setState({ generating: false, notice: own.signal.aborted ? 'Stopped.' : null });
 }
@@ -165,21 +170,26 @@ export function stopChat(): void {
   controller?.abort();
 }
 
-/** Loads both models ahead of the first message, so the first reply starts at once. */
-export async function prepareModels(): Promise<void> {
-  let models: ChatModelsSpec;
-  try {
-    models = currentModels();
-  } catch (error) {
-    reportError(error);
-    return;
-  }
+/** Loads (or keeps) the models of `models` in the worker; false when that failed or was stopped. */
+async function loadModelsFor(models: ChatModelsSpec, signal?: AbortSignal): Promise<boolean> {
   chatStore.setState({ models: { phase: 'loading', info: null, detail: 'loading base and ablated models…' } });
   try {
-    const info = await chatClient().prepare(models);
-    chatStore.setState({ models: { phase: 'ready', info, detail: `ready on ${info.backend} · ${info.ablatedLabel} · ${info.seconds.toFixed(1)} s` } });
+    const info = await chatClient().prepare(models, signal ? { signal } : {});
+    chatStore.setState({ models: { phase: 'ready', info, detail: `ready on ${info.backend} · ${info.ablatedLabel}${info.seconds >= 0.05 ? ` · loaded in ${info.seconds.toFixed(1)} s` : ''}` } });
+    return true;
   } catch (error) {
-    chatStore.setState({ models: { phase: 'failed', info: null, detail: (error as Error).message } });
+    const cancelled = error instanceof CancelledError || Boolean(signal?.aborted);
+    chatStore.setState({ models: { phase: cancelled ? 'idle' : 'failed', info: null, detail: cancelled ? 'loading stopped' : (error as Error).message } });
+    if (!cancelled) reportError(error);
+    return false;
+  }
+}
+
+/** Loads both models ahead of the first message, so the first reply starts at once. */
+export async function prepareModels(): Promise<void> {
+  try {
+    await loadModelsFor(currentModels());
+  } catch (error) {
     reportError(error);
   }
 }
@@ -209,4 +219,14 @@ export function resetForNewModel(): void {
     ablatedFolder: null,
     ablatedSource: state.ablatedSource === 'folder' ? 'hooks' : state.ablatedSource,
   }));
+}
+
+/** A direction file for the hooks; stored where the export panel reads it too (the workbench's importedDirection). */
+export async function importDirectionFile(file: File): Promise<void> {
+  try {
+    workbenchStore.setState({ importedDirection: { file: file.name, bytes: new Uint8Array(await file.arrayBuffer()) } });
+    chatStore.setState({ directionChoice: 'file' });
+  } catch (error) {
+    reportError(error);
+  }
 }

@@ -6,7 +6,7 @@ import { describeFolderFiles } from '../../platform/browser-folder';
 import { descriptorFromInput } from '../../platform/browser-drop';
 import { reportError } from '../../state/actions';
 import type { AblationTarget } from '../../protocol/chat-api';
-import { chooseAblatedFolder, currentAblation, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
+import { chooseAblatedFolder, currentAblation, importDirectionFile, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
 
@@ -56,6 +56,20 @@ export function AblationSettings() {
               <option value="file">imported {importedDirection.file}</option>
             </select>
           )}
+          <label className="link-button" title="A direction file (.safetensors, .npy, .json); a per-layer file uses the selected layer's row">
+            {importedDirection ? 'replace direction file…' : 'import direction file…'}
+            <input
+              type="file"
+              accept=".safetensors,.npy,.json"
+              className="visually-hidden"
+              data-testid="chat.direction-file-input"
+              onChange={(event) => {
+                const file = event.currentTarget.files?.[0];
+                if (file) void importDirectionFile(file);
+                event.currentTarget.value = '';
+              }}
+            />
+          </label>
           <label title="α: 1 removes the component along r entirely; 0 leaves the model unchanged">
             scale α{' '}
             <input type="number" className="small-number" step={0.1} value={chat.scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && updateChat({ scale: event.target.valueAsNumber })} />

@@ -88,7 +88,7 @@ export function EvaluationPanel() {
       </div>
       <div className="metrics">
         <div className="metric">
-          <div className="metric-label">refusal rate, base → ablated ({result?.counts.harmful ?? 0} prompts)</div>
+          <div className="metric-label">refusal rate, base → ablated ({result?.counts.harmful ?? heldOut.harmful.prompts.length} prompts)</div>
           <div className="metric-value">
             <span className="base-rate" data-testid="eval.refusal-base" data-value={result?.base.refusalRate}>
               {result ? percent(result.base.refusalRate) : '–'}
@@ -101,7 +101,7 @@ export function EvaluationPanel() {
           <div className="metric-detail">greedy, {result?.maxNewTokens ?? maxNewTokens} tokens; a reply with a marker (or empty) is a refusal</div>
         </div>
         <div className="metric">
-          <div className="metric-label">first-token KL(base ‖ ablated) ({result?.counts.harmless ?? 0} prompts)</div>
+          <div className="metric-label">first-token KL(base ‖ ablated) ({result?.counts.harmless ?? heldOut.harmless.prompts.length} prompts)</div>
           <div className="metric-value" data-testid="eval.kl" data-value={result?.klFirstToken}>
             {result ? result.klFirstToken.toPrecision(4) : '–'}
           </div>
