@@ -4,7 +4,7 @@
  * file must be byte-identical to what `abliterate ablate` writes with the same direction — shards, index,
  * copied files and abliteration.json.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -164,4 +164,20 @@ test('exports to a picked folder: streamed into NAME.partial, moved to NAME afte
   runCliAblate(DEMO_MODEL_DIR, direction, cliOut);
   const matched = expectIdenticalTrees(browser, readTree(cliOut));
   console.log(`folder export: ${matched.files} files identical to abliterate ablate`);
+});
+
+test('a direction of the wrong length fails before any output, with an error naming the file', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('model.demo').click();
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  const config = JSON.parse(readFileSync(join(DEMO_MODEL_DIR, 'config.json'), 'utf8'));
+  const wrong = join(work, 'wrong-length.json');
+  writeFileSync(wrong, JSON.stringify(Array.from({ length: config.hidden_size + 1 }, (_, i) => (i % 2 ? 1 : -1))));
+  await page.getByTestId('direction.file-input').setInputFiles(wrong);
+  await page.getByTestId('export.target').selectOption('downloads');
+  const downloads = collectDownloads(page);
+  await page.getByTestId('export.run').click();
+  await expect(page.getByTestId('export.status')).toHaveAttribute('data-state', 'failed', { timeout: 60_000 });
+  await expect(page.getByTestId('error')).toContainText('wrong-length.json');
+  expect(downloads).toHaveLength(0);
 });
