@@ -7,7 +7,7 @@ import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, ope
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
 import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
 import type { OnnxModelInput, OnnxSessionFactory } from '../src/platform/onnx-session';
-import type { AnalysisApi, AnalysisRequest, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
 import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
 import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
@@ -26,7 +26,7 @@ const SET_LABELS: Record<SetName, string> = { harmful: 'A (refusal)', harmless: 
 /** What the service runs on: onnxruntime-web in the worker; tests pass onnxruntime-node and failing fakes. */
 export interface AnalysisRuntime {
   sessionFactory(backend: ResolvedBackend): OnnxSessionFactory;
-  probeWebGpu(): Promise<{ available: boolean; detail: string }>;
+  probeWebGpu(): Promise<{ available: boolean; fallback: boolean; detail: string }>;
 }
 
 export class AnalysisService implements AnalysisApi {
@@ -38,9 +38,9 @@ export class AnalysisService implements AnalysisApi {
   private webGpuFailed: string | null = null;
   private openGeneration = 0;
 
-  async probeBackend(): Promise<{ webgpu: boolean; detail: string }> {
+  async probeBackend(): Promise<BackendProbe> {
     const probe = await this.runtime.probeWebGpu();
-    return { webgpu: probe.available, detail: probe.detail };
+    return { webgpu: probe.available, fallback: probe.fallback, auto: probe.available && !probe.fallback ? 'webgpu' : 'wasm', detail: probe.detail };
   }
 
   async openModel(descriptor: FolderDescriptor, options: LongCallOptions = {}): Promise<ModelInspection> {
@@ -64,7 +64,7 @@ export class AnalysisService implements AnalysisApi {
   private async resolveBackend(choice: AnalysisRequest['backend']): Promise<ResolvedBackend> {
     if (choice !== 'auto') return choice;
     if (this.webGpuFailed) return 'wasm';
-    return (await this.runtime.probeWebGpu()).available ? 'webgpu' : 'wasm';
+    return (await this.probeBackend()).auto;
   }
 
   private async modelInput(opened: OpenedModel, path: string): Promise<OnnxModelInput> {

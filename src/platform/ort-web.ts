@@ -39,22 +39,24 @@ function absoluteUrl(url: string): string {
 
 export interface WebGpuProbe {
   available: boolean;
+  /** A software adapter (SwiftShader): correct, but far slower than the wasm backend. */
+  fallback: boolean;
   detail: string;
 }
 
 /** WebGPU is usable when an adapter can be requested (Chromium needs --enable-unsafe-webgpu on Linux). */
 export async function probeWebGpu(): Promise<WebGpuProbe> {
   const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) return { available: false, detail: 'this browser has no WebGPU (navigator.gpu is missing)' };
+  if (!gpu) return { available: false, fallback: false, detail: 'this browser has no WebGPU (navigator.gpu is missing)' };
   try {
     const adapter = await gpu.requestAdapter();
-    if (!adapter) return { available: false, detail: 'no WebGPU adapter (GPU blocked or disabled)' };
+    if (!adapter) return { available: false, fallback: false, detail: 'no WebGPU adapter (GPU blocked or disabled)' };
     const info = adapter.info;
-    const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter || info?.isFallbackAdapter;
+    const fallback = Boolean((adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter || info?.isFallbackAdapter);
     const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'adapter';
-    return { available: true, detail: `${name}${fallback ? ' (software fallback, slow)' : ''}` };
+    return { available: true, fallback, detail: `${name}${fallback ? ' (software fallback, slow)' : ''}` };
   } catch (error) {
-    return { available: false, detail: `requestAdapter failed: ${(error as Error).message}` };
+    return { available: false, fallback: false, detail: `requestAdapter failed: ${(error as Error).message}` };
   }
 }
 

@@ -9,6 +9,13 @@ import type { LongCallOptions, Progress } from './progress';
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 export type ResolvedBackend = 'webgpu' | 'wasm';
 
+export interface BackendProbe {
+  webgpu: boolean; // an adapter exists
+  fallback: boolean; // it is a software adapter
+  auto: ResolvedBackend; // what `auto` runs on
+  detail: string;
+}
+
 /** One file of a model folder handed over by the UI; `File` objects are structured-cloneable and Blob-backed. */
 export interface FolderFile {
   path: string; // relative, '/'-separated, without the folder's own name
@@ -109,8 +116,11 @@ export interface AnalysisApi {
   openModel(folder: FolderDescriptor, options?: LongCallOptions): Promise<ModelInspection>;
   /** Captures (or reads from the activation cache) and analyses the currently open model. */
   analyze(request: AnalysisRequest, options?: LongCallOptions): Promise<AnalysisResult>;
-  /** Which backend `auto` would pick here (WebGPU when an adapter exists, else wasm). */
-  probeBackend(): Promise<{ webgpu: boolean; detail: string }>;
+  /**
+   * What `auto` picks here: WebGPU on a hardware adapter, else wasm. A software fallback adapter (SwiftShader)
+   * is ~50× slower than wasm, so `auto` uses wasm there; choosing `webgpu` still runs on it.
+   */
+  probeBackend(): Promise<BackendProbe>;
 }
 
 /** Worker replies carry failures as data, so the UI rebuilds the named error class (never `String(err)`). */

@@ -25,7 +25,7 @@ export function dismissError(): void {
 export async function probeBackend(): Promise<void> {
   try {
     const probe = await analysisClient().probeBackend();
-    store.setState({ webGpu: { available: probe.webgpu, detail: probe.detail } });
+    store.setState({ webGpu: probe });
   } catch (error) {
     reportError(error);
   }

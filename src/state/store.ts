@@ -3,7 +3,7 @@
  * useSyncExternalStore for subscriptions. No math here: results arrive finished from the analysis worker.
  */
 import { useSyncExternalStore } from 'react';
-import type { AnalysisResult, BackendChoice, FolderDescriptor, ModelInspection, ResolvedBackend } from '../protocol/analysis-api';
+import type { AnalysisResult, BackendChoice, BackendProbe, FolderDescriptor, ModelInspection, ResolvedBackend } from '../protocol/analysis-api';
 
 export type PromptSetName = 'harmful' | 'harmless' | 'referenceA' | 'referenceB';
 
@@ -33,7 +33,7 @@ export interface ErrorState {
 
 export interface WorkbenchState {
   backendChoice: BackendChoice;
-  webGpu: { available: boolean; detail: string } | null;
+  webGpu: BackendProbe | null;
   model: ModelState;
   /** The open folder as the workers receive it (export reads its safetensors from here). */
   modelFolder: FolderDescriptor | null;

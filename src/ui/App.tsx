@@ -6,7 +6,7 @@ import { lazy, Suspense, useEffect, type ComponentType } from 'react';
 import { loadDefaultPrompts } from '../state/default-prompts';
 import { dismissError, loadDemoModel, probeBackend } from '../state/actions';
 import { useWorkbench, workbenchStore } from '../state/store';
-import type { BackendChoice } from '../protocol/analysis-api';
+import type { BackendChoice, BackendProbe } from '../protocol/analysis-api';
 import { AnalysisPanel } from './AnalysisPanel';
 import { ModelPanel } from './ModelPanel';
 import { PromptsPanel } from './PromptsPanel';
@@ -55,9 +55,16 @@ function Notes() {
   );
 }
 
+function backendHint(probe: BackendProbe | null): string {
+  if (probe === null) return 'probing WebGPU…';
+  if (!probe.webgpu) return `no WebGPU (${probe.detail}); auto uses wasm`;
+  if (probe.fallback) return 'WebGPU is a software fallback here; auto uses wasm (faster)';
+  return `WebGPU: ${probe.detail}; auto uses WebGPU`;
+}
+
 function BackendSelect() {
   const choice = useWorkbench((state) => state.backendChoice);
-  const webGpu = useWorkbench((state) => state.webGpu);
+  const probe = useWorkbench((state) => state.webGpu);
   const used = useWorkbench((state) => state.resultBackend);
   return (
     <div className="backend">
@@ -68,15 +75,15 @@ function BackendSelect() {
           value={choice}
           onChange={(event) => workbenchStore.setState({ backendChoice: event.target.value as BackendChoice })}
         >
-          <option value="auto">auto</option>
-          <option value="webgpu" disabled={webGpu !== null && !webGpu.available}>
+          <option value="auto">auto{probe ? ` (${probe.auto})` : ''}</option>
+          <option value="webgpu" disabled={probe !== null && !probe.webgpu}>
             webgpu
           </option>
           <option value="wasm">wasm</option>
         </select>
       </label>
-      <span className="hint" title={webGpu?.detail}>
-        {webGpu === null ? 'probing WebGPU…' : webGpu.available ? `WebGPU: ${webGpu.detail}` : `no WebGPU (${webGpu.detail}); using wasm`}
+      <span className="hint" title={probe?.detail}>
+        {backendHint(probe)}
         {used && ` · last run on ${used}`}
       </span>
     </div>

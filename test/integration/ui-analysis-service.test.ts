@@ -26,7 +26,7 @@ function filesDescriptor(directory: string, name: string, replace: Record<string
       else {
         const path = relative(directory, full).split(sep).join('/');
         if (skip.includes(path)) continue;
-        files.push({ path, file: new File([replace[path] ?? readFileSync(full)], entry) });
+        files.push({ path, file: new File([(replace[path] ?? readFileSync(full)) as Uint8Array<ArrayBuffer>], entry) });
       }
     }
   };
@@ -65,7 +65,7 @@ const failingWebGpu: OnnxSessionFactory = {
 function service(webgpu: OnnxSessionFactory | null) {
   return new AnalysisService({
     sessionFactory: (backend: ResolvedBackend) => (backend === 'webgpu' && webgpu ? webgpu : createNodeSessionFactory({ threads: 1 })),
-    probeWebGpu: async () => ({ available: webgpu !== null, detail: webgpu ? 'fake adapter' : 'none' }),
+    probeWebGpu: async () => ({ available: webgpu !== null, fallback: false, detail: webgpu ? 'fake adapter' : 'none' }),
   });
 }
 
