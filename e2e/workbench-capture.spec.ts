@@ -70,6 +70,10 @@ for (const backend of ['webgpu', 'wasm'] as const) {
     await expect(page.getByTestId('layer.selected')).toHaveText(String(target));
     await clickLayerInPlot(page, 'plot.auc', report.bestLayer);
     await expect(page.getByTestId('layer.selected')).toHaveText(String(report.bestLayer));
+    // The heatmap's columns are layers too.
+    await clickLayerInPlot(page, 'plot.heatmap', target, report.numLayers);
+    await expect(page.getByTestId('layer.selected')).toHaveText(String(target));
+    await expect(page.getByTestId('plot.histogram').locator('xpath=..')).toContainText(`layer ${target}`);
 
     if (backend === 'wasm') {
       // Activations are cached per model + prompts + position: after a reload nothing is recomputed.
@@ -105,15 +109,19 @@ test('toy-llama loaded through the folder input gives the CLI report', async ({ 
   await screenshot(page, testInfo, 'toy-llama');
 });
 
-/** Clicks the AUC trace's point for `layer` through Plotly's own coordinate mapping. */
-async function clickLayerInPlot(page: import('@playwright/test').Page, testId: string, layer: number): Promise<void> {
+/** Clicks the point for `layer` through Plotly's own axis mapping: on the first trace's y, or at row `row` of a heatmap. */
+async function clickLayerInPlot(page: import('@playwright/test').Page, testId: string, layer: number, row?: number): Promise<void> {
   const plot = page.getByTestId(testId);
-  const point = await plot.evaluate((element, index) => {
-    type Axis = { l2p(value: number): number; _offset: number };
-    const full = (element as unknown as { _fullLayout: { xaxis: Axis; yaxis: Axis }; data: { y: number[] }[] })._fullLayout;
-    const data = (element as unknown as { data: { y: number[] }[] }).data;
-    const box = element.getBoundingClientRect();
-    return { x: box.left + full.xaxis._offset + full.xaxis.l2p(index), y: box.top + full.yaxis._offset + full.yaxis.l2p(data[0].y[index]) };
-  }, layer);
+  const point = await plot.evaluate(
+    (element, { index, heatmapRow }) => {
+      type Axis = { l2p(value: number): number; _offset: number };
+      const full = (element as unknown as { _fullLayout: { xaxis: Axis; yaxis: Axis } })._fullLayout;
+      const data = (element as unknown as { data: { y: number[] }[] }).data;
+      const box = element.getBoundingClientRect();
+      const y = heatmapRow ?? data[0].y[index];
+      return { x: box.left + full.xaxis._offset + full.xaxis.l2p(index), y: box.top + full.yaxis._offset + full.yaxis.l2p(y) };
+    },
+    { index: layer, heatmapRow: row ?? null },
+  );
   await page.mouse.click(point.x, point.y);
 }

@@ -42,7 +42,7 @@ export function analyzeCapturedSets(opened: OpenedModel, request: AnalysisReques
   return {
     report: outcome.report,
     reportText: serializeReport(outcome.report),
-    crossLayerCosine: outcome.analysis.cosineMatrix.map((row) => row.map((value) => value ?? 0)),
+    crossLayerCosine: outcome.analysis.cosineMatrix,
     projections: outcome.analysis.layers.map((layer) => ({ harmful: [...layer.projections.heldOutHarmful], harmless: [...layer.projections.heldOutHarmless] })),
     directions: outcome.directions,
     backend,

@@ -101,7 +101,7 @@ export interface AnalysisResult {
   report: ReportJson;
   /** The report as the CLI serializes it, byte for byte what `report.download` saves. */
   reportText: string;
-  crossLayerCosine: number[][]; // [layer, layer]
+  crossLayerCosine: (number | null)[][]; // [layer, layer]; null where a layer has no direction
   /** Held-out projections x·r_l per layer, for the A-vs-B histogram. */
   projections: { harmful: number[]; harmless: number[] }[]; // [layer] → [prompt]
   /** Unit directions r_l, one row per layer, for export and chat hooks. */

@@ -102,6 +102,7 @@ export function heatmapFigure(result: AnalysisResult, selected: number | null): 
         zmax: 1,
         colorbar: { thickness: 10, title: { text: 'cos' } },
         hovertemplate: 'cos(r_%{x}, r_%{y}) = %{z:.3f}<extra></extra>',
+        hoverongaps: false, // a layer without a direction (equal means) is a blank row and column
       },
     ],
     layout: {
