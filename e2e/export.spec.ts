@@ -181,3 +181,42 @@ test('a direction of the wrong length fails before any output, with an error nam
   await expect(page.getByTestId('error')).toContainText('wrong-length.json');
   expect(downloads).toHaveLength(0);
 });
+
+test('after a capture, exports with the selected layer of the analysis (recorded as directions.safetensors in the manifest)', async ({ page }) => {
+  test.setTimeout(600_000);
+  await page.goto('/');
+  await page.getByTestId('model.demo').click();
+  await expect(page.getByTestId('model.status')).toContainText('ready', { timeout: 120_000 });
+  await page.getByTestId('backend.select').selectOption('wasm');
+  const prompts = join(REPO_ROOT, 'public', 'prompts');
+  await page.getByTestId('prompts.harmful-file').setInputFiles(join(prompts, 'harmful.test.jsonl'));
+  await page.getByTestId('prompts.harmless-file').setInputFiles(join(prompts, 'harmless.test.jsonl'));
+  for (const set of ['reference-a', 'reference-b']) {
+    await page.getByTestId(`prompts.${set}`).fill('');
+    await page.getByTestId(`prompts.${set}-system`).fill('');
+  }
+  await page.getByTestId('capture.run').click();
+  await expect(page.getByTestId('capture.progress')).toHaveAttribute('data-state', /done|failed/, { timeout: 400_000 });
+  await expect(page.getByTestId('error')).toHaveCount(0);
+  const layer = 1;
+  await page.getByTestId('layer.input').fill(String(layer));
+  await expect(page.getByTestId('layer.selected')).toContainText(String(layer));
+  await page.getByTestId('export.target').selectOption('zip');
+  const downloads = collectDownloads(page);
+  await page.getByTestId('export.run').click();
+  await waitForExportDone(page, 180_000);
+  await expect.poll(() => downloads.length, { timeout: 60_000 }).toBe(1);
+  const zipPath = join(work, downloads[0].suggestedFilename());
+  await downloads[0].saveAs(zipPath);
+  const files = unzipSync(readFileSync(zipPath));
+  const manifest = JSON.parse(Buffer.from(files['abliteration.json']).toString('utf8'));
+  expect(manifest.direction.file).toBe('directions.safetensors');
+  expect(manifest.direction.layer).toBe(layer);
+  expect(manifest.editedTensors.length).toBeGreaterThan(0);
+  // Every file but the manifest and the edited shard is the input's, byte for byte.
+  const input = readTree(DEMO_MODEL_DIR);
+  for (const [path, bytes] of input) {
+    if (path === 'model.safetensors') expect(Buffer.from(files[path]).equals(bytes)).toBe(false);
+    else expect(Buffer.from(files[path]).equals(bytes), path).toBe(true);
+  }
+});
