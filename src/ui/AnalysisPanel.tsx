@@ -11,11 +11,12 @@ import { PlotlyChart } from './plots/PlotlyChart';
 function CaptureControls() {
   const capture = useWorkbench((state) => state.capture);
   const modelReady = useWorkbench((state) => state.model.phase === 'ready');
+  const canCapture = useWorkbench((state) => state.model.inspection?.capabilities.capture ?? false);
   const running = capture.phase === 'running';
   const percent = Math.round(capture.fraction * 100);
   return (
     <div className="capture-controls">
-      <button type="button" className="primary" data-testid="capture.run" disabled={!modelReady || running} onClick={() => void runCapture()}>
+      <button type="button" className="primary" data-testid="capture.run" disabled={!modelReady || !canCapture || running} onClick={() => void runCapture()}>
         {running ? 'Capturing…' : 'Capture & analyse'}
       </button>
       <button type="button" data-testid="capture.cancel" disabled={!running} onClick={cancelCapture}>
@@ -35,7 +36,12 @@ function CaptureControls() {
           <div className="progress-fill" style={{ width: `${percent}%` }} />
         </div>
         <span className="progress-text" data-testid="capture.detail">
-          {capture.phase === 'idle' ? (modelReady ? 'Ready to capture.' : 'Load a model to capture.') : `${capture.detail}${running ? ` · ${percent}%` : ''}`}
+          {capture.phase === 'idle'
+            ? !modelReady
+              ? 'Load a model to capture.'
+              : canCapture
+                ? 'Ready to capture.'
+                : 'This folder cannot be captured (it needs a tokenizer and an ONNX graph).' : `${capture.detail}${running ? ` · ${percent}%` : ''}`}
         </span>
       </div>
     </div>
