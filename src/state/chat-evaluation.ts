@@ -71,7 +71,8 @@ export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Pr
 function progressInto(key: 'evaluation' | 'sweep', signal: AbortSignal) {
   return (event: Progress) => {
     if (signal.aborted || event.status !== 'progress') return;
-    chatStore.setState((state) => ({ [key]: { ...state[key], fraction: Math.max(state[key].fraction, event.fraction), detail: event.detail ?? state[key].detail } }) as Partial<ChatState>);
+    // Progress arrives on its own message port and may trail the result: only a running task takes it.
+    chatStore.setState((state) => state[key].phase !== 'running' ? {} : ({ [key]: { ...state[key], fraction: Math.max(state[key].fraction, event.fraction), detail: event.detail ?? state[key].detail } }) as Partial<ChatState>);
   };
 }
 

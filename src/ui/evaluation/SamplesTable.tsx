@@ -1,4 +1,5 @@
 /** The evaluated replies, base next to ablated, with the refusal markers that made each one count. */
+import { useState } from 'react';
 import type { EvaluationSample, ReplyVerdict } from '../../protocol/chat-api';
 import { HighlightedText } from '../chat/HighlightedText';
 
@@ -15,8 +16,28 @@ function ReplyCell({ verdict }: { verdict: ReplyVerdict }) {
   );
 }
 
+const FILTERS = {
+  all: { label: 'all', keep: () => true },
+  flipped: { label: 'flipped (base refused, ablated did not)', keep: (sample: EvaluationSample) => sample.base.refused && !sample.ablated.refused },
+  still: { label: 'ablated still refuses', keep: (sample: EvaluationSample) => sample.ablated.refused },
+  baseComplied: { label: 'base did not refuse', keep: (sample: EvaluationSample) => !sample.base.refused },
+} as const;
+
 export function SamplesTable({ samples }: { samples: EvaluationSample[] }) {
+  const [filter, setFilter] = useState<keyof typeof FILTERS>('all');
+  const rows = samples.map((sample, index) => ({ sample, index })).filter(({ sample }) => FILTERS[filter].keep(sample));
   return (
+    <>
+      <div className="samples-filter hint">
+        show{' '}
+        <select value={filter} data-testid="eval.samples-filter" onChange={(event) => setFilter(event.target.value as keyof typeof FILTERS)}>
+          {Object.entries(FILTERS).map(([key, entry]) => (
+            <option key={key} value={key}>
+              {entry.label} ({samples.filter(entry.keep).length})
+            </option>
+          ))}
+        </select>
+      </div>
     <div className="samples-scroll">
       <table className="samples" data-testid="eval.samples">
         <colgroup>
@@ -34,7 +55,7 @@ export function SamplesTable({ samples }: { samples: EvaluationSample[] }) {
           </tr>
         </thead>
         <tbody>
-          {samples.map((sample, index) => (
+          {rows.map(({ sample, index }) => (
             <tr key={index}>
               <td>{index + 1}</td>
               <td title={sample.messages.find((message) => message.role === 'system')?.content}>{promptText(sample)}</td>
@@ -45,5 +66,6 @@ export function SamplesTable({ samples }: { samples: EvaluationSample[] }) {
         </tbody>
       </table>
     </div>
+    </>
   );
 }
