@@ -53,7 +53,7 @@ describe('WebGPU orthogonalization kernels in Node', () => {
     expect(gpu.context, gpu.context ? '' : (gpu as { reason: string }).reason).not.toBeNull();
   });
 
-  it('matches the CPU twin within one ulp on random BF16/F16/F32 matrices, and counts the differences', async () => {
+  it('matches the CPU twin on random BF16/F16/F32 matrices (within one ulp where the compiler keeps double-f32) and counts the differences', async () => {
     if (!backend) return;
     const report = await compareWithCpuTwin(backend);
     console.log(`GPU vs CPU twin (${(gpu as { backend: string }).backend}), projection relative error ${report.maxProjectionRelativeError.toExponential(2)}`);
