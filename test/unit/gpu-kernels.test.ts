@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFromFloat64, type FloatDType } from '../../src/core/dtypes';
 import { applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { GpuOrthogonalizeBackend } from '../../src/engine/gpu-orthogonalize-backend';
+import { BackendError } from '../../src/protocol/errors';
 import { compareWithCpuTwin, countUlpDifferences, type KernelComparison } from './gpu-kernel-comparison';
 import { acquireNodeGpu, type NodeGpu } from './gpu-node-device';
 
@@ -107,6 +108,16 @@ describe('WebGPU orthogonalization kernels in Node', () => {
       expect(Buffer.from(splitRows).equals(Buffer.from(await backend.applyRows(weight, dtype, rows, cols, rowDirection, 1)))).toBe(true);
       expectWithinTolerance(countUlpDifferences('rows', dtype, [rows, cols], applyRows(weight, dtype, rows, cols, rowDirection, 1), splitRows), exact);
     }
+  });
+
+  it('turns a lost device into a BackendError instead of a hang', async () => {
+    if (!backend) return;
+    const second = await acquireNodeGpu();
+    if (!second.context) return;
+    const doomed = new GpuOrthogonalizeBackend(second.context);
+    second.context.device.destroy(); // as a driver reset would
+    await new Promise((resolve) => setTimeout(resolve, 50)); // let device.lost settle
+    await expect(doomed.applyRows(new Uint8Array(8), 'F32', 1, 2, new Float32Array(2), 1)).rejects.toBeInstanceOf(BackendError);
   });
 
   it('rejects a chunk whose size does not match its shape, naming the operation', async () => {
