@@ -12,7 +12,10 @@ const KL_COLOR = '#7c3aed';
 export function sweepFigure(sweep: SweepResult, selected: number | null): Figure {
   const x = sweep.rows.map((row) => row.layer);
   const best = sweep.recommendation ? sweep.rows.find((row) => row.layer === sweep.recommendation!.layer) : undefined;
-  const maxKL = Math.max(sweep.klBound, ...sweep.rows.map((row) => row.klFirstToken));
+  // KL spans decades (1e-5 for a clean edit, >1 for a damaging one): a log axis keeps every layer readable.
+  const positive = sweep.rows.map((row) => row.klFirstToken).filter((value) => value > 0);
+  const lowKL = Math.min(sweep.klBound, ...positive) / 3;
+  const highKL = Math.max(sweep.klBound, ...positive) * 3;
   return {
     pointCount: x.length,
     data: [
@@ -28,14 +31,16 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
       },
       {
         x,
-        y: sweep.rows.map((row) => row.klFirstToken),
+        // A KL of exactly 0 (scale 0, or an untouched distribution) sits on the axis floor of the log scale.
+        y: sweep.rows.map((row) => Math.max(row.klFirstToken, lowKL)),
+        customdata: sweep.rows.map((row) => row.klFirstToken),
         yaxis: 'y2',
         type: 'scatter',
         mode: 'lines+markers',
         name: 'first-token KL',
         line: { color: KL_COLOR, width: 2, dash: 'dot' },
         marker: { size: 7, symbol: 'diamond' },
-        hovertemplate: 'layer %{x}: KL %{y:.4f}<extra></extra>',
+        hovertemplate: 'layer %{x}: KL %{customdata:.3g}<extra></extra>',
       },
       ...(best
         ? [
@@ -54,7 +59,17 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
     layout: {
       xaxis: { title: { text: 'layer of the removed direction' }, dtick: x.length > 24 ? 4 : 1, gridcolor: GRID, zeroline: false },
       yaxis: { title: { text: 'refusal rate (ablated)' }, range: [-0.05, 1.05], tickformat: '.0%', gridcolor: GRID },
-      yaxis2: { title: { text: 'KL(base ‖ ablated)', font: { color: KL_COLOR } }, overlaying: 'y', side: 'right', range: [0, maxKL * 1.1 || 1], showgrid: false, tickfont: { color: KL_COLOR } },
+      yaxis2: {
+        title: { text: 'first-token KL (log)', font: { color: KL_COLOR } },
+        type: 'log',
+        overlaying: 'y',
+        side: 'right',
+        range: [Math.log10(lowKL), Math.log10(highKL)],
+        exponentformat: 'power',
+        dtick: 1, // one tick per power of ten
+        showgrid: false,
+        tickfont: { color: KL_COLOR },
+      },
       legend: { orientation: 'h', x: 0, y: 1.15 },
       margin: { l: 56, r: 56, t: 8, b: 40 },
       shapes: [
@@ -64,7 +79,7 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
       ],
       annotations: [
         { xref: 'paper', x: 1, y: sweep.baseRefusalRate, yanchor: 'bottom', xanchor: 'right', text: `base ${Math.round(sweep.baseRefusalRate * 100)}%`, showarrow: false, font: { size: 10, color: COLOR_A } },
-        { xref: 'paper', yref: 'y2', x: 0, y: sweep.klBound, yanchor: 'bottom', xanchor: 'left', text: `KL bound ${sweep.klBound}`, showarrow: false, font: { size: 10, color: KL_COLOR } },
+        { xref: 'paper', yref: 'y2', x: 0, y: Math.log10(sweep.klBound), yanchor: 'bottom', xanchor: 'left', text: `KL bound ${sweep.klBound}`, showarrow: false, font: { size: 10, color: KL_COLOR } },
       ],
     },
   };
