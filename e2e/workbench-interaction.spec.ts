@@ -105,3 +105,32 @@ test('a folder without config.json and a corrupt ONNX file show the error banner
   await expect(page.getByTestId('capture.progress')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
   await expect(page.getByTestId('plot.auc')).toHaveAttribute('data-rendered', 'true');
 });
+
+test('a folder dropped on the model panel loads through its File System Access handle', async ({ page }) => {
+  await openWorkbench(page);
+  await expectModelReady(page);
+  // A real directory handle (the origin-private file system) holding the demo's files, handed to the page's drop
+  // handler the way Chromium hands a dropped folder: DataTransferItem.getAsFileSystemHandle().
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle('dropped-demo', { create: true });
+    for (const path of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) {
+      const parts = path.split('/');
+      let directory = folder;
+      for (const part of parts.slice(0, -1)) directory = await directory.getDirectoryHandle(part, { create: true });
+      const writable = await (await directory.getFileHandle(parts[parts.length - 1], { create: true })).createWritable();
+      await writable.write(await (await fetch(`/models/demo/${path}`)).blob());
+      await writable.close();
+    }
+    (DataTransferItem.prototype as unknown as { getAsFileSystemHandle: () => Promise<FileSystemHandle> }).getAsFileSystemHandle = async () => folder;
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(['placeholder'], 'dropped-demo'));
+    const region = document.querySelector('[aria-labelledby="region-model"]')!;
+    region.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    region.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  });
+  await expect(page.getByTestId('model.status')).toContainText('dropped-demo ready');
+  // Capture is possible (tokenizer + ONNX); export is not (no safetensors in the dropped folder), and the panel says so.
+  await expect(page.getByText('Export needs the original *.safetensors weights')).toBeVisible();
+  await expect(page.getByTestId('capture.run')).toBeEnabled();
+});
