@@ -17,31 +17,37 @@ const TARGETS: { target: AblationTarget; label: string; title: string }[] = [
 ];
 
 export function AblationSettings() {
-  const chat = useChat((state) => state);
+  // Only the ablation fields: this bar must not re-render for every streamed token.
+  const ablatedSource = useChat((state) => state.ablatedSource);
+  const directionChoice = useChat((state) => state.directionChoice);
+  const scale = useChat((state) => state.scale);
+  const targets = useChat((state) => state.targets);
+  const ablatedFolder = useChat((state) => state.ablatedFolder);
+  const models = useChat((state) => state.models);
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const importedDirection = useWorkbench((state) => state.importedDirection);
   useWorkbench((state) => state.result); // re-render when a capture lands
-  const ablation = currentAblation(chat);
+  const ablation = currentAblation();
   const direction = ablation.spec?.kind === 'hooks' ? ablation.spec.direction : null;
   return (
     <div className="ablation-settings">
       <div className="ablation-row">
         <span className="ablation-title">Ablated side</span>
         <label>
-          <input type="radio" name="ablated-source" checked={chat.ablatedSource === 'hooks'} onChange={() => updateChat({ ablatedSource: 'hooks' })} /> hooks on the base graph
+          <input type="radio" name="ablated-source" checked={ablatedSource === 'hooks'} onChange={() => updateChat({ ablatedSource: 'hooks' })} /> hooks on the base graph
         </label>
         <label>
-          <input type="radio" name="ablated-source" checked={chat.ablatedSource === 'folder'} onChange={() => updateChat({ ablatedSource: 'folder' })} /> exported model folder
+          <input type="radio" name="ablated-source" checked={ablatedSource === 'folder'} onChange={() => updateChat({ ablatedSource: 'folder' })} /> exported model folder
         </label>
         <button type="button" className="link-button" data-testid="chat.prepare" onClick={() => void prepareModels()} title="Load both models now, so the first reply starts at once">
           load models
         </button>
-        <span className={`models-status models-${chat.models.phase}`} data-testid="chat.models-status">
-          {chat.models.detail}
+        <span className={`models-status models-${models.phase}`} data-testid="chat.models-status">
+          {models.detail}
         </span>
       </div>
-      {chat.ablatedSource === 'hooks' ? (
+      {ablatedSource === 'hooks' ? (
         <div className="ablation-row">
           <span className="hint direction-source" data-testid="chat.direction">
             {direction === null
@@ -51,7 +57,7 @@ export function AblationSettings() {
                 : <>direction from <strong>{direction.file}</strong>{direction.layer !== null ? ` (row ${direction.layer} if per-layer)` : ''}</>}
           </span>
           {hasAnalysis && importedDirection && (
-            <select value={chat.directionChoice} onChange={(event) => updateChat({ directionChoice: event.target.value as 'analysis' | 'file' })} aria-label="direction source">
+            <select value={directionChoice} onChange={(event) => updateChat({ directionChoice: event.target.value as 'analysis' | 'file' })} aria-label="direction source">
               <option value="analysis">analysis r of the selected layer</option>
               <option value="file">imported {importedDirection.file}</option>
             </select>
@@ -72,13 +78,13 @@ export function AblationSettings() {
           </label>
           <label title="α: 1 removes the component along r entirely; 0 leaves the model unchanged">
             scale α{' '}
-            <input type="number" className="small-number" step={0.1} value={chat.scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && updateChat({ scale: event.target.valueAsNumber })} />
+            <input type="number" className="small-number" step={0.1} value={scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && updateChat({ scale: event.target.valueAsNumber })} />
           </label>
           <span className="targets">
             targets
             {TARGETS.map(({ target, label, title }) => (
               <label key={target} title={title}>
-                <input type="checkbox" checked={chat.targets.includes(target)} onChange={(event) => toggleTarget(target, event.target.checked)} /> {label}
+                <input type="checkbox" checked={targets.includes(target)} onChange={(event) => toggleTarget(target, event.target.checked)} /> {label}
               </label>
             ))}
           </span>
@@ -86,7 +92,7 @@ export function AblationSettings() {
       ) : (
         <div className="ablation-row">
           <label className="button" title="An exported folder whose onnx/ graph was re-exported from the edited weights">
-            {chat.ablatedFolder ? 'replace folder…' : 'choose exported folder…'}
+            {ablatedFolder ? 'replace folder…' : 'choose exported folder…'}
             <input
               type="file"
               className="visually-hidden"
@@ -107,7 +113,7 @@ export function AblationSettings() {
               }}
             />
           </label>
-          <span className="hint">{chat.ablatedFolder ? <>ablated side: <strong>{chat.ablatedFolder.descriptor.name}</strong></> : ablation.why}</span>
+          <span className="hint">{ablatedFolder ? <>ablated side: <strong>{ablatedFolder.descriptor.name}</strong></> : ablation.why}</span>
         </div>
       )}
     </div>

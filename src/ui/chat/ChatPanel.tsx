@@ -29,12 +29,22 @@ function useModelLifecycle(): void {
 
 export function ChatPanel() {
   useModelLifecycle();
-  const chat = useChat((state) => state);
+  // Field by field: the transcript columns subscribe to the streamed text themselves.
+  const systemPrompt = useChat((state) => state.systemPrompt);
+  const agentPreset = useChat((state) => state.agentPreset);
+  const input = useChat((state) => state.input);
+  const generating = useChat((state) => state.generating);
+  const notice = useChat((state) => state.notice);
+  useChat((state) => state.ablatedSource);
+  useChat((state) => state.scale);
+  useChat((state) => state.targets);
+  useChat((state) => state.ablatedFolder);
+  useChat((state) => state.directionChoice);
   const modelReady = useWorkbench((state) => state.model.phase === 'ready');
   const modelLabel = useWorkbench((state) => state.model.label);
   useWorkbench((state) => state.selectedLayer);
   useWorkbench((state) => state.result);
-  const ablation = currentAblation(chat);
+  const ablation = currentAblation();
   const ablatedSubtitle = !ablation.spec
     ? 'not set'
     : ablation.spec.kind === 'folder'
@@ -48,19 +58,19 @@ export function ChatPanel() {
         <label htmlFor="chat-system" className="prompt-title">
           System prompt
         </label>
-        {chat.agentPreset && (
-          <button type="button" className="link-button" data-testid="chat.agent-preset" onClick={() => updateChat({ systemPrompt: chat.agentPreset! })} title={chat.agentPreset}>
+        {agentPreset && (
+          <button type="button" className="link-button" data-testid="chat.agent-preset" onClick={() => updateChat({ systemPrompt: agentPreset! })} title={agentPreset}>
             terminal-agent preset
           </button>
         )}
-        {chat.systemPrompt && (
+        {systemPrompt && (
           <button type="button" className="link-button" onClick={() => updateChat({ systemPrompt: '' })}>
             none
           </button>
         )}
         <ChatSettingsBar />
       </div>
-      <textarea id="chat-system" className="system-prompt" data-testid="chat.system" rows={2} placeholder="optional; sent first in both conversations" value={chat.systemPrompt} onChange={(event) => updateChat({ systemPrompt: event.target.value })} />
+      <textarea id="chat-system" className="system-prompt" data-testid="chat.system" rows={2} placeholder="optional; sent first in both conversations" value={systemPrompt} onChange={(event) => updateChat({ systemPrompt: event.target.value })} />
       <div className="chat-columns">
         <ChatColumn side="base" title="Base" subtitle={modelLabel || 'no model'} />
         <ChatColumn side="ablated" title="Ablated" subtitle={ablatedSubtitle} />
@@ -75,7 +85,7 @@ export function ChatPanel() {
         <textarea
           data-testid="chat.input"
           rows={2}
-          value={chat.input}
+          value={input}
           placeholder={modelReady ? 'Message both models (Enter sends, Shift+Enter for a new line)' : 'Load a model first'}
           onChange={(event) => updateChat({ input: event.target.value })}
           onKeyDown={(event) => {
@@ -86,10 +96,10 @@ export function ChatPanel() {
           }}
         />
         <div className="chat-buttons">
-          <button type="submit" className="primary" data-testid="chat.send" disabled={!modelReady} aria-disabled={chat.generating}>
+          <button type="submit" className="primary" data-testid="chat.send" disabled={!modelReady} aria-disabled={generating}>
             Send
           </button>
-          <button type="button" data-testid="chat.stop" disabled={!chat.generating} onClick={stopChat}>
+          <button type="button" data-testid="chat.stop" disabled={!generating} onClick={stopChat}>
             Stop
           </button>
           <button type="button" className="link-button" onClick={clearConversation}>
@@ -98,7 +108,7 @@ export function ChatPanel() {
         </div>
       </form>
       <p className="hint chat-notice" data-testid="chat.notice" role="status">
-        {chat.notice ?? ''}
+        {notice ?? ''}
       </p>
     </div>
   );
