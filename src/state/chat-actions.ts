@@ -14,9 +14,11 @@ import { workbenchStore } from './store';
 export const STILL_GENERATING_NOTICE = 'A reply is still being generated: wait for it, or press Stop, before sending the next message.';
 const SIDES: ChatSide[] = ['base', 'ablated'];
 
-/** Generation backend: WebGPU only when chosen explicitly (the fallback adapter here is far slower than wasm). */
+/** Generation runs where capture does: the chosen backend, or what `auto` resolved to (wasm on a software adapter). */
 export function generationBackend(): ResolvedBackend {
-  return workbenchStore.getState().backendChoice === 'webgpu' ? 'webgpu' : 'wasm';
+  const { backendChoice, webGpu } = workbenchStore.getState();
+  if (backendChoice !== 'auto') return backendChoice;
+  return webGpu?.auto ?? 'wasm';
 }
 
 /** What the ablated side would be now, and why not when it cannot be. */
