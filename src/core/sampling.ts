@@ -5,6 +5,8 @@
  * generating side by side would steal each other's random numbers; we keep one generator per generation).
  */
 
+import { mulberry32 } from './random';
+
 export class SamplingOptionError extends Error {
   override name = 'SamplingOptionError';
 }
@@ -16,17 +18,10 @@ export interface SamplingSettings {
   topP: number;
 }
 
-/** mulberry32: a 32-bit state generator, small and fast; ample for choosing tokens. Returns floats in [0, 1). */
+/** A seeded generator (mulberry32) for one generation: floats in [0, 1); the seed must be an integer. */
 export function createSeededRandom(seed: number): () => number {
   if (!Number.isInteger(seed)) throw new SamplingOptionError(`seed ${seed} must be an integer.`);
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 export function checkSamplingSettings(settings: SamplingSettings): void {

@@ -4,6 +4,8 @@
  * Imports nothing outside src/core.
  */
 
+import { mulberry32 } from './random';
+
 /** A row-major matrix view: `rows` × `width` values in `data` (Float32 activations or Float64 results). */
 export interface RowMatrix {
   data: ArrayLike<number>;
@@ -209,16 +211,12 @@ export function standardizedMeanGap(scoresA: ArrayLike<number>, scoresB: ArrayLi
   return gap / pooled;
 }
 
-/** Mulberry32: a tiny, well-mixed 32-bit PRNG, identical in every JS engine, so splits reproduce across Node and browsers. */
+/**
+ * mulberry32 (identical in every JS engine, so splits reproduce across Node and browsers), its seed mixed with
+ * the golden-ratio constant so that small seeds (0, 1, 2, ...) start far apart.
+ */
 export function seededRandom(seed: number): () => number {
-  let state = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.trunc(seed) ^ 0x9e3779b9);
 }
 
 export interface Split {

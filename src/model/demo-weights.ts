@@ -24,6 +24,8 @@
  * written in the feature basis.
  */
 
+import { mulberry32 } from '../core/random';
+
 export interface DemoArchitecture {
   hiddenSize: number;
   intermediateSize: number;
@@ -135,21 +137,9 @@ export function wordFlags(word: string): LexiconName[] {
   return (Object.keys(LEXICONS) as LexiconName[]).filter((name) => LEXICONS[name].has(lower));
 }
 
-/** mulberry32: integer-only, so identical on every JavaScript engine. */
-function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Approximately standard normal (Irwin–Hall, 12 uniforms): only + and −, no libm calls, so bit-reproducible. */
 function seededNormal(seed: number): () => number {
-  const uniform = seededUniform(seed);
+  const uniform = mulberry32(seed);
   return () => {
     let sum = -6;
     for (let i = 0; i < 12; i++) sum += uniform();

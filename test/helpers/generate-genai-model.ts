@@ -22,6 +22,7 @@ import { encodeOnnxModel } from '../../src/formats/onnx';
 import { encodeSafetensors } from '../../src/formats/safetensors';
 import { buildGenaiDecoder, buildGenaiEmbedding, type GenaiDecoderOptions } from './genai-onnx-builder';
 import { TOY_LLAMA_DIR } from './fixtures';
+import { mulberry32 } from '../../src/core/random';
 
 export const TOY_TOKENIZER_DIR = TOY_LLAMA_DIR;
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
@@ -119,25 +120,13 @@ export function genaiTensorShapes(config: GenaiConfig): Map<string, number[]> {
   return shapes;
 }
 
-/** mulberry32: a small seeded PRNG, so the same seed always gives the same model. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Seeded float32 weights by HF name. Linear layers are uniform with variance ≈ 1/fan-in so activations stay
  * O(1) (float32 graph vs float64 reference then agree to ~1e-6); norm weights are small offsets (Qwen3.5 norms
  * scale by 1 + w); decays exp(−e^{A_log}·softplus(·)) stay between about 0.6 and 0.95 per token.
  */
 export function generateGenaiWeights(config: GenaiConfig, seed = 1): Map<string, Float32Array> {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const uniform = (count: number, halfWidth: number, center = 0) => Float32Array.from({ length: count }, () => center + (2 * random() - 1) * halfWidth);
   const weights = new Map<string, Float32Array>();
   for (const [name, shape] of genaiTensorShapes(config)) {

@@ -13,6 +13,7 @@ import type { HookTarget } from '../../src/model/hook-graph';
 import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32 } from '../helpers/llama-reference-forward';
 import type { LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA, maxAbsDifference, readPromptMessages, runLeftPadded, toyLlamaTokenIds } from '../helpers/toy-llama-session';
+import { mulberry32 } from '../../src/core/random';
 
 const LOGITS_TOLERANCE = 1e-4;
 const HIDDEN_STATE_TOLERANCE = 1e-4;
@@ -20,15 +21,8 @@ const HIDDEN_STATE_TOLERANCE = 1e-4;
 const MIN_EFFECT = 0.05;
 
 function seededUnitDirection(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-  const values = Array.from({ length }, next);
+  const random = mulberry32(seed);
+  const values = Array.from({ length }, () => random() - 0.5);
   const norm = Math.hypot(...values);
   return Float32Array.from(values, (value) => value / norm);
 }

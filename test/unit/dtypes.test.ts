@@ -7,18 +7,7 @@ import {
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
 } from '../../src/core/dtypes';
-
-/** Seeded generator so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/core/random';
 
 /**
  * Independent reference rounding: the nearest of all finite values of a 16-bit format (ties to the even

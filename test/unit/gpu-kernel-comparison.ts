@@ -10,6 +10,7 @@
 import { applyBias, applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { decodeToFloat64, encodeFromFloat64, type FloatDType } from '../../src/core/dtypes';
 import type { OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
+import { mulberry32 } from '../../src/core/random';
 
 export interface KernelComparison {
   kernel: string;
@@ -41,17 +42,6 @@ export const COMPARISON_SHAPES: [number, number][] = [
 ];
 
 export const COMPARISON_DTYPES: FloatDType[] = ['F32', 'F16', 'BF16'];
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussians(count: number, random: () => number, sigma: number): Float64Array {
   const values = new Float64Array(count);
@@ -102,7 +92,7 @@ export function countUlpDifferences(kernel: string, dtype: FloatDType, shape: [n
 }
 
 export async function compareWithCpuTwin(gpu: OrthogonalizeBackend, seed = 1234): Promise<ComparisonReport> {
-  const random = seededRandom(seed); const log = (globalThis as any).hlog ?? (() => {});
+  const random = mulberry32(seed); const log = (globalThis as any).hlog ?? (() => {});
   const comparisons: KernelComparison[] = [];
   let maxProjectionRelativeError = 0;
   for (const dtype of COMPARISON_DTYPES) {

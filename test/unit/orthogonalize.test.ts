@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeToFloat64, encodeFromFloat64, type FloatDType } from '../../src/core/dtypes';
 import { applyBias, applyColumns, applyRows, orthogonalizeColumns, projectColumns } from '../../src/core/orthogonalize';
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/core/random';
 
 function randomValues(count: number, seed: number): number[] {
   const random = mulberry32(seed);

@@ -15,6 +15,7 @@ import {
   type SafetensorsEntry,
   type SafetensorsHeader,
 } from '../../src/formats/safetensors';
+import { mulberry32 } from '../../src/core/random';
 
 const FUZZ_CASES = 12_000;
 const SEED = 0x5afe7e50;
@@ -23,14 +24,7 @@ const FUZZ_TIME_LIMIT_MS = 20_000;
 
 /** mulberry32: small, seeded, good enough to drive mutations reproducibly. */
 function createRandom(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const integer = (maxExclusive: number) => Math.floor(next() * maxExclusive);
   const pick = <T>(items: readonly T[]): T => items[integer(items.length)];
   return { next, integer, pick };
