@@ -21,9 +21,10 @@ export function firstPrompt(file: string): string {
 }
 
 /** `abliterate eval` as a user runs it; returns eval.json. */
-export function runCliEval(args: { model: string; direction: string; harmful: string; harmless: string; out: string; layer?: number }): CliEvaluation {
+export function runCliEval(args: { model: string; direction: string; harmful: string; harmless: string; out: string; layer?: number; markers?: string }): CliEvaluation {
   const argv = ['bin/abliterate.mjs', 'eval', '--model', args.model, '--direction', args.direction, '--harmful', args.harmful, '--harmless', args.harmless, '--out', args.out];
   if (args.layer !== undefined) argv.push('--layer', String(args.layer));
+  if (args.markers !== undefined) argv.push('--markers', args.markers);
   execFileSync(process.execPath, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(readFileSync(args.out, 'utf8')) as CliEvaluation;
 }

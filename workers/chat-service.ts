@@ -206,6 +206,7 @@ export class ChatService implements ChatApi {
     if (request.messages.length === 0 || request.messages[request.messages.length - 1]!.role !== 'user') {
       throw new InvalidInputError('A chat turn must end with the user message to answer.');
     }
+    const markers = resolveMarkers(request.markers);
     return this.withModels(request.models, request.side === 'ablated', options, async (base, ablated) => {
       const model = request.side === 'base' ? base.session.base : ablated!.model;
       const started = performance.now();
@@ -225,7 +226,7 @@ export class ChatService implements ChatApi {
         promptTokenCount: generation.promptTokenCount,
         finishReason: generation.finishReason,
         seconds: (performance.now() - started) / 1000,
-        refusal: checkRefusal(generation.text),
+        refusal: checkRefusal(generation.text, markers),
       };
     });
   }
@@ -300,6 +301,7 @@ export class ChatService implements ChatApi {
           scale: request.scale,
           targets: request.targets,
           ...(request.klBound === undefined ? {} : { klBound: request.klBound }),
+          ...(request.markers ? { markers: resolveMarkers(request.markers) } : {}),
           ...options,
         },
       );

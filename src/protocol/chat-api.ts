@@ -50,6 +50,8 @@ export interface ChatRequest {
   /** The whole conversation of this side so far, ending with the new user message (system first, if any). */
   messages: PromptMessage[];
   settings: ChatSettings;
+  /** Refusal markers for the reply's verdict; DESIGN.md's list when absent. */
+  markers?: string[];
 }
 
 export interface ChatTokenEvent {
@@ -135,6 +137,7 @@ export interface SweepRequest {
   scale: number;
   targets: AblationTarget[];
   klBound?: number;
+  markers?: string[];
 }
 
 export interface SweepRow {

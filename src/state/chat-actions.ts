@@ -134,7 +134,7 @@ export async function sendChat(): Promise<void> {
   const runSide = async (side: ChatSide) => {
     try {
       const reply = await chatClient().generate(
-        { models, side, messages: requests[side], settings },
+        { models, side, messages: requests[side], settings, ...(chat.markers ? { markers: chat.markers.list } : {}) },
         {
           signal: own.signal,
           onToken: (event) => {

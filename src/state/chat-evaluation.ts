@@ -6,7 +6,7 @@
 import { chatClient } from '../clients/chat-client';
 import { parsePromptFile } from '../formats/prompts';
 import type { PromptInput } from '../protocol/analysis-api';
-import { CancelledError, InvalidInputError } from '../protocol/errors';
+import { CancelledError, InvalidFileError, InvalidInputError } from '../protocol/errors';
 import type { Progress } from '../protocol/progress';
 import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
@@ -68,6 +68,34 @@ export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Pr
   }
 }
 
+/** A marker file as `abliterate eval --markers` reads it: a .json array of strings, or one marker per line. */
+export async function importMarkers(file: File | null): Promise<void> {
+  if (!file) {
+    chatStore.setState({ markers: null });
+    return;
+  }
+  try {
+    const text = await file.text();
+    let list: string[];
+    if (file.name.toLowerCase().endsWith('.json')) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        throw new InvalidFileError(file.name, `is not valid JSON (${(error as Error).message})`);
+      }
+      if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) throw new InvalidFileError(file.name, 'must be a JSON array of strings');
+      list = value;
+    } else {
+      list = text.split(/\r?\n/).filter((line) => line.trim().length > 0);
+    }
+    if (list.length === 0) throw new InvalidFileError(file.name, 'holds no markers');
+    chatStore.setState({ markers: { list, source: file.name } });
+  } catch (error) {
+    reportError(error);
+  }
+}
+
 function progressInto(key: 'evaluation' | 'sweep', signal: AbortSignal) {
   return (event: Progress) => {
     if (signal.aborted || event.status !== 'progress') return;
@@ -110,7 +138,11 @@ export function runEvaluation(): Promise<void> {
       const ablation = currentAblation();
       if (!models.ablated) throw new InvalidInputError(ablation.why);
       const { harmful, harmless } = heldOutPrompts();
-      return chatClient().evaluate({ models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: chatStore.getState().evalMaxNewTokens }, { signal, onProgress });
+      const { evalMaxNewTokens, markers } = chatStore.getState();
+      return chatClient().evaluate(
+        { models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: evalMaxNewTokens, ...(markers ? { markers: markers.list } : {}) },
+        { signal, onProgress },
+      );
     },
     (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
   );
@@ -139,7 +171,17 @@ export function runSweep(): Promise<void> {
       const chat = chatStore.getState();
       const { harmful, harmless } = heldOutPrompts();
       return chatClient().sweep(
-        { models, directions: result.directions, candidateLayers: sweepCandidates(), harmful, harmless, maxNewTokens: chat.evalMaxNewTokens, scale: chat.scale, targets: chat.targets },
+        {
+          models,
+          directions: result.directions,
+          candidateLayers: sweepCandidates(),
+          harmful,
+          harmless,
+          maxNewTokens: chat.evalMaxNewTokens,
+          scale: chat.scale,
+          targets: chat.targets,
+          ...(chat.markers ? { markers: chat.markers.list } : {}),
+        },
         { signal, onProgress },
       );
     },

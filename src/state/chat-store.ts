@@ -63,6 +63,8 @@ export interface ChatState {
   ablatedFolder: { descriptor: FolderDescriptor; key: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
+  /** Refusal markers from a file; null = DESIGN.md's default list (the CLI's default). */
+  markers: { list: string[]; source: string } | null;
   evalMaxNewTokens: number;
   evaluation: TaskState & { result: EvaluationResult | null };
   sweep: TaskState & { result: SweepResult | null };
@@ -90,6 +92,7 @@ export const initialChatState: ChatState = {
   ablatedFolder: null,
   models: { phase: 'idle', info: null, detail: '' },
   heldOut: { harmful: emptySet, harmless: emptySet },
+  markers: null,
   evalMaxNewTokens: EVALUATION_MAX_NEW_TOKENS,
   evaluation: { ...idleTask, result: null },
   sweep: { ...idleTask, result: null },

@@ -5,7 +5,7 @@
  */
 import { useMemo } from 'react';
 import { selectLayer } from '../../state/actions';
-import { cancelEvaluation, cancelSweep, importHeldOut, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
+import { cancelEvaluation, cancelSweep, importHeldOut, importMarkers, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
 import { updateChat } from '../../state/chat-actions';
 import { useChat, type HeldOutSet, type TaskState } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
@@ -55,11 +55,46 @@ function TaskProgress({ task, testId }: { task: TaskState; testId: string }) {
   );
 }
 
+function MarkerList({ markers, used }: { markers: { list: string[]; source: string } | null; used: string[] | null }) {
+  const shown = markers?.list ?? used;
+  return (
+    <details className="marker-list hint">
+      <summary>
+        refusal markers: {markers ? `${markers.list.length} from ${markers.source}` : 'DESIGN.md default list (as abliterate eval)'} ·{' '}
+        <label className="link-button" title="A .json array of strings, or one marker per line (as abliterate eval --markers)">
+          {markers ? 'replace…' : 'use a marker file…'}
+          <input
+            type="file"
+            accept=".json,.txt"
+            className="visually-hidden"
+            data-testid="eval.markers-file"
+            onChange={(event) => {
+              const file = event.currentTarget.files?.[0];
+              if (file) void importMarkers(file);
+              event.currentTarget.value = '';
+            }}
+          />
+        </label>
+        {markers && (
+          <>
+            {' '}
+            <button type="button" className="link-button" onClick={() => void importMarkers(null)}>
+              back to the default
+            </button>
+          </>
+        )}
+      </summary>
+      {shown ? <p className="markers">{shown.map((marker) => `“${marker}”`).join(' · ')}</p> : <p>The list appears after the first evaluation.</p>}
+    </details>
+  );
+}
+
 export function EvaluationPanel() {
   const heldOut = useChat((state) => state.heldOut);
   const evaluation = useChat((state) => state.evaluation);
   const sweep = useChat((state) => state.sweep);
   const maxNewTokens = useChat((state) => state.evalMaxNewTokens);
+  const markers = useChat((state) => state.markers);
   const modelReady = useWorkbench((state) => state.model.phase === 'ready');
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const selected = useWorkbench((state) => state.selectedLayer);
@@ -77,6 +112,7 @@ export function EvaluationPanel() {
           <input type="number" className="small-number" min={1} max={4096} value={maxNewTokens} data-testid="eval.max-tokens" onChange={(event) => Number.isInteger(event.target.valueAsNumber) && event.target.valueAsNumber >= 1 && updateChat({ evalMaxNewTokens: event.target.valueAsNumber })} />
         </label>
       </div>
+      <MarkerList markers={markers} used={result?.markers ?? null} />
       <div className="eval-controls">
         <button type="button" className="primary" data-testid="eval.run" disabled={!modelReady || evaluation.phase === 'running'} onClick={() => void runEvaluation()}>
           {evaluation.phase === 'running' ? 'Evaluating…' : 'Evaluate ablation'}
