@@ -16,8 +16,8 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chr
 export const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const PAGES = ['capture', 'kernels', 'export'] as const;
-export type BenchPage = (typeof PAGES)[number];
+/** bench/pages/<name>.html */
+export type BenchPage = 'capture' | 'kernels' | 'export';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
