@@ -5,8 +5,8 @@
  * kernel's own high-water mark at exit (ru_maxrss); otherwise from polling /proc/<pid>/status VmHWM every
  * 20 ms, which is also a high-water mark, so polling only misses what the process allocated in its last 20 ms.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -109,13 +109,23 @@ export async function timeAsync(body: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-export function describeMachine(): Record<string, string | number> {
+function quietly(read: () => string): string {
+  try {
+    return read().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function describeMachine(chromiumPath: string): Record<string, string | number> {
   const cpus = os.cpus();
   return {
     cores: cpus.length,
     cpu: cpus[0]?.model ?? 'unknown',
-    memoryGB: Math.round(os.totalmem() / 1e9),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()}`,
+    debian: quietly(() => readFileSync('/etc/debian_version', 'utf8')),
+    chromium: quietly(() => execFileSync(chromiumPath, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 20_000 })),
     node: process.version,
     loadAverageAtStart: os.loadavg().map((load) => load.toFixed(2)).join(' '),
   };

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { ablateRows, benchAblateSize, type AblateSizeResult } from './ablate';
 import { benchBrowser } from './browser';
 import { benchCapture } from './capture';
+import { CHROMIUM_PATH } from './browser-harness';
 import { describeMachine } from './measure';
 import { formatMarkdownTable, formatTextTable, type BenchRow } from './table';
 
@@ -53,8 +54,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const started = new Date();
-  const machine = describeMachine();
-  log(`bench ${settings.quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.os}, Node ${machine.node}; load average ${machine.loadAverageAtStart}`);
+  const machine = describeMachine(CHROMIUM_PATH);
+  log(`bench ${settings.quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os} (Debian ${machine.debian}), Node ${machine.node}, ${machine.chromium}; load average ${machine.loadAverageAtStart}`);
   const rows: BenchRow[] = [];
   const raw: Record<string, unknown> = {};
 
