@@ -3,7 +3,6 @@
  * `OUT/report.json` and `OUT/directions.safetensors`. Inputs are all read and checked before the long capture;
  * the output is written to OUT.partial/ and renamed to OUT only when complete.
  */
-import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LayerRange } from '../core/analysis';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
@@ -16,10 +15,10 @@ import { parsePromptFile, type PromptRecord } from '../formats/prompts';
 import { serializeReport } from '../formats/report';
 import type { ModelFolder } from '../platform/folder';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
-import type { OnnxModelInput } from '../platform/onnx-session';
 import { createNodeSessionFactory } from '../platform/ort-node';
 import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
+import { integerOption, parseCommandArgs, requireOption } from './args';
+import { graphInput, parseSplitOptions, readInputFile, SPLIT_OPTIONS, withInterrupt, writeOutputFile } from './common';
 import { createProgressPrinter } from './progress-bar';
 
 /** Below this held-out AUC the summary warns that the direction hardly separates the sets. */
@@ -55,21 +54,8 @@ Options:
   --threads N                onnxruntime threads (default: all cores)
   --out DIR                  output folder (must not exist or be empty)`;
 
-async function readInputFile(path: string, what: string): Promise<Uint8Array> {
-  let size: number;
-  try {
-    const stats = await fs.stat(path);
-    if (!stats.isFile()) throw new Error('not a file');
-    size = stats.size;
-  } catch {
-    throw new InvalidInputError(`${path}: the ${what} does not exist or is not a readable file`);
-  }
-  if (size > MAX_INPUT_FILE_BYTES) throw new InvalidFileError(path, `is ${size} bytes, too large for a ${what}`);
-  return new Uint8Array(await fs.readFile(path));
-}
-
 async function readPrompts(path: string, flag: string): Promise<PromptRecord[]> {
-  const bytes = await readInputFile(path, `prompt file (--${flag})`);
+  const bytes = await readInputFile(path, `prompt file (--${flag})`, MAX_INPUT_FILE_BYTES);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -89,16 +75,6 @@ export function parseLayerRangeFractions(raw: string | undefined): LayerRange {
   return range;
 }
 
-async function graphInput(folder: ModelFolder, root: string, path: string, externalData: string[]): Promise<OnnxModelInput> {
-  const source = await folder.open(path);
-  const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
-  return {
-    bytes: await source.read(0, source.size),
-    name: join(folder.name, path),
-    externalData: externalData.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
-  };
-}
-
 async function optionalConfig(folder: ModelFolder): Promise<ModelConfig | null> {
   return folder.list().includes('config.json') ? readModelConfig(folder) : null;
 }
@@ -111,9 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     'reference-a': { type: 'string' },
     'reference-b': { type: 'string' },
     'reference-direction': { type: 'string' },
-    position: { type: 'string' },
-    'held-out': { type: 'string' },
-    seed: { type: 'string' },
+    ...SPLIT_OPTIONS,
     'batch-size': { type: 'string' },
     'layer-range': { type: 'string' },
     'project-out-mean': { type: 'boolean' },
@@ -125,9 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   const harmfulPath = requireOption('analyze', values, 'harmful');
   const harmlessPath = requireOption('analyze', values, 'harmless');
   const outDir = requireOption('analyze', values, 'out');
-  const position = integerOption(values, 'position', -1);
-  const heldOutFraction = numberOption(values, 'held-out', DEFAULT_HELD_OUT_FRACTION, (n) => n >= 0 && n < 1);
-  const seed = integerOption(values, 'seed', DEFAULT_SEED);
+  const { position, heldOutFraction, seed } = parseSplitOptions(values);
   const batchSize = integerOption(values, 'batch-size', DEFAULT_CAPTURE_BATCH_SIZE, (n) => n >= 1);
   const threads = integerOption(values, 'threads', 0, (n) => n >= 0);
   const layerRange = parseLayerRangeFractions(values['layer-range'] as string | undefined);
@@ -148,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
   if (referenceA !== undefined && referenceB !== undefined) {
     reference = { kind: 'contrast', a: await readPrompts(referenceA, 'reference-a'), b: await readPrompts(referenceB, 'reference-b') };
   } else if (referenceDirection !== undefined) {
-    reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file')) };
+    reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file', MAX_INPUT_FILE_BYTES)) };
   }
   const folder = await openNodeModelFolder(modelDir);
   const root = resolve(modelDir);
@@ -168,54 +140,47 @@ export async function run(argv: string[]): Promise<number> {
   const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
   const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
   const output = await createNodeOutputFolder(outDir);
-  // Ctrl-C cancels between batches, so OUT.partial is removed instead of left behind.
-  const controller = new AbortController();
-  const cancel = () => controller.abort();
-  process.once('SIGINT', cancel);
-  let capture: CaptureSession | null = null;
-  try {
-    capture = await openCaptureSession(factory, decoder, { positions: [position], embedding, ...(config ? { numLayers: config.numLayers } : {}) });
-    const started = Date.now();
-    const outcome = await analyzeModel(
-      capture,
-      tokenizer,
-      {
-        harmful,
-        harmless,
-        reference,
-        batchSize,
-        heldOutFraction,
-        seed,
-        layerRange,
-        projectOutComplianceMean: Boolean(values['project-out-mean']),
-        model: {
-          path: modelDir,
-          onnx: graphs.decoder,
-          graphStyle: capture.style,
-          ...(config ? { modelType: config.modelType, architectures: config.architectures } : {}),
-          promptFiles: { harmful: harmfulPath, harmless: harmlessPath, referenceA: referenceA ?? null, referenceB: referenceB ?? null, referenceDirection: referenceDirection ?? null },
+  // Ctrl-C (or SIGTERM) cancels between batches, so OUT.partial is removed instead of left behind.
+  return withInterrupt(async (signal) => {
+    let capture: CaptureSession | null = null;
+    try {
+      capture = await openCaptureSession(factory, decoder, { positions: [position], embedding, ...(config ? { numLayers: config.numLayers } : {}) });
+      const started = Date.now();
+      const outcome = await analyzeModel(
+        capture,
+        tokenizer,
+        {
+          harmful,
+          harmless,
+          reference,
+          batchSize,
+          heldOutFraction,
+          seed,
+          layerRange,
+          projectOutComplianceMean: Boolean(values['project-out-mean']),
+          model: {
+            path: modelDir,
+            onnx: graphs.decoder,
+            graphStyle: capture.style,
+            ...(config ? { modelType: config.modelType, architectures: config.architectures } : {}),
+            promptFiles: { harmful: harmfulPath, harmless: harmlessPath, referenceA: referenceA ?? null, referenceB: referenceB ?? null, referenceDirection: referenceDirection ?? null },
+          },
         },
-      },
-      { onProgress, signal: controller.signal },
-    );
-    outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
-    const write = async (path: string, bytes: Uint8Array) => {
-      const sink = await output.createFile(path);
-      await sink.write(bytes);
-      await sink.close();
-    };
-    await write('report.json', new TextEncoder().encode(serializeReport(outcome.report)));
-    await write('directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
-    await output.commit();
-    printSummary(outcome.report);
-    return 0;
-  } catch (error) {
-    await output.abort();
-    throw error;
-  } finally {
-    process.removeListener('SIGINT', cancel);
-    await capture?.release();
-  }
+        { onProgress, signal },
+      );
+      outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
+      await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(outcome.report)));
+      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
+      await output.commit();
+      printSummary(outcome.report);
+      return 0;
+    } catch (error) {
+      await output.abort();
+      throw error;
+    } finally {
+      await capture?.release();
+    }
+  });
 }
 
 function printSummary(report: import('../formats/report').ReportJson): void {

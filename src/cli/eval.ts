@@ -3,20 +3,22 @@
  * prompts, base vs hook-ablated, written as eval.json. The output file appears only when complete
  * (written as FILE.partial, then renamed).
  */
-import { promises as fs } from 'node:fs';
 import { parseDirectionFile, selectDirection } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
-import { parsePromptFile } from '../formats/prompts';
 import { openNodeModelFolder } from '../platform/node-files';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
-import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
-import { parseLayerRange, parseTargets } from './ablate';
+import { integerOption, parseCommandArgs, requireOption } from './args';
+import {
+  DIRECTION_ABLATION_OPTIONS,
+  parseAblationOptions,
+  readInputFile,
+  readMarkerFile,
+  readPromptConversations,
+  withInterrupt,
+  writeFileAtomically,
+} from './common';
 import { createProgressPrinter } from './progress-bar';
-
-/** Prompt, marker and direction files are small; anything larger is a wrong path, not a prompt set. */
-const MAX_INPUT_FILE_BYTES = 512 * 1024 * 1024;
 
 export const help = `Usage: abliterate eval --model DIR --direction FILE [--layer N] [--scale 1]
                      --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] --out FILE.json
@@ -43,67 +45,6 @@ Options:
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
   --out FILE.json        where to write the result`;
 
-export async function readInputFile(path: string, what: string): Promise<Uint8Array> {
-  let size: number;
-  try {
-    const stat = await fs.stat(path);
-    if (!stat.isFile()) throw new Error('not a file');
-    size = stat.size;
-  } catch {
-    throw new InvalidInputError(`${path}: the ${what} does not exist or is not a readable file`);
-  }
-  if (size > MAX_INPUT_FILE_BYTES) throw new InvalidFileError(path, `is ${size} bytes, too large for a ${what}`);
-  return new Uint8Array(await fs.readFile(path));
-}
-
-export async function readPromptConversations(path: string, what: string): Promise<Conversation[]> {
-  const text = new TextDecoder('utf-8').decode(await readInputFile(path, what));
-  const records = parsePromptFile(path, text);
-  if (records.length === 0) throw new InvalidFileError(path, `holds no prompts; the ${what} needs at least one`);
-  return records.map((record) => record.messages);
-}
-
-export async function readMarkerFile(path: string): Promise<string[]> {
-  const text = new TextDecoder('utf-8').decode(await readInputFile(path, 'marker file'));
-  if (path.toLowerCase().endsWith('.json')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      throw new InvalidFileError(path, `is not valid JSON (${(error as Error).message})`);
-    }
-    if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) throw new InvalidFileError(path, 'must be a JSON array of strings');
-    return value;
-  }
-  return text.split(/\r?\n/).filter((line) => line.trim().length > 0);
-}
-
-/** Writes a file so that it appears only complete: FILE.partial, then an atomic rename. */
-export async function writeFileAtomically(path: string, contents: string | Uint8Array): Promise<void> {
-  const partial = `${path}.partial`;
-  try {
-    await fs.writeFile(partial, contents);
-    await fs.rename(partial, path);
-  } catch (error) {
-    await fs.rm(partial, { force: true });
-    throw new InvalidInputError(`${path}: cannot write the output (${(error as Error).message})`);
-  }
-}
-
-/** Runs `body` with an AbortSignal that fires on Ctrl-C / SIGTERM, so a long evaluation stops cleanly. */
-export async function withInterrupt<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await body(controller.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
 export function formatEvaluation(report: EvaluationReport): string {
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
   return [
@@ -115,11 +56,7 @@ export function formatEvaluation(report: EvaluationReport): string {
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('eval', argv, {
     model: { type: 'string' },
-    direction: { type: 'string' },
-    layer: { type: 'string' },
-    scale: { type: 'string' },
-    targets: { type: 'string' },
-    layers: { type: 'string' },
+    ...DIRECTION_ABLATION_OPTIONS,
     harmful: { type: 'string' },
     harmless: { type: 'string' },
     'max-new-tokens': { type: 'string' },
@@ -132,10 +69,7 @@ export async function run(argv: string[]): Promise<number> {
   const harmfulPath = requireOption('eval', values, 'harmful');
   const harmlessPath = requireOption('eval', values, 'harmless');
   const outPath = requireOption('eval', values, 'out');
-  const layer = values.layer === undefined ? undefined : integerOption(values, 'layer', 0, (n) => n >= 0);
-  const scale = numberOption(values, 'scale', 1);
-  const targets = parseTargets(values.targets as string | undefined);
-  const layers = parseLayerRange(values.layers as string | undefined);
+  const { layer, scale, targets, layers } = parseAblationOptions(values);
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const batchSize = integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);

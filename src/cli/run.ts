@@ -18,7 +18,6 @@ import { readModelConfig } from '../formats/hf-folder';
 import { serializeReport } from '../formats/report';
 import type { ModelFolder, OutputFolder } from '../platform/folder';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
-import type { OnnxModelInput } from '../platform/onnx-session';
 import { createNodeSessionFactory } from '../platform/ort-node';
 import { InvalidFileError, InvalidInputError } from '../protocol/errors';
 import { planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
@@ -26,8 +25,18 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '.
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { DEFAULT_KL_BOUND, sweepLayers, type LayerSweep } from '../engine/layer-sweep';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
-import { parseLayerRange, parseTargets } from './ablate';
-import { readMarkerFile, readPromptConversations, withInterrupt } from './eval';
+import {
+  ABLATION_OPTIONS,
+  graphInput,
+  parseAblationOptions,
+  parseLayerRange,
+  parseSplitOptions,
+  readMarkerFile,
+  readPromptConversations,
+  SPLIT_OPTIONS,
+  withInterrupt,
+  writeOutputFile,
+} from './common';
 import { createProgressPrinter } from './progress-bar';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
@@ -86,40 +95,20 @@ function subfolder(output: OutputFolder, prefix: string): OutputFolder {
   };
 }
 
-async function graphInput(folder: ModelFolder, root: string, path: string, externalData: string[]): Promise<OnnxModelInput> {
-  const source = await folder.open(path);
-  const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
-  return {
-    bytes: await source.read(0, source.size),
-    name: join(folder.name, path),
-    externalData: externalData.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
-  };
-}
-
-async function writeOutputFile(output: OutputFolder, path: string, bytes: Uint8Array): Promise<void> {
-  const sink = await output.createFile(path);
-  await sink.write(bytes);
-  await sink.close();
-}
-
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('run', argv, {
     model: { type: 'string' },
     harmful: { type: 'string' },
     harmless: { type: 'string' },
     out: { type: 'string' },
-    position: { type: 'string' },
-    'held-out': { type: 'string' },
-    seed: { type: 'string' },
+    ...SPLIT_OPTIONS,
     'batch-size': { type: 'string' },
     'max-new-tokens': { type: 'string' },
     'kl-bound': { type: 'string' },
     'sweep-prompts': { type: 'string' },
     'sweep-layers': { type: 'string' },
     'sweep-top': { type: 'string' },
-    layer: { type: 'string' },
-    scale: { type: 'string' },
-    targets: { type: 'string' },
+    ...ABLATION_OPTIONS,
     markers: { type: 'string' },
     threads: { type: 'string' },
   });
@@ -127,9 +116,7 @@ export async function run(argv: string[]): Promise<number> {
   const harmfulPath = requireOption('run', values, 'harmful');
   const harmlessPath = requireOption('run', values, 'harmless');
   const outDir = requireOption('run', values, 'out');
-  const position = integerOption(values, 'position', -1);
-  const heldOutFraction = numberOption(values, 'held-out', DEFAULT_HELD_OUT_FRACTION, (n) => n >= 0 && n < 1);
-  const seed = integerOption(values, 'seed', DEFAULT_SEED);
+  const { position, heldOutFraction, seed } = parseSplitOptions(values);
   const batchSize = values['batch-size'] === undefined ? undefined : integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const klBound = numberOption(values, 'kl-bound', DEFAULT_KL_BOUND, (n) => n >= 0);
@@ -137,9 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   const sweepRange = parseLayerRange(values['sweep-layers'] as string | undefined);
   const sweepTop = integerOption(values, 'sweep-top', DEFAULT_SWEEP_TOP, (n) => n >= 1);
   if (sweepRange && values['sweep-top'] !== undefined) throw new InvalidInputError('give either --sweep-top or --sweep-layers, not both');
-  const fixedLayer = values.layer === undefined ? undefined : integerOption(values, 'layer', 0, (n) => n >= 0);
-  const scale = numberOption(values, 'scale', 1);
-  const targets = parseTargets(values.targets as string | undefined);
+  const { layer: fixedLayer, scale, targets } = parseAblationOptions(values);
   const threads = integerOption(values, 'threads', 0, (n) => n >= 0);
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
