@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, type Page, type TestInfo } from '@playwright/test';
+import type { ReportJson as Report } from '../src/protocol/report-json';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const DEMO_MODEL_DIR = join(REPO_ROOT, 'public', 'models', 'demo');
@@ -19,21 +20,8 @@ export const AUC_TOLERANCE = 1e-3;
 export const COSINE_TOLERANCE = 1e-3;
 export const RELATIVE_NORM_TOLERANCE = 1e-3;
 
-export interface ReportLayer {
-  index: number;
-  auc: number;
-  aucTrain: number;
-  cosineReference: number | null;
-  meanGapNorm: number;
-}
-export interface Report {
-  hiddenSize: number;
-  numLayers: number;
-  position: number;
-  counts: { harmful: number; harmless: number; heldOut: number };
-  bestLayer: number;
-  layers: ReportLayer[];
-}
+/** The report.json both sides write (one definition, shared with the CLI and the worker API). */
+export type { ReportJson as Report, ReportLayer } from '../src/protocol/report-json';
 
 export interface PromptFiles {
   harmful: string;

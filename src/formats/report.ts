@@ -6,34 +6,9 @@
  */
 import type { ContrastAnalysis, LayerRange } from '../core/analysis';
 import { InvalidFileError } from '../protocol/errors';
+import type { ReportJson } from '../protocol/report-json';
 
-export interface ReportLayer {
-  index: number;
-  auc: number;
-  aucTrain: number;
-  cosineReference: number | null;
-  meanGapNorm: number;
-  [extra: string]: unknown;
-}
-
-export interface ReportCounts {
-  harmful: number;
-  harmless: number;
-  /** Held-out prompts over both sets (the AUC is scored on these). */
-  heldOut: number;
-  [extra: string]: unknown;
-}
-
-export interface ReportJson {
-  model: Record<string, unknown>;
-  hiddenSize: number;
-  numLayers: number; // L blocks; `layers` has L + 1 entries
-  position: number;
-  counts: ReportCounts;
-  bestLayer: number;
-  layers: ReportLayer[];
-  [extra: string]: unknown;
-}
+export type { ReportCounts, ReportJson, ReportLayer } from '../protocol/report-json';
 
 export interface ReportInput {
   model: Record<string, unknown>;

@@ -5,6 +5,7 @@
  */
 import type { SerializedError } from './errors';
 import type { LongCallOptions, Progress } from './progress';
+import type { ReportJson } from './report-json';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 export type ResolvedBackend = 'webgpu' | 'wasm';
@@ -78,24 +79,7 @@ export interface AnalysisRequest {
 }
 
 /** The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it. */
-export interface ReportLayer {
-  index: number;
-  auc: number;
-  aucTrain: number;
-  cosineReference: number | null;
-  meanGapNorm: number;
-  [extra: string]: unknown;
-}
-export interface ReportJson {
-  model: Record<string, unknown>;
-  hiddenSize: number;
-  numLayers: number;
-  position: number;
-  counts: { harmful: number; harmless: number; heldOut: number };
-  bestLayer: number;
-  layers: ReportLayer[];
-  [extra: string]: unknown;
-}
+export type { ReportJson, ReportLayer } from './report-json';
 
 export interface AnalysisResult {
   report: ReportJson;
