@@ -123,7 +123,14 @@ export async function startBrowserHarness(log: (line: string) => void): Promise<
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  let browser: Browser;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await fs.rm(outDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     origin,
     browser,
