@@ -7,25 +7,14 @@ import { dirname, isAbsolute, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BackendError, InvalidFileError, InvalidInputError } from '../protocol/errors';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from './onnx-session';
+import { describeValues, toOrtFeeds } from './ort-common';
 
 export interface NodeSessionOptions {
   /** Intra-op threads; defaults to ORT's choice (all cores). */
   threads?: number;
 }
 
-function valueInfo(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): OnnxValueInfo[] {
-  return names.map((name, index) => {
-    const entry = metadata[index];
-    if (!entry || !entry.isTensor) return { name, type: 'non-tensor', shape: [] };
-    return { name, type: entry.type, shape: entry.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : String(dim))) };
-  });
-}
-
-function toOrtTensor(name: string, tensor: OnnxTensor): ort.Tensor {
-  const elements = tensor.dims.reduce((product, dim) => product * dim, 1);
-  if (tensor.data.length !== elements) {
-    throw new InvalidInputError(`feed ${name}: ${tensor.data.length} values for shape [${tensor.dims.join(', ')}]`);
-  }
+function toOrtTensor(tensor: OnnxTensor): ort.Tensor {
   if (tensor.type === 'bool') return new ort.Tensor('bool', tensor.data as Uint8Array, tensor.dims);
   return new ort.Tensor(tensor.type, tensor.data as never, tensor.dims);
 }
@@ -56,13 +45,12 @@ class NodeSession implements OnnxSession {
   readonly inputs: OnnxValueInfo[];
   readonly outputs: OnnxValueInfo[];
   constructor(private readonly session: ort.InferenceSession) {
-    this.inputs = valueInfo(session.inputMetadata, session.inputNames);
-    this.outputs = valueInfo(session.outputMetadata, session.outputNames);
+    this.inputs = describeValues(session.inputMetadata, session.inputNames);
+    this.outputs = describeValues(session.outputMetadata, session.outputNames);
   }
 
   async run(feeds: Record<string, OnnxTensor>, outputNames?: readonly string[]): Promise<Record<string, OnnxTensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(name, tensor);
+    const ortFeeds = toOrtFeeds(feeds, toOrtTensor);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);

@@ -6,9 +6,10 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmBinaryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import wasmFactoryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
-import { BackendError, InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { BackendError, InvalidFileError } from '../protocol/errors';
 import type { ResolvedBackend } from '../protocol/analysis-api';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from './onnx-session';
+import { describeValues, toOrtFeeds } from './ort-common';
 
 export { ort };
 
@@ -78,19 +79,7 @@ export function webGpuDeviceLost(): string | null {
   return deviceLostReason;
 }
 
-function valueInfo(metadata: readonly ort.InferenceSession.ValueMetadata[], names: readonly string[]): OnnxValueInfo[] {
-  return names.map((name, index) => {
-    const entry = metadata[index];
-    if (!entry || !entry.isTensor) return { name, type: 'non-tensor', shape: [] };
-    return { name, type: entry.type, shape: entry.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : String(dim))) };
-  });
-}
-
-function toOrtTensor(name: string, tensor: OnnxTensor): ort.Tensor {
-  const elements = tensor.dims.reduce((product, dim) => product * dim, 1);
-  if (tensor.data.length !== elements) {
-    throw new InvalidInputError(`feed ${name}: ${tensor.data.length} values for shape [${tensor.dims.join(', ')}]`);
-  }
+function toOrtTensor(tensor: OnnxTensor): ort.Tensor {
   return new ort.Tensor(tensor.type, tensor.data as never, tensor.dims);
 }
 
@@ -107,16 +96,15 @@ class WebSession implements OnnxSession {
     private readonly session: ort.InferenceSession,
     private readonly backend: ResolvedBackend,
   ) {
-    this.inputs = valueInfo(session.inputMetadata, session.inputNames);
-    this.outputs = valueInfo(session.outputMetadata, session.outputNames);
+    this.inputs = describeValues(session.inputMetadata, session.inputNames);
+    this.outputs = describeValues(session.outputMetadata, session.outputNames);
   }
 
   async run(feeds: Record<string, OnnxTensor>, outputNames?: readonly string[]): Promise<Record<string, OnnxTensor>> {
     if (this.backend === 'webgpu' && deviceLostReason) {
       throw new BackendError(`The WebGPU device was lost (${deviceLostReason}).`, { backend: 'webgpu' });
     }
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(name, tensor);
+    const ortFeeds = toOrtFeeds(feeds, toOrtTensor);
     let results: ort.InferenceSession.ReturnType;
     try {
       results = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);
