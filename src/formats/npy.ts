@@ -3,6 +3,7 @@
  * literal parser (never evaluated), capped at numpy's own default `max_header_size`, and object arrays —
  * which numpy stores as pickles — are refused outright: a pickle can run code, so it is never read.
  */
+import { float16BitsToFloat32 } from '../core/dtypes';
 import { InvalidFileError } from '../protocol/errors';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -101,7 +102,7 @@ export function npyToFloat64(file: string, array: NpyArray): Float64Array {
         ? view.getFloat64(offset, littleEndian)
         : itemSize === 4
           ? view.getFloat32(offset, littleEndian)
-          : float16ToNumber(view.getUint16(offset, littleEndian));
+          : float16BitsToFloat32(view.getUint16(offset, littleEndian));
   }
   if (!array.fortranOrder || array.shape.length < 2) return stored;
   if (array.shape.length > 2) throw new InvalidFileError(file, 'is a Fortran-ordered array of more than 2 dimensions');
@@ -111,16 +112,6 @@ export function npyToFloat64(file: string, array: NpyArray): Float64Array {
     for (let column = 0; column < columns; column++) rowMajor[row * columns + column] = stored[column * rows + row];
   }
   return rowMajor;
-}
-
-/** IEEE half precision; kept local so the .npy reader stands alone (core/dtypes has the same conversion). */
-function float16ToNumber(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
 const MAX_LITERAL_DEPTH = 4;
