@@ -7,6 +7,7 @@
  *
  * Runs one unpadded sequence; slow (no batching, no cache) and meant for tiny models such as toy-llama.
  */
+import { readFileSync } from 'node:fs';
 import { decodeToFloat32, isFloatDType } from '../../src/core/dtypes';
 import { readSafetensorsHeader, readTensorBytes } from '../../src/formats/safetensors';
 import { openFileSource } from '../../src/platform/node-files';
@@ -44,6 +45,12 @@ export function llamaConfigFromJson(json: Record<string, unknown>): LlamaReferen
     vocabSize: number('vocab_size'),
     tieWordEmbeddings: json.tie_word_embeddings === true,
   };
+}
+
+/** A Llama folder's config.json and model.safetensors, read for the reference forward. */
+export async function loadLlamaReference(folder: string): Promise<{ config: LlamaReferenceConfig; weights: Map<string, Float32Array> }> {
+  const config = llamaConfigFromJson(JSON.parse(readFileSync(`${folder}/config.json`, 'utf8')));
+  return { config, weights: await loadSafetensorsAsFloat32(`${folder}/model.safetensors`) };
 }
 
 /** Every floating-point tensor of a safetensors file as float32, read through the project's own reader. */

@@ -13,7 +13,7 @@ import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
 import type { Progress } from '../../src/protocol/progress';
-import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32 } from '../helpers/llama-reference-forward';
+import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
 
 const toyDir = TOY_LLAMA_DIR;
@@ -107,8 +107,7 @@ describe('capture', () => {
   });
 
   it('equals an independent float64 forward at the last prompt token, for every layer', async () => {
-    const config = llamaConfigFromJson(JSON.parse(readFileSync(`${toyDir}/config.json`, 'utf8')));
-    const weights = await loadSafetensorsAsFloat32(`${toyDir}/model.safetensors`);
+    const { config, weights } = await loadLlamaReference(toyDir);
     const sample = [...prompts('harmful_test').slice(0, 3), ...prompts('shell_agent_test').slice(0, 3)];
     // Mixed lengths in one batch: the shorter prompts are left-padded.
     const result = await captureActivations(lastToken, tokenizer, sample, { batchSize: 6 });
@@ -158,8 +157,7 @@ describe('capture', () => {
       const atMinusOne = activationsAtPosition(ends, 1);
       for (let i = 0; i < atMinusOne.length; i++) expect(Math.abs(atMinusOne[i] - last.activations![i])).toBeLessThan(PADDING_TOLERANCE);
       // Positions from the start against the independent forward, rows 1 and 3 of each (unpadded) prompt.
-      const config = llamaConfigFromJson(JSON.parse(readFileSync(`${toyDir}/config.json`, 'utf8')));
-      const weights = await loadSafetensorsAsFloat32(`${toyDir}/model.safetensors`);
+      const { config, weights } = await loadLlamaReference(toyDir);
       let forwardWorst = 0;
       for (const index of [0, 5]) {
         const forward = llamaReferenceForward(config, weights, tokenizer.encodeChat(sample[index].messages));

@@ -8,7 +8,7 @@ import { decodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
 import { activationName } from '../../src/model/activation-names';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
-import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32 } from '../helpers/llama-reference-forward';
+import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import type { LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA, maxAbsDifference, readPromptMessages, runLeftPadded, toyLlamaTokenIds } from '../helpers/toy-llama-session';
 
@@ -25,8 +25,7 @@ describe('capture graph on toy-llama', () => {
 
   beforeAll(async () => {
     model = decodeOnnxModel('toy-llama/onnx/model.onnx', readFileSync(`${TOY_LLAMA}/onnx/model.onnx`));
-    config = llamaConfigFromJson(JSON.parse(readFileSync(`${TOY_LLAMA}/config.json`, 'utf8')));
-    weights = await loadSafetensorsAsFloat32(`${TOY_LLAMA}/model.safetensors`);
+    ({ config, weights } = await loadLlamaReference(TOY_LLAMA));
     const conversations = ['harmful_test.jsonl', 'harmless_test.jsonl', 'shell_agent_test.jsonl'].flatMap((file) => readPromptMessages(file, PROMPTS_PER_FILE));
     batch = await toyLlamaTokenIds(conversations);
   });

@@ -10,7 +10,7 @@ import type { ModelProto } from '../../src/formats/onnx';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import type { HookTarget } from '../../src/model/hook-graph';
-import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32 } from '../helpers/llama-reference-forward';
+import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import type { LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA, maxAbsDifference, readPromptMessages, runLeftPadded, toyLlamaTokenIds } from '../helpers/toy-llama-session';
 import { mulberry32 } from '../../src/core/random';
@@ -72,8 +72,7 @@ describe('hook graph ≡ weight edit on toy-llama', () => {
 
   beforeAll(async () => {
     model = decodeOnnxModel('toy-llama/onnx/model.onnx', readFileSync(`${TOY_LLAMA}/onnx/model.onnx`));
-    config = llamaConfigFromJson(JSON.parse(readFileSync(`${TOY_LLAMA}/config.json`, 'utf8')));
-    weights = await loadSafetensorsAsFloat32(`${TOY_LLAMA}/model.safetensors`);
+    ({ config, weights } = await loadLlamaReference(TOY_LLAMA));
     batch = await toyLlamaTokenIds([...readPromptMessages('harmful_test.jsonl', 2), ...readPromptMessages('shell_nosys_test.jsonl', 2)]);
   });
 

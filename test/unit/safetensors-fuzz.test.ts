@@ -4,7 +4,8 @@
 // (hence an allocation) larger than the file itself.
 import { describe, expect, it } from 'vitest';
 import { InvalidFileError, WorkbenchError } from '../../src/protocol/errors';
-import { MemoryByteSource, type ByteSource } from '../../src/platform/bytes';
+import { MemoryByteSource } from '../../src/platform/bytes';
+import { ReadRecordingSource } from '../helpers/read-recording-source';
 import {
   dtypeByteSize,
   encodeSafetensors,
@@ -30,21 +31,6 @@ function createRandom(seed: number) {
   return { next, integer, pick };
 }
 type Random = ReturnType<typeof createRandom>;
-
-class RecordingSource implements ByteSource {
-  largestRead = 0;
-  constructor(private readonly inner: ByteSource) {}
-  get name() {
-    return this.inner.name;
-  }
-  get size() {
-    return this.inner.size;
-  }
-  read(offset: number, length: number) {
-    this.largestRead = Math.max(this.largestRead, length);
-    return this.inner.read(offset, length);
-  }
-}
 
 function randomValidFile(random: Random): Uint8Array {
   const entries: SafetensorsEntry[] = [];
@@ -226,7 +212,7 @@ describe('safetensors header fuzz', () => {
     const started = performance.now();
     for (let index = 0; index < FUZZ_CASES; index++) {
       const bytes = mutate(random, random.pick(bases));
-      const source = new RecordingSource(new MemoryByteSource(`fuzz-${index}.safetensors`, bytes));
+      const source = new ReadRecordingSource(new MemoryByteSource(`fuzz-${index}.safetensors`, bytes));
       let header: SafetensorsHeader | null = null;
       try {
         header = await readSafetensorsHeader(source);

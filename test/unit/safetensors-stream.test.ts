@@ -17,6 +17,7 @@ import {
 } from '../../src/formats/safetensors';
 import path from 'node:path';
 import { TOY_LLAMA_DIR } from '../helpers/fixtures';
+import { ReadRecordingSource } from '../helpers/read-recording-source';
 
 function filled(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, (_, index) => (index * 31 + seed * 7) & 0xff);
@@ -29,22 +30,6 @@ const entries: SafetensorsEntry[] = [
   { name: 'empty', dtype: 'F16', shape: [0, 7], data: new Uint8Array(0) },
   { name: '名前 "quoted"\n', dtype: 'U8', shape: [3], data: filled(3, 4) },
 ];
-
-/** Logs every read so tests can check what was touched. */
-class LoggingSource implements ByteSource {
-  reads: [number, number][] = [];
-  constructor(private readonly inner: ByteSource) {}
-  get name() {
-    return this.inner.name;
-  }
-  get size() {
-    return this.inner.size;
-  }
-  read(offset: number, length: number) {
-    this.reads.push([offset, length]);
-    return this.inner.read(offset, length);
-  }
-}
 
 describe('safetensors writer', () => {
   it('pads the header with spaces so data starts on an 8-byte boundary, and keeps metadata', async () => {
@@ -108,7 +93,7 @@ describe('safetensors streaming reader', () => {
   const bytes = encodeSafetensors(entries);
 
   it('reads exactly the header with two reads, then only the tensor asked for', async () => {
-    const source = new LoggingSource(new MemoryByteSource('l', bytes));
+    const source = new ReadRecordingSource(new MemoryByteSource('l', bytes));
     const header = await readSafetensorsHeader(source);
     expect(source.reads).toEqual([
       [0, 8],

@@ -2,7 +2,8 @@
 // each asserting the named error, the file it names and the specific problem.
 import { describe, expect, it } from 'vitest';
 import { InvalidFileError } from '../../src/protocol/errors';
-import { MemoryByteSource, type ByteSource } from '../../src/platform/bytes';
+import { MemoryByteSource } from '../../src/platform/bytes';
+import { ReadRecordingSource } from '../helpers/read-recording-source';
 import { readSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES } from '../../src/formats/safetensors';
 
 const FILE = 'shard.safetensors';
@@ -14,22 +15,6 @@ function fileWithHeader(header: string | Uint8Array, dataBytes = 0, declaredLeng
   new DataView(out.buffer).setBigUint64(0, declaredLength ?? BigInt(json.byteLength), true);
   out.set(json, 8);
   return out;
-}
-
-/** Records the largest read a parser asked for. */
-class RecordingSource implements ByteSource {
-  largestRead = 0;
-  constructor(private readonly inner: ByteSource) {}
-  get name() {
-    return this.inner.name;
-  }
-  get size() {
-    return this.inner.size;
-  }
-  read(offset: number, length: number) {
-    this.largestRead = Math.max(this.largestRead, length);
-    return this.inner.read(offset, length);
-  }
 }
 
 async function expectInvalid(bytes: Uint8Array, problem: RegExp): Promise<void> {
@@ -82,7 +67,7 @@ describe('safetensors header: one failing input per rule', () => {
   it('header length over the 100 MB cap, refused before any allocation or read of it', async () => {
     const bytes = fileWithHeader('{}', 0, BigInt(SAFETENSORS_MAX_HEADER_BYTES + 1));
     await expectInvalid(bytes, /100000001-byte header, over the 100000000-byte limit/);
-    const recording = new RecordingSource(new MemoryByteSource(FILE, bytes));
+    const recording = new ReadRecordingSource(new MemoryByteSource(FILE, bytes));
     await expect(readSafetensorsHeader(recording)).rejects.toThrow(InvalidFileError);
     expect(recording.largestRead).toBe(8);
   });
@@ -93,7 +78,7 @@ describe('safetensors header: one failing input per rule', () => {
   it('header length under the cap but past the end of the file, refused before reading it', async () => {
     const bytes = fileWithHeader('{}', 0, 5000n);
     await expectInvalid(bytes, /declares a 5000-byte header but the file is only 10 bytes/);
-    const recording = new RecordingSource(new MemoryByteSource(FILE, bytes));
+    const recording = new ReadRecordingSource(new MemoryByteSource(FILE, bytes));
     await expect(readSafetensorsHeader(recording)).rejects.toThrow(InvalidFileError);
     expect(recording.largestRead).toBe(8);
   });
