@@ -3,7 +3,8 @@
  * so one workgroup does it all in a single dispatch: a strided dot product, a tree reduction in workgroup
  * memory (double-f32 throughout), then every invocation writes its share of the output words. `params.cols` is the length of b.
  */
-import { paramsStructWgsl, type GpuProgram } from './program';
+import { kernelProgram, paramsStructWgsl, type GpuProgram } from './program';
+import { workgroupSumWgsl } from './wgsl-double-float';
 import { storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
 import { packedWriteWgsl } from './packed-write';
 
@@ -16,8 +17,7 @@ ${paramsStructWgsl}
 @group(0) @binding(2) var<storage, read> direction: array<f32>;    // r [dModel]
 @group(0) @binding(3) var<storage, read_write> destination: array<u32>; // b' [dModel], packed ${dtype}
 ${storageCodecWgsl(dtype)}
-var<workgroup> lane_sums: array<vec2<f32>, ${WORKGROUP_SIZE}>;
-var<private> coefficient: vec2<f32>;
+${workgroupSumWgsl(WORKGROUP_SIZE)}var<private> coefficient: vec2<f32>;
 ${packedWriteWgsl(dtype)}
 fn edited_value(index: u32) -> vec2<f32> {
   return subtract_update(load_value(index), df_mul_f32(coefficient, direction[index]));
@@ -28,26 +28,14 @@ fn main(@builtin(local_invocation_index) lane: u32) {
   for (var index = lane; index < params.cols; index = index + ${WORKGROUP_SIZE}u) {
     sum = df_add(sum, two_prod(load_value(index), direction[index]));
   }
-  lane_sums[lane] = sum;
-  workgroupBarrier();
-  for (var stride = ${WORKGROUP_SIZE / 2}u; stride > 0u; stride = stride >> 1u) {
-    if (lane < stride) {
-      lane_sums[lane] = df_add(lane_sums[lane], lane_sums[lane + stride]);
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(lane, sum);
   // As the twin: coefficient = α · (r·b), delta = coefficient · r[index].
-  coefficient = df_mul(scale_double(), lane_sums[0]);
+  coefficient = df_mul(scale_double(), total);
   let words = (params.cols + ${perWord - 1}u) / ${perWord}u;
   for (var word = lane; word < words; word = word + ${WORKGROUP_SIZE}u) {
     write_word(word, params.cols);
   }
 }
 `;
-  return {
-    name: 'bias',
-    cacheKey: `bias:${dtype}`,
-    code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
-  };
+  return kernelProgram('bias', dtype, code, ['uniform', 'read-only-storage', 'read-only-storage', 'storage']);
 }

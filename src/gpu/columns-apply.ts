@@ -4,9 +4,9 @@
  * word: two 16-bit elements or one F32 element, so no two invocations ever write the same word. An odd
  * element count leaves the high half of the last word as padding, which the caller cuts off.
  */
-import { paramsStructWgsl, type GpuProgram } from './program';
-import { linearIndexWgsl, storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
-import { packedWriteWgsl } from './packed-write';
+import { kernelProgram, paramsStructWgsl, type GpuProgram } from './program';
+import { linearIndexWgsl, storageCodecWgsl, type StorageDType } from './wgsl-storage';
+import { packedWriteMainWgsl, packedWriteWgsl } from './packed-write';
 
 export function createColumnsApplyProgram(dtype: StorageDType): GpuProgram {
   const code = /* wgsl */ `
@@ -26,15 +26,6 @@ fn edited_value(index: u32) -> vec2<f32> {
   let coefficient = df_mul_f32(scale_double(), direction[params.row_offset + row]);
   return subtract_update(load_value(index), df_mul(coefficient, projection[column]));
 }
-@compute @workgroup_size(${WORKGROUP_SIZE})
-fn main(@builtin(global_invocation_id) global: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  write_word(linear_index(global, groups), params.rows * params.cols);
-}
-`;
-  return {
-    name: 'columns-apply',
-    cacheKey: `columns-apply:${dtype}`,
-    code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage'],
-  };
+${packedWriteMainWgsl}`;
+  return kernelProgram('columns-apply', dtype, code, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
 }

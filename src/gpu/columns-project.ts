@@ -5,7 +5,7 @@
  * neighbouring elements. Each product is split exactly (two_prod) and summed in double-f32, so p carries
  * ~48 bits like the CPU twin's f64 sum; the caller adds hi + lo, and the partials of successive chunks, in f64.
  */
-import { paramsStructWgsl, type GpuProgram } from './program';
+import { kernelProgram, paramsStructWgsl, type GpuProgram } from './program';
 import { doubleFloatWgsl } from './wgsl-double-float';
 import { linearIndexWgsl, storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
 
@@ -32,10 +32,5 @@ fn main(@builtin(global_invocation_id) global: vec3<u32>, @builtin(num_workgroup
   projection[column] = sum;
 }
 `;
-  return {
-    name: 'columns-project',
-    cacheKey: `columns-project:${dtype}`,
-    code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
-  };
+  return kernelProgram('columns-project', dtype, code, ['uniform', 'read-only-storage', 'read-only-storage', 'storage']);
 }

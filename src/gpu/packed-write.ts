@@ -5,7 +5,18 @@
  * readback.
  */
 import { doubleFloatWgsl } from './wgsl-double-float';
-import type { StorageDType } from './wgsl-storage';
+import { WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
+
+/**
+ * Entry point of the element-wise edits (rows-apply, columns-apply): one invocation per u32 word of the
+ * [rows, cols] chunk. Needs linearIndexWgsl and packedWriteWgsl.
+ */
+export const packedWriteMainWgsl = /* wgsl */ `
+@compute @workgroup_size(${WORKGROUP_SIZE})
+fn main(@builtin(global_invocation_id) global: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  write_word(linear_index(global, groups), params.rows * params.cols);
+}
+`;
 
 export function packedWriteWgsl(dtype: StorageDType): string {
   return doubleFloatWgsl + subtractUpdateWgsl + encodeDoubleWgsl(dtype) + packedWriteBody(dtype);

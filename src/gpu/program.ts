@@ -14,6 +14,11 @@ export interface GpuProgram {
   readonly bindings: readonly GpuBindingKind[];
 }
 
+/** A kernel's program for one storage dtype; the cache key is the kernel's name and the dtype, never a shape. */
+export function kernelProgram(name: string, dtype: string, code: string, bindings: readonly GpuBindingKind[]): GpuProgram {
+  return { name, cacheKey: `${name}:${dtype}`, code, bindings };
+}
+
 /** Every kernel here uses the same 16-byte uniform block, so one packer serves all of them. */
 export interface KernelParams {
   rows: number;

@@ -2,9 +2,9 @@
  * Rows kernel, pass 2 of E ← E − α (E r) rᵀ: E[row, column] − (α · s[row]) · r[column], with s from the
  * rows-dot pass. One invocation per output u32 word (see packed-write.ts).
  */
-import { paramsStructWgsl, type GpuProgram } from './program';
-import { linearIndexWgsl, storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
-import { packedWriteWgsl } from './packed-write';
+import { kernelProgram, paramsStructWgsl, type GpuProgram } from './program';
+import { linearIndexWgsl, storageCodecWgsl, type StorageDType } from './wgsl-storage';
+import { packedWriteMainWgsl, packedWriteWgsl } from './packed-write';
 
 export function createRowsApplyProgram(dtype: StorageDType): GpuProgram {
   const code = /* wgsl */ `
@@ -24,15 +24,6 @@ fn edited_value(index: u32) -> vec2<f32> {
   let coefficient = df_mul(scale_double(), dots[row]);
   return subtract_update(load_value(index), df_mul_f32(coefficient, direction[column]));
 }
-@compute @workgroup_size(${WORKGROUP_SIZE})
-fn main(@builtin(global_invocation_id) global: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  write_word(linear_index(global, groups), params.rows * params.cols);
-}
-`;
-  return {
-    name: 'rows-apply',
-    cacheKey: `rows-apply:${dtype}`,
-    code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage'],
-  };
+${packedWriteMainWgsl}`;
+  return kernelProgram('rows-apply', dtype, code, ['uniform', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage']);
 }

@@ -3,8 +3,8 @@
  * column] · r[column]. One workgroup per row: its WORKGROUP_SIZE invocations stride over the row and a tree reduction in
  * workgroup memory adds their sums, all in double-f32 (exact products, ~48-bit sums).
  */
-import { paramsStructWgsl, type GpuProgram } from './program';
-import { doubleFloatWgsl } from './wgsl-double-float';
+import { kernelProgram, paramsStructWgsl, type GpuProgram } from './program';
+import { doubleFloatWgsl, workgroupSumWgsl } from './wgsl-double-float';
 import { linearIndexWgsl, storageCodecWgsl, WORKGROUP_SIZE, type StorageDType } from './wgsl-storage';
 
 export function createRowsDotProgram(dtype: StorageDType): GpuProgram {
@@ -17,8 +17,7 @@ ${paramsStructWgsl}
 ${storageCodecWgsl(dtype)}
 ${doubleFloatWgsl}
 ${linearIndexWgsl}
-var<workgroup> lane_sums: array<vec2<f32>, ${WORKGROUP_SIZE}>;
-@compute @workgroup_size(${WORKGROUP_SIZE})
+${workgroupSumWgsl(WORKGROUP_SIZE)}@compute @workgroup_size(${WORKGROUP_SIZE})
 fn main(
   @builtin(workgroup_id) group: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
@@ -32,23 +31,11 @@ fn main(
       sum = df_add(sum, two_prod(load_value(start + column), direction[column]));
     }
   }
-  lane_sums[lane] = sum;
-  workgroupBarrier();
-  for (var stride = ${WORKGROUP_SIZE / 2}u; stride > 0u; stride = stride >> 1u) {
-    if (lane < stride) {
-      lane_sums[lane] = df_add(lane_sums[lane], lane_sums[lane + stride]);
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(lane, sum);
   if (lane == 0u && row < params.rows) {
-    dots[row] = lane_sums[0];
+    dots[row] = total;
   }
 }
 `;
-  return {
-    name: 'rows-dot',
-    cacheKey: `rows-dot:${dtype}`,
-    code,
-    bindings: ['uniform', 'read-only-storage', 'read-only-storage', 'storage'],
-  };
+  return kernelProgram('rows-dot', dtype, code, ['uniform', 'read-only-storage', 'read-only-storage', 'storage']);
 }

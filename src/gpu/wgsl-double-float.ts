@@ -58,3 +58,25 @@ fn round_to_odd_bits(value: vec2<f32>) -> u32 {
   return bits;
 }
 `;
+
+/**
+ * `workgroup_sum(lane, value)`: the double-f32 sum of every lane's value, by a tree reduction in workgroup
+ * memory (the reductions of rows-dot and bias). It holds barriers, so call it from uniform control flow; every
+ * lane gets the sum. Needs doubleFloatWgsl and WORKGROUP_SIZE lanes (a power of two).
+ */
+export function workgroupSumWgsl(workgroupSize: number): string {
+  return /* wgsl */ `
+var<workgroup> lane_sums: array<vec2<f32>, ${workgroupSize}>;
+fn workgroup_sum(lane: u32, value: vec2<f32>) -> vec2<f32> {
+  lane_sums[lane] = value;
+  workgroupBarrier();
+  for (var stride = ${workgroupSize / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lane < stride) {
+      lane_sums[lane] = df_add(lane_sums[lane], lane_sums[lane + stride]);
+    }
+    workgroupBarrier();
+  }
+  return lane_sums[0];
+}
+`;
+}
