@@ -3,37 +3,24 @@
  * cannot cross postMessage); failures travel as serialized errors and are rebuilt as named classes on the UI side.
  */
 import * as Comlink from 'comlink';
-import { serializeError } from '../src/protocol/errors';
-import type { ExportEnvelope, ExportRequest, ExportWorkerEndpoint } from '../src/protocol/export-api';
+import type { ExportRequest, ExportWorkerEndpoint } from '../src/protocol/export-api';
 import type { Progress } from '../src/protocol/progress';
 import { ExportService } from './export-service';
+import { createWorkerCallRunner } from './expose-service';
 
 const service = new ExportService();
-const running = new Map<number, AbortController>();
-
-async function envelope<T>(work: () => Promise<T>): Promise<ExportEnvelope<T>> {
-  try {
-    return { ok: true, value: await work() };
-  } catch (error) {
-    return { ok: false, error: serializeError(error) };
-  }
-}
+// No cancelledMessage: a stopped export reports what the service threw while cleaning up.
+const calls = createWorkerCallRunner();
 
 const endpoint: ExportWorkerEndpoint = {
-  async exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void) {
-    const controller = new AbortController();
-    running.set(callId, controller);
-    try {
-      return await envelope(() => service.exportModel(request, { signal: controller.signal, onProgress: onProgress ? (event) => void onProgress(event) : undefined }));
-    } finally {
-      running.delete(callId);
-    }
+  exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void) {
+    return calls.envelope(callId, (signal) => service.exportModel(request, { signal, onProgress: onProgress ? (event) => void onProgress(event) : undefined }));
   },
   capabilities() {
-    return envelope(() => service.capabilities());
+    return calls.envelope(null, () => service.capabilities());
   },
   cancel(callId: number) {
-    running.get(callId)?.abort();
+    calls.cancel(callId);
   },
 };
 
