@@ -5,7 +5,15 @@
  */
 import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
+import type { ComparisonReport } from '../test/unit/gpu-kernel-comparison';
 import { REPO_ROOT } from './export-support';
+
+/** What the bundled gpuKernelCheck() below returns from the page. */
+interface KernelCheck {
+  report: ComparisonReport;
+  timing: { bytes: number; gpuMs: number; cpuMs: number };
+  adapter: { description: string; fallback: boolean; maxBinding: number; exact: boolean };
+}
 
 /**
  * Same bounds as the Node test: within one ulp for every dtype where the shader compiler keeps the double-f32
@@ -49,7 +57,7 @@ test('WebGPU kernels match the CPU twin in Chromium, and the faster backend is m
   const bundle = await build({ stdin: { contents: entry, resolveDir: REPO_ROOT, loader: 'ts' }, bundle: true, format: 'iife', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
   await page.goto('/');
   await page.addScriptTag({ content: bundle.outputFiles[0].text });
-  const { report, timing, adapter } = await page.evaluate(() => (globalThis as unknown as { gpuKernelCheck: () => Promise<any> }).gpuKernelCheck());
+  const { report, timing, adapter } = await page.evaluate(() => (globalThis as unknown as { gpuKernelCheck: () => Promise<KernelCheck> }).gpuKernelCheck());
   console.log(`adapter: ${adapter.description} (fallback ${adapter.fallback}, max binding ${adapter.maxBinding} bytes, double-f32 preserved ${adapter.exact})`);
   console.log(`projection relative error ${report.maxProjectionRelativeError.toExponential(2)}`);
   let differing = 0;

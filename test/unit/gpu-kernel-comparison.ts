@@ -92,12 +92,12 @@ export function countUlpDifferences(kernel: string, dtype: FloatDType, shape: [n
 }
 
 export async function compareWithCpuTwin(gpu: OrthogonalizeBackend, seed = 1234): Promise<ComparisonReport> {
-  const random = mulberry32(seed); const log = (globalThis as any).hlog ?? (() => {});
+  const random = mulberry32(seed);
   const comparisons: KernelComparison[] = [];
   let maxProjectionRelativeError = 0;
   for (const dtype of COMPARISON_DTYPES) {
     for (const [rows, cols] of COMPARISON_SHAPES) {
-      const shape: [number, number] = [rows, cols]; log(dtype, rows, cols);
+      const shape: [number, number] = [rows, cols];
       const weight = encodeFromFloat64(gaussians(rows * cols, random, 0.05), dtype); // [rows, cols]
       const scale = 1;
 
