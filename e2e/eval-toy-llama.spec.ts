@@ -3,7 +3,7 @@
  * evaluation panel's refusal rates and first-token KL equal `abliterate eval` run on the same model, direction
  * and prompts (within one prompt; KL within 1e-3), and a harmful prompt is refused by base and not by ablated.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { isRefusal } from '../src/core/refusal';
@@ -14,7 +14,6 @@ import { TOY_LLAMA_DIR, expectModelReady, openWorkbench, screenshot, selectBacke
 const KL_TOLERANCE = 1e-3;
 
 test('toy-llama through the folder input: the panel equals abliterate eval on the same prompts', async ({ page }, testInfo) => {
-  test.skip(!existsSync(join(TOY_LLAMA_DIR, 'config.json')), `toy-llama fixture not found at ${TOY_LLAMA_DIR}`);
   // REFERENCE.json's direction (PyTorch run, hidden_states[2]): the layer the reference picked.
   const reference = JSON.parse(readFileSync(join(TOY_LLAMA_DIR, 'REFERENCE.json'), 'utf8')) as { direction: number[] };
   const direction = writeDirectionJson(testInfo.outputPath('reference-direction.json'), reference.direction);

@@ -3,7 +3,7 @@
  * to `abliterate analyze` on the same model and prompts, for the demo model on WebGPU and on wasm and for the
  * toy-llama fixture loaded through the folder input.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import {
@@ -89,7 +89,6 @@ for (const backend of ['webgpu', 'wasm'] as const) {
 }
 
 test('toy-llama loaded through the folder input gives the CLI report', async ({ page }, testInfo) => {
-  test.skip(!existsSync(join(TOY_LLAMA_DIR, 'config.json')), `toy-llama fixture not found at ${TOY_LLAMA_DIR}`);
   const prompts: PromptFiles = {
     harmful: join(TOY_LLAMA_DIR, 'prompts', 'harmful_test.jsonl'),
     harmless: join(TOY_LLAMA_DIR, 'prompts', 'harmless_test.jsonl'),
