@@ -8,12 +8,11 @@ import * as Comlink from 'comlink';
 import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { configureOrtWeb } from '../src/platform/ort-web';
-import type { Envelope } from '../src/protocol/analysis-api';
 import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-api';
-import { serializeError } from '../src/protocol/errors';
 import type { Progress } from '../src/protocol/progress';
 import { ChatService } from './chat-service';
 import { yieldBeforeEveryRun } from './chat-yield';
+import { createWorkerCallRunner } from './expose-service';
 
 configureOrtWeb();
 yieldBeforeEveryRun();
@@ -25,29 +24,16 @@ const service = new ChatService({
   openFolder: openFolderDescriptor,
   device: (backend) => backend,
 });
-const controllers = new Map<number, AbortController>();
-
-async function envelope<T>(callId: number | null, run: (signal: AbortSignal) => Promise<T>): Promise<Envelope<T>> {
-  const controller = new AbortController();
-  if (callId !== null) controllers.set(callId, controller);
-  try {
-    return { ok: true, value: await run(controller.signal) };
-  } catch (error) {
-    if (controller.signal.aborted) return { ok: false, error: { name: 'CancelledError', message: 'Stopped.' } };
-    return { ok: false, error: serializeError(error) };
-  } finally {
-    if (callId !== null) controllers.delete(callId);
-  }
-}
+const calls = createWorkerCallRunner('Stopped.');
 
 const endpoint: ChatWorkerEndpoint = {
-  prepare: (callId, models, onProgress?: (event: Progress) => void) => envelope(callId, (signal) => service.prepare(models, { signal, onProgress })),
+  prepare: (callId, models, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.prepare(models, { signal, onProgress })),
   generate: (callId, request, onToken?: (event: ChatTokenEvent) => void, onProgress?: (event: Progress) => void) =>
-    envelope(callId, (signal) => service.generate(request, { signal, onToken, onProgress })),
-  evaluate: (callId, request, onProgress?: (event: Progress) => void) => envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
-  sweep: (callId, request, onProgress?: (event: Progress) => void) => envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
-  release: () => envelope(null, () => service.release()),
-  cancel: (callId) => controllers.get(callId)?.abort(),
+    calls.envelope(callId, (signal) => service.generate(request, { signal, onToken, onProgress })),
+  evaluate: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
+  sweep: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
+  release: () => calls.envelope(null, () => service.release()),
+  cancel: (callId) => calls.cancel(callId),
 };
 
 Comlink.expose(endpoint);
