@@ -44,7 +44,7 @@ export interface CaptureLoopResult {
 
 const now = () => performance.now() / 1000;
 const MIN_TIMED_SECONDS = 0.5;
-const MAX_REPEATS = 16;
+const MAX_REPEATS = 64;
 
 export async function runCaptureLoop(factory: OnnxSessionFactory, input: CaptureLoopInput): Promise<CaptureLoopResult> {
   const plain = await factory.create({ bytes: input.plainGraph, name: `${input.modelName} (plain graph)` });
