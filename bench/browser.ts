@@ -23,7 +23,7 @@ export interface BrowserBenchOptions {
   log: (line: string) => void;
 }
 
-interface BrowserRaw {
+export interface BrowserRaw {
   kernels: KernelResult | { unavailable: string };
   exportCpu: (ExportTiming & { sizeGB: number }) | { unavailable: string };
   exportWebgpu: (ExportTiming & { sizeGB: number }) | { unavailable: string };
@@ -99,7 +99,7 @@ export async function benchBrowser(options: BrowserBenchOptions): Promise<{ rows
   return { rows: browserRows(raw), raw };
 }
 
-function browserRows(raw: BrowserRaw): BenchRow[] {
+export function browserRows(raw: BrowserRaw): BenchRow[] {
   const rows: BenchRow[] = [];
   const kernels = raw.kernels;
   if ('unavailable' in kernels) rows.push(unavailableRow('kernels', 'WebGPU kernels vs CPU twin', kernels.unavailable));

@@ -44,7 +44,7 @@ export interface CaptureBenchOptions {
   log: (line: string) => void;
 }
 
-interface ModelResult {
+export interface ModelResult {
   model: string;
   results: Record<string, CaptureLoopResult | { unavailable: string }>;
 }
@@ -152,7 +152,7 @@ function batchesNote(result: CaptureLoopResult): string {
   return `the batches repeated ${result.repeats}×`;
 }
 
-function captureRows(raw: readonly ModelResult[]): BenchRow[] {
+export function captureRows(raw: readonly ModelResult[]): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const { model, results } of raw) {
     for (const [backend, result] of Object.entries(results)) {
@@ -175,7 +175,8 @@ function captureRows(raw: readonly ModelResult[]): BenchRow[] {
       );
       const node = results.node;
       if (backend === 'wasm' && !('unavailable' in node)) {
-        const ratio = median(node.seconds.capture) / median(result.seconds.capture);
+        // Tokens/s, not seconds: each backend repeats the batches its own number of times per timed pass.
+        const ratio = result.tokensPerPass / median(result.seconds.capture) / (node.tokensPerPass / median(node.seconds.capture));
         rows.push(measuredRow('capture', `ort-web wasm / onnxruntime-node ${model}`, ratio, '×', runs, 2, { text: `≥ ${WASM_TO_NODE_TARGET}×`, met: ratio >= WASM_TO_NODE_TARGET }, 'capture engine fetch tokens/s, both in this run'));
       }
     }

@@ -9,12 +9,13 @@
  * --quick: one 0.25 GB model and fewer repetitions, for a fast check that everything runs.
  * --keep-models: leave the generated models in $TMPDIR/abliterate-bench for the next run (else deleted).
  * --webgpu-export: also time the whole browser export on the WebGPU backend (SwiftShader here: slow).
+ * --rerender FILE: recompute the table of a saved results.json from its raw samples (no measuring).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ablateRows, benchAblateSize, type AblateSizeResult } from './ablate';
-import { benchBrowser } from './browser';
-import { benchCapture } from './capture';
+import { benchBrowser, browserRows, type BrowserRaw } from './browser';
+import { benchCapture, captureRows, type ModelResult } from './capture';
 import { CHROMIUM_PATH } from './browser-harness';
 import { describeMachine } from './measure';
 import { formatMarkdownTable, formatTextTable, type BenchRow } from './table';
@@ -27,22 +28,25 @@ interface Settings {
   only: Section[];
   keepModels: boolean;
   webgpuExport: boolean;
+  /** Recompute the rows of a saved results.json from its raw samples instead of measuring. */
+  rerender: string | null;
 }
 
 function parseSettings(argv: string[]): Settings {
-  const settings: Settings = { quick: false, only: [...SECTIONS], keepModels: false, webgpuExport: false };
+  const settings: Settings = { quick: false, only: [...SECTIONS], keepModels: false, webgpuExport: false, rerender: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') settings.quick = true;
     else if (arg === '--keep-models') settings.keepModels = true;
     else if (arg === '--webgpu-export') settings.webgpuExport = true;
+    else if (arg === '--rerender') settings.rerender = argv[++i] ?? null;
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg.includes('=') ? arg.slice('--only='.length) : argv[++i];
       const names = (list ?? '').split(',').map((name) => name.trim()).filter(Boolean);
       for (const name of names) if (!SECTIONS.includes(name as Section)) throw new Error(`--only ${list}: '${name}' is not one of ${SECTIONS.join(', ')}`);
       settings.only = names as Section[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export]\n');
+      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export] [--rerender results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${arg} (try --help)`);
   }
@@ -51,8 +55,19 @@ function parseSettings(argv: string[]): Settings {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** The rows of a saved run, recomputed from its raw samples. */
+async function rerender(file: string): Promise<void> {
+  const saved = JSON.parse(await fs.readFile(file, 'utf8'));
+  const raw = saved.raw as { ablate?: AblateSizeResult[]; capture?: ModelResult[]; browser?: BrowserRaw };
+  const rows: BenchRow[] = [...(raw.ablate ? ablateRows(raw.ablate) : []), ...(raw.capture ? captureRows(raw.capture) : []), ...(raw.browser ? browserRows(raw.browser) : [])];
+  const out = path.join(import.meta.dirname, 'results.json');
+  await fs.writeFile(out, `${JSON.stringify({ ...saved, rows, markdown: formatMarkdownTable(rows), rerenderedAt: new Date().toISOString() }, null, 2)}\n`);
+  process.stdout.write(`${formatTextTable(rows)}\n\nrows of the run started ${saved.startedAt}, recomputed into ${path.relative(process.cwd(), out)}\n`);
+}
+
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
+  if (settings.rerender) return rerender(settings.rerender);
   const started = new Date();
   const machine = describeMachine(CHROMIUM_PATH);
   log(`bench ${settings.quick ? '(quick) ' : ''}on ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os} (Debian ${machine.debian}), Node ${machine.node}, ${machine.chromium}; load average ${machine.loadAverageAtStart}`);
