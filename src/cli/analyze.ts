@@ -6,7 +6,8 @@
 import { join, resolve } from 'node:path';
 import type { LayerRange } from '../core/analysis';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
-import { analyzeModel, DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED, type ReferenceRequest } from '../engine/analyze';
+import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
+import { analyzeModel, type ReferenceRequest } from '../engine/analyze';
 import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';

@@ -10,7 +10,8 @@ import { ABLATION_TARGETS, type AblationTarget } from '../model/tensor-roles';
 import type { ModelFolder, OutputFolder } from '../platform/folder';
 import type { OnnxModelInput } from '../platform/onnx-session';
 import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../engine/analyze';
+// Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
+import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import type { Conversation } from '../engine/generate';
 import { integerOption, numberOption } from './args';
 

@@ -8,7 +8,8 @@
  * not flattered by either choice.
  */
 import { resolve, join } from 'node:path';
-import { analyzeModel, DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED, type AnalysisOutcome } from '../engine/analyze';
+import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
+import { analyzeModel, type AnalysisOutcome } from '../engine/analyze';
 import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';

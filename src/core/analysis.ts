@@ -37,6 +37,10 @@ export interface LayerRange {
   highFraction: number;
 }
 
+/** Fraction of each prompt set held out for the AUC, and the seed of that split (DESIGN.md defaults). */
+export const DEFAULT_HELD_OUT_FRACTION = 0.25;
+export const DEFAULT_SEED = 0;
+
 export const DEFAULT_LAYER_RANGE: LayerRange = { lowFraction: 0.2, highFraction: 0.9 };
 export const DEFAULT_HISTOGRAM_BINS = 30;
 /** AUCs closer than this are a tie (they are ratios k/(n·m); this only absorbs float rounding). */

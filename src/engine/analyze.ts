@@ -4,7 +4,7 @@
  * No Node imports: the CLI and the browser's analysis worker both call `analyzeModel` (or, with activations
  * from a cache, `analyzeCaptures`).
  */
-import { analyzeContrast, DEFAULT_LAYER_RANGE, type ActivationSet, type ContrastAnalysis, type LayerRange, type ReferenceInput } from '../core/analysis';
+import { analyzeContrast, DEFAULT_HELD_OUT_FRACTION, DEFAULT_LAYER_RANGE, DEFAULT_SEED, type ActivationSet, type ContrastAnalysis, type LayerRange, type ReferenceInput } from '../core/analysis';
 import { seededSplit, StatisticsError, type Split } from '../core/statistics';
 import { selectDirection, type DirectionFile } from '../formats/direction-file';
 import type { PromptRecord } from '../formats/prompts';
@@ -14,8 +14,6 @@ import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
 import { activationsAtPosition, captureActivations, type CaptureResult, type CaptureSession } from './capture';
 import type { ChatTokenizer } from './tokenize';
 
-export const DEFAULT_HELD_OUT_FRACTION = 0.25;
-export const DEFAULT_SEED = 0;
 
 export type ReferenceRequest =
   | { kind: 'contrast'; a: PromptRecord[]; b: PromptRecord[] }
