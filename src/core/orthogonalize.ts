@@ -22,6 +22,12 @@ function checkShape(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: nu
   }
 }
 
+function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
+  if (rowStart < 0 || rowStart + rows > directionLength) {
+    throw new RangeError(`${what}: rows ${rowStart}..${rowStart + rows} outside a direction of length ${directionLength}`);
+  }
+}
+
 /**
  * Pass 1 of the columns edit: the partial projection p = r[rowStart .. rowStart+rows)ᵀ · W[those rows]
  * for one row chunk. Sum the partials of all chunks (float64) to get rᵀW.
@@ -35,9 +41,7 @@ export function projectColumns(
   direction: ArrayLike<number>, // [dModel]
 ): Float64Array /* [cols] */ {
   checkShape(chunk, dtype, rows, cols, 'projectColumns');
-  if (rowStart < 0 || rowStart + rows > direction.length) {
-    throw new RangeError(`projectColumns: rows ${rowStart}..${rowStart + rows} outside a direction of length ${direction.length}`);
-  }
+  checkRowRange(rowStart, rows, direction.length, 'projectColumns');
   const view = storedElements(chunk, dtype);
   const row = new Float64Array(cols);
   const projection = new Float64Array(cols);
@@ -63,9 +67,7 @@ export function applyColumns(
 ): Uint8Array {
   checkShape(chunk, dtype, rows, cols, 'applyColumns');
   if (projection.length !== cols) throw new RangeError(`applyColumns: projection length ${projection.length} ≠ ${cols} columns`);
-  if (rowStart < 0 || rowStart + rows > direction.length) {
-    throw new RangeError(`applyColumns: rows ${rowStart}..${rowStart + rows} outside a direction of length ${direction.length}`);
-  }
+  checkRowRange(rowStart, rows, direction.length, 'applyColumns');
   const input = storedElements(chunk, dtype);
   const { bytes, view: output } = allocateStored(rows * cols, dtype);
   const row = new Float64Array(cols);

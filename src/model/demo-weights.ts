@@ -25,18 +25,10 @@
  */
 
 import { mulberry32 } from '../core/random';
+import type { LlamaGraphConfig } from './demo-model';
 
-export interface DemoArchitecture {
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKeyValueHeads: number;
-  headDim: number;
-  ropeTheta: number;
-  rmsNormEps: number;
-  maxPositionEmbeddings: number;
-}
+/** The demo's shape: a Llama graph config (vocabulary and tying come from the prompts and the design) plus its context. */
+export type DemoArchitecture = Omit<LlamaGraphConfig, 'vocabSize' | 'tieWordEmbeddings'> & { maxPositionEmbeddings: number };
 
 export const DEMO_ARCHITECTURE: DemoArchitecture = {
   hiddenSize: 64,
