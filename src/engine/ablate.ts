@@ -209,6 +209,8 @@ async function writeEditedTensor(
   for (let batch = 0; batch < batches; batch++) {
     const matrixBegin = begin + batch * matrixBytes;
     const projection = new Float64Array(cols); // [cols]
+    // A matrix that fits in one chunk is read once: pass 2 reuses pass 1's bytes (still one chunk in memory).
+    let wholeMatrix: Uint8Array | null = null; // [rows, cols] stored
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
@@ -216,11 +218,12 @@ async function writeEditedTensor(
       const partial = await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction);
       for (let j = 0; j < cols; j++) projection[j] += partial[j];
       meter.advance(chunk.byteLength, sink.name);
+      if (count === rows) wholeMatrix = chunk;
     }
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes);
+      const chunk = wholeMatrix ?? (await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes)); // [count, cols]
       const edited = await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, projection, options.scale);
       await sink.write(checkedSize(edited, chunk, backend, edit));
       meter.advance(chunk.byteLength, sink.name);
