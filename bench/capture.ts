@@ -20,7 +20,7 @@ import { median } from './measure';
 import { measuredRow, unavailableRow, type BenchRow } from './table';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, '..', 'shared', 'fixtures', 'toy-llama');
+const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, 'test', 'fixtures', 'toy-llama');
 /** Prompts per set (two sets per model): 4 batches of 8. */
 const PROMPTS_PER_SET = 16;
 const CAPTURE_OVERHEAD_LIMIT = 0.1;

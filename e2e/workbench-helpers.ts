@@ -12,7 +12,7 @@ import type { ReportJson as Report } from '../src/protocol/report-json';
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const DEMO_MODEL_DIR = join(REPO_ROOT, 'public', 'models', 'demo');
 export const PROMPTS_DIR = join(REPO_ROOT, 'public', 'prompts');
-export const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'toy-llama');
+export const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? resolve(REPO_ROOT, 'test', 'fixtures', 'toy-llama');
 
 /** The contract's AUC tolerance between browser (ORT web, f32) and CLI (ORT node, f32) captures. */
 export const AUC_TOLERANCE = 1e-3;

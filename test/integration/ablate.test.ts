@@ -190,7 +190,7 @@ describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single
 );
 
 describe('abliterate ablate on the trained toy-llama (real HF files, F32, untied head)', () => {
-  const fixture = path.join(REPO_ROOT, '../shared/fixtures/toy-llama');
+  const fixture = path.join(REPO_ROOT, 'test/fixtures/toy-llama');
   it('removes the reference direction from every edited tensor as well as PyTorch did; lm_head and ONNX untouched', async () => {
     if (!(await exists(path.join(fixture, 'REFERENCE.json')))) return expect.fail(`missing fixture ${fixture}`);
     const reference = JSON.parse(await fs.readFile(path.join(fixture, 'REFERENCE.json'), 'utf8'));
