@@ -1,10 +1,11 @@
 /**
- * The compute interface of the streaming ablation: the CPU reference (src/core/orthogonalize) and the WebGPU
- * kernels implement the same four calls on row chunks of stored bytes, so the engine does not know which runs.
+ * The compute interface of the streaming ablation: the CPU kernels (src/core/orthogonalize-fast, bit-identical to
+ * the reference twin src/core/orthogonalize) and the WebGPU kernels implement the same four calls on row chunks of
+ * stored bytes, so the engine does not know which runs.
  * Shapes: a chunk holds `rows` whole rows of `cols` elements of `dtype`, row-major little-endian.
  */
 import type { FloatDType } from '../core/dtypes';
-import { applyBias, applyColumns, applyRows, projectColumns } from '../core/orthogonalize';
+import { applyBiasFast, applyColumnsFast, applyRowsFast, projectColumnsFast } from '../core/orthogonalize-fast';
 
 export interface OrthogonalizeBackend {
   readonly name: string;
@@ -27,18 +28,19 @@ export interface OrthogonalizeBackend {
   applyBias(bias: Uint8Array, dtype: FloatDType, direction: Float32Array, scale: number): Promise<Uint8Array>;
 }
 
+/** The CPU kernels on the calling thread: core's fast kernels, bit-identical to the reference twin. */
 export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
   name: 'cpu',
   async projectColumns(chunk, dtype, rowStart, rows, cols, direction) {
-    return projectColumns(chunk, dtype, rowStart, rows, cols, direction);
+    return projectColumnsFast(chunk, dtype, rowStart, rows, cols, direction);
   },
   async applyColumns(chunk, dtype, rowStart, rows, cols, direction, projection, scale) {
-    return applyColumns(chunk, dtype, rowStart, rows, cols, direction, projection, scale);
+    return applyColumnsFast(chunk, dtype, rowStart, rows, cols, direction, projection, scale);
   },
   async applyRows(chunk, dtype, rows, cols, direction, scale) {
-    return applyRows(chunk, dtype, rows, cols, direction, scale);
+    return applyRowsFast(chunk, dtype, rows, cols, direction, scale);
   },
   async applyBias(bias, dtype, direction, scale) {
-    return applyBias(bias, dtype, direction, scale);
+    return applyBiasFast(bias, dtype, direction, scale);
   },
 };
