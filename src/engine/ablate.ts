@@ -69,13 +69,19 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
+        // Runs of untouched tensors are copied as one range, in blocks of maxChunkBytes.
+        let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
-          const end = shard.header.dataStart + tensor.dataOffsets[1];
-          if (edit) await writeEditedTensor(shard.source, begin, edit, sink, backend, options, maxChunkBytes, meter);
-          else await copyRange(shard.source, begin, end, sink, maxChunkBytes, options.signal, meter);
+          if (!edit) continue;
+          await queueCopy(writer, shard.source, copyBegin, begin, maxChunkBytes, options.signal);
+          await queueEditedTensor(writer, shard.source, begin, edit, backend, options, maxChunkBytes);
+          copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
+        await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, maxChunkBytes, options.signal);
+        await writer.drain();
       });
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
@@ -83,9 +89,11 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
-      files[file.path] = await writeFile(output, file.path, createHash, (sink) =>
-        copyRange(file.source, 0, file.source.size, sink, maxChunkBytes, options.signal, meter),
-      );
+      files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
+        await queueCopy(writer, file.source, 0, file.source.size, maxChunkBytes, options.signal);
+        await writer.drain();
+      });
     }
     const manifest = buildManifest(plan, options, files, sha256Hex(new Uint8Array(options.direction.buffer, options.direction.byteOffset, options.direction.byteLength)));
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
@@ -153,19 +161,64 @@ async function writeFile(
   return { sha256: hash.hexDigest(), bytes };
 }
 
-async function copyRange(source: ByteSource, begin: number, end: number, sink: ByteSink, maxChunkBytes: number, signal: AbortSignal | undefined, meter: ByteMeter): Promise<void> {
+/**
+ * Chunks in flight (being read, computed or waiting for their turn to be written), in input bytes. Three chunks
+ * keep the compute threads and the disk busy at once; memory stays a few chunks whatever the model's size.
+ */
+function inFlightBytes(maxChunkBytes: number): number {
+  return IN_FLIGHT_CHUNKS * maxChunkBytes;
+}
+const IN_FLIGHT_CHUNKS = 3;
+
+/**
+ * Read-ahead and write-behind for one output file: each queued job (read a range, maybe compute) starts at once,
+ * so reads and the backend's compute overlap the writing of earlier results; results are written strictly in queue
+ * order. `queue` first writes the oldest results until the new job fits in the in-flight budget.
+ */
+class OrderedWriter {
+  private readonly pending: { result: Promise<Uint8Array | null>; bytes: number; work: number }[] = [];
+  private queuedBytes = 0;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly budgetBytes: number,
+    private readonly meter: ByteMeter,
+  ) {}
+
+  /** `bytes`: the job's input held in memory; `work`: what it adds to the progress bar when written. */
+  async queue(bytes: number, work: number, job: () => Promise<Uint8Array | null>): Promise<void> {
+    while (this.pending.length > 0 && this.queuedBytes + bytes > this.budgetBytes) await this.writeOldest();
+    const result = job();
+    result.catch(() => undefined); // a failure surfaces when its turn to be written comes, not as an unhandled rejection
+    this.pending.push({ result, bytes, work });
+    this.queuedBytes += bytes;
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const { result, bytes, work } = this.pending.shift()!;
+    this.queuedBytes -= bytes;
+    const data = await result;
+    if (data) await this.sink.write(data);
+    this.meter.advance(work, this.sink.name);
+  }
+}
+
+async function queueCopy(writer: OrderedWriter, source: ByteSource, begin: number, end: number, maxChunkBytes: number, signal: AbortSignal | undefined): Promise<void> {
   for (let offset = begin; offset < end; offset += maxChunkBytes) {
     throwIfAborted(signal);
     const length = Math.min(maxChunkBytes, end - offset);
-    await sink.write(await readExactly(source, offset, length));
-    meter.advance(length, sink.name);
+    await writer.queue(length, length, () => readExactly(source, offset, length));
   }
 }
 
 /** A backend that returned the wrong number of bytes would shift every later tensor: stop instead. */
-function checkedSize(edited: Uint8Array, chunk: Uint8Array, backend: OrthogonalizeBackend, edit: TensorEdit): Uint8Array {
-  if (edited.byteLength !== chunk.byteLength) {
-    throw new BackendError(`${backend.name} backend returned ${edited.byteLength} bytes for a ${chunk.byteLength}-byte chunk of ${edit.tensor.name}`);
+function checkedSize(edited: Uint8Array, chunkBytes: number, backend: OrthogonalizeBackend, edit: TensorEdit): Uint8Array {
+  if (edited.byteLength !== chunkBytes) {
+    throw new BackendError(`${backend.name} backend returned ${edited.byteLength} bytes for a ${chunkBytes}-byte chunk of ${edit.tensor.name}`);
   }
   return edited;
 }
@@ -175,58 +228,81 @@ function rowsPerChunk(cols: number, elementBytes: number, maxChunkBytes: number)
   return Math.max(1, Math.floor(maxChunkBytes / (cols * elementBytes)));
 }
 
-async function writeEditedTensor(
+/**
+ * Queues the reads and edits of one tensor. The chunking (rows per chunk from maxChunkBytes) fixes the order in
+ * which the column edit sums its partial projections, so the output does not depend on how many jobs run at once.
+ */
+async function queueEditedTensor(
+  writer: OrderedWriter,
   source: ByteSource,
   begin: number,
   edit: TensorEdit,
-  sink: ByteSink,
   backend: OrthogonalizeBackend,
   options: AblateOptions,
   maxChunkBytes: number,
-  meter: ByteMeter,
 ): Promise<void> {
   const { dtype, rows, cols, batches } = edit;
   const elementBytes = FLOAT_DTYPE_BYTES[dtype];
   const rowBytes = cols * elementBytes;
   const chunkRows = rowsPerChunk(cols, elementBytes, maxChunkBytes);
-  const direction = options.direction; // [dModel]
+  const { direction, scale, signal } = options; // direction [dModel]
   if (edit.orientation === 'rows') {
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
+      throwIfAborted(signal);
       const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = await readExactly(source, begin + rowStart * rowBytes, count * rowBytes); // [count, dModel]
-      const edited =
-        edit.match.isBias && rows === 1
-          ? await backend.applyBias(chunk, dtype, direction, options.scale)
-          : await backend.applyRows(chunk, dtype, count, cols, direction, options.scale);
-      await sink.write(checkedSize(edited, chunk, backend, edit));
-      meter.advance(chunk.byteLength, sink.name);
+      const length = count * rowBytes;
+      await writer.queue(length, length, async () => {
+        const chunk = await readExactly(source, begin + rowStart * rowBytes, length); // [count, dModel]
+        const edited =
+          edit.match.isBias && rows === 1
+            ? await backend.applyBias(chunk, dtype, direction, scale)
+            : await backend.applyRows(chunk, dtype, count, cols, direction, scale);
+        return checkedSize(edited, length, backend, edit);
+      });
     }
     return;
   }
   // Columns: per matrix [dModel, cols], pass 1 accumulates p = rᵀW over row chunks, pass 2 writes W − α r pᵀ.
   const matrixBytes = rows * rowBytes;
   for (let batch = 0; batch < batches; batch++) {
+    throwIfAborted(signal);
     const matrixBegin = begin + batch * matrixBytes;
-    const projection = new Float64Array(cols); // [cols]
-    // A matrix that fits in one chunk is read once: pass 2 reuses pass 1's bytes (still one chunk in memory).
-    let wholeMatrix: Uint8Array | null = null; // [rows, cols] stored
-    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
-      const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes); // [count, cols]
-      const partial = await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction);
-      for (let j = 0; j < cols; j++) projection[j] += partial[j];
-      meter.advance(chunk.byteLength, sink.name);
-      if (count === rows) wholeMatrix = chunk;
+    if (chunkRows >= rows) {
+      // The matrix fits in one chunk: read once, both passes on the bytes in memory (one call where the backend fuses them).
+      await writer.queue(matrixBytes, 2 * matrixBytes, async () => {
+        const chunk = await readExactly(source, matrixBegin, matrixBytes); // [rows, cols]
+        const edited = backend.orthogonalizeColumns
+          ? await backend.orthogonalizeColumns(chunk, dtype, rows, cols, direction, scale)
+          : await backend.applyColumns(chunk, dtype, 0, rows, cols, direction, await backend.projectColumns(chunk, dtype, 0, rows, cols, direction), scale);
+        return checkedSize(edited, matrixBytes, backend, edit);
+      });
+      continue;
     }
+    const partials: Promise<Float64Array>[] = []; // [cols] each, in row order
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = wholeMatrix ?? (await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes)); // [count, cols]
-      const edited = await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, projection, options.scale);
-      await sink.write(checkedSize(edited, chunk, backend, edit));
-      meter.advance(chunk.byteLength, sink.name);
+      const length = count * rowBytes;
+      await writer.queue(length, length, () => {
+        const partial = readExactly(source, matrixBegin + rowStart * rowBytes, length).then((chunk) => backend.projectColumns(chunk, dtype, rowStart, count, cols, direction));
+        partials.push(partial);
+        return partial.then(() => null);
+      });
+    }
+    const projection = Promise.all(partials).then((all) => {
+      const sum = new Float64Array(cols); // [cols] = rᵀW, partials summed in row order
+      for (const partial of all) for (let j = 0; j < cols; j++) sum[j] += partial[j];
+      return sum;
+    });
+    projection.catch(() => undefined); // reported through the pass-1 jobs' own results
+    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
+      throwIfAborted(signal);
+      const count = Math.min(chunkRows, rows - rowStart);
+      const length = count * rowBytes;
+      await writer.queue(length, length, async () => {
+        const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
+        const edited = await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, await projection, scale);
+        return checkedSize(edited, length, backend, edit);
+      });
     }
   }
 }

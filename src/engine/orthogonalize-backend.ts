@@ -26,6 +26,11 @@ export interface OrthogonalizeBackend {
   applyRows(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, scale: number): Promise<Uint8Array>;
   /** b ← b − α r (r·b). Returns new stored bytes. */
   applyBias(bias: Uint8Array, dtype: FloatDType, direction: Float32Array, scale: number): Promise<Uint8Array>;
+  /**
+   * Optional: both passes on a whole matrix [rows = dModel, cols] in one call, the same bytes as projectColumns
+   * then applyColumns; lets a backend that runs elsewhere (a worker) receive the matrix once.
+   */
+  orthogonalizeColumns?(matrix: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, scale: number): Promise<Uint8Array>;
 }
 
 /** The CPU kernels on the calling thread: core's fast kernels, bit-identical to the reference twin. */
@@ -42,5 +47,8 @@ export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
   },
   async applyBias(bias, dtype, direction, scale) {
     return applyBiasFast(bias, dtype, direction, scale);
+  },
+  async orthogonalizeColumns(matrix, dtype, rows, cols, direction, scale) {
+    return applyColumnsFast(matrix, dtype, 0, rows, cols, direction, projectColumnsFast(matrix, dtype, 0, rows, cols, direction), scale);
   },
 };
