@@ -70,17 +70,17 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
-        // Runs of untouched tensors are copied as one range, in blocks of maxChunkBytes.
+        // Runs of untouched tensors are copied as one range, in pieces.
         let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
           if (!edit) continue;
-          await queueCopy(writer, shard.source, copyBegin, begin, maxChunkBytes, options.signal);
+          await queueCopy(writer, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
           await queueEditedTensor(writer, shard.source, begin, edit, backend, options, maxChunkBytes);
           copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
-        await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, maxChunkBytes, options.signal);
+        await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
       });
       if (files[shard.path].bytes !== shard.header.fileSize) {
@@ -91,7 +91,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       throwIfAborted(options.signal);
       files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
-        await queueCopy(writer, file.source, 0, file.source.size, maxChunkBytes, options.signal);
+        await queueCopy(writer, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
       });
     }
@@ -162,13 +162,23 @@ async function writeFile(
 }
 
 /**
- * Chunks in flight (being read, computed or waiting for their turn to be written), in input bytes. Three chunks
- * keep the compute threads and the disk busy at once; memory stays a few chunks whatever the model's size.
+ * Input bytes in flight (being read, computed or waiting for their turn to be written): two of the largest chunks,
+ * i.e. several of the smaller pieces below, which keeps the kernel threads and the disk busy at once while memory
+ * stays a few chunks whatever the model's size.
  */
 function inFlightBytes(maxChunkBytes: number): number {
-  return IN_FLIGHT_CHUNKS * maxChunkBytes;
+  return 2 * maxChunkBytes;
 }
-const IN_FLIGHT_CHUNKS = 3;
+
+/**
+ * Work that is row-local (the rows edit, pass 2 of the columns edit, copies) goes in pieces of at most 8 MiB, so
+ * several run at once within the in-flight budget; any split of it gives the same bytes. Only pass 1 of the columns
+ * edit keeps whole maxChunkBytes chunks, because its chunks fix the order in which partial projections are summed.
+ */
+function pieceBytes(maxChunkBytes: number): number {
+  return Math.min(maxChunkBytes, PIECE_BYTES);
+}
+const PIECE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Read-ahead and write-behind for one output file: each queued job (read a range, maybe compute) starts at once,
@@ -207,10 +217,10 @@ class OrderedWriter {
   }
 }
 
-async function queueCopy(writer: OrderedWriter, source: ByteSource, begin: number, end: number, maxChunkBytes: number, signal: AbortSignal | undefined): Promise<void> {
-  for (let offset = begin; offset < end; offset += maxChunkBytes) {
+async function queueCopy(writer: OrderedWriter, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined): Promise<void> {
+  for (let offset = begin; offset < end; offset += pieceLength) {
     throwIfAborted(signal);
-    const length = Math.min(maxChunkBytes, end - offset);
+    const length = Math.min(pieceLength, end - offset);
     await writer.queue(length, length, () => readExactly(source, offset, length));
   }
 }
@@ -245,11 +255,12 @@ async function queueEditedTensor(
   const elementBytes = FLOAT_DTYPE_BYTES[dtype];
   const rowBytes = cols * elementBytes;
   const chunkRows = rowsPerChunk(cols, elementBytes, maxChunkBytes);
+  const pieceRows = rowsPerChunk(cols, elementBytes, pieceBytes(maxChunkBytes));
   const { direction, scale, signal } = options; // direction [dModel]
   if (edit.orientation === 'rows') {
-    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
+    for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
       throwIfAborted(signal);
-      const count = Math.min(chunkRows, rows - rowStart);
+      const count = Math.min(pieceRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
         const chunk = await readExactly(source, begin + rowStart * rowBytes, length); // [count, dModel]
@@ -294,9 +305,9 @@ async function queueEditedTensor(
       return sum;
     });
     projection.catch(() => undefined); // reported through the pass-1 jobs' own results
-    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
+    for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
       throwIfAborted(signal);
-      const count = Math.min(chunkRows, rows - rowStart);
+      const count = Math.min(pieceRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
         const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
