@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FloatDType } from '../core/dtypes';
 import type { OrthogonalizeBackend } from '../engine/orthogonalize-backend';
-import { BackendError, deserializeError, type SerializedError } from '../protocol/errors';
+import { BackendError, deserializeError, type SerializedError } from '../base/errors';
 
 export type KernelOp = 'projectColumns' | 'applyColumns' | 'orthogonalizeColumns' | 'applyRows' | 'applyBias';
 

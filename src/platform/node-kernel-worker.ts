@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { applyBiasFast, applyColumnsFast, applyRowsFast, projectColumnsFast } from '../core/orthogonalize-fast';
-import { serializeError } from '../protocol/errors';
+import { serializeError } from '../base/errors';
 import type { KernelRequest, KernelResponse } from './node-kernel-pool';
 
 function run(request: KernelRequest): Uint8Array | Float64Array {
