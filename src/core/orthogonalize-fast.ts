@@ -18,7 +18,7 @@ import { float16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, type
 // Requires a little-endian host (the twin asserts the same): word 2j+1 of a float64 row is its high word.
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-interface Scratch {
+export interface Scratch {
   decoded: Float32Array; // [cols] one decoded row
   decodedBits: Uint32Array; // same memory
   row: Float64Array; // [cols] the updated row in float64
@@ -27,7 +27,7 @@ interface Scratch {
 
 let scratchCache: Scratch | null = null;
 
-function scratchFor(cols: number): Scratch {
+export function scratchFor(cols: number): Scratch {
   if (!scratchCache || scratchCache.decoded.length < cols) {
     const decoded = new Float32Array(cols);
     const row = new Float64Array(cols);
@@ -45,34 +45,34 @@ function float16Decode(): Float32Array {
   return float16Table;
 }
 
-function check(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
+export function check(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
   if (!LITTLE_ENDIAN_HOST) throw new Error('Big-endian hosts are not supported: safetensors data is little-endian.');
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) throw new RangeError(`${what}: invalid shape [${rows}, ${cols}]`);
   const bytesPerElement = dtype === 'F32' ? 4 : 2;
   if (chunk.byteLength !== rows * cols * bytesPerElement) throw new RangeError(`${what}: ${chunk.byteLength} bytes is not [${rows}, ${cols}] ${dtype}`);
 }
 
-function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
+export function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
   if (rowStart < 0 || rowStart + rows > directionLength) {
     throw new RangeError(`${what}: rows ${rowStart}..${rowStart + rows} outside a direction of length ${directionLength}`);
   }
 }
 
 /** Element view of the chunk; a misaligned chunk is copied once (the twin does the same). */
-function halfView(chunk: Uint8Array): Uint16Array {
+export function halfView(chunk: Uint8Array): Uint16Array {
   const aligned = chunk.byteOffset % 2 === 0 ? chunk : chunk.slice();
   return new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
 }
-function wordView(chunk: Uint8Array): Uint32Array {
+export function wordView(chunk: Uint8Array): Uint32Array {
   const aligned = chunk.byteOffset % 4 === 0 ? chunk : chunk.slice();
   return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
 }
-function floatView(words: Uint32Array): Float32Array {
+export function floatView(words: Uint32Array): Float32Array {
   return new Float32Array(words.buffer, words.byteOffset, words.length);
 }
 
 /** Decodes row `base .. base+cols` of 16-bit storage into `scratch.decoded` (exact). */
-function decodeHalfRow(input: Uint16Array, base: number, cols: number, dtype: FloatDType, scratch: Scratch): void {
+export function decodeHalfRow(input: Uint16Array, base: number, cols: number, dtype: FloatDType, scratch: Scratch): void {
   const bits = scratch.decodedBits;
   if (dtype === 'BF16') {
     for (let j = 0; j < cols; j++) bits[j] = input[base + j] << 16;
@@ -84,7 +84,7 @@ function decodeHalfRow(input: Uint16Array, base: number, cols: number, dtype: Fl
 }
 
 /** Rounds `scratch.row[0..cols)` to nearest even into 16-bit storage at `base`; same bits as the twin's encoders. */
-function encodeHalfRow(row: Float64Array, words: Uint32Array, cols: number, dtype: FloatDType, output: Uint16Array, base: number): void {
+export function encodeHalfRow(row: Float64Array, words: Uint32Array, cols: number, dtype: FloatDType, output: Uint16Array, base: number): void {
   if (dtype === 'BF16') {
     for (let j = 0; j < cols; j++) {
       const high = words[2 * j + 1];

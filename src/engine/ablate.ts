@@ -8,7 +8,7 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import { Sha256, sha256Hex } from '../core/sha256';
+import { Sha256 } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
 import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
@@ -16,7 +16,8 @@ import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
-import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 
 export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
@@ -25,7 +26,9 @@ export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
 
-export interface AblateOptions extends LongCallOptions, AblationSelection {
+export type AblateOptions = LongCallOptions & AblationSelection & AblateRunOptions;
+
+export interface AblateRunOptions {
   backend?: OrthogonalizeBackend;
   maxChunkBytes?: number;
   /** Where the direction came from, recorded in the manifest. */
@@ -46,7 +49,7 @@ export interface IncrementalHash {
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
   let plan: AblationPlan;
   try {
-    plan = await planAblation(input, options);
+    plan = await planAblation(input, options, options.directionSource?.layer ?? undefined);
   } catch (error) {
     await output.abort();
     throw error;
@@ -77,7 +80,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
           if (!edit) continue;
           await queueCopy(writer, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
-          await queueEditedTensor(writer, shard.source, begin, edit, backend, options, maxChunkBytes);
+          await queueEditedTensor(writer, shard.source, begin, edit, backend, options.signal, maxChunkBytes);
           copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
         await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
@@ -95,7 +98,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await writer.drain();
       });
     }
-    const manifest = buildManifest(plan, options, files, sha256Hex(new Uint8Array(options.direction.buffer, options.direction.byteOffset, options.direction.byteLength)));
+    const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
     throwIfAborted(options.signal);
     await output.commit();
@@ -240,7 +243,8 @@ function rowsPerChunk(cols: number, elementBytes: number, maxChunkBytes: number)
 
 /**
  * Queues the reads and edits of one tensor. The chunking (rows per chunk from maxChunkBytes) fixes the order in
- * which the column edit sums its partial projections, so the output does not depend on how many jobs run at once.
+ * which the column edit sums its partial projections (and norms), so the output does not depend on how many jobs
+ * run at once.
  */
 async function queueEditedTensor(
   writer: OrderedWriter,
@@ -248,15 +252,15 @@ async function queueEditedTensor(
   begin: number,
   edit: TensorEdit,
   backend: OrthogonalizeBackend,
-  options: AblateOptions,
+  signal: AbortSignal | undefined,
   maxChunkBytes: number,
 ): Promise<void> {
-  const { dtype, rows, cols, batches } = edit;
+  const { dtype, rows, cols, batches, direction, weight } = edit; // direction [dModel], weight w ≠ 0
   const elementBytes = FLOAT_DTYPE_BYTES[dtype];
   const rowBytes = cols * elementBytes;
   const chunkRows = rowsPerChunk(cols, elementBytes, maxChunkBytes);
   const pieceRows = rowsPerChunk(cols, elementBytes, pieceBytes(maxChunkBytes));
-  const { direction, scale, signal } = options; // direction [dModel]
+  const normPreserving = edit.method === 'norm-preserving' ? normPreservingCalls(backend) : null;
   if (edit.orientation === 'rows') {
     for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
       throwIfAborted(signal);
@@ -264,17 +268,20 @@ async function queueEditedTensor(
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
         const chunk = await readExactly(source, begin + rowStart * rowBytes, length); // [count, dModel]
-        const edited =
-          edit.match.isBias && rows === 1
-            ? await backend.applyBias(chunk, dtype, direction, scale)
-            : await backend.applyRows(chunk, dtype, count, cols, direction, scale);
+        const edited = normPreserving
+          ? await normPreserving.applyRowsNormPreserving(chunk, dtype, count, cols, direction, weight)
+          : edit.match.isBias && rows === 1
+            ? await backend.applyBias(chunk, dtype, direction, weight)
+            : await backend.applyRows(chunk, dtype, count, cols, direction, weight);
         return checkedSize(edited, length, backend, edit);
       });
     }
     return;
   }
-  // Columns: per matrix [dModel, cols], pass 1 accumulates p = rᵀW over row chunks, pass 2 writes W − α r pᵀ.
+  // Columns: per matrix [dModel, cols], pass 1 accumulates p = rᵀW over row chunks (and, norm-preserving, the
+  // column norms in the same read), pass 2 writes W − w r pᵀ (norm-preserving: each column rescaled by s_j).
   const matrixBytes = rows * rowBytes;
+  const directionSquaredLength = squaredLength(direction);
   for (let batch = 0; batch < batches; batch++) {
     throwIfAborted(signal);
     const matrixBegin = begin + batch * matrixBytes;
@@ -282,38 +289,70 @@ async function queueEditedTensor(
       // The matrix fits in one chunk: read once, both passes on the bytes in memory (one call where the backend fuses them).
       await writer.queue(matrixBytes, 2 * matrixBytes, async () => {
         const chunk = await readExactly(source, matrixBegin, matrixBytes); // [rows, cols]
-        const edited = backend.orthogonalizeColumns
-          ? await backend.orthogonalizeColumns(chunk, dtype, rows, cols, direction, scale)
-          : await backend.applyColumns(chunk, dtype, 0, rows, cols, direction, await backend.projectColumns(chunk, dtype, 0, rows, cols, direction), scale);
+        let edited: Uint8Array;
+        if (normPreserving) {
+          edited = backend.orthogonalizeColumnsNormPreserving
+            ? await backend.orthogonalizeColumnsNormPreserving(chunk, dtype, rows, cols, direction, weight)
+            : await applyNormPreserving(normPreserving, chunk, 0, rows, cols, edit, sumPartials([await normPreserving.projectColumnsWithNorms(chunk, dtype, 0, rows, cols, direction)], cols, directionSquaredLength, weight));
+        } else {
+          edited = backend.orthogonalizeColumns
+            ? await backend.orthogonalizeColumns(chunk, dtype, rows, cols, direction, weight)
+            : await backend.applyColumns(chunk, dtype, 0, rows, cols, direction, await backend.projectColumns(chunk, dtype, 0, rows, cols, direction), weight);
+        }
         return checkedSize(edited, matrixBytes, backend, edit);
       });
       continue;
     }
-    const partials: Promise<Float64Array>[] = []; // [cols] each, in row order
+    const partials: Promise<ColumnProjectionAndNorms>[] = []; // one per chunk, in row order
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       const count = Math.min(chunkRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, () => {
-        const partial = readExactly(source, matrixBegin + rowStart * rowBytes, length).then((chunk) => backend.projectColumns(chunk, dtype, rowStart, count, cols, direction));
+        const partial = readExactly(source, matrixBegin + rowStart * rowBytes, length).then(
+          async (chunk): Promise<ColumnProjectionAndNorms> =>
+            normPreserving
+              ? normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction)
+              : { projection: await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction), squaredNorms: new Float64Array(0) },
+        );
         partials.push(partial);
         return partial.then(() => null);
       });
     }
-    const projection = Promise.all(partials).then((all) => {
-      const sum = new Float64Array(cols); // [cols] = rᵀW, partials summed in row order
-      for (const partial of all) for (let j = 0; j < cols; j++) sum[j] += partial[j];
-      return sum;
-    });
-    projection.catch(() => undefined); // reported through the pass-1 jobs' own results
+    const whole = Promise.all(partials).then((all) => sumPartials(all, cols, directionSquaredLength, normPreserving ? weight : null));
+    whole.catch(() => undefined); // reported through the pass-1 jobs' own results
     for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
       throwIfAborted(signal);
       const count = Math.min(pieceRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
         const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
-        const edited = await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, await projection, scale);
+        const sums = await whole;
+        const edited = normPreserving
+          ? await applyNormPreserving(normPreserving, chunk, rowStart, count, cols, edit, sums)
+          : await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, sums.projection, weight);
         return checkedSize(edited, length, backend, edit);
       });
     }
   }
+}
+
+interface ColumnSums {
+  projection: Float64Array; // [cols] = rᵀW
+  factors: Float64Array | null; // [cols] norm-preserving s_j, else null
+}
+
+/** The per-chunk partials summed in row order from zero (as a single chunk's partial is too), and the factors. */
+function sumPartials(partials: ColumnProjectionAndNorms[], cols: number, directionSquaredLength: number, normPreservingWeight: number | null): ColumnSums {
+  const projection = new Float64Array(cols); // [cols]
+  const squaredNorms = new Float64Array(cols); // [cols]
+  for (const partial of partials) {
+    for (let j = 0; j < cols; j++) projection[j] += partial.projection[j];
+    if (normPreservingWeight !== null) for (let j = 0; j < cols; j++) squaredNorms[j] += partial.squaredNorms[j];
+  }
+  const factors = normPreservingWeight === null ? null : normPreservingFactors(projection, squaredNorms, directionSquaredLength, normPreservingWeight);
+  return { projection, factors };
+}
+
+function applyNormPreserving(calls: NormPreservingCalls, chunk: Uint8Array, rowStart: number, count: number, cols: number, edit: TensorEdit, sums: ColumnSums): Promise<Uint8Array> {
+  return calls.applyColumnsNormPreserving(chunk, edit.dtype, rowStart, count, cols, edit.direction, sums.projection, sums.factors!, edit.weight);
 }

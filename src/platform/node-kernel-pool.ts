@@ -11,10 +11,22 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FloatDType } from '../core/dtypes';
+import type { ColumnProjectionAndNorms } from '../core/norm-preserving';
 import type { OrthogonalizeBackend } from '../engine/orthogonalize-backend';
 import { BackendError, deserializeError, type SerializedError } from '../base/errors';
 
-export type KernelOp = 'projectColumns' | 'applyColumns' | 'orthogonalizeColumns' | 'applyRows' | 'applyBias';
+export type KernelOp =
+  | 'projectColumns'
+  | 'applyColumns'
+  | 'orthogonalizeColumns'
+  | 'applyRows'
+  | 'applyBias'
+  | 'projectColumnsWithNorms'
+  | 'applyColumnsNormPreserving'
+  | 'applyRowsNormPreserving'
+  | 'orthogonalizeColumnsNormPreserving';
+
+type KernelResult = Uint8Array | Float64Array | [Float64Array, Float64Array];
 
 export interface KernelRequest {
   id: number;
@@ -25,16 +37,18 @@ export interface KernelRequest {
   rows: number;
   cols: number;
   direction: Float32Array; // [dModel]
-  projection?: Float64Array; // [cols], applyColumns only
+  projection?: Float64Array; // [cols], pass 2 of the columns edits only
+  factors?: Float64Array; // [cols], applyColumnsNormPreserving only
+  /** α, or the norm-preserving weight w. */
   scale: number;
 }
 
-export type KernelResponse = { id: number; result: Uint8Array | Float64Array } | { id: number; error: SerializedError };
+export type KernelResponse = { id: number; result: KernelResult } | { id: number; error: SerializedError };
 
 interface PendingCall {
   request: KernelRequest;
   transfer: ArrayBuffer[];
-  resolve: (result: Uint8Array | Float64Array) => void;
+  resolve: (result: KernelResult) => void;
   reject: (error: Error) => void;
 }
 
@@ -91,6 +105,33 @@ export class NodeKernelPool implements OrthogonalizeBackend {
     return this.call('applyBias', bias, dtype, 0, 1, direction.length, direction, scale) as Promise<Uint8Array>;
   }
 
+  async projectColumnsWithNorms(chunk: Uint8Array, dtype: FloatDType, rowStart: number, rows: number, cols: number, direction: Float32Array): Promise<ColumnProjectionAndNorms> {
+    const [projection, squaredNorms] = (await this.call('projectColumnsWithNorms', chunk, dtype, rowStart, rows, cols, direction, 1)) as [Float64Array, Float64Array];
+    return { projection, squaredNorms };
+  }
+
+  applyColumnsNormPreserving(
+    chunk: Uint8Array,
+    dtype: FloatDType,
+    rowStart: number,
+    rows: number,
+    cols: number,
+    direction: Float32Array,
+    projection: Float64Array,
+    factors: Float64Array,
+    weight: number,
+  ): Promise<Uint8Array> {
+    return this.call('applyColumnsNormPreserving', chunk, dtype, rowStart, rows, cols, direction, weight, projection, factors) as Promise<Uint8Array>;
+  }
+
+  applyRowsNormPreserving(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, weight: number): Promise<Uint8Array> {
+    return this.call('applyRowsNormPreserving', chunk, dtype, 0, rows, cols, direction, weight) as Promise<Uint8Array>;
+  }
+
+  orthogonalizeColumnsNormPreserving(matrix: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, weight: number): Promise<Uint8Array> {
+    return this.call('orthogonalizeColumnsNormPreserving', matrix, dtype, 0, rows, cols, direction, weight) as Promise<Uint8Array>;
+  }
+
   /** Stops every thread; calls still queued or running are rejected. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -109,12 +150,13 @@ export class NodeKernelPool implements OrthogonalizeBackend {
     direction: Float32Array,
     scale: number,
     projection?: Float64Array,
-  ): Promise<Uint8Array | Float64Array> {
+    factors?: Float64Array,
+  ): Promise<KernelResult> {
     if (this.failure) return Promise.reject(this.failure);
     // Only the chunk's own bytes travel: a view into a larger buffer is copied out, and that copy is transferred.
     const ownsBuffer = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
     const sent = ownsBuffer ? chunk : chunk.slice();
-    const request: KernelRequest = { id: this.nextId++, op, chunk: sent, dtype, rowStart, rows, cols, direction, projection, scale };
+    const request: KernelRequest = { id: this.nextId++, op, chunk: sent, dtype, rowStart, rows, cols, direction, projection, factors, scale };
     const transfer = ownsBuffer && !this.transferChunks ? [] : [sent.buffer as ArrayBuffer];
     return new Promise((resolve, reject) => {
       this.waiting.push({ request, transfer, resolve, reject });

@@ -1,7 +1,7 @@
 /**
  * The streaming ablation with its kernels on a pool of worker threads (src/platform/node-kernel-pool.ts) and
- * several chunks in flight gives the same bytes as the reference twin (src/core/orthogonalize.ts) run one call
- * at a time: small chunks force multi-chunk column matrices (partial projections summed across chunks), pieces
+ * several chunks in flight gives the same bytes as the reference twins (src/core/orthogonalize.ts, and
+ * norm-preserving.ts for that method) run one call at a time: small chunks force multi-chunk column matrices (partial projections summed across chunks), pieces
  * of row-local work, and many jobs in flight at once. Also: worker errors come back as errors, a closed pool
  * refuses work.
  */
@@ -10,8 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FloatDType } from '../../src/core/dtypes';
+import { applyColumnsNormPreserving, applyRowsNormPreserving, projectColumnsWithNorms } from '../../src/core/norm-preserving';
 import { applyBias, applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { ablateModel, type AblateOptions } from '../../src/engine/ablate';
+import type { AblationSelection } from '../../src/engine/ablation-selection';
 import type { OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
 import { MemoryByteSink } from '../../src/ports/bytes';
 import type { ModelFolder, OutputFolder } from '../../src/ports/folder';
@@ -19,13 +21,16 @@ import { NodeKernelPool } from '../../src/platform/node-kernel-pool';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { generateModelFolder } from '../helpers/generate-models';
 
-/** The reference twin behind the backend interface, one call at a time and no fused call. */
+/** The reference twins behind the backend interface, one call at a time and no fused call. */
 const twinBackend: OrthogonalizeBackend = {
   name: 'twin',
   projectColumns: async (...args) => projectColumns(...args),
   applyColumns: async (...args) => applyColumns(...args),
   applyRows: async (...args) => applyRows(...args),
   applyBias: async (...args) => applyBias(...args),
+  projectColumnsWithNorms: async (...args) => projectColumnsWithNorms(...args),
+  applyColumnsNormPreserving: async (...args) => applyColumnsNormPreserving(...args),
+  applyRowsNormPreserving: async (...args) => applyRowsNormPreserving(...args),
 };
 
 class MemoryOutputFolder implements OutputFolder {
@@ -62,9 +67,17 @@ afterAll(async () => {
   await fs.rm(workDir, { recursive: true, force: true });
 });
 
-async function ablateToMemory(input: ModelFolder, extra: Partial<AblateOptions>): Promise<Map<string, Uint8Array>> {
+type Run = Pick<AblateOptions, 'backend' | 'maxChunkBytes'>;
+
+/** The standard edit, or the norm-preserving method as a recipe (one direction row, per-component weights). */
+function selection(method: 'standard' | 'norm-preserving'): AblationSelection {
+  if (method === 'standard') return { direction, scale: 1, targets: ['embed', 'attn', 'mlp'] };
+  return { recipe: { method, direction: 0, projection: 'none', components: { embed: 1, attn: 0.7, mlp: 1.3 } }, directions: [direction] };
+}
+
+async function ablateToMemory(input: ModelFolder, method: 'standard' | 'norm-preserving', run: Run): Promise<Map<string, Uint8Array>> {
   const output = new MemoryOutputFolder();
-  await ablateModel(input, output, { direction, scale: 1, targets: ['embed', 'attn', 'mlp'], ...extra });
+  await ablateModel(input, output, { ...selection(method), ...run });
   return new Map([...output.files].filter(([file]) => file !== 'abliteration.json').map(([file, sink]) => [file, sink.bytes()]));
 }
 
@@ -73,18 +86,27 @@ function expectSameFiles(actual: Map<string, Uint8Array>, expected: Map<string, 
   for (const [file, bytes] of expected) expect(Buffer.from(actual.get(file)!).equals(Buffer.from(bytes)), file).toBe(true);
 }
 
-describe.each(['BF16', 'F16', 'F32'] as FloatDType[])('pooled ablation ≡ the twin, %s', (dtype) => {
+const CASES: [FloatDType, 'standard' | 'norm-preserving'][] = [
+  ['BF16', 'standard'],
+  ['F16', 'standard'],
+  ['F32', 'standard'],
+  ['BF16', 'norm-preserving'],
+  ['F16', 'norm-preserving'],
+  ['F32', 'norm-preserving'],
+];
+
+describe.each(CASES)('pooled ablation ≡ the twin, %s %s', (dtype, method) => {
   it('byte for byte, with small chunks and many jobs in flight, from memory and from files', async () => {
-    const model = await generateModelFolder(path.join(workDir, dtype), { kind: 'llama-bias', dtype, shards: 2, hiddenSize: HIDDEN_SIZE });
+    const model = await generateModelFolder(path.join(workDir, `${dtype}-${method}`), { kind: 'llama-bias', dtype, shards: 2, hiddenSize: HIDDEN_SIZE });
     const input = await openNodeModelFolder(model.dir);
-    const reference = await ablateToMemory(input, { backend: twinBackend, maxChunkBytes: SMALL_CHUNK_BYTES });
-    expectSameFiles(await ablateToMemory(input, { backend: pool, maxChunkBytes: SMALL_CHUNK_BYTES }), reference);
+    const reference = await ablateToMemory(input, method, { backend: twinBackend, maxChunkBytes: SMALL_CHUNK_BYTES });
+    expectSameFiles(await ablateToMemory(input, method, { backend: pool, maxChunkBytes: SMALL_CHUNK_BYTES }), reference);
     // Default chunks: every matrix fits one chunk and goes to a thread in one fused call.
-    expectSameFiles(await ablateToMemory(input, { backend: pool }), await ablateToMemory(input, { backend: twinBackend }));
+    expectSameFiles(await ablateToMemory(input, method, { backend: pool }), await ablateToMemory(input, method, { backend: twinBackend }));
     // Buffers handed over (the CLI's setting): the Node file source gives each chunk a buffer of its own.
     const transferring = new NodeKernelPool(2, true);
     try {
-      expectSameFiles(await ablateToMemory(input, { backend: transferring, maxChunkBytes: SMALL_CHUNK_BYTES }), reference);
+      expectSameFiles(await ablateToMemory(input, method, { backend: transferring, maxChunkBytes: SMALL_CHUNK_BYTES }), reference);
     } finally {
       await transferring.close();
     }

@@ -1,5 +1,6 @@
 /**
- * The fast kernels (src/core/orthogonalize-fast.ts) against the reference twin (src/core/orthogonalize.ts):
+ * The fast kernels (src/core/orthogonalize-fast.ts, norm-preserving-fast.ts) against their reference twins
+ * (src/core/orthogonalize.ts, norm-preserving.ts):
  * every output byte must be identical, for every dtype, odd shapes, partial row ranges, misaligned chunks,
  * zero coefficients (rows copied untouched), scale 0, and stored values that are NaN (with payloads), ±0, ±Inf,
  * subnormal or near overflow. The encoder is also compared on chosen values: exact ties, one double ulp either
@@ -9,6 +10,19 @@ import { describe, expect, it } from 'vitest';
 import { encodeElementsInto, type FloatDType } from '../../src/core/dtypes';
 import { applyBias, applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { applyBiasFast, applyColumnsFast, applyRowsFast, encodeHalfInto, projectColumnsFast } from '../../src/core/orthogonalize-fast';
+import {
+  applyColumnsNormPreserving,
+  applyRowsNormPreserving,
+  normPreservingFactors,
+  projectColumnsWithNorms,
+  squaredLength,
+} from '../../src/core/norm-preserving';
+import {
+  applyColumnsNormPreservingFast,
+  applyRowsNormPreservingFast,
+  orthogonalizeColumnsNormPreservingFast,
+  projectColumnsWithNormsFast,
+} from '../../src/core/norm-preserving-fast';
 import { mulberry32 } from '../../src/core/random';
 
 const DTYPES: FloatDType[] = ['F32', 'F16', 'BF16'];
@@ -132,6 +146,43 @@ describe.each(DTYPES)('fast kernels ≡ reference twin, %s', (dtype) => {
     expect(() => projectColumnsFast(weight, dtype, 1, 4, 5, direction)).toThrow(/outside a direction/);
     expect(() => applyColumnsFast(weight, dtype, 0, 4, 5, direction, new Float64Array(4), 1)).toThrow(/projection length/);
     expect(() => applyRowsFast(weight, dtype, 4, 5, direction, 1)).toThrow(/direction length/);
+  });
+});
+
+describe.each(DTYPES)('fast norm-preserving kernels ≡ reference twin, %s', (dtype) => {
+  const WEIGHTS = [1, 0.5, 1.7, 0];
+
+  it.each(SHAPES)('columns [%i, %i]: projection with norms, factors, pass 2, and the fused call', (rows, cols) => {
+    const weight = storedMatrix(rows, cols, dtype, rows * 31 + cols); // [rows, cols]
+    const direction = directionWithZeros(rows, cols + 1); // [rows]
+    const twin = projectColumnsWithNorms(weight, dtype, 0, rows, cols, direction);
+    const fast = projectColumnsWithNormsFast(misaligned(weight), dtype, 0, rows, cols, direction);
+    expectSameFloat64(fast.projection, twin.projection);
+    expectSameFloat64(fast.squaredNorms, twin.squaredNorms);
+    for (const w of WEIGHTS) {
+      // The engine sums partials into zeros before the factors; the same here for the twin's expected bytes.
+      const projection = new Float64Array(cols).map((_, j) => 0 + twin.projection[j]);
+      const squaredNorms = new Float64Array(cols).map((_, j) => 0 + twin.squaredNorms[j]);
+      const factors = normPreservingFactors(projection, squaredNorms, squaredLength(direction), w);
+      const expected = applyColumnsNormPreserving(weight, dtype, 0, rows, cols, direction, projection, factors, w);
+      expectSameBytes(applyColumnsNormPreservingFast(misaligned(weight), dtype, 0, rows, cols, direction, projection, factors, w), expected);
+      expectSameBytes(orthogonalizeColumnsNormPreservingFast(weight, dtype, rows, cols, direction, w), expected);
+    }
+    const start = Math.floor(rows / 2);
+    const rowBytes = weight.byteLength / rows;
+    const chunk = weight.subarray(start * rowBytes);
+    const partialTwin = projectColumnsWithNorms(chunk, dtype, start, rows - start, cols, direction);
+    const partialFast = projectColumnsWithNormsFast(chunk, dtype, start, rows - start, cols, direction);
+    expectSameFloat64(partialFast.projection, partialTwin.projection);
+    expectSameFloat64(partialFast.squaredNorms, partialTwin.squaredNorms);
+  });
+
+  it.each(SHAPES)('rows [%i, %i]', (rows, cols) => {
+    const embedding = storedMatrix(rows, cols, dtype, rows * 13 + cols); // [rows, cols = dModel]
+    const direction = directionWithZeros(cols, rows + 9); // [cols]
+    for (const w of WEIGHTS) {
+      expectSameBytes(applyRowsNormPreservingFast(misaligned(embedding), dtype, rows, cols, direction, w), applyRowsNormPreserving(embedding, dtype, rows, cols, direction, w));
+    }
   });
 });
 
