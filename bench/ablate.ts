@@ -83,6 +83,8 @@ export interface AblateSizeResult {
   /** Per run where the peer ran: torch seconds / ablate seconds (how many times faster ablate is). */
   torchSpeedup?: number[];
   ablateNpPeakRssBytes?: number[];
+  /** CPU seconds (user + system) per tool and run. */
+  cpuSeconds?: Partial<Record<Tool, number[]>>;
 }
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -165,20 +167,32 @@ async function checkOutput(tool: Tool, outDir: string, inputs: { relative: strin
   if (tool.startsWith('ablate') && !outputs.has('abliteration.json')) throw new Error(`${tool} wrote no abliteration.json`);
 }
 
-async function runTool(tool: Tool, model: BenchModel, catScript: string): Promise<{ seconds: number; peakRssBytes: number | null; engineSeconds: number | null; userSeconds: number | null; rssMethod: RssMethod }> {
+interface ToolRun {
+  seconds: number;
+  peakRssBytes: number | null;
+  engineSeconds: number | null;
+  userSeconds: number | null;
+  /** user + system CPU seconds of the process and its children (GNU time), null where not measured. */
+  cpuSeconds: number | null;
+  rssMethod: RssMethod;
+}
+
+async function runTool(tool: Tool, model: BenchModel, catScript: string): Promise<ToolRun> {
   const outDir = path.join(model.dir, `out-${tool}`);
   await fs.rm(outDir, { recursive: true, force: true });
   await fs.rm(`${outDir}.partial`, { recursive: true, force: true });
   let result;
-  if (tool === 'cat') result = await timeCommand('bash', [catScript]);
-  else if (tool === 'cp') result = await timeCommand('cp', ['-r', model.modelDir, outDir]);
-  else if (tool === 'torch') result = await timeCommand(PYTHON, [path.join(repoRoot, 'bench/torch_peer.py'), model.modelDir, model.direction, model.peerPlan, outDir]);
+  // Every tool under GNU time: its CPU seconds are a figure a busy machine disturbs far less than wall time.
+  if (tool === 'cat') result = await timeCommand('bash', [catScript], { rss: true });
+  else if (tool === 'cp') result = await timeCommand('cp', ['-r', model.modelDir, outDir], { rss: true });
+  else if (tool === 'torch') result = await timeCommand(PYTHON, [path.join(repoRoot, 'bench/torch_peer.py'), model.modelDir, model.direction, model.peerPlan, outDir], { rss: true });
   else {
     const method = tool === 'ablate-np' ? ['--recipe', model.recipe] : [];
     result = await timeCommand('node', ['bin/abliterate.mjs', 'ablate', '--model', model.modelDir, '--direction', model.direction, ...method, '--out', outDir], { rss: true, cwd: repoRoot });
   }
   const engine = /, ([\d.]+) s\)/.exec(result.stdout);
-  return { seconds: result.seconds, peakRssBytes: result.peakRssBytes, engineSeconds: engine ? Number(engine[1]) : null, userSeconds: result.userSeconds, rssMethod: result.rssMethod };
+  const cpuSeconds = result.userSeconds !== null && result.systemSeconds !== null ? result.userSeconds + result.systemSeconds : null;
+  return { seconds: result.seconds, peakRssBytes: result.peakRssBytes, engineSeconds: engine ? Number(engine[1]) : null, userSeconds: result.userSeconds, cpuSeconds, rssMethod: result.rssMethod };
 }
 
 async function flushAndRemove(dir: string): Promise<void> {
@@ -212,6 +226,7 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
     normPreservingRatio: [],
     torchSpeedup: [],
     ablateNpPeakRssBytes: [],
+    cpuSeconds: {},
   };
   for (let run = 0; run < options.runs; run++) {
     const order = TOOLS.map((_, index) => TOOLS[(index + run) % TOOLS.length]);
@@ -231,6 +246,7 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
         result.rssMethod = measured.rssMethod;
       }
       if (tool === 'ablate-np' && measured.peakRssBytes !== null) result.ablateNpPeakRssBytes!.push(measured.peakRssBytes);
+      if (measured.cpuSeconds !== null) (result.cpuSeconds![tool] ??= []).push(measured.cpuSeconds);
     }
     result.ratioToCat.push((seconds.cat as number) / (seconds.ablate as number));
     result.normPreservingRatio!.push((seconds['ablate-np'] as number) / (seconds.ablate as number));
@@ -268,6 +284,14 @@ export function ablateRows(results: readonly AblateSizeResult[]): BenchRow[] {
     if (size.torchSpeedup && size.torchSpeedup.length > 0) {
       const speedup = median(size.torchSpeedup);
       rows.push(measuredRow('ablate', `ablate speed / PyTorch peer ${size.sizeGB} GB`, speedup, '×', size.torchSpeedup.length, 2, { text: `≥ ${TORCH_TARGET_SPEEDUP}×`, met: speedup >= TORCH_TARGET_SPEEDUP }, 'peer seconds / ablate seconds, same run'));
+    }
+    const cpu = size.cpuSeconds ?? {};
+    for (const tool of TOOLS) {
+      const samples = cpu[tool] ?? [];
+      if (samples.length > 0) rows.push(measuredRow('ablate', `CPU time ${TOOL_NAMES[tool]} ${size.sizeGB} GB`, median(samples), 's', samples.length, 2, undefined, 'user + system seconds (GNU time), all threads and children'));
+    }
+    if ((cpu.torch ?? []).length > 0 && (cpu.ablate ?? []).length > 0) {
+      rows.push(measuredRow('ablate', `CPU time PyTorch peer / ablate ${size.sizeGB} GB`, median(cpu.torch!) / median(cpu.ablate!), '×', cpu.torch!.length, 2, undefined, 'the work each needs, which a busy machine disturbs less than wall time'));
     }
     if (size.ablateEngineSeconds.length > 0) {
       const engine = median(size.ablateEngineSeconds);

@@ -34,7 +34,7 @@ Options:
   --recipe FILE      recipe.json instead of --layer/--scale/--targets/--layers (see "Ablation recipes" below)
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
-  --threads N        worker threads for the edit (default: one per core, here ${defaultKernelThreads()}; 0 = the main
+  --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
                      thread only); the output is the same bytes whatever N
 
 ${RECIPE_HELP}`;

@@ -59,10 +59,15 @@ interface PoolThread {
 
 const WORKER_ENTRY = new URL('./node-kernel-worker.mjs', import.meta.url);
 
-/** Threads for the kernels by default: one per core the process may use. */
+/**
+ * Threads for the kernels by default: one per core the process may use, at most MAX_DEFAULT_THREADS. Each thread
+ * is a V8 isolate with the TypeScript loader (tens of MB), and the engine keeps only two chunks' worth of input in
+ * flight, so more threads would add memory, not speed.
+ */
 export function defaultKernelThreads(): number {
-  return availableParallelism();
+  return Math.min(availableParallelism(), MAX_DEFAULT_THREADS);
 }
+const MAX_DEFAULT_THREADS = 4;
 
 export class NodeKernelPool implements OrthogonalizeBackend {
   readonly name = 'cpu';
