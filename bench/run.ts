@@ -16,6 +16,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ablateRows, benchAblateSize, torchAvailable, type AblateSizeResult } from './ablate';
 import { benchAblateLarge, largeRows, type LargeResult } from './ablate-large';
+import { benchNodeKernels } from './kernels-node';
 import { benchBrowser, browserRows, type BrowserRaw } from './browser';
 import { benchCapture, captureRows, type ModelResult } from './capture';
 import { CHROMIUM_PATH } from './browser-harness';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
     for (const sizeGB of sizesGB) results.push(await benchAblateSize(sizeGB, { sizesGB, runs, keepModels: settings.keepModels, torch, log }));
     raw.ablate = results;
     rows.push(...ablateRows(results));
+    rows.push(...benchNodeKernels(log));
     if (!torch) rows.push(unavailableRow('ablate', 'ablate speed / PyTorch peer', 'python3-torch is not installed (apt-get install python3-torch)', '≥ 5×'));
   }
   if (settings.large) {
