@@ -5,7 +5,8 @@
  * No timestamps: the same input and options give the same manifest.
  */
 import packageJson from '../../package.json';
-import type { AblationTarget, Exclusion } from '../model/tensor-roles';
+import type { AblationComponent } from '../core/recipe';
+import type { Exclusion } from '../model/tensor-roles';
 import type { AblationPlan, AblationSelection } from './ablate-plan';
 
 export const MANIFEST_FORMAT = 'abliteration-workbench/ablation@1';
@@ -40,7 +41,7 @@ export interface AblationManifest {
   model: { modelType: string; architectures: string[]; hiddenSize: number; numLayers: number };
   direction: { sha256: string; length: number; layer: number | null; file: string | null; fileSha256: string | null };
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   layers: [number, number] | null;
   tiedEmbeddings: boolean;
   notes: string[];

@@ -6,7 +6,8 @@
 import { isFloatDType, type FloatDType } from '../core/dtypes';
 import { readModelConfig, readShardMap, SAFETENSORS_INDEX_FILE, type ModelConfig, type ShardMap } from '../formats/hf-folder';
 import { readSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
-import { scanAblationTargets, selectAblationTargets, type AblationTarget, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
+import type { AblationComponent } from '../core/recipe';
+import { scanAblationTargets, selectAblationTargets, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
 import type { ByteSource } from '../ports/bytes';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
@@ -48,7 +49,7 @@ export interface AblationPlan {
 export interface AblationSelection {
   direction: Float32Array; // [dModel], unit
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   /** Inclusive block range for attention / MLP targets. */
   layers?: [number, number];
 }

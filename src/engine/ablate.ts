@@ -18,7 +18,6 @@ import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection,
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';
 
-export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 
