@@ -9,7 +9,7 @@ import type { ModelConfig } from '../formats/hf-folder';
 import { parseRecipeFile } from '../formats/recipe-file';
 import type { AblationSelection } from '../engine/ablation-selection';
 import type { DirectionProvenance } from '../engine/ablate-manifest';
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 import { parseAblationOptions, readInputFile } from './common';
 
 export const RECIPE_OPTION = { recipe: { type: 'string' } } as const;

@@ -16,7 +16,7 @@ import {
   type AblationComponent,
   type Recipe,
 } from '../core/recipe';
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 
 /** The seed shorthand (`--direction F --layer N --scale α --targets T --layers A-B`). */
 export interface ShorthandSelection {

@@ -3,7 +3,7 @@
  * problem becomes an InvalidFileError naming the file and the offending field.
  */
 import { parseRecipe, recipeToJson, RecipeError, type Recipe } from '../core/recipe';
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 import { isJsonObject, JsonSyntaxError, parseStrictJson, toPlainJson } from './strict-json';
 
 export const RECIPE_FILE = 'recipe.json';
