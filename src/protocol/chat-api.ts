@@ -7,7 +7,8 @@
  * changed (a new base folder, another direction, scale or targets, another backend), so the UI stays stateless
  * about what the worker holds.
  */
-import type { Envelope, PromptInput, PromptMessage } from './analysis-api';
+import type { PromptInput, PromptMessage } from './analysis-api';
+import type { Envelope } from './envelope';
 import type { LongCallOptions, Progress } from '../base/progress';
 
 export type AblationTarget = 'embed' | 'attn' | 'mlp';
