@@ -21,6 +21,7 @@ import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { BoundedCache, contentKey } from './result-cache';
+import { folderTiedEmbeddings } from './tied-embeddings';
 
 /** Base results kept per session: a few prompt sets × settings; each holds replies or [prompt][vocab] logits. */
 const BASE_RESULTS_KEPT = 4;
@@ -152,9 +153,8 @@ export class EvaluationSession {
     const tokenizer = await loadGenerationTokenizer(folder);
     const graph = decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
     const residual = findResidualPoints(graph);
-    const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
-    const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
-    const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
+    // The same decision as the export's (per-architecture default, missing lm_head), so preview = export.
+    const tiedEmbeddings = await folderTiedEmbeddings(folder);
     const externalData = await readExternalData(folder, onnxFile, graph);
     const base = await LanguageModel.load(folder, tokenizer, { onnxFile, externalData, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
