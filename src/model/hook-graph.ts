@@ -163,7 +163,7 @@ function insertProjection(edit: GraphEdit, index: GraphIndex, value: string, str
 }
 
 /** Points every reader of `value` (subgraph bodies included) at `replacement`, except the hook's own nodes. */
-function rewireAllConsumers(edit: GraphEdit, index: GraphIndex, value: string, replacement: string): void {
+export function rewireAllConsumers(edit: GraphEdit, index: GraphIndex, value: string, replacement: string): void {
   if (index.outputs.includes(value)) throw new UnsupportedModelError(`The value \`${value}\` to hook is itself a graph output; hooking it would change the model's outputs.`);
   const seen = new Set<number>();
   for (const consumer of index.consumersOf(value)) {
