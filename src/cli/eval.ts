@@ -19,9 +19,12 @@ import {
   writeFileAtomically,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { AGENT_HELP, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
+import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 
 export const help = `Usage: abliterate eval --model DIR --direction FILE [--layer N] [--scale 1]
-                     --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] --out FILE.json
+                     --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}]
+                     [--agent FILE [--action-keys cmd,command]] --out FILE.json
 
 Greedy generation, base vs hook-ablated (the ablation applied as graph hooks on DIR/onnx/model.onnx, which
 equals the weight edit of 'abliterate ablate' with the same direction, scale and targets):
@@ -43,6 +46,7 @@ Options:
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
   --batch-size N         prompts per forward pass (default ${DEFAULT_BATCH_SIZE})
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
+${AGENT_HELP}
   --out FILE.json        where to write the result`;
 
 export function formatEvaluation(report: EvaluationReport): string {
@@ -62,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     'max-new-tokens': { type: 'string' },
     'batch-size': { type: 'string' },
     markers: { type: 'string' },
+    ...AGENT_OPTIONS,
     out: { type: 'string' },
   });
   const modelDir = requireOption('eval', values, 'model');
@@ -77,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   // Everything is read and validated before the model is loaded.
   const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
   const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
   const direction = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
@@ -87,17 +93,17 @@ export async function run(argv: string[]): Promise<number> {
     try {
       session.checkPromptsFit(harmful, harmfulPath);
       session.checkPromptsFit(harmless, harmlessPath);
-      return await session.evaluate(
-        { direction, scale, targets, ...(layers ? { layers } : {}) },
-        { harmful, harmless },
-        { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress },
-      );
+      if (agent) session.checkPromptsFit(agent.prompts, agent.path);
+      const spec = { direction, scale, targets, ...(layers ? { layers } : {}) };
+      const settings = { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress };
+      const evaluation = await session.evaluate(spec, { harmful, harmless }, settings);
+      return { ...evaluation, ...(agent ? { agent: await evaluateAgentForAblation(session, spec, agent.prompts, { ...settings, actionKeys: agent.actionKeys }) } : {}) };
     } finally {
       await session.dispose();
     }
   });
   const output = { ...report, direction: { file: directionPath, layer: layer ?? null } };
   await writeFileAtomically(outPath, `${JSON.stringify(output, null, 1)}\n`);
-  process.stdout.write(`${formatEvaluation(report)}\nwrote ${outPath}\n`);
+  process.stdout.write(`${formatEvaluation(report)}\n${report.agent ? `${formatAgentEvaluation(report.agent)}\n` : ''}wrote ${outPath}\n`);
   return 0;
 }

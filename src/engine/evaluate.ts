@@ -19,6 +19,7 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternal
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { findOnnxGraphFiles } from './capture';
 import { readWholeFile } from './transformers-files';
+import type { AgentEvaluation } from './agent-evaluation';
 
 export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
 
@@ -65,6 +66,8 @@ export interface EvaluationReport {
   klPerPrompt: number[];
   counts: { harmful: number; harmless: number };
   settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+  /** Agent-prompted requests, when given (agent-evaluation.ts). */
+  agent?: AgentEvaluation;
 }
 
 /** Resolves the marker list once (user lists are normalized like replies; empty entries are an error). */
