@@ -14,9 +14,9 @@ import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from '../src/engin
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, openExportStaging, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
-import { InvalidInputError } from '../src/protocol/errors';
+import { InvalidInputError } from '../src/base/errors';
 import type { ExportApi, ExportCapabilities, ExportDirection, ExportedFile, ExportRequest, ExportResult } from '../src/protocol/export-api';
-import type { LongCallOptions } from '../src/protocol/progress';
+import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
 
 /** The sample the 'auto' choice times and compares: a [512, 2048] BF16 out-projection (2 MiB). */

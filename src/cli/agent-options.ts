@@ -5,7 +5,7 @@
 import { DEFAULT_ACTION_KEYS } from '../core/action';
 import { resolveActionKeys, type AgentEvaluation } from '../engine/agent-evaluation';
 import type { Conversation } from '../engine/generate';
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 import { readPromptConversations } from './common';
 
 export const AGENT_OPTIONS = { agent: { type: 'string' }, 'action-keys': { type: 'string' } } as const;

@@ -7,9 +7,9 @@ import { isFloatDType, type FloatDType } from '../core/dtypes';
 import { readModelConfig, readShardMap, SAFETENSORS_INDEX_FILE, type ModelConfig, type ShardMap } from '../formats/hf-folder';
 import { readSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
 import { scanAblationTargets, selectAblationTargets, type AblationTarget, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
-import type { ByteSource } from '../platform/bytes';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import type { ByteSource } from '../ports/bytes';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
 
 export const MANIFEST_FILE = 'abliteration.json';
 

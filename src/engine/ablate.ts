@@ -10,10 +10,10 @@
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
 import { Sha256, sha256Hex } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
-import type { ByteSink, ByteSource } from '../platform/bytes';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
-import { BackendError, InvalidFileError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import type { ByteSink, ByteSource } from '../ports/bytes';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
+import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';

@@ -10,8 +10,8 @@
  */
 import { ActionKeyError, DEFAULT_ACTION_KEYS, actionRate, classifyAction, normalizeActionKeys, type ActionOutcome } from '../core/action';
 import { classifyRefusal } from '../core/refusal';
-import { InvalidInputError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { InvalidInputError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation, type Generation, type LanguageModel } from './generate';
 import { progressSlice, resolveMarkers, type AblationSpec, type EvaluationSession } from './evaluate';
 

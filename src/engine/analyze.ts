@@ -9,8 +9,8 @@ import { seededSplit, StatisticsError, type Split } from '../core/statistics';
 import { selectDirection, type DirectionFile } from '../formats/direction-file';
 import type { PromptRecord } from '../formats/prompts';
 import { buildReport, type ReportJson } from '../formats/report';
-import { InvalidInputError } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { InvalidInputError } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { activationsAtPosition, captureActivations, type CaptureResult, type CaptureSession } from './capture';
 import type { ChatTokenizer } from './tokenize';
 

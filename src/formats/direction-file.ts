@@ -5,7 +5,7 @@
  */
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from '../core/dtypes';
 import { checkedUnitDirection, DirectionError } from '../core/direction';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { parseNpy, npyToFloat64 } from './npy';
 import { encodeSafetensors, parseSafetensorsHeaderBytes, type SafetensorsTensorInfo } from './safetensors';
 

@@ -18,7 +18,7 @@
  * no orthogonalization or bias change of the out-projections equals it for all inputs without a bias the
  * architecture lacks): steering is preview/evaluation only, and the export refuses it (STEERING_EXPORT_REFUSAL).
  */
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 import { OnnxDataType, float32Initializer, intAttribute } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphEdit, GraphIndex, makeNode } from './onnx-graph-utils';

@@ -1,9 +1,9 @@
 // Direction files per CONTRACTS.md: safetensors `direction` [d] / `directions` [L+1, d] in F32/F16/BF16,
 // .npy and .json forms; selection by layer; every refusal names the file.
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError, InvalidInputError } from '../../src/protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../../src/base/errors';
 import { encodeSafetensors, readSafetensorsHeader, type SafetensorsDType } from '../../src/formats/safetensors';
-import { MemoryByteSource } from '../../src/platform/bytes';
+import { MemoryByteSource } from '../../src/ports/bytes';
 import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from '../../src/formats/direction-file';
 
 /** float32 rounding of a unit vector computed in float64. */
