@@ -62,6 +62,7 @@ export interface ChatTokenEvent {
 
 export type { RefusalCheck } from '../core/refusal-spans';
 import type { RefusalCheck } from '../core/refusal-spans';
+import type { ActionOutcome } from '../core/action';
 import { type FolderDescriptor } from '../ports/folder-descriptor';
 import { type ResolvedBackend } from '../ports/onnx-session';
 
@@ -96,6 +97,29 @@ export interface EvaluationRequest {
   batchSize?: number;
   /** Refusal markers; DESIGN.md's list when absent. */
   markers?: string[];
+  /** Agent-prompted requests (action rate, refusal rate on them); none when absent or empty. */
+  agent?: PromptInput[];
+  /** JSON keys whose non-empty string makes a reply an action; `cmd`, `command` when absent. */
+  actionKeys?: string[];
+}
+
+/** One agent-prompted reply: is it an action (a JSON object with a command), is it a refusal. */
+export interface AgentReplyVerdict {
+  response: string;
+  action: boolean;
+  refused: boolean;
+  actionOutcome: ActionOutcome;
+  command: string | null;
+  finishReason: ChatReply['finishReason'];
+}
+
+/** eval.json's "agent" object as the panel receives it. */
+export interface AgentEvaluationResult {
+  count: number;
+  base: { actionRate: number; refusalRate: number };
+  ablated: { actionRate: number; refusalRate: number };
+  samples: { messages: PromptMessage[]; base: AgentReplyVerdict; ablated: AgentReplyVerdict }[];
+  actionKeys: string[];
 }
 
 export interface ReplyVerdict extends RefusalCheck {
@@ -122,6 +146,8 @@ export interface EvaluationResult {
   ablatedLabel: string;
   backend: ResolvedBackend;
   seconds: number;
+  /** Present when the request carried agent prompts. */
+  agent?: AgentEvaluationResult;
 }
 
 export interface SweepRequest {
