@@ -24,6 +24,8 @@ import type {
   AgentEvaluationResult,
   EvaluationRequest,
   EvaluationResult,
+  PreflightRequest,
+  PreflightResult,
   ModelsInfo,
   SweepRequest,
   SweepResult,
@@ -33,6 +35,7 @@ import { ProgressReporter, type LongCallOptions } from '../src/base/progress';
 import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
 import { evaluateAgentPrompts, type AgentEvaluation } from '../src/engine/agent-evaluation';
+import { runPreflight } from '../src/engine/preflight';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 import { type ResolvedBackend } from '../src/ports/onnx-session';
@@ -296,6 +299,19 @@ export class ChatService implements ChatApi {
         seconds: (performance.now() - started) / 1000,
         ...(agent ? { agent: agentResult(agent, request.agent!) } : {}),
       };
+    });
+  }
+
+  /** Preflight before a capture, on the base model this worker holds (engine/preflight.ts). */
+  async preflight(request: PreflightRequest, options: LongCallOptions = {}): Promise<PreflightResult> {
+    return this.withModels({ ...request.models, ablated: null }, false, signalOnly(options), async (base) => {
+      const report = await runPreflight(base.session, { harmful: conversations(request.harmful), harmless: conversations(request.harmless) }, {
+        position: request.position,
+        ...(request.markers ? { markers: request.markers } : {}),
+        ...(request.actionKeys ? { actionKeys: request.actionKeys } : {}),
+        ...options,
+      });
+      return { ...report, samples: report.samples.map((sample) => ({ ...sample, messages: [...sample.messages] })) };
     });
   }
 
