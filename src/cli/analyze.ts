@@ -172,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
       );
       outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
       await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(outcome.report)));
-      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
+      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions, outcome.means));
       await output.commit();
       printSummary(outcome.report);
       return 0;

@@ -197,7 +197,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     });
     // 4. ablate
-    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions);
+    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
       const selection = { direction: result.direction, scale, targets };

@@ -12,7 +12,8 @@ export type ExportTarget = 'folder' | 'downloads' | 'zip';
 export const EXPORT_TARGETS: readonly ExportTarget[] = ['folder', 'downloads', 'zip'];
 
 /** Which orthogonalization backend runs: 'auto' picks the measured default (see ExportCapabilities). */
-export type ExportBackendChoice = 'auto' | 'cpu' | 'webgpu';
+export type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
+import type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 
 export type ExportTargetName = 'embed' | 'attn' | 'mlp';
 

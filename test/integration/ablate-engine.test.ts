@@ -54,7 +54,7 @@ afterAll(async () => {
   await fs.rm(workDir, { recursive: true, force: true });
 });
 
-function options(extra: Partial<AblateOptions> = {}): AblateOptions {
+function options(extra: Partial<Extract<AblateOptions, { direction: Float32Array }>> = {}): AblateOptions {
   return { direction, scale: 1, targets: ['embed', 'attn', 'mlp'], ...extra };
 }
 

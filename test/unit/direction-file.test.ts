@@ -168,3 +168,25 @@ describe('selectDirection', () => {
     }
   });
 });
+
+describe('directions.safetensors with harmful_mean and harmless_mean', () => {
+  const rows = [Float32Array.of(1, 0, 0), Float32Array.of(0, 1, 0)];
+  const harmful = [Float32Array.of(0.5, 2, -1), Float32Array.of(3, 0.25, 1)];
+  const harmless = [Float32Array.of(-1, 0.5, 0), Float32Array.of(2, 2, 2)];
+
+  it('round-trips the means beside the directions', () => {
+    const parsed = parseDirectionFile('d.safetensors', encodeDirectionsSafetensors(rows, { harmful, harmless }));
+    expect(parsed.rows).toEqual(rows);
+    expect(parsed.harmfulMeans).toEqual(harmful);
+    expect(parsed.harmlessMeans).toEqual(harmless);
+    expect(parseDirectionFile('old.safetensors', encodeDirectionsSafetensors(rows)).harmlessMeans).toBeUndefined();
+  });
+
+  it('refuses means whose shape differs from the directions, naming the file and tensor', () => {
+    const bytes = encodeSafetensors([
+      { name: 'directions', dtype: 'F32', shape: [2, 3], data: new Uint8Array(24) },
+      { name: 'harmless_mean', dtype: 'F32', shape: [3, 3], data: new Uint8Array(36) },
+    ]);
+    expect(() => parseDirectionFile('bad.safetensors', bytes)).toThrow(/bad\.safetensors: tensor "harmless_mean" has shape \[3, 3\]; expected \[2, 3\]/);
+  });
+});
