@@ -13,10 +13,10 @@ import { readModelConfig, readShardMap } from '../formats/hf-folder';
 import { readExactly, readSafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
 import { inputScaleName, RECIPE_HOOK_INPUT, recipeSiteRow, type RecipeHookGraph, type RecipeHookValues } from '../model/recipe-hook-graph';
 import { scanAblationTargets } from '../model/tensor-roles';
-import type { ByteSource } from '../platform/bytes';
-import type { ModelFolder } from '../platform/folder';
-import type { OnnxTensor } from '../platform/onnx-session';
-import { InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import type { ByteSource } from '../ports/bytes';
+import type { ModelFolder } from '../ports/folder';
+import type { OnnxTensor } from '../ports/onnx-session';
+import { InvalidInputError, UnsupportedModelError } from '../base/errors';
 import type { ResolvedAblation } from './ablation-selection';
 
 /** The stored weights one site's numbers need, decoded exactly (float32 holds every BF16/F16/F32 value). */

@@ -15,7 +15,7 @@
  *   lm_head then multiplies logit t by ‖e_t‖/‖e′_t‖ (input `logit_scale`, ones otherwise).
  * The feeds for a recipe come from src/engine/recipe-hook-feeds.ts.
  */
-import { InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import { InvalidInputError, UnsupportedModelError } from '../base/errors';
 import { OnnxDataType, float32Initializer, int64Initializer, intAttribute, tensorValueInfo } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { findLmHeadInput, findLmHeadProjection, findOutProjectionNode, foldSkipNormBias, rewireAllConsumers } from './hook-graph';

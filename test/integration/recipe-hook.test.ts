@@ -18,11 +18,11 @@ import { recipeHookFeeds, recipeHookValues, safetensorsHookWeights } from '../..
 import { loadChatTokenizer, padBatch } from '../../src/engine/tokenize';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../../src/formats/onnx';
 import type { PromptRecord } from '../../src/formats/prompts';
-import { buildDemoOnnx } from '../../src/model/demo-model';
+import { buildDemoOnnx } from '../../scripts/demo/demo-model';
 import { buildRecipeHookGraph, type RecipeHookGraph } from '../../src/model/recipe-hook-graph';
 import { createNodeOutputFolder, openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
-import type { OnnxTensor } from '../../src/platform/onnx-session';
+import type { OnnxTensor } from '../../src/ports/onnx-session';
 import { generateGenaiModelFolder, genaiOnnxFiles, type GeneratedGenaiModel } from '../helpers/generate-genai-model';
 import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32, type LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { chatTokenIds, maxAbsDifference, readPromptMessages, runLeftPadded, TOY_LLAMA, toyLlamaTokenIds } from '../helpers/toy-llama-session';
