@@ -115,3 +115,18 @@ describe('resolveRecipeDirections with protect "reference"', () => {
     expect(Array.from(none.forTarget('attn', 1))).toEqual(Array.from(plain.forTarget('attn', 1)));
   });
 });
+
+describe('protection through resolveAblation (the one resolution the weight edit and the hook graph share)', () => {
+  it('gives float32 target directions orthogonal to the reference to ≤ 1e-6', async () => {
+    const { resolveAblation } = await import('../../src/engine/ablation-selection');
+    const reference = randomRows(INDICES, 41);
+    const directions = overlappingRows(reference, 43);
+    const resolved = resolveAblation({ recipe: { ...base, direction: 'per-layer', protect: 'reference' }, directions, reference }, INDICES - 1);
+    for (let block = -1; block < INDICES - 1; block++) {
+      const r = resolved.directionFor(block < 0 ? 'embed' : 'mlp', block);
+      expect(r).toBeInstanceOf(Float32Array);
+      expect(Math.abs(cosine(r, reference[block + 1]))).toBeLessThanOrEqual(PROTECTED_COSINE_BOUND);
+    }
+    expect(() => resolveAblation({ recipe: { ...base, protect: 'reference' }, directions }, INDICES - 1).directionFor('attn', 0)).toThrow(/needs a reference direction/);
+  });
+});
