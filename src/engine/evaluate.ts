@@ -12,6 +12,7 @@ import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
+import { buildSteeringGraph } from '../model/steering-graph';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
@@ -180,6 +181,12 @@ export class EvaluationSession {
       residual: this.residual,
     });
     return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
+  }
+
+  /** Loads the base model with additive steering x ← x + w·r at hidden-state index `layer`. The caller disposes it. */
+  async loadSteered(spec: { layer: number; direction: Float32Array; weight: number }, options: LongCallOptions = {}): Promise<LanguageModel> {
+    const steered = buildSteeringGraph(this.graph, { ...spec, residual: this.residual });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: steered.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
