@@ -13,12 +13,14 @@ import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
+import { buildSteeringGraph } from '../model/steering-graph';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
+import type { AgentEvaluation } from './agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { BoundedCache, contentKey } from './result-cache';
 import { folderTiedEmbeddings } from './tied-embeddings';
@@ -71,6 +73,8 @@ export interface EvaluationReport {
   klPerPrompt: number[];
   counts: { harmful: number; harmless: number };
   settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+  /** Agent-prompted requests, when given (agent-evaluation.ts). */
+  agent?: AgentEvaluation;
 }
 
 /** Resolves the marker list once (user lists are normalized like replies; empty entries are an error). */
@@ -184,6 +188,12 @@ export class EvaluationSession {
       residual: this.residual,
     });
     return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
+  }
+
+  /** Loads the base model with additive steering x ← x + w·r at hidden-state index `layer`. The caller disposes it. */
+  async loadSteered(spec: { layer: number; direction: Float32Array; weight: number }, options: LongCallOptions = {}): Promise<LanguageModel> {
+    const steered = buildSteeringGraph(this.graph, { ...spec, residual: this.residual });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: steered.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
