@@ -91,3 +91,23 @@ export function wilsonPair(rate: number, trials: number): [number, number] {
   const interval = wilsonIntervalOfRate(rate, trials);
   return [interval.low, interval.high];
 }
+
+/**
+ * Which scores fall on the wrong side of the midpoint between the two sets' mean scores: A ("refusal") scores
+ * at or below it, B scores at or above it (a score exactly on it counts as wrong for either set). r_l points from
+ * B's mean to A's, so A is expected above. Returns positions into the given arrays and the threshold.
+ */
+export function midpointMisclassified(scoresA: ArrayLike<number>, scoresB: ArrayLike<number>): { threshold: number; a: number[]; b: number[] } {
+  if (scoresA.length === 0 || scoresB.length === 0) throw new StatisticsError(`misclassification needs scores in both sets (got ${scoresA.length} and ${scoresB.length})`);
+  const mean = (values: ArrayLike<number>) => {
+    let total = 0;
+    for (let i = 0; i < values.length; i++) total += values[i];
+    return total / values.length;
+  };
+  const threshold = (mean(scoresA) + mean(scoresB)) / 2;
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < scoresA.length; i++) if (scoresA[i] <= threshold) a.push(i);
+  for (let i = 0; i < scoresB.length; i++) if (scoresB[i] >= threshold) b.push(i);
+  return { threshold, a, b };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapAucInterval, sortedQuantile, wilsonInterval, wilsonIntervalOfRate, Z_95 } from '../../src/core/intervals';
+import { bootstrapAucInterval, midpointMisclassified, sortedQuantile, wilsonInterval, wilsonIntervalOfRate, Z_95 } from '../../src/core/intervals';
 import { mulberry32 } from '../../src/core/random';
 
 /** Wilson's interval as the two roots of (p̂ − π)² = z²·π(1 − π)/n, a quadratic in π (float64, written out here). */
@@ -92,5 +92,16 @@ describe('bootstrap AUC interval', () => {
     expect(sortedQuantile([1, 2, 3, 4], 0)).toBe(1);
     expect(sortedQuantile([1, 2, 3, 4], 1)).toBe(4);
     expect(sortedQuantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+  });
+});
+
+describe('midpoint misclassification', () => {
+  it('flags A scores at or below and B scores at or above the midpoint of the two means', () => {
+    // means: A = 2, B = 0 → threshold 1.
+    const result = midpointMisclassified([3, 1, 2.5, 1.5, 2], [0, -1, 1.2, -0.2, 0]);
+    expect(result.threshold).toBe(1);
+    expect(result.a).toEqual([1]);
+    expect(result.b).toEqual([2]);
+    expect(() => midpointMisclassified([], [1])).toThrow(/both sets/);
   });
 });
