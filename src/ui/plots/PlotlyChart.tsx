@@ -36,7 +36,7 @@ export interface ClickedPoint {
 function plotConfig(Plotly: PlotlyModule, testId: string): object {
   const filename = testId.replace(/\./g, '-');
   return {
-    displayModeBar: true,
+    displayModeBar: 'hover', // shown over the plot on hover, so it never covers a legend in a still view
     displaylogo: false,
     responsive: true,
     modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
