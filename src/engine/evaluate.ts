@@ -8,20 +8,25 @@
  * The ablation runs as graph hooks (buildHookGraph), which DESIGN.md requires to equal the weight edit.
  */
 import { wilsonPair } from '../core/intervals';
+import { ABLATION_COMPONENTS } from '../core/recipe';
 import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeMarkers, refusalRate, RefusalMarkerError, type RefusalVerdict } from '../core/refusal';
 import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidInputError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions, type Progress } from '../protocol/progress';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidInputError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
-import { findOnnxGraphFiles } from './capture';
 import { readWholeFile } from './transformers-files';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
+import { BoundedCache, contentKey } from './result-cache';
 
-export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
+/** Base results kept per session: a few prompt sets × settings; each holds replies or [prompt][vocab] logits. */
+const BASE_RESULTS_KEPT = 4;
+
+export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = ABLATION_COMPONENTS;
 
 export interface AblationSpec {
   /** Unit direction, [dModel]. */
@@ -124,8 +129,10 @@ export function progressSlice(reporter: ProgressReporter, from: number, to: numb
  * reused by every ablation evaluated on it (the layer sweep evaluates many).
  */
 export class EvaluationSession {
-  private readonly baseRefusals = new Map<readonly Conversation[], RefusalEvaluation>();
-  private readonly baseLogits = new Map<readonly Conversation[], Float32Array[]>();
+  /** Keyed on the prompts' content and every setting that changes the replies or their verdicts. */
+  private readonly baseRefusals = new BoundedCache<RefusalEvaluation>(BASE_RESULTS_KEPT);
+  /** Keyed on the prompts' content: first-token logits depend on nothing else. */
+  private readonly baseLogits = new BoundedCache<Float32Array[]>(BASE_RESULTS_KEPT);
 
   private constructor(
     readonly folder: ModelFolder,
@@ -182,24 +189,17 @@ export class EvaluationSession {
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
-    const cached = this.baseRefusals.get(prompts);
-    if (cached) return cached;
-    const result = await evaluateRefusals(this.base, prompts, settings);
-    this.baseRefusals.set(prompts, result);
-    return result;
+    const key = contentKey({ prompts, maxNewTokens: settings.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, markers: resolveMarkers(settings.markers) });
+    return this.baseRefusals.getOrCompute(key, () => evaluateRefusals(this.base, prompts, settings));
   }
 
   async baseLogitsOn(prompts: readonly Conversation[], options: LongCallOptions & { batchSize?: number } = {}): Promise<Float32Array[]> {
-    const cached = this.baseLogits.get(prompts);
-    if (cached) return cached;
-    const result = await this.base.nextTokenLogits([...prompts], options);
-    this.baseLogits.set(prompts, result);
-    return result;
+    return this.baseLogits.getOrCompute(contentKey(prompts), () => this.base.nextTokenLogits([...prompts], options));
   }
 
   /**
    * Refusal rate (base and ablated) on `harmful` and first-token KL on `harmless` for one ablation.
-   * Pass the same array objects again to reuse the base model's results.
+   * The base model's results are reused whenever the same prompts come again with the same settings.
    */
   async evaluate(spec: AblationSpec, prompts: { harmful: readonly Conversation[]; harmless: readonly Conversation[] }, options: EvaluationSettings & LongCallOptions = {}): Promise<EvaluationReport> {
     const reporter = new ProgressReporter('evaluate', options.onProgress);

@@ -10,8 +10,8 @@
  * the lower KL, then to the earlier layer.
  */
 import { wilsonPair } from '../core/intervals';
-import { throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation } from './generate';
 import { DEFAULT_ABLATION_TARGETS, firstTokenKL, evaluateRefusals, progressSlice, type EvaluationSession, type EvaluationSettings } from './evaluate';
 import type { HookTarget } from '../model/hook-graph';

@@ -6,10 +6,10 @@
  */
 import type { ContrastAnalysis, LayerRange } from '../core/analysis';
 import { bootstrapAucInterval, DEFAULT_BOOTSTRAP_RESAMPLES } from '../core/intervals';
-import { InvalidFileError } from '../protocol/errors';
-import type { ReportJson } from '../protocol/report-json';
+import { InvalidFileError } from '../base/errors';
+import type { ReportJson } from './report-json';
 
-export type { ReportCounts, ReportJson, ReportLayer } from '../protocol/report-json';
+export type { ReportCounts, ReportJson, ReportLayer } from './report-json';
 
 export interface ReportInput {
   model: Record<string, unknown>;

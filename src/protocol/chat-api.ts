@@ -7,10 +7,11 @@
  * changed (a new base folder, another direction, scale or targets, another backend), so the UI stays stateless
  * about what the worker holds.
  */
-import type { Envelope, FolderDescriptor, PromptInput, PromptMessage, ResolvedBackend } from './analysis-api';
-import type { LongCallOptions, Progress } from './progress';
+import type { PromptInput, PromptMessage } from './analysis-api';
+import type { Envelope } from './envelope';
+import type { LongCallOptions, Progress } from '../base/progress';
+import type { AblationComponent } from '../core/recipe';
 
-export type AblationTarget = 'embed' | 'attn' | 'mlp';
 export type ChatSide = 'base' | 'ablated';
 
 /** Where the ablation direction comes from: a row of the analysis, or a direction file (parsed in the worker). */
@@ -20,7 +21,7 @@ export type DirectionSource =
 
 /** The ablated side: the base graph with hooks (no weight copy), or an exported (edited) model folder. */
 export type AblatedModelSpec =
-  | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationTarget[]; layers?: [number, number] }
+  | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationComponent[]; layers?: [number, number] }
   | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ };
 
 export interface ChatModelsSpec {
@@ -60,12 +61,10 @@ export interface ChatTokenEvent {
   index: number;
 }
 
-export interface RefusalCheck {
-  refused: boolean;
-  matchedMarkers: string[];
-  /** [start, end) character ranges of the matched markers in the reply as shown, for highlighting. */
-  spans: [number, number][];
-}
+export type { RefusalCheck } from '../core/refusal-spans';
+import type { RefusalCheck } from '../core/refusal-spans';
+import { type FolderDescriptor } from '../ports/folder-descriptor';
+import { type ResolvedBackend } from '../ports/onnx-session';
 
 export interface ChatReply {
   text: string;
@@ -136,7 +135,7 @@ export interface SweepRequest {
   harmless: PromptInput[];
   maxNewTokens: number;
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   klBound?: number;
   markers?: string[];
 }

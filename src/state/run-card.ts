@@ -4,13 +4,16 @@
  * sets (JSONL, with SHA-256 hashes), eval.json and the sweep, the layer table, the plots as SVG, reproduce.sh
  * with the exact `npx abliterate analyze …` command, a model card (README.md), and session.json, from which the
  * workbench restores plots and tables without the model. Layout in the README ("Sessions and run cards").
+ * Files by path here; the page zips and unzips them (platform/zip-archive.ts).
  */
-import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
+
+const strToU8 = (text: string) => new TextEncoder().encode(text);
+const strFromU8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 import { sha256Hex } from '../core/sha256';
-import { recipeFromShorthand, recipeToJson, type AblationComponent } from '../core/recipe';
+import { recipeFromShorthand, recipeToJson } from '../core/recipe';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
 import type { PromptInput } from '../protocol/analysis-api';
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 import { LAYER_CHOICE_COLUMNS, layerChoiceRows, recommendLayer, SWEEP_COLUMNS } from './layer-choice';
 import { isSessionSnapshot, type SessionSnapshot } from './session';
 import { tableToCsv } from './table-export';
@@ -100,7 +103,8 @@ export interface RunCardInput {
   plots: Record<string, string>;
 }
 
-export function buildRunCard({ snapshot, plots }: RunCardInput): Uint8Array {
+/** The run card's files by path; zip them with `savedAt` as the modification time. */
+export function runCardFiles({ snapshot, plots }: RunCardInput): Record<string, Uint8Array> {
   const result = snapshot.result;
   if (!result) throw new InvalidFileError('run card', 'needs a capture result: run the capture (step 3) first');
   const files: Record<string, Uint8Array> = {};
@@ -108,7 +112,7 @@ export function buildRunCard({ snapshot, plots }: RunCardInput): Uint8Array {
   put('report.json', result.reportText);
   put('directions.safetensors', encodeDirectionsSafetensors(result.directions));
   const layer = snapshot.selectedLayer ?? recommendLayer(result, snapshot.sweep).layer;
-  put('recipe.json', `${JSON.stringify(recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets as AblationComponent[] })), null, 2)}\n`);
+  put('recipe.json', `${JSON.stringify(recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets })), null, 2)}\n`);
   const hashes: string[] = [];
   const putPrompts = (name: string, prompts: readonly PromptInput[]) => {
     if (prompts.length === 0) return;
@@ -130,17 +134,11 @@ export function buildRunCard({ snapshot, plots }: RunCardInput): Uint8Array {
   put('reproduce.sh', reproduceScript(snapshot));
   put('session.json', sessionJson(snapshot));
   put('README.md', modelCard(snapshot, [...Object.keys(files), 'README.md'].sort()));
-  return zipSync(files, { level: 6, mtime: new Date(snapshot.savedAt) });
+  return files;
 }
 
-/** Reads a run card back into a snapshot (directions from directions.safetensors); one clear error per problem. */
-export function readRunCard(name: string, bytes: Uint8Array): SessionSnapshot {
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes);
-  } catch (error) {
-    throw new InvalidFileError(name, `is not a zip file (${(error as Error).message})`);
-  }
+/** Reads a run card's files back into a snapshot (directions from directions.safetensors); one clear error per problem. */
+export function snapshotFromRunCard(name: string, entries: Record<string, Uint8Array>): SessionSnapshot {
   const sessionBytes = entries['session.json'];
   if (!sessionBytes) throw new InvalidFileError(name, 'is not a run card: it has no session.json');
   let value: unknown;

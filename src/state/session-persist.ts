@@ -1,22 +1,29 @@
 /**
- * The session survives a reload: the latest snapshot is kept in IndexedDB (its own database, beside the
- * workers' activation cache) and restored before the page fills in its defaults. Saving is debounced and
+ * The session survives a reload: the latest snapshot is kept in the storage the page provides (IndexedDB, see
+ * platform/session-storage.ts) and restored before the page fills in its defaults. Saving is debounced and
  * starts only after the restore, so the empty start-up state never overwrites the saved session.
  * Storage is a convenience: a failure to read or write it leaves a note, never an error.
  */
-import { createStore, del, get, set, type UseStore } from 'idb-keyval';
 import { chatStore } from './chat-store';
 import { applySnapshot, isSessionSnapshot, takeSnapshot } from './session';
 import { workbenchStore } from './store';
 
-const SESSION_KEY = 'latest';
+/** Where the session is kept (the browser's IndexedDB, given by the page at start-up; none in tests). */
+export interface SessionStorage {
+  read(): Promise<unknown>;
+  write(value: unknown): Promise<void>;
+  clear(): Promise<void>;
+}
+
 const SAVE_DELAY_MS = 400;
 
-let store: UseStore | null = null;
-function sessionStore(): UseStore | null {
-  if (typeof indexedDB === 'undefined') return null;
-  store ??= createStore('abliteration-workbench-session', 'sessions');
-  return store;
+let storage: SessionStorage | null = null;
+function sessionStore(): SessionStorage | null {
+  return storage;
+}
+
+export function setSessionStorage(target: SessionStorage | null): void {
+  storage = target;
 }
 
 /** Restores the saved session, if any; true when one was applied. */
@@ -24,7 +31,7 @@ export async function restoreSession(): Promise<boolean> {
   const target = sessionStore();
   if (!target) return false;
   try {
-    const saved: unknown = await get(SESSION_KEY, target);
+    const saved: unknown = await target.read();
     if (!isSessionSnapshot(saved)) return false;
     applySnapshot(saved, 'the last session');
     return true;
@@ -42,7 +49,7 @@ async function saveNow(): Promise<void> {
   const target = sessionStore();
   if (!target) return;
   try {
-    await set(SESSION_KEY, takeSnapshot(), target);
+    await target.write(takeSnapshot());
   } catch {
     // quota exceeded or storage disabled: the session lives only in this page
   }
@@ -69,5 +76,5 @@ export function startSavingSession(): () => void {
 export async function clearSavedSession(): Promise<void> {
   stopSaving?.();
   const target = sessionStore();
-  if (target) await del(SESSION_KEY, target).catch(() => undefined);
+  if (target) await target.clear().catch(() => undefined);
 }

@@ -5,7 +5,8 @@
  * carries it in a zip (run-card.ts). Restoring one never needs the model: plots and tables come back as data.
  */
 import type { AnalysisResult, PromptSets } from '../protocol/analysis-api';
-import type { AblationTarget, EvaluationResult, SweepResult } from '../protocol/chat-api';
+import type { AblationComponent } from '../core/recipe';
+import type { EvaluationResult, SweepResult } from '../protocol/chat-api';
 import { chatStore, type HeldOutSet } from './chat-store';
 import { workbenchStore, type PromptSetName, type PromptSetState } from './store';
 
@@ -23,7 +24,7 @@ export interface SessionSnapshot {
   result: AnalysisResult | null;
   resultPrompts: PromptSets | null;
   selectedLayer: number | null;
-  ablation: { scale: number; targets: AblationTarget[] };
+  ablation: { scale: number; targets: AblationComponent[] };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
   evaluation: EvaluationResult | null;
   sweep: SweepResult | null;

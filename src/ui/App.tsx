@@ -5,7 +5,8 @@
 import { lazy, Suspense, useEffect, type ComponentType } from 'react';
 import { loadDefaultPrompts } from '../state/default-prompts';
 import { dismissError, loadDemoModel, probeBackend } from '../state/actions';
-import { restoreSession, startSavingSession } from '../state/session-persist';
+import { indexedDbSessionStorage } from '../platform/session-storage';
+import { restoreSession, setSessionStorage, startSavingSession } from '../state/session-persist';
 import { useWorkbench, workbenchStore } from '../state/store';
 import type { BackendChoice, BackendProbe } from '../protocol/analysis-api';
 import { AnalysisPanel } from './AnalysisPanel';
@@ -97,6 +98,7 @@ export function App() {
     void probeBackend();
     let stop: (() => void) | null = null;
     // The saved session first: defaults only fill what it left empty, and saving starts once it is in.
+    setSessionStorage(indexedDbSessionStorage());
     void restoreSession().then(() => {
       stop = startSavingSession();
       void loadDefaultPrompts();

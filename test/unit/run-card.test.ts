@@ -4,16 +4,21 @@
  * with node:crypto), and reproduce.sh holds the analyze command with the report's own settings.
  */
 import { createHash } from 'node:crypto';
-import { strFromU8, unzipSync } from 'fflate';
+import { strFromU8 } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { analyzeContrast, DEFAULT_LAYER_RANGE } from '../../src/core/analysis';
 import { seededRandom, seededSplit } from '../../src/core/statistics';
 import { buildReport, serializeReport } from '../../src/formats/report';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
+import { unzipFiles, zipFiles } from '../../src/platform/zip-archive';
 import type { AnalysisResult, PromptInput } from '../../src/protocol/analysis-api';
 import type { SweepResult } from '../../src/protocol/chat-api';
 import { layerChoiceRows, recommendLayer } from '../../src/state/layer-choice';
-import { buildRunCard, promptsToJsonl, readRunCard, reproduceArguments } from '../../src/state/run-card';
+import { promptsToJsonl, reproduceArguments, runCardFiles, snapshotFromRunCard, type RunCardInput } from '../../src/state/run-card';
+
+const buildRunCard = (input: RunCardInput) => zipFiles(runCardFiles(input), new Date(input.snapshot.savedAt));
+const readRunCard = (name: string, bytes: Uint8Array) => snapshotFromRunCard(name, unzipFiles(name, bytes));
+const unzipSync = (bytes: Uint8Array) => unzipFiles('card.zip', bytes);
 import { SESSION_FORMAT, SESSION_VERSION, type SessionSnapshot } from '../../src/state/session';
 
 const layerCount = 4;

@@ -5,7 +5,8 @@
  */
 import { useState } from 'react';
 import { reportError } from '../../state/actions';
-import { buildRunCard, readRunCard, reproduceCommand } from '../../state/run-card';
+import { zipFiles, unzipFiles } from '../../platform/zip-archive';
+import { reproduceCommand, runCardFiles, snapshotFromRunCard } from '../../state/run-card';
 import { applySnapshot, takeSnapshot } from '../../state/session';
 import { clearSavedSession } from '../../state/session-persist';
 import { useWorkbench } from '../../state/store';
@@ -18,7 +19,7 @@ async function downloadRunCard(setStatus: (text: string) => void): Promise<void>
     const snapshot = takeSnapshot();
     const plots = await renderPlotSvgs(snapshot);
     setStatus('zipping…');
-    const zip = buildRunCard({ snapshot, plots });
+    const zip = zipFiles(runCardFiles({ snapshot, plots }), new Date(snapshot.savedAt));
     const stamp = snapshot.savedAt.slice(0, 19).replace(/[:T]/g, '-');
     downloadBytes(`run-card-${snapshot.model?.name ?? 'model'}-${stamp}.zip`, zip, 'application/zip');
     setStatus(`run card saved (${(zip.byteLength / 1024).toFixed(0)} KiB)`);
@@ -30,7 +31,7 @@ async function downloadRunCard(setStatus: (text: string) => void): Promise<void>
 
 async function loadRunCard(file: File, setStatus: (text: string) => void): Promise<void> {
   try {
-    const snapshot = readRunCard(file.name, new Uint8Array(await file.arrayBuffer()));
+    const snapshot = snapshotFromRunCard(file.name, unzipFiles(file.name, new Uint8Array(await file.arrayBuffer())));
     applySnapshot(snapshot, `run card ${file.name}`);
     setStatus(`loaded ${file.name}`);
   } catch (error) {
