@@ -14,7 +14,7 @@ import { DIRECTION_ABLATION_OPTIONS, parseAblationOptions, readInputFile, withIn
 import { createProgressPrinter } from './progress-bar';
 
 export const help = `Usage: abliterate ablate --model DIR --direction FILE [--layer N] [--scale 1]
-                        [--targets embed,attn,mlp] [--layers A-B] --out DIR
+                        [--targets embed,attn,mlp] [--layers A-B] [--onnx] --out DIR
 
 Orthogonalizes the weights of a Hugging Face safetensors model against a direction r (unit length):
   embedding E            E ← E − α (E r) rᵀ
@@ -30,6 +30,11 @@ Options:
   --scale α          strength (default 1; 0 leaves the weights unchanged, 2 reflects)
   --targets LIST     comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B       only blocks A..B (inclusive, 0-based) for attn/mlp; the embedding is governed by --targets
+  --onnx             also abliterate the ONNX graphs in DIR/onnx/ (every decoder and its embed_tokens graph;
+                     same file names, external data as <graph>.onnx_data): float weights are edited in place
+                     like the safetensors, quantized ones (q4 MatMulNBits, q8, QDQ) get the ablation baked into
+                     the graph as hook nodes. A folder with ONNX and no safetensors ablates with --onnx.
+                     Without it onnx/ is copied unchanged. The manifest says "onnx": "ablated" | "copied".
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})`;
 
@@ -39,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     ...DIRECTION_ABLATION_OPTIONS,
     out: { type: 'string' },
     'chunk-mb': { type: 'string' },
+    onnx: { type: 'boolean' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');
@@ -52,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   const direction = selectDirection(parseDirectionFile(directionPath, directionBytes), { layer, hiddenSize: config.hiddenSize });
   const selection = { direction, scale, targets, layers };
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection);
+  const plan = await planAblation(input, selection, { onnx: values.onnx === true });
   const output = await createNodeOutputFolder(outDir);
 
   const started = Date.now();
@@ -85,6 +91,7 @@ function summarize(manifest: AblationManifest, outDir: string, seconds: number):
     `  direction: ${manifest.direction.file}${manifest.direction.layer !== null ? ` layer ${manifest.direction.layer}` : ''} (unit vector sha256 ${manifest.direction.sha256.slice(0, 16)}…)`,
     `  output:    ${outDir} (${Object.keys(manifest.files).length} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s)`,
     `  manifest:  ${outDir}/${MANIFEST_FILE}`,
+    `  onnx:      ${manifest.onnx}${manifest.onnxGraphs.length > 0 ? ` (${manifest.onnxGraphs.map((graph) => `${graph.file}: ${graph.editedInitializers.length} initializers edited, ${graph.bakedHooks.length} hooks baked`).join('; ')})` : ''}`,
     ...manifest.notes.map((note) => `  note: ${note}`),
   ];
   return `${lines.join('\n')}\n`;

@@ -10,6 +10,7 @@ import { scanAblationTargets, selectAblationTargets, type AblationTarget, type T
 import type { ByteSource } from '../platform/bytes';
 import type { ModelFolder } from '../platform/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import { planOnnxExport, type OnnxExportPlan } from './onnx-export';
 
 export const MANIFEST_FILE = 'abliteration.json';
 
@@ -42,7 +43,14 @@ export interface AblationPlan {
   scan: TargetScan;
   /** Every other file of the folder, copied byte for byte (the index included). */
   otherFiles: { path: string; source: ByteSource }[];
+  /** The abliterated ONNX graphs to write (`--onnx`), or null when onnx/ is copied unchanged. */
+  onnx: OnnxExportPlan | null;
   notes: string[];
+}
+
+export interface PlanOptions {
+  /** Also abliterate the ONNX graphs; a folder without safetensors then ablates its ONNX only. */
+  onnx?: boolean;
 }
 
 export interface AblationSelection {
@@ -53,7 +61,7 @@ export interface AblationSelection {
   layers?: [number, number];
 }
 
-export async function planAblation(input: ModelFolder, selection: AblationSelection): Promise<AblationPlan> {
+export async function planAblation(input: ModelFolder, selection: AblationSelection, options: PlanOptions = {}): Promise<AblationPlan> {
   checkSelection(selection);
   const config = await readModelConfig(input);
   if (selection.direction.length !== config.hiddenSize) {
@@ -64,7 +72,8 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   if (selection.layers && selection.layers[1] >= config.numLayers) {
     throw new InvalidInputError(`--layers ${selection.layers[0]}-${selection.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
   }
-  const shardMap = await readShardMap(input);
+  const onnxOnly = options.onnx === true && !hasSafetensors(input);
+  const shardMap = onnxOnly ? { indexFile: null, shards: [], tensorToShard: new Map<string, string>(), metadata: null } : await readShardMapHinted(input);
   const shards: ShardPlan[] = [];
   for (const path of shardMap.shards) {
     const source = await input.open(path);
@@ -73,8 +82,10 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const notes: string[] = [];
   const tensorShard = checkShardConsistency(input, shardMap, shards, notes);
 
-  const scan = scanAblationTargets([...tensorShard.keys()], config);
-  const selected = selectAblationTargets(scan, config, selection);
+  const scan: TargetScan = onnxOnly
+    ? { matches: [], embeddingName: null, tiedEmbeddings: config.tieWordEmbeddings, excluded: [], notes: [] }
+    : scanAblationTargets([...tensorShard.keys()], config);
+  const selected = onnxOnly ? [] : selectAblationTargets(scan, config, selection);
   const edits = new Map<string, TensorEdit>();
   for (const match of selected) {
     const { shard, tensor } = tensorShard.get(match.name)!;
@@ -82,20 +93,42 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   }
   notes.push(...scan.notes);
 
+  const onnx = options.onnx ? await planOnnxExport(input, config, selection) : null;
+  if (onnxOnly) notes.push('the folder has no safetensors: only its ONNX graphs were ablated');
   const shardPaths = new Set(shardMap.shards);
   const otherFiles: { path: string; source: ByteSource }[] = [];
   for (const path of input.list()) {
-    if (shardPaths.has(path)) continue;
+    if (shardPaths.has(path) || onnx?.consumedPaths.has(path)) continue;
     if (path === MANIFEST_FILE) {
       notes.push(`the input's own ${MANIFEST_FILE} (an earlier ablation) was replaced by this run's manifest`);
       continue;
     }
     otherFiles.push({ path, source: await input.open(path) });
   }
-  if (otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
-    notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are)');
+  if (!onnx && otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
+    notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are; --onnx ablates them too)');
   }
-  return { input, config, shardMap, shards, edits, scan, otherFiles, notes };
+  for (const graph of onnx?.graphs ?? []) {
+    for (const site of graph.ablation.baked) {
+      notes.push(`${graph.path}: ${site.target}${site.layer >= 0 ? ` block ${site.layer}` : ''} ablated by a hook baked into the graph (${site.reason})`);
+    }
+  }
+  return { input, config, shardMap, shards, edits, scan, otherFiles, onnx, notes };
+}
+
+function hasSafetensors(input: ModelFolder): boolean {
+  return input.list().some((path) => path === SAFETENSORS_INDEX_FILE || (!path.includes('/') && path.endsWith('.safetensors')));
+}
+
+async function readShardMapHinted(input: ModelFolder): Promise<ShardMap> {
+  try {
+    return await readShardMap(input);
+  } catch (error) {
+    if (error instanceof InvalidFileError && /has no safetensors weights/.test(error.message) && input.list().some((path) => /^onnx\/[^/]+\.onnx$/.test(path))) {
+      throw new InvalidFileError(input.name, 'has no safetensors weights, only ONNX graphs: ablate them with --onnx (the export option "also write abliterated ONNX")');
+    }
+    throw error;
+  }
 }
 
 function checkSelection(selection: AblationSelection): void {

@@ -8,24 +8,29 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import { Sha256, sha256Hex } from '../core/sha256';
+import { sha256Hex } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
 import type { ByteSink, ByteSource } from '../platform/bytes';
 import type { ModelFolder, OutputFolder } from '../platform/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { onnxExportWork, writeOnnxGraph } from './onnx-export';
+import { ByteMeter, copyRange, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';
 
 export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
+export type { IncrementalHash } from './output-writer';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
 
 export interface AblateOptions extends LongCallOptions, AblationSelection {
+  /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
+  onnx?: boolean;
   backend?: OrthogonalizeBackend;
   maxChunkBytes?: number;
   /** Where the direction came from, recorded in the manifest. */
@@ -37,16 +42,12 @@ export interface AblateOptions extends LongCallOptions, AblationSelection {
   createHash?: () => IncrementalHash;
 }
 
-export interface IncrementalHash {
-  update(bytes: Uint8Array): unknown;
-  hexDigest(): string;
-}
 
 /** Plans (validating everything) and writes the ablated folder; aborts the output on any failure. */
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
   let plan: AblationPlan;
   try {
-    plan = await planAblation(input, options);
+    plan = await planAblation(input, options, { onnx: options.onnx === true });
   } catch (error) {
     await output.abort();
     throw error;
@@ -59,7 +60,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
-  const createHash = options.createHash ?? (() => new Sha256());
+  const createHash = options.createHash ?? portableHash;
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
   const files: Record<string, OutputFileRecord> = {};
@@ -80,6 +81,11 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
       }
+    }
+    for (const graph of plan.onnx?.graphs ?? []) {
+      throwIfAborted(options.signal);
+      const written = await writeOnnxGraph(graph, output, { direction: options.direction, scale: options.scale, maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) });
+      Object.assign(files, written);
     }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
@@ -107,60 +113,12 @@ function totalWork(plan: AblationPlan): number {
     if (edit.orientation === 'columns') total += edit.tensor.dataOffsets[1] - edit.tensor.dataOffsets[0];
   }
   for (const file of plan.otherFiles) total += file.source.size;
+  if (plan.onnx) total += onnxExportWork(plan.onnx);
   return total;
 }
 
-class ByteMeter {
-  private done = 0;
-  constructor(
-    private readonly progress: ProgressReporter,
-    private readonly total: number,
-  ) {}
-  advance(bytes: number, file: string): void {
-    this.done += bytes;
-    this.progress.report(this.total > 0 ? this.done / this.total : 1, file, { bytes: this.done, totalBytes: this.total });
-  }
-}
 
-/** Creates one output file, lets `body` write it through a hashing sink, and closes it. */
-async function writeFile(
-  output: OutputFolder,
-  path: string,
-  createHash: () => IncrementalHash,
-  body: (sink: ByteSink) => Promise<void>,
-): Promise<OutputFileRecord> {
-  const sink = await output.createFile(path);
-  const hash = createHash();
-  let bytes = 0;
-  const hashing: ByteSink = {
-    name: path, // progress shows folder-relative names
 
-    async write(chunk) {
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-      await sink.write(chunk);
-    },
-    close: () => sink.close(),
-    abort: () => sink.abort(),
-  };
-  try {
-    await body(hashing);
-    await sink.close();
-  } catch (error) {
-    await sink.abort().catch(() => undefined);
-    throw error;
-  }
-  return { sha256: hash.hexDigest(), bytes };
-}
-
-async function copyRange(source: ByteSource, begin: number, end: number, sink: ByteSink, maxChunkBytes: number, signal: AbortSignal | undefined, meter: ByteMeter): Promise<void> {
-  for (let offset = begin; offset < end; offset += maxChunkBytes) {
-    throwIfAborted(signal);
-    const length = Math.min(maxChunkBytes, end - offset);
-    await sink.write(await readExactly(source, offset, length));
-    meter.advance(length, sink.name);
-  }
-}
 
 /** A backend that returned the wrong number of bytes would shift every later tensor: stop instead. */
 function checkedSize(edited: Uint8Array, chunk: Uint8Array, backend: OrthogonalizeBackend, edit: TensorEdit): Uint8Array {
@@ -170,10 +128,6 @@ function checkedSize(edited: Uint8Array, chunk: Uint8Array, backend: Orthogonali
   return edited;
 }
 
-/** Rows per chunk: as many whole rows as fit, at least one. */
-function rowsPerChunk(cols: number, elementBytes: number, maxChunkBytes: number): number {
-  return Math.max(1, Math.floor(maxChunkBytes / (cols * elementBytes)));
-}
 
 async function writeEditedTensor(
   source: ByteSource,
