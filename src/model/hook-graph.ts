@@ -147,7 +147,7 @@ function foldSkipNormBias(edit: GraphEdit, index: GraphIndex, node: NodeProto, j
 
 /** Inserts (Cast →) x − α r(r·x) (→ Cast back) on `value`; returns the name of the hooked value. */
 function insertProjection(edit: GraphEdit, index: GraphIndex, value: string, streamType: number, label: string, directionName: string, scaledName: string): string {
-  const elemType = index.elemType(value) ?? streamType;
+  const elemType = index.inferElemType(value) ?? streamType;
   const prefix = `abliterate/hook/${label}`;
   const nodes: NodeProto[] = [];
   let input = value;

@@ -228,7 +228,7 @@ function projectionEdits(index: GraphIndex, junction: ResidualJunction, dModel: 
       continue;
     }
     if (domain === '' && node.opType === 'MatMul') {
-      const weight = inputs[1] ?? '';
+      const weight = storedWeight(index, inputs[1] ?? '');
       const info = floatInitializer(index, weight);
       if (!info) return `the out-projection \`${node.name ?? ''}\` has no float weight initializer (a quantized or computed weight)`;
       if (info.dims.length !== 2 || info.dims[1] !== dModel) return `the out-projection weight \`${weight}\` has shape [${info.dims.join(', ')}], not [in, ${dModel}]`;
@@ -239,6 +239,14 @@ function projectionEdits(index: GraphIndex, junction: ResidualJunction, dModel: 
     return `the branch reaches ${node.opType} \`${node.name ?? ''}\`${domain ? ` (${domain})` : ''}, not a float MatMul`;
   }
   return 'no out-projection MatMul within reach of the residual sum';
+}
+
+/** A weight read through a Cast (float16 storage behind float32 compute) is edited where it is stored. */
+function storedWeight(index: GraphIndex, value: string): string {
+  const producer = index.producerOf(value);
+  if (!producer || producer.node.opType !== 'Cast' || (producer.node.domain ?? '') !== '' || index.consumersOf(value).length !== 1) return value;
+  const stored = (producer.node.input ?? [])[0] ?? '';
+  return floatInitializer(index, stored) ? stored : value;
 }
 
 function isBias(index: GraphIndex, name: string, dModel: number): boolean {
