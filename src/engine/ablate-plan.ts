@@ -6,11 +6,15 @@
 import { isFloatDType, type FloatDType } from '../core/dtypes';
 import { readModelConfig, readShardMap, SAFETENSORS_INDEX_FILE, type ModelConfig, type ShardMap } from '../formats/hf-folder';
 import { readSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
-import { scanAblationTargets, selectAblationTargets, type AblationTarget, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
-import type { ByteSource } from '../platform/bytes';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import { scanAblationTargets, selectAblationTargets, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
+import type { ByteSource } from '../ports/bytes';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
+import type { RecipeMethod } from '../core/recipe';
+import { resolveAblation, type AblationSelection, type ResolvedAblation } from './ablation-selection';
 import { planOnnxExport, type OnnxExportPlan } from './onnx-export';
+
+export type { AblationSelection, RecipeSelection, ShorthandSelection } from './ablation-selection';
 
 export const MANIFEST_FILE = 'abliteration.json';
 
@@ -31,6 +35,10 @@ export interface TensorEdit {
   batches: number;
   rows: number;
   cols: number;
+  /** The recipe's numbers for this target: its float32 unit direction [dModel], weight w (≠ 0) and method. */
+  direction: Float32Array;
+  weight: number;
+  method: RecipeMethod;
 }
 
 export interface AblationPlan {
@@ -43,9 +51,11 @@ export interface AblationPlan {
   scan: TargetScan;
   /** Every other file of the folder, copied byte for byte (the index included). */
   otherFiles: { path: string; source: ByteSource }[];
+  notes: string[];
+  /** The recipe as applied, with its per-target directions and weights. */
+  ablation: ResolvedAblation;
   /** The abliterated ONNX graphs to write (`--onnx`), or null when onnx/ is copied unchanged. */
   onnx: OnnxExportPlan | null;
-  notes: string[];
 }
 
 export interface PlanOptions {
@@ -53,25 +63,23 @@ export interface PlanOptions {
   onnx?: boolean;
 }
 
-export interface AblationSelection {
-  direction: Float32Array; // [dModel], unit
-  scale: number;
-  targets: AblationTarget[];
-  /** Inclusive block range for attention / MLP targets. */
-  layers?: [number, number];
-}
-
-export async function planAblation(input: ModelFolder, selection: AblationSelection, options: PlanOptions = {}): Promise<AblationPlan> {
-  checkSelection(selection);
+/**
+ * `shorthandLayer`: the directions-file row the shorthand's direction came from (recorded in the manifest's recipe).
+ */
+export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number, options: PlanOptions = {}): Promise<AblationPlan> {
+  // Checks that need no model first, so a bad recipe or direction fails before the folder is read.
+  resolveAblation(selection, undefined, shorthandLayer);
   const config = await readModelConfig(input);
-  if (selection.direction.length !== config.hiddenSize) {
+  const ablation = resolveAblation(selection, config.numLayers, shorthandLayer);
+  if (ablation.dModel !== config.hiddenSize) {
     throw new InvalidInputError(
-      `the direction has ${selection.direction.length} values but ${config.file} says hidden_size ${config.hiddenSize}; use a direction computed for this model`,
+      `the direction has ${ablation.dModel} values but ${config.file} says hidden_size ${config.hiddenSize}; use a direction computed for this model`,
     );
   }
-  if (selection.layers && selection.layers[1] >= config.numLayers) {
-    throw new InvalidInputError(`--layers ${selection.layers[0]}-${selection.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
+  if (ablation.shorthand?.layers && ablation.shorthand.layers[1] >= config.numLayers) {
+    throw new InvalidInputError(`--layers ${ablation.shorthand.layers[0]}-${ablation.shorthand.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
   }
+  if (ablation.components.length === 0) throw new InvalidInputError('the recipe gives every component weight 0: nothing would change');
   const onnxOnly = options.onnx === true && !hasSafetensors(input);
   const shardMap = onnxOnly ? { indexFile: null, shards: [], tensorToShard: new Map<string, string>(), metadata: null } : await readShardMapHinted(input);
   const shards: ShardPlan[] = [];
@@ -85,15 +93,19 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const scan: TargetScan = onnxOnly
     ? { matches: [], embeddingName: null, tiedEmbeddings: config.tieWordEmbeddings, excluded: [], notes: [] }
     : scanAblationTargets([...tensorShard.keys()], config);
-  const selected = onnxOnly ? [] : selectAblationTargets(scan, config, selection);
+  const selected = onnxOnly ? [] : selectAblationTargets(scan, config, { targets: ablation.components, layers: ablation.shorthand?.layers });
   const edits = new Map<string, TensorEdit>();
   for (const match of selected) {
+    const block = match.layer ?? -1;
+    const weight = ablation.weightFor(match.target, block);
+    if (weight === 0) continue; // weight 0 = untouched: copied byte for byte
     const { shard, tensor } = tensorShard.get(match.name)!;
-    edits.set(match.name, describeEdit(match, shard, tensor, config));
+    const numbers = { direction: ablation.directionFor(match.target, block), weight, method: ablation.recipe.method };
+    edits.set(match.name, describeEdit(match, shard, tensor, config, numbers));
   }
   notes.push(...scan.notes);
 
-  const onnx = options.onnx ? await planOnnxExport(input, config, selection) : null;
+  const onnx = options.onnx ? await planOnnxExport(input, config, ablation) : null;
   if (onnxOnly) notes.push('the folder has no safetensors: only its ONNX graphs were ablated');
   const shardPaths = new Set(shardMap.shards);
   const otherFiles: { path: string; source: ByteSource }[] = [];
@@ -113,7 +125,7 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
       notes.push(`${graph.path}: ${site.target}${site.layer >= 0 ? ` block ${site.layer}` : ''} ablated by a hook baked into the graph (${site.reason})`);
     }
   }
-  return { input, config, shardMap, shards, edits, scan, otherFiles, onnx, notes };
+  return { input, config, shardMap, shards, edits, scan, otherFiles, notes, ablation, onnx };
 }
 
 function hasSafetensors(input: ModelFolder): boolean {
@@ -128,24 +140,6 @@ async function readShardMapHinted(input: ModelFolder): Promise<ShardMap> {
       throw new InvalidFileError(input.name, 'has no safetensors weights, only ONNX graphs: ablate them with --onnx (the export option "also write abliterated ONNX")');
     }
     throw error;
-  }
-}
-
-function checkSelection(selection: AblationSelection): void {
-  const { direction, scale, targets, layers } = selection;
-  if (!Number.isFinite(scale)) throw new InvalidInputError(`scale ${scale} is not a finite number`);
-  if (targets.length === 0) throw new InvalidInputError('no targets chosen: use one or more of embed, attn, mlp');
-  let squaredNorm = 0;
-  for (const value of direction) {
-    if (!Number.isFinite(value)) throw new InvalidInputError('the direction contains NaN or Inf values');
-    squaredNorm += value * value;
-  }
-  // Callers normalize; a vector far from unit length means the caller skipped it and the edit would be wrong.
-  if (Math.abs(Math.sqrt(squaredNorm) - 1) > 1e-4) {
-    throw new InvalidInputError(`the direction must be unit length (its norm is ${Math.sqrt(squaredNorm)})`);
-  }
-  if (layers && !(Number.isInteger(layers[0]) && Number.isInteger(layers[1]) && layers[0] >= 0 && layers[0] <= layers[1])) {
-    throw new InvalidInputError(`layer range ${layers[0]}-${layers[1]} is not a valid inclusive range A-B with 0 ≤ A ≤ B`);
   }
 }
 
@@ -180,7 +174,13 @@ function checkShardConsistency(
   return located;
 }
 
-function describeEdit(match: TensorRoleMatch, shard: string, tensor: SafetensorsTensorInfo, config: ModelConfig): TensorEdit {
+function describeEdit(
+  match: TensorRoleMatch,
+  shard: string,
+  tensor: SafetensorsTensorInfo,
+  config: ModelConfig,
+  numbers: { direction: Float32Array; weight: number; method: RecipeMethod },
+): TensorEdit {
   const where = `${shard}: tensor ${tensor.name}`;
   if (!isFloatDType(tensor.dtype)) {
     throw new UnsupportedModelError(`${where} is ${tensor.dtype}; only F32, F16 and BF16 weights can be edited (quantized checkpoints are not supported)`);
@@ -188,7 +188,7 @@ function describeEdit(match: TensorRoleMatch, shard: string, tensor: Safetensors
   const dModel = config.hiddenSize;
   const shape = tensor.shape;
   const shown = `[${shape.join(', ')}]`;
-  const base = { match, shard, tensor, dtype: tensor.dtype };
+  const base = { match, shard, tensor, dtype: tensor.dtype, ...numbers };
   const mismatch = (expected: string) =>
     new UnsupportedModelError(`${where} has shape ${shown}, expected ${expected} with hidden_size ${dModel} from ${config.file}`);
 

@@ -14,11 +14,10 @@ import { FLOAT_DTYPE_BYTES, type FloatDType } from '../core/dtypes';
 import { decodeOnnxModel, encodeOnnxModel, int64ToNumber, onnx, OnnxDataType, type ModelProto, type TensorProto } from '../formats/onnx';
 import type { ModelConfig } from '../formats/hf-folder';
 import { readExactly } from '../formats/safetensors';
-import { planDecoderAblation, planEmbeddingGraphAblation, type OnnxGraphAblation, type OnnxInitializerEdit } from '../model/onnx-ablation';
-import type { HookTarget } from '../model/hook-graph';
-import { MemoryByteSource, type ByteSink, type ByteSource } from '../platform/bytes';
-import { checkedRelativePath, type ModelFolder, type OutputFolder } from '../platform/folder';
-import { InvalidFileError, InvalidInputError, UnsupportedModelError, throwIfAborted } from '../protocol/errors';
+import { planDecoderAblation, planEmbeddingGraphAblation, type AblationNumbers, type OnnxGraphAblation, type OnnxInitializerEdit } from '../model/onnx-ablation';
+import { MemoryByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
+import { checkedRelativePath, type ModelFolder, type OutputFolder } from '../ports/folder';
+import { InvalidFileError, InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
 import type { OutputFileRecord } from './ablate-manifest';
 import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type IncrementalHash } from './output-writer';
 import { readWholeFile } from './transformers-files';
@@ -46,16 +45,7 @@ export interface OnnxExportPlan {
   consumedPaths: Set<string>;
 }
 
-export interface OnnxSelection {
-  direction: Float32Array; // [dModel], unit
-  scale: number;
-  targets: HookTarget[];
-  layers?: [number, number];
-}
-
 export interface OnnxWriteOptions {
-  direction: Float32Array;
-  scale: number;
   maxChunkBytes: number;
   createHash: () => IncrementalHash;
   meter: ByteMeter;
@@ -65,7 +55,7 @@ export interface OnnxWriteOptions {
 const NOT_A_DECODER = /^(embed_tokens|vision_encoder|audio_encoder|encoder_model|speech_encoder)/;
 
 /** Decodes and plans every graph to ablate; nothing is written. Errors name the graph or data file. */
-export async function planOnnxExport(folder: ModelFolder, config: ModelConfig, selection: OnnxSelection): Promise<OnnxExportPlan> {
+export async function planOnnxExport(folder: ModelFolder, config: ModelConfig, ablation: AblationNumbers): Promise<OnnxExportPlan> {
   const files = folder.list();
   const graphPaths = files.filter((path) => /^onnx\/[^/]+\.onnx$/.test(path));
   const stem = (path: string) => path.slice('onnx/'.length, -'.onnx'.length);
@@ -75,18 +65,16 @@ export async function planOnnxExport(folder: ModelFolder, config: ModelConfig, s
   let takesInputsEmbeds = false;
   for (const path of decoders) {
     const model = await readGraph(folder, path);
-    const ablation = named(folder, path, () =>
-      planDecoderAblation(model, { ...selection, tiedEmbeddings: config.tieWordEmbeddings, numLayers: config.numLayers }),
-    );
+    const planned = named(folder, path, () => planDecoderAblation(model, { ablation, tiedEmbeddings: config.tieWordEmbeddings, numLayers: config.numLayers }));
     takesInputsEmbeds ||= (model.graph?.input ?? []).some((info) => info.name === 'inputs_embeds');
-    graphs.push(await graphPlan(folder, path, 'decoder', ablation));
+    graphs.push(await graphPlan(folder, path, 'decoder', planned));
   }
-  if (selection.targets.includes('embed') && takesInputsEmbeds) {
+  if (ablation.components.includes('embed') && ablation.weightFor('embed', -1) !== 0 && takesInputsEmbeds) {
     const embeddings = graphPaths.filter((path) => stem(path).startsWith('embed_tokens'));
     if (embeddings.length === 0) throw new InvalidInputError(`${folder.name}: the decoder takes inputs_embeds but onnx/ has no embed_tokens graph to ablate the embedding in`);
     for (const path of embeddings) {
       const model = await readGraph(folder, path);
-      graphs.push(await graphPlan(folder, path, 'embedding', named(folder, path, () => planEmbeddingGraphAblation(model, `${folder.name}/${path}`, selection))));
+      graphs.push(await graphPlan(folder, path, 'embedding', named(folder, path, () => planEmbeddingGraphAblation(model, `${folder.name}/${path}`, ablation))));
     }
   }
   const consumedPaths = new Set<string>();
@@ -274,10 +262,10 @@ async function writeEdited(
     const chunk = await read(rowStart * rowBytes, count * rowBytes); // [count, dModel]
     const edited =
       edit.layout === 'transposed-columns'
-        ? applyColumnsTransposed(chunk, edit.dtype, count, edit.cols, options.direction, options.scale, partialRows)
+        ? applyColumnsTransposed(chunk, edit.dtype, count, edit.cols, edit.direction, edit.weight, partialRows)
         : edit.rows === 1
-          ? applyBias(chunk, edit.dtype, options.direction, options.scale)
-          : applyRows(chunk, edit.dtype, count, edit.cols, options.direction, options.scale);
+          ? applyBias(chunk, edit.dtype, edit.direction, edit.weight)
+          : applyRows(chunk, edit.dtype, count, edit.cols, edit.direction, edit.weight);
     await sink.write(edited);
     options.meter?.advance(chunk.byteLength, sink.name);
   }

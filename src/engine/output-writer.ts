@@ -4,10 +4,10 @@
  */
 import { Sha256 } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
-import type { ByteSink, ByteSource } from '../platform/bytes';
-import type { OutputFolder } from '../platform/folder';
-import { throwIfAborted } from '../protocol/errors';
-import type { ProgressReporter } from '../protocol/progress';
+import type { ByteSink, ByteSource } from '../ports/bytes';
+import type { OutputFolder } from '../ports/folder';
+import { throwIfAborted } from '../base/errors';
+import type { ProgressReporter } from '../base/progress';
 import type { OutputFileRecord } from './ablate-manifest';
 
 export interface IncrementalHash {

@@ -17,10 +17,10 @@
 import type { FloatDType } from '../core/dtypes';
 import { OnnxDataType, int64ToNumber, intAttribute, float32Initializer, onnx } from '../formats/onnx';
 import type { ModelProto, NodeProto, TensorProto } from '../formats/onnx';
-import { UnsupportedModelError } from '../protocol/errors';
+import { UnsupportedModelError } from '../base/errors';
 import { buildHookGraph, type HookTarget } from './hook-graph';
 import { GraphIndex, makeNode } from './onnx-graph-utils';
-import { findResidualPoints, type ResidualJunction } from './residual-finder';
+import { findResidualPoints, type ResidualJunction, type ResidualPoints } from './residual-finder';
 
 export interface OnnxInitializerEdit {
   initializer: string;
@@ -36,6 +36,9 @@ export interface OnnxInitializerEdit {
   /** Stored shape [rows, cols]; cols = dModel for both layouts. */
   rows: number;
   cols: number;
+  /** The recipe's numbers for this target: its float32 unit direction [dModel] and weight w (≠ 0). */
+  direction: Float32Array;
+  weight: number;
 }
 
 export interface BakedHook {
@@ -52,11 +55,23 @@ export interface OnnxGraphAblation {
   baked: BakedHook[];
 }
 
+/**
+ * The numbers of a resolved ablation recipe (the engine's ResolvedAblation has this shape): the per-target
+ * direction and weight every edit and baked hook uses, so they are those of the safetensors edit.
+ */
+export interface AblationNumbers {
+  directionFor(component: HookTarget, block: number): Float32Array; // [dModel]
+  weightFor(component: HookTarget, block: number): number;
+  /** Components with a non-zero weight somewhere. */
+  components: readonly HookTarget[];
+  dModel: number;
+  recipe: { method: string };
+  /** The seed shorthand's block range for attn/mlp, when the ablation came from one. */
+  shorthand: { layers?: [number, number] } | null;
+}
+
 export interface OnnxAblationOptions {
-  direction: Float32Array; // [dModel], unit
-  scale: number;
-  targets: HookTarget[];
-  layers?: [number, number];
+  ablation: AblationNumbers;
   tiedEmbeddings: boolean;
   numLayers?: number;
 }
@@ -74,15 +89,16 @@ const SKIP_NORM_BIAS_SLOT: Readonly<Record<string, number>> = { SkipSimplifiedLa
 
 /** Plans the ablation of a decoder graph (one with the residual stream). */
 export function planDecoderAblation(model: ModelProto, options: OnnxAblationOptions): OnnxGraphAblation {
+  const { ablation } = options;
+  checkStandardMethod(ablation);
   const residual = findResidualPoints(model, options.numLayers !== undefined ? { numLayers: options.numLayers } : {});
   const index = new GraphIndex(model.graph ?? {});
-  const dModel = options.direction.length;
+  const dModel = ablation.dModel;
   const edits: OnnxInitializerEdit[] = [];
   const baked: BakedHook[] = [];
-  const numLayers = residual.points.length - 1;
-  const [first, last] = options.layers ?? [0, numLayers - 1];
+  const numbers = (target: HookTarget, layer: number) => ({ direction: ablation.directionFor(target, layer), weight: ablation.weightFor(target, layer) });
 
-  if (options.targets.includes('embed')) {
+  if (ablation.components.includes('embed') && ablation.weightFor('embed', -1) !== 0) {
     let headCovered = false;
     if (!residual.inputsEmbeds) {
       const table = embeddingTable(index, residual.points[0], dModel);
@@ -91,53 +107,88 @@ export function planDecoderAblation(model: ModelProto, options: OnnxAblationOpti
         const shared = index.consumersOf(table.initializer).length > 1;
         if (shared && !options.tiedEmbeddings) baked.push({ target: 'embed', layer: -1, reason: `the table \`${table.initializer}\` is read by other nodes too` });
         else {
-          edits.push(table);
+          edits.push({ ...table, ...numbers('embed', -1) });
           headCovered = shared; // the tied head reads the edited table itself
         }
       }
     }
     if (options.tiedEmbeddings && !headCovered) baked.push({ target: 'lm_head', layer: -1, reason: 'the tied lm_head has its own copy of the table' });
   }
+  const [first, last] = ablation.shorthand?.layers ?? [0, residual.points.length - 2];
   for (const junction of residual.junctions) {
     const target: HookTarget = junction.kind === 'mixer' ? 'attn' : 'mlp';
-    if (!options.targets.includes(target) || junction.block < first || junction.block > last) continue;
+    if (!ablation.components.includes(target) || junction.block < first || junction.block > last || ablation.weightFor(target, junction.block) === 0) continue;
     const found = projectionEdits(index, junction, dModel);
     if (typeof found === 'string') baked.push({ target, layer: junction.block, reason: found });
-    else edits.push(...found.map((edit) => ({ ...edit, target, layer: junction.block })));
+    else edits.push(...found.map((edit) => ({ ...edit, target, layer: junction.block, ...numbers(target, junction.block) })));
   }
-  if (baked.length === 0) return { model: shallowCopy(model), edits, baked };
-  const wanted = new Set(baked.map((site) => `${site.target}:${site.layer}`));
-  const hooked = buildHookGraph(model, {
-    direction: options.direction,
-    scale: options.scale,
-    targets: options.targets,
-    ...(options.layers ? { layers: options.layers } : {}),
-    tiedEmbeddings: options.tiedEmbeddings,
-    residual,
-    include: (site) => wanted.has(`${site.target}:${site.layer}`),
-  });
-  return { model: hooked.model, edits, baked };
+  return { model: bakeHooks(model, residual, baked, options), edits, baked };
+}
+
+/**
+ * Bakes the hooks of `sites`, one hook-graph pass per distinct (direction, weight): a recipe's kernel gives blocks
+ * different weights, and each pass carries one direction and one α as constants. Later passes find the residual
+ * stream again on the graph the earlier ones wrote (the finder sees through the hooks).
+ */
+function bakeHooks(model: ModelProto, residual: ResidualPoints, sites: BakedHook[], options: OnnxAblationOptions): ModelProto {
+  const { ablation } = options;
+  const groups = new Map<string, { direction: Float32Array; weight: number; keys: Set<string> }>();
+  for (const site of sites) {
+    const component: HookTarget = site.target === 'lm_head' ? 'embed' : site.target; // the tied head is the embedding
+    const direction = ablation.directionFor(component, site.layer);
+    const weight = ablation.weightFor(component, site.layer);
+    const groupKey = `${weight}/${Array.from(direction).join(',')}`;
+    const group = groups.get(groupKey) ?? { direction, weight, keys: new Set<string>() };
+    group.keys.add(`${site.target}:${site.layer}`);
+    groups.set(groupKey, group);
+  }
+  let current = sites.length === 0 ? shallowCopy(model) : model;
+  let points: ResidualPoints | undefined = residual;
+  for (const group of groups.values()) {
+    current = buildHookGraph(current, {
+      direction: group.direction,
+      scale: group.weight,
+      targets: ['embed', 'attn', 'mlp'],
+      tiedEmbeddings: options.tiedEmbeddings,
+      ...(points ? { residual: points } : {}),
+      ...(options.numLayers !== undefined ? { numLayers: options.numLayers } : {}),
+      include: (site) => group.keys.has(`${site.target}:${site.layer}`),
+    }).model;
+    points = undefined;
+  }
+  return current;
+}
+
+function checkStandardMethod(ablation: AblationNumbers): void {
+  if (ablation.recipe.method !== 'standard') {
+    throw new UnsupportedModelError(
+      `abliterated ONNX supports the standard method only: the recipe's "${ablation.recipe.method}" rescales weight columns, which a hook baked into a quantized graph cannot express; export the safetensors and convert them to ONNX instead.`,
+    );
+  }
 }
 
 /**
  * Plans the ablation of a separate embedding graph (input_ids → inputs_embeds): the Gather table edited when it is
  * a float initializer, else the hook appended to the graph's output under the output's own name.
  */
-export function planEmbeddingGraphAblation(model: ModelProto, file: string, options: Pick<OnnxAblationOptions, 'direction' | 'scale'>): OnnxGraphAblation {
+export function planEmbeddingGraphAblation(model: ModelProto, file: string, ablation: AblationNumbers): OnnxGraphAblation {
+  checkStandardMethod(ablation);
   const graph = model.graph ?? {};
   const index = new GraphIndex(graph);
-  const dModel = options.direction.length;
+  const dModel = ablation.dModel;
+  const direction = ablation.directionFor('embed', -1);
+  const weight = ablation.weightFor('embed', -1);
   const outputs = (graph.output ?? []).filter((info) => index.isFloat(info.name ?? ''));
   if (outputs.length !== 1) throw new UnsupportedModelError(`${file}: an embedding graph has one float output (inputs_embeds); this one has ${outputs.length}.`);
   const output = outputs[0].name as string;
   const table = embeddingTable(index, output, dModel);
-  if (typeof table !== 'string' && index.consumersOf(table.initializer).length === 1) return { model: shallowCopy(model), edits: [table], baked: [] };
+  if (typeof table !== 'string' && index.consumersOf(table.initializer).length === 1) return { model: shallowCopy(model), edits: [{ ...table, direction, weight }], baked: [] };
   const producer = index.producerOf(output);
   if (!producer) throw new UnsupportedModelError(`${file}: the output \`${output}\` is not computed by any node, so it cannot be hooked.`);
   const unhooked = index.freshName(`${output}/abliterate_unhooked`);
   const renamed = onnx.NodeProto.create({ ...producer.node, output: (producer.node.output ?? []).map((name) => (name === output ? unhooked : name)) });
   const elemType = index.elemType(output) ?? OnnxDataType.FLOAT;
-  const { nodes, initializers } = projectionNodes(index, unhooked, output, elemType, options.direction, options.scale);
+  const { nodes, initializers } = projectionNodes(index, unhooked, output, elemType, direction, weight);
   const node = (graph.node ?? []).map((existing, position) => (position === producer.nodeIndex ? renamed : existing));
   const newGraph = onnx.GraphProto.create({ ...graph, node: [...node, ...nodes], initializer: [...(graph.initializer ?? []), ...initializers] });
   return {
@@ -182,8 +233,10 @@ function floatInitializer(index: GraphIndex, name: string): { dtype: FloatDType;
   return { dtype, dims: (tensor.dims ?? []).map((dim) => int64ToNumber(dim)) };
 }
 
+type SiteEdit = Omit<OnnxInitializerEdit, 'target' | 'layer' | 'direction' | 'weight'>;
+
 /** The Gather table behind `value` as a rows edit, or why it cannot be edited. */
-function embeddingTable(index: GraphIndex, value: string, dModel: number): OnnxInitializerEdit | string {
+function embeddingTable(index: GraphIndex, value: string, dModel: number): (SiteEdit & { target: HookTarget; layer: number }) | string {
   const producer = index.producerOf(value);
   if (!producer) return `\`${value}\` is not computed by a node`;
   const { node } = producer;
@@ -194,8 +247,6 @@ function embeddingTable(index: GraphIndex, value: string, dModel: number): OnnxI
   if (info.dims.length !== 2 || info.dims[1] !== dModel) return `the table \`${table}\` has shape [${info.dims.join(', ')}], not [vocab, ${dModel}]`;
   return { initializer: table, target: 'embed', layer: -1, layout: 'rows', dtype: info.dtype, rows: info.dims[0], cols: dModel };
 }
-
-type SiteEdit = Omit<OnnxInitializerEdit, 'target' | 'layer'>;
 
 /**
  * The weight (and bias) of the out-projection that feeds this residual sum, when the branch is

@@ -38,10 +38,12 @@ function expectInterfaceKept(original: ModelProto, ablated: ModelProto): void {
 
 describe('abliterated ONNX plan on the real Qwen3.5-0.8B q8 export', () => {
   const direction = unitDirection(HIDDEN_SIZE);
+  /** The seed recipe: one direction, weight 1 on every component and block. */
+  const ablation = { directionFor: () => direction, weightFor: () => 1, components: ['embed', 'attn', 'mlp'] as const, dModel: HIDDEN_SIZE, recipe: { method: 'standard' }, shorthand: null };
 
   it('decoder: 48 out-projection hooks and the tied lm_head hook baked in, no weight edited', () => {
     const original = read('decoder_model_merged_quantized.onnx');
-    const plan = planDecoderAblation(original, { direction, scale: 1, targets: ['embed', 'attn', 'mlp'], tiedEmbeddings: true, numLayers: NUM_LAYERS });
+    const plan = planDecoderAblation(original, { ablation, tiedEmbeddings: true, numLayers: NUM_LAYERS });
     expect(plan.edits).toEqual([]);
     const sites = plan.baked.map((site) => `${site.target}:${site.layer}`);
     const expected = ['lm_head:-1', ...Array.from({ length: NUM_LAYERS }, (_, layer) => [`attn:${layer}`, `mlp:${layer}`]).flat()];
@@ -54,7 +56,7 @@ describe('abliterated ONNX plan on the real Qwen3.5-0.8B q8 export', () => {
 
   it('embed_tokens: the q8 table cannot be edited, so inputs_embeds is hooked under its own name', () => {
     const original = read('embed_tokens_quantized.onnx');
-    const plan = planEmbeddingGraphAblation(original, 'embed_tokens_quantized.onnx', { direction, scale: 1 });
+    const plan = planEmbeddingGraphAblation(original, 'embed_tokens_quantized.onnx', ablation);
     expect(plan.edits).toEqual([]);
     expect(plan.baked.map((site) => site.target)).toEqual(['embed']);
     const nodes = plan.model.graph?.node ?? [];
