@@ -13,6 +13,7 @@ import type { Conversation } from '../../src/engine/generate';
 import type { HookTarget } from '../../src/model/hook-graph';
 import { decodeOnnxModel, int64ToNumber } from '../../src/formats/onnx';
 import { parsePromptFile } from '../../src/formats/prompts';
+import { parseRecipe } from '../../src/core/recipe';
 import { createNodeOutputFolder, openNodeModelFolder } from '../../src/platform/node-files';
 import { TOY_LLAMA_DIR, REPO_ROOT } from '../helpers/fixtures';
 import { generateGenaiModelFolder, TOY_TOKENIZER_DIR } from '../helpers/generate-genai-model';
@@ -124,6 +125,33 @@ describe('edited ONNX initializers', () => {
         for (let col = 0; col < cols; col++) {
           const twinValue = edit.layout === 'rows' ? hf[row * cols + col] : hf[col * rows + row];
           if (!Object.is(twinValue, edited[row * cols + col])) throw new Error(`${edit.name}[${row}, ${col}] = ${edited[row * cols + col]} but its safetensors twin ${hfName} has ${twinValue}`);
+        }
+      }
+    }
+  }, 60_000);
+});
+
+describe('a recipe with per-layer directions and a kernel', () => {
+  it('edits each ONNX initializer with its own direction and weight, bit for bit as the safetensors twin', async () => {
+    const directions = Array.from({ length: 5 }, (_, row) => seededUnitDirection(64, 0.3 + row)); // [L+1, d]
+    const recipe = parseRecipe({ direction: 'per-layer', components: { embed: 0.5, attn: { max: 1.2, peak: 1, min: 0.4, distance: 2 }, mlp: 0.9 } }, 4);
+    const out = join(workDir, 'recipe');
+    const manifest = await ablateModel(await openNodeModelFolder(TOY_LLAMA_DIR), await createNodeOutputFolder(out), { recipe, directions, onnx: true });
+    const after = decodeOnnxModel('out', readFileSync(join(out, 'onnx/model.onnx')));
+    const shard = await readRawShard(join(out, 'model.safetensors'));
+    const edits = manifest.onnxGraphs[0].editedInitializers;
+    expect(edits).toHaveLength(9);
+    for (const edit of edits) {
+      const record = manifest.edits.find((candidate) => (edit.target === 'embed' ? candidate.role === 'embedding' : candidate.layer === edit.layer && candidate.role === (edit.target === 'attn' ? 'attention-out' : 'mlp-down')))!;
+      const twin = shard.tensors.get(record.name)!;
+      const hf = new Uint32Array(Uint8Array.from(shard.bytes.subarray(twin.begin, twin.end)).buffer); // [dModel, in] or [vocab, dModel] bits
+      const tensor = (after.graph?.initializer ?? []).find((candidate) => candidate.name === edit.name)!;
+      const [rows, cols] = (tensor.dims ?? []).map((dim) => int64ToNumber(dim));
+      const edited = new Uint32Array(Uint8Array.from(tensor.rawData!).buffer);
+      for (let row = 0; row < rows; row++) {
+        for (let col = 0; col < cols; col++) {
+          const twinBits = edit.layout === 'rows' ? hf[row * cols + col] : hf[col * rows + row];
+          if (twinBits !== edited[row * cols + col]) throw new Error(`${edit.name}[${row}, ${col}] differs from ${record.name}`);
         }
       }
     }
