@@ -36,6 +36,7 @@ export function ExportPanel() {
   const [targets, setTargets] = useState<Record<ExportTargetName, boolean>>({ embed: true, attn: true, mlp: true });
   const [blockRange, setBlockRange] = useState('');
   const [backend, setBackend] = useState<ExportBackendChoice>('auto');
+  const [onnx, setOnnx] = useState(false);
   const [target, setTarget] = useState<ExportTarget>(hasDirectoryPicker() ? 'folder' : 'downloads');
   const [phase, setPhase] = useState<Phase>('idle');
   const [fraction, setFraction] = useState(0);
@@ -84,7 +85,7 @@ export function ExportPanel() {
       setDetail('Planning…');
       workbenchStore.setState({ error: null });
       const finished = await exportClient().exportModel(
-        { folder, direction, scale: scaleValue, targets: chosenTargets, layers, destination, backend },
+        { folder, direction, scale: scaleValue, targets: chosenTargets, layers, destination, backend, onnx },
         {
           signal: controller.current.signal,
           onProgress: (event) => {
@@ -116,13 +117,13 @@ export function ExportPanel() {
   const totalBytes = result ? result.files.reduce((sum, file) => sum + file.bytes, 0) : 0;
   const statusText =
     phase === 'done' && result
-      ? `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`
+      ? `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited, ONNX ${result.onnx}, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`
       : phase === 'idle'
         ? modelReady
           ? effectiveSource
             ? 'Ready to export.'
             : 'Run the analysis or import a direction file.'
-          : 'Load a model folder with safetensors to export.'
+          : 'Load a model folder with safetensors (or ONNX, with the ONNX option) to export.'
         : `${phase === 'running' ? '' : `${phase}: `}${detail}${phase === 'running' ? ` · ${percent}%` : ''}`;
 
   return (
@@ -194,6 +195,9 @@ export function ExportPanel() {
         ))}
         <label>
           Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" value={blockRange} onChange={(event) => setBlockRange(event.currentTarget.value)} size={8} />
+        </label>
+        <label title="Also write the abliterated ONNX graphs to onnx/, so the export runs in transformers.js and loads here as a model. Float weights are edited in place; quantized ones (q4, q8) get the ablation baked into the graph.">
+          <input type="checkbox" data-testid="export.onnx" checked={onnx} onChange={(event) => setOnnx(event.currentTarget.checked)} /> also write abliterated ONNX
         </label>
         <label>
           Compute{' '}
