@@ -4,9 +4,10 @@
  * The cache is an optimization: any failure to read or write it is ignored, never fatal.
  */
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
+import { sha256Hex } from '../src/core/sha256';
 import type { CaptureResult } from '../src/engine/capture';
 import type { PromptInput } from '../src/protocol/analysis-api';
-import { type ResolvedBackend } from '../src/ports/onnx-session';
+import type { ResolvedBackend } from '../src/ports/onnx-session';
 
 /** Oldest entries beyond this count are dropped (a 0.8B model's set is ~10 MB). */
 const MAX_CACHED_SETS = 48;
@@ -19,13 +20,8 @@ function cacheStore(): UseStore | null {
   return store;
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
 export async function activationCacheKey(modelFingerprint: string, prompts: readonly PromptInput[], position: number, backend: ResolvedBackend): Promise<string> {
-  const promptHash = await sha256Hex(JSON.stringify(prompts.map((prompt) => prompt.messages)));
+  const promptHash = sha256Hex(new TextEncoder().encode(JSON.stringify(prompts.map((prompt) => prompt.messages))));
   return `v${CACHE_FORMAT}:${modelFingerprint}:${backend}:pos${position}:${promptHash}`;
 }
 

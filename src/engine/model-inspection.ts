@@ -3,6 +3,7 @@
  * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
  * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
  */
+import { Sha256 } from '../core/sha256';
 import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
 import { decodeOnnxModel, externalInitializers, type ModelProto } from '../formats/onnx';
 import { findResidualPoints, type GraphStyle, type ResidualPoints } from '../model/residual-finder';
@@ -143,21 +144,12 @@ async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Prom
     parts.push(`${path}:${source.size}`);
   }
   const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
-  const encoder = new TextEncoder();
-  const chunks: Uint8Array[] = [encoder.encode(parts.join('\n'))];
+  const hash = new Sha256().update(new TextEncoder().encode(parts.join('\n')));
   if (onnxPath) {
     // The graph's first and last megabyte: weights change there when a model is re-exported under the same name.
     const source = await folder.open(onnxPath);
     const sample = 1 << 20;
-    chunks.push(await source.read(0, sample), await source.read(Math.max(0, source.size - sample), sample));
+    hash.update(await source.read(0, sample)).update(await source.read(Math.max(0, source.size - sample), sample));
   }
-  const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hash.hexDigest();
 }

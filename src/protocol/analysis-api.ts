@@ -3,7 +3,6 @@
  * One interface, implemented by the in-thread service (workers/analysis-service.ts) and by the comlink proxy
  * (src/clients/analysis-client.ts) alike, so the UI cannot tell which one it talks to.
  */
-import type { SerializedError } from '../base/errors';
 import type { LongCallOptions, Progress } from '../base/progress';
 import type { ReportJson } from '../formats/report-json';
 
@@ -78,7 +77,7 @@ export interface AnalysisApi {
 }
 
 /** Worker replies carry failures as data, so the UI rebuilds the named error class (never `String(err)`). */
-export type Envelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+import type { Envelope } from './envelope';
 
 /** What the worker exposes: AnalysisApi's calls with a call id and a proxied progress callback. */
 export interface AnalysisWorkerEndpoint {

@@ -7,6 +7,7 @@ import { cancelCapture, downloadReport, runCapture, selectLayer } from '../state
 import { useWorkbench, workbenchStore } from '../state/store';
 import { aucFigure, cosineFigure, heatmapFigure, histogramFigure } from './plots/figures';
 import { PlotlyChart } from './plots/PlotlyChart';
+import { PreflightPanel } from './agent/PreflightPanel';
 
 function CaptureControls() {
   const capture = useWorkbench((state) => state.capture);
@@ -164,6 +165,7 @@ export function AnalysisPanel() {
   return (
     <section className="region region-wide" aria-labelledby="region-analysis">
       <h2 id="region-analysis">3 · Capture and per-layer analysis</h2>
+      <PreflightPanel />
       <CaptureControls />
       <CaptureSettings />
       <LayerSelector />
