@@ -115,7 +115,7 @@ export function exportStatusText(state: ExportState, modelReady: boolean, source
   const { phase, result, detail } = state;
   if (phase === 'done' && result) {
     const totalBytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
-    return `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited, ONNX ${result.onnx ?? 'copied'}, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`;
+    return `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited${result.onnx === 'ablated' ? ', ONNX ablated' : ''}, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`;
   }
   if (phase === 'idle') {
     if (!modelReady) return 'Load a model folder with safetensors (or ONNX, with the ONNX option) to export.';
