@@ -11,13 +11,11 @@ import { recipeToJson, type AblationComponent } from '../core/recipe';
 import { sha256Hex } from '../core/sha256';
 import type { Exclusion } from '../model/tensor-roles';
 import type { AblationPlan } from './ablate-plan';
+import type { OutputFileRecord } from './output-writer';
 
 export const MANIFEST_FORMAT = 'abliteration-workbench/ablation@1';
 
-export interface OutputFileRecord {
-  sha256: string;
-  bytes: number;
-}
+export type { OutputFileRecord } from './output-writer';
 
 export interface DirectionProvenance {
   /** The direction file as given (a path or a file name). */

@@ -18,8 +18,7 @@ import { planDecoderAblation, planEmbeddingGraphAblation, type AblationNumbers, 
 import { MemoryByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type ModelFolder, type OutputFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
-import type { OutputFileRecord } from './ablate-manifest';
-import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type IncrementalHash } from './output-writer';
+import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type IncrementalHash, type OutputFileRecord } from './output-writer';
 import { readWholeFile } from './transformers-files';
 
 export interface OnnxExternalFile {

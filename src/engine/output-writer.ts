@@ -8,7 +8,12 @@ import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { OutputFolder } from '../ports/folder';
 import { throwIfAborted } from '../base/errors';
 import type { ProgressReporter } from '../base/progress';
-import type { OutputFileRecord } from './ablate-manifest';
+
+/** One written file as the manifest lists it. */
+export interface OutputFileRecord {
+  sha256: string;
+  bytes: number;
+}
 
 export interface IncrementalHash {
   update(bytes: Uint8Array): unknown;
