@@ -8,12 +8,15 @@
  * The base replies of a session are generated once per prompt array and reply length, and reused by every
  * intervention evaluated on them (the search evaluates many).
  */
-import { ActionKeyError, DEFAULT_ACTION_KEYS, actionRate, classifyAction, normalizeActionKeys, type ActionOutcome } from '../core/action';
+import { ActionKeyError, DEFAULT_ACTION_KEYS, actionRate, classifyAction, normalizeActionKeys } from '../core/action';
 import { classifyRefusal } from '../core/refusal';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation, type Generation, type LanguageModel } from './generate';
 import { progressSlice, resolveMarkers, type AblationSpec, type EvaluationSession } from './evaluate';
+import type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation-types';
+
+export type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation-types';
 
 export interface AgentEvaluationSettings {
   maxNewTokens?: number;
@@ -22,32 +25,6 @@ export interface AgentEvaluationSettings {
   markers?: readonly string[];
   /** Keys whose non-empty string value makes a JSON reply an action; `cmd`, `command` when absent. */
   actionKeys?: readonly string[];
-}
-
-export interface AgentReply {
-  response: string;
-  action: boolean;
-  refused: boolean;
-  /** Why the reply is or is not an action ('action', 'no-object', 'invalid-json', ...). */
-  actionOutcome: ActionOutcome;
-  /** The command the action carries, or null. */
-  command: string | null;
-  matchedMarkers: string[];
-  finishReason: Generation['finishReason'];
-}
-
-export interface AgentRates {
-  actionRate: number;
-  refusalRate: number;
-}
-
-/** eval.json's "agent" object (CONTRACTS.md); `settings` is an addition. */
-export interface AgentEvaluation {
-  count: number;
-  base: AgentRates;
-  ablated: AgentRates;
-  samples: { messages: Conversation; base: AgentReply; ablated: AgentReply }[];
-  settings: { actionKeys: string[]; markers: string[]; maxNewTokens: number; decoding: 'greedy' };
 }
 
 /** Resolves the action key list once; an empty list or key is an InvalidInputError naming the problem. */

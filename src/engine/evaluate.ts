@@ -20,7 +20,7 @@ import { ProgressReporter, type LongCallOptions, type Progress } from '../base/p
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
-import type { AgentEvaluation } from './agent-evaluation';
+import type { AgentEvaluation } from './agent-evaluation-types';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { BoundedCache, contentKey } from './result-cache';
 import { folderTiedEmbeddings } from './tied-embeddings';
