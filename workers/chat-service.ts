@@ -6,6 +6,7 @@
  * (src/engine/generate.ts, evaluate.ts, layer-sweep.ts), the same code `abliterate eval` runs.
  */
 import { checkedUnitDirection, DirectionError } from '../src/core/direction';
+import { wilsonPair } from '../src/core/intervals';
 import { evaluateRefusals, EvaluationSession, firstTokenKL, progressSlice, resolveMarkers, type RefusalEvaluation } from '../src/engine/evaluate';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
@@ -286,8 +287,8 @@ export class ChatService implements ChatApi {
       reporter.done();
       const verdict = (reply: RefusalEvaluation['replies'][number]) => ({ response: reply.response, finishReason: reply.finishReason, ...checkRefusal(reply.response, markers) });
       return {
-        base: { refusalRate: baseReplies.refusalRate },
-        ablated: { refusalRate: ablatedReplies.refusalRate },
+        base: { refusalRate: baseReplies.refusalRate, refusalInterval: wilsonPair(baseReplies.refusalRate, harmful.length) },
+        ablated: { refusalRate: ablatedReplies.refusalRate, refusalInterval: wilsonPair(ablatedReplies.refusalRate, harmful.length) },
         klFirstToken: kl.mean,
         klPerPrompt: kl.perPrompt,
         samples: request.harmful.map((prompt, index) => ({ messages: prompt.messages, base: verdict(baseReplies.replies[index]!), ablated: verdict(ablatedReplies.replies[index]!) })),

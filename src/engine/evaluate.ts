@@ -7,6 +7,7 @@
  *
  * The ablation runs as graph hooks (buildHookGraph), which DESIGN.md requires to equal the weight edit.
  */
+import { wilsonPair } from '../core/intervals';
 import { ABLATION_COMPONENTS } from '../core/recipe';
 import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeMarkers, refusalRate, RefusalMarkerError, type RefusalVerdict } from '../core/refusal';
 import { meanKLDivergence } from '../core/kl';
@@ -66,8 +67,9 @@ export interface EvaluationSample {
 
 /** eval.json (CONTRACTS.md): base/ablated refusal rates, klFirstToken, samples; extra fields are additions. */
 export interface EvaluationReport {
-  base: { refusalRate: number };
-  ablated: { refusalRate: number };
+  /** refusalInterval: the 95 % Wilson interval [low, high] of the rate over counts.harmful prompts. */
+  base: { refusalRate: number; refusalInterval: [number, number] };
+  ablated: { refusalRate: number; refusalInterval: [number, number] };
   klFirstToken: number;
   samples: EvaluationSample[];
   klPerPrompt: number[];
@@ -223,8 +225,8 @@ export class EvaluationSession {
       const kl = await firstTokenKL(baseLogits, ablatedModel, prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.9, 1, 'ablated first-token logits') });
       reporter.done();
       return {
-        base: { refusalRate: base.refusalRate },
-        ablated: { refusalRate: ablated.refusalRate },
+        base: { refusalRate: base.refusalRate, refusalInterval: wilsonPair(base.refusalRate, prompts.harmful.length) },
+        ablated: { refusalRate: ablated.refusalRate, refusalInterval: wilsonPair(ablated.refusalRate, prompts.harmful.length) },
         klFirstToken: kl.mean,
         samples: prompts.harmful.map((messages, index) => ({ messages, base: base.replies[index]!, ablated: ablated.replies[index]! })),
         klPerPrompt: kl.perPrompt,

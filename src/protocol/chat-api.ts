@@ -137,8 +137,9 @@ export interface EvaluationSample {
 
 /** The numbers of `abliterate eval` (eval.json) plus what the panel shows. */
 export interface EvaluationResult {
-  base: { refusalRate: number };
-  ablated: { refusalRate: number };
+  /** refusalInterval: 95 % Wilson interval [low, high] over counts.harmful prompts. */
+  base: { refusalRate: number; refusalInterval: [number, number] };
+  ablated: { refusalRate: number; refusalInterval: [number, number] };
   klFirstToken: number;
   klPerPrompt: number[];
   samples: EvaluationSample[];
@@ -169,6 +170,8 @@ export interface SweepRequest {
 export interface SweepRow {
   layer: number;
   refusalRate: number;
+  /** 95 % Wilson interval of refusalRate over counts.harmful prompts. */
+  refusalInterval: [number, number];
   klFirstToken: number;
   withinKLBound: boolean;
 }
@@ -177,6 +180,7 @@ export interface SweepResult {
   rows: SweepRow[];
   skipped: { layer: number; reason: string }[];
   baseRefusalRate: number;
+  baseRefusalInterval: [number, number];
   klBound: number;
   recommendation: { layer: number; withinKLBound: boolean; reason: string } | null;
   counts: { harmful: number; harmless: number };

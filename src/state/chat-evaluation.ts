@@ -150,11 +150,12 @@ export function runEvaluation(): Promise<void> {
   );
 }
 
-/** Layer indices to sweep: all when few, else the best by held-out AUC (as `abliterate run` does). */
+/** Layer indices to sweep: every layer with a direction when few, else the best by held-out AUC (as `abliterate run` does). */
 export function sweepCandidates(): number[] {
   const result = workbenchStore.getState().result;
   if (!result) return [];
-  const layers = result.report.layers;
+  // A degenerate layer (no mean gap, hence no direction — index 0 when every prompt ends on the same token) cannot be removed.
+  const layers = result.report.layers.filter((layer) => layer.degenerate !== true);
   if (layers.length <= MAX_SWEEP_LAYERS) return layers.map((layer) => layer.index);
   return [...layers]
     .sort((a, b) => b.auc - a.auc || a.index - b.index)
