@@ -17,6 +17,8 @@ function firstLines(file: string, count: number): string[] {
 }
 
 test('toy-llama: the preflight warns on mismatched prompts, the evaluation shows both action rates', async ({ page }, testInfo) => {
+  // A preflight and an evaluation with agent prompts on wasm: minutes on a loaded 2-core machine.
+  test.setTimeout(900_000);
   await openWorkbench(page);
   await page.getByTestId('model.folder-input').setInputFiles(TOY_LLAMA_DIR);
   await expectModelReady(page);

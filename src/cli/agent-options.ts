@@ -12,10 +12,17 @@ import { readPromptConversations } from './common';
 
 export const AGENT_OPTIONS = { agent: { type: 'string' }, 'action-keys': { type: 'string' } } as const;
 
-export const AGENT_HELP = `  --agent FILE         agent-prompted requests (e.g. shell requests inside a terminal-agent system prompt):
-                       eval.json gains "agent" with base and ablated action rate, refusal rate and per-sample flags
-  --action-keys LIST   comma-separated JSON keys whose non-empty string makes a reply an action
-                       (default ${DEFAULT_ACTION_KEYS.join(',')})`;
+/** The --agent/--action-keys help lines, with the description column at `column` (eval: 25, run: 23). */
+export function agentHelp(column: number): string {
+  const line = (flag: string, text: string) => `  ${flag}`.padEnd(column) + text;
+  const more = (text: string) => ' '.repeat(column) + text;
+  return [
+    line('--agent FILE', 'agent-prompted requests (e.g. shell requests inside a terminal-agent system prompt):'),
+    more('eval.json gains "agent" with base and ablated action rate, refusal rate and per-sample flags'),
+    line('--action-keys LIST', 'comma-separated JSON keys whose non-empty string makes a reply an action'),
+    more(`(default ${DEFAULT_ACTION_KEYS.join(',')})`),
+  ].join('\n');
+}
 
 export interface AgentInputs {
   path: string;
@@ -43,10 +50,12 @@ export function formatAgentEvaluation(agent: AgentEvaluation): string {
 
 export const PROTECT_OPTIONS = { 'protect-reference': { type: 'string' } } as const;
 
-export const PROTECT_HELP = `  --protect-reference FILE
-                       a reference (agent-style) direction file (.safetensors/.npy/.json, [d] or [L+1, d]): the
-                       ablation direction is made orthogonal to it first (recipe protect "reference"), so the
-                       edit leaves that direction alone; a per-layer file gives the row of --layer`;
+export const PROTECT_HELP = [
+  '  --protect-reference FILE',
+  '                         a reference (agent-style) direction file (.safetensors/.npy/.json, [d] or [L+1, d]): the',
+  '                         ablation direction is made orthogonal to it first (recipe protect "reference"), so the',
+  '                         edit leaves that direction alone; a per-layer file gives the row of --layer',
+].join('\n');
 
 /**
  * Protection in the shorthand (one direction): r ← normalize(r − (r·ĉ)ĉ) with ĉ the reference row of the same

@@ -19,7 +19,7 @@ import {
   writeFileAtomically,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
-import { AGENT_HELP, AGENT_OPTIONS, PROTECT_HELP, PROTECT_OPTIONS, formatAgentEvaluation, protectShorthandDirection, readAgentOptions } from './agent-options';
+import { agentHelp, AGENT_OPTIONS, PROTECT_HELP, PROTECT_OPTIONS, formatAgentEvaluation, protectShorthandDirection, readAgentOptions } from './agent-options';
 import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { evaluateSteering } from '../engine/steering';
 import { InvalidInputError } from '../base/errors';
@@ -49,7 +49,7 @@ Options:
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
   --batch-size N         prompts per forward pass (default ${DEFAULT_BATCH_SIZE})
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
-${AGENT_HELP}
+${agentHelp(25)}
 ${PROTECT_HELP}
   --steer-layer L        also evaluate additive steering x ← x + W·r at hidden-state index L (every position;
   --steer-weight W       r = the --direction row as selected): eval.json gains "steered" with its refusal rate,

@@ -39,7 +39,7 @@ import {
   writeOutputFile,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
-import { AGENT_HELP, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
+import { agentHelp, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
 import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
@@ -83,7 +83,7 @@ Options:
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
   --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
   --threads N          onnxruntime threads for the capture (default: all cores)
-${AGENT_HELP}
+${agentHelp(23)}
                        (all of FILE is evaluated with the recommended layer; keep it out of --harmless)`;
 
 /** Every `count`-th prompt spread over the list, so the sample covers the whole file, deterministically. */

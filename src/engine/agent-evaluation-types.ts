@@ -1,6 +1,6 @@
 /**
- * The records of an agent-mode evaluation (eval.json's "agent" object), apart from the code that makes them so
- * the evaluation result types in evaluate.ts can name them without importing the agent evaluation itself.
+ * The shapes of an agent evaluation (agent-evaluation.ts), apart so that evaluate.ts can name them in its
+ * report without importing the module that imports it.
  */
 import type { ActionOutcome } from '../core/action';
 import type { Conversation, Generation } from './generate';

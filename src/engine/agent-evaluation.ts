@@ -16,6 +16,8 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation, type Gen
 import { progressSlice, resolveMarkers, type AblationSpec, type EvaluationSession } from './evaluate';
 import type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation-types';
 
+export type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation-types';
+
 export interface AgentEvaluationSettings {
   maxNewTokens?: number;
   batchSize?: number;
@@ -24,8 +26,6 @@ export interface AgentEvaluationSettings {
   /** Keys whose non-empty string value makes a JSON reply an action; `cmd`, `command` when absent. */
   actionKeys?: readonly string[];
 }
-
-export type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation-types';
 
 /** Resolves the action key list once; an empty list or key is an InvalidInputError naming the problem. */
 export function resolveActionKeys(keys: readonly string[] | undefined): string[] {

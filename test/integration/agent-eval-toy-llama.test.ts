@@ -120,4 +120,25 @@ describe('abliterate eval --agent on toy-llama', () => {
     expect(emptyKey.stderr).toMatch(/action key #2 is empty/);
     await expect(readFile(path.join(work, 'never.json'))).rejects.toThrow();
   }, 120_000);
+
+  it('evaluates additive steering beside the ablation: a strong push along −r breaks the JSON actions (--steer-layer/--steer-weight)', async () => {
+    const agentPrompts = await subset('shell_agent_test.jsonl', 8);
+    const noSystem = await subset('shell_nosys_test.jsonl', 8);
+    const out = path.join(work, 'eval-steer.json');
+    const result = await runCli(['eval', '--model', TOY_LLAMA, '--direction', directions, '--layer', '3', '--harmful', noSystem, '--harmless', agentPrompts, '--agent', agentPrompts, '--steer-layer', '3', '--steer-weight=-12', '--max-new-tokens', '24', '--out', out]);
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(await readFile(out, 'utf8')) as { agent: AgentJson; steered: { layer: number; weight: number; refusalRate: number; klFirstToken: number; klPerPrompt: number[]; replies: Reply[]; agent: AgentJson } };
+    expect(report.steered).toMatchObject({ layer: 3, weight: -12 });
+    expect(report.steered.refusalRate).toBe(report.steered.replies.filter((reply) => reply.refused).length / report.steered.replies.length);
+    expect(report.steered.klPerPrompt.reduce((sum, value) => sum + value, 0) / report.steered.klPerPrompt.length).toBeCloseTo(report.steered.klFirstToken, 12);
+    expectRatesAreCounts(report.steered.agent);
+    // The base side is the same model either way; steering this hard leaves no parseable action.
+    expect(report.steered.agent.base.actionRate).toBe(report.agent.base.actionRate);
+    expect(report.steered.agent.ablated.actionRate).toBeLessThan(report.agent.base.actionRate);
+    expect(result.stdout).toMatch(/steering \(index 3, w -12\): refusal rate/);
+    const missing = await runCli(['eval', '--model', TOY_LLAMA, '--direction', directions, '--layer', '3', '--harmful', noSystem, '--harmless', agentPrompts, '--steer-layer', '3', '--out', path.join(work, 'never.json')]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/give both --steer-layer L and --steer-weight W/);
+  }, 120_000);
 });

@@ -130,3 +130,18 @@ describe('protection through resolveAblation (the one resolution the weight edit
     expect(() => resolveAblation({ recipe: { ...base, protect: 'reference' }, directions }, INDICES - 1).directionFor('attn', 0)).toThrow(/needs a reference direction/);
   });
 });
+
+describe('eval --protect-reference (one direction, one reference row)', () => {
+  it('protects the shorthand direction against the reference row of --layer, and says what it needs', async () => {
+    const { protectShorthandDirection } = await import('../../src/cli/agent-options');
+    const reference = randomRows(INDICES, 51).map((row) => Float32Array.from(row));
+    const direction = Float32Array.from(overlappingRows(reference.map((row) => Array.from(row)), 53)[2]);
+    const unit = Float32Array.from(direction, (value) => value / norm(direction));
+    const perLayer = { file: 'ref.safetensors', rows: reference, perLayer: true };
+    const result = protectShorthandDirection(unit, perLayer, 2, 'ref.safetensors');
+    expect(Math.abs(cosine(result.direction, reference[2]))).toBeLessThanOrEqual(PROTECTED_COSINE_BOUND);
+    expect(result.cosineBefore).toBeCloseTo(cosine(unit, reference[2]), 6);
+    expect(() => protectShorthandDirection(unit, perLayer, undefined, 'ref.safetensors')).toThrow(/ref\.safetensors: a per-layer reference needs --layer/);
+    expect(() => protectShorthandDirection(unit, { file: 'r.json', rows: [unit], perLayer: false }, 2, 'r.json')).toThrow(/r\.json: .*parallel to the reference/);
+  });
+});
