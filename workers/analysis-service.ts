@@ -158,14 +158,16 @@ export class AnalysisService implements AnalysisApi {
     for (const name of sets) {
       throwIfAborted(options.signal);
       const prompts: PromptInput[] = request.prompts[name];
-      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend);
+      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend, request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE);
       const cached = await readCachedActivations(key);
       if (cached) {
         captured[name] = cached;
         fromCacheCount++;
       } else {
         this.tokenizer ??= await loadChatTokenizer(opened.folder);
-        progress.report(finishedPrompts / totalPrompts, `preparing the ${backend} session`);
+        const sessionOpen = this.session !== null && this.session.backend === backend && this.session.position === request.position;
+        // Only the first set opens the session; later sets say which set is starting, not "preparing" at 60 %.
+        progress.report(finishedPrompts / totalPrompts, sessionOpen ? `${SET_LABELS[name]}: starting on ${backend}` : `preparing the ${backend} session`);
         const capture = await this.captureSession(opened, backend, request.position);
         const offset = finishedPrompts;
         captured[name] = await captureActivations(capture, this.tokenizer, prompts, {

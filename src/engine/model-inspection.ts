@@ -136,7 +136,10 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
   };
 }
 
-/** Content identity for the activation cache: every path and size, plus the config and graph headers' bytes. */
+/**
+ * Content identity for the activation cache: every path and size, the config, and the first and last megabyte of
+ * the graph and of each of its external-data files (weights re-exported under the same names change there).
+ */
 async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Promise<string> {
   const parts: string[] = [folder.name, JSON.stringify(config.raw)];
   for (const path of folder.list()) {
@@ -146,10 +149,14 @@ async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Prom
   const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
   const hash = new Sha256().update(new TextEncoder().encode(parts.join('\n')));
   if (onnxPath) {
-    // The graph's first and last megabyte: weights change there when a model is re-exported under the same name.
-    const source = await folder.open(onnxPath);
+    // External data sits beside the graph as `<graph>_data*` or `<graph>.onnx_data*` (transformers.js layout).
+    const stem = onnxPath.replace(/\.onnx$/, '');
+    const sampled = [onnxPath, ...folder.list().filter((path) => path !== onnxPath && path.startsWith(stem) && /_data/.test(path.slice(stem.length)))];
     const sample = 1 << 20;
-    hash.update(await source.read(0, sample)).update(await source.read(Math.max(0, source.size - sample), sample));
+    for (const path of sampled) {
+      const source = await folder.open(path);
+      hash.update(await source.read(0, Math.min(sample, source.size))).update(await source.read(Math.max(0, source.size - sample), Math.min(sample, source.size)));
+    }
   }
   return hash.hexDigest();
 }

@@ -57,6 +57,11 @@ export interface AnalysisResult {
   crossLayerCosine: (number | null)[][]; // [layer, layer]; null where a layer has no direction
   /** Held-out projections x·r_l per layer, for the A-vs-B histogram. */
   projections: { harmful: number[]; harmless: number[] }[]; // [layer] → [prompt]
+  /**
+   * The train / held-out split, as prompt indices into each set: `projections` follow `heldOut` (or `train` when
+   * nothing is held out). Absent in results saved before it existed.
+   */
+  split?: { harmful: { train: number[]; heldOut: number[] }; harmless: { train: number[]; heldOut: number[] } };
   /** Unit directions r_l, one row per layer, for export and chat hooks. */
   directions: Float32Array[]; // [layer] → [dModel]
   backend: ResolvedBackend;
