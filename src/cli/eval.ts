@@ -31,7 +31,7 @@ export const help = `Usage: abliterate eval --model DIR --direction FILE [--laye
 
 Greedy generation, base vs hook-ablated (the ablation applied as graph hooks on DIR/onnx/model.onnx, which
 equals the weight edit of 'abliterate ablate' with the same direction, scale and targets):
-  refusal rate   replies to the --harmful prompts containing a refusal marker (DESIGN.md list), or empty
+  refusal rate   replies to the --harmful prompts containing a refusal marker (docs/definitions.md), or empty
   klFirstToken   KL(base ‖ ablated) of the first reply token's distribution on the --harmless prompts,
                  averaged over prompts
 Writes {"base":{"refusalRate":x},"ablated":{"refusalRate":y},"klFirstToken":k,"samples":[...]} plus

@@ -80,32 +80,42 @@ export class GpuKernelRunner {
     if (storage.length + 1 !== program.bindings.length) {
       throw new BackendError(`${program.name}: expected ${program.bindings.length - 1} storage buffers, got ${storage.length}.`);
     }
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    const pipeline = this.pipeline(program);
-    const uniform = this.device.createBuffer({ label: `${program.name} params`, size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.device.queue.writeBuffer(uniform, 0, packKernelParams(params));
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [uniform, ...storage].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
     const maxPerDimension = this.context.limits.maxComputeWorkgroupsPerDimension;
     const groupsX = Math.max(1, Math.min(workgroups, maxPerDimension));
     const groupsY = Math.max(1, Math.ceil(workgroups / groupsX));
     if (groupsY > maxPerDimension) throw new BackendError(`${program.name}: ${workgroups} workgroups exceed one dispatch.`);
-    const readBuffer = this.device.createBuffer({ label: `${program.name} readback`, size: paddedByteLength(readBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const encoder = this.device.createCommandEncoder({ label: program.name });
-    const pass = encoder.beginComputePass({ label: program.name });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(groupsX, groupsY);
-    pass.end();
-    encoder.copyBufferToBuffer(readFrom, 0, readBuffer, 0, paddedByteLength(readBytes));
-    this.device.queue.submit([encoder.finish()]);
-    const validationError = await this.device.popErrorScope();
-    const memoryError = await this.device.popErrorScope();
-    const error = validationError ?? memoryError;
+    // From here on every exit pops both error scopes and destroys the buffers this call made, so a failure
+    // (a throwing WebGPU call, a lost device, a failed readback) leaves the device as it found it.
+    const made: GPUBuffer[] = [];
+    let scopesOpen = 2;
+    const popScope = async () => {
+      scopesOpen--;
+      return this.device.popErrorScope();
+    };
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
     try {
+      const pipeline = this.pipeline(program);
+      const uniform = this.device.createBuffer({ label: `${program.name} params`, size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      made.push(uniform);
+      this.device.queue.writeBuffer(uniform, 0, packKernelParams(params));
+      const bindGroup = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [uniform, ...storage].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const readBuffer = this.device.createBuffer({ label: `${program.name} readback`, size: paddedByteLength(readBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      made.push(readBuffer);
+      const encoder = this.device.createCommandEncoder({ label: program.name });
+      const pass = encoder.beginComputePass({ label: program.name });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(groupsX, groupsY);
+      pass.end();
+      encoder.copyBufferToBuffer(readFrom, 0, readBuffer, 0, paddedByteLength(readBytes));
+      this.device.queue.submit([encoder.finish()]);
+      const validationError = await popScope();
+      const memoryError = await popScope();
+      const error = validationError ?? memoryError;
       if (error) throw new BackendError(`${program.name}: WebGPU error: ${error.message}`);
       try {
         await readBuffer.mapAsync(GPUMapMode.READ);
@@ -118,8 +128,9 @@ export class GpuKernelRunner {
       readBuffer.unmap();
       return result;
     } finally {
-      readBuffer.destroy();
-      uniform.destroy();
+      // The scopes' own errors are dropped here: the exception already on its way says what failed.
+      while (scopesOpen > 0) await popScope().catch(() => null);
+      for (const buffer of made) buffer.destroy();
     }
   }
 }

@@ -1,18 +1,13 @@
 /**
- * The one place that names activations (TransformerLens' `actName`), so capture graphs, engines, caches and
- * reports agree. Layer indices follow HF `hidden_states` (DESIGN.md): 0 = embedding output, l = output of
- * block l−1, L = output of the last block before the final norm.
+ * The one place that names the activations the capture graph exposes, so capture graphs, engines, caches and
+ * reports agree. Names use Hugging Face's `hidden_states` indexing (docs/definitions.md): index 0 is the
+ * embedding output, index l the output of block l−1, index L the last block's output before the final norm.
+ *
+ * TransformerLens names the same tensors differently: our hidden state l (l < L) is its `blocks.l.hook_resid_pre`
+ * (equally `blocks.(l−1).hook_resid_post` for l ≥ 1), and our index L is `blocks.(L−1).hook_resid_post`. We do not
+ * use TransformerLens's names, so an index can never be read off by one.
  */
-export type ActivationKind = 'resid_post' | 'resid_mid';
-
-export function activationName(layer: number, kind: ActivationKind = 'resid_post'): string {
+export function activationName(layer: number): string {
   if (!Number.isInteger(layer) || layer < 0) throw new RangeError(`layer index must be a non-negative integer, got ${layer}`);
-  return kind === 'resid_post' ? `abliterate.hidden_states.${layer}` : `abliterate.resid_mid.${layer}`;
-}
-
-/** Parses a name made by `activationName`; null for any other graph output. */
-export function parseActivationName(name: string): { layer: number; kind: ActivationKind } | null {
-  const match = /^abliterate\.(hidden_states|resid_mid)\.(\d+)$/.exec(name);
-  if (!match) return null;
-  return { layer: Number(match[2]), kind: match[1] === 'hidden_states' ? 'resid_post' : 'resid_mid' };
+  return `abliterate.hidden_states.${layer}`;
 }

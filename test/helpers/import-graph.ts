@@ -112,11 +112,14 @@ export function layerViolations(edges: readonly ImportEdge[], list: LayerList): 
   return problems;
 }
 
-/** Every cycle among the modules (strongly connected components with more than one module, or a self-import). */
+/**
+ * Every cycle among the modules at run time (strongly connected components with more than one module, or a
+ * self-import). Type-only imports are erased by the compiler, so they cannot close a cycle and are left out.
+ */
 export function importCycles(edges: readonly ImportEdge[]): string[][] {
   const next = new Map<string, Set<string>>();
   for (const edge of edges) {
-    if (edge.to === null || !SOURCE.test(edge.to)) continue;
+    if (edge.to === null || !SOURCE.test(edge.to) || edge.typeOnly) continue;
     if (!next.has(edge.from)) next.set(edge.from, new Set());
     next.get(edge.from)!.add(edge.to);
   }

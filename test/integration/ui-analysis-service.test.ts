@@ -10,7 +10,7 @@ import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import type { OnnxSessionFactory, ResolvedBackend } from '../../src/ports/onnx-session';
 import type { AnalysisRequest } from '../../src/protocol/analysis-api';
 import type { Progress } from '../../src/base/progress';
-import { BackendError, InvalidFileError } from '../../src/base/errors';
+import { BackendError, CancelledError, InvalidFileError } from '../../src/base/errors';
 import { parsePromptFile } from '../../src/formats/prompts';
 import { AnalysisService } from '../../workers/analysis-service';
 import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
@@ -124,6 +124,33 @@ describe('analysis service', () => {
     expect(fallback.crossLayerCosine).toHaveLength(direct.report.numLayers + 1);
     // After a failure `auto` stays on wasm instead of failing again.
     expect((await falling.analyze(request('auto'))).notes).toEqual([]);
+  });
+
+  it('stops capturing at the next batch when cancelled: no forward pass starts after the abort', async () => {
+    const controller = new AbortController();
+    let runs = 0;
+    const counting: OnnxSessionFactory = {
+      name: 'counting wasm',
+      async create(model) {
+        const session = await createNodeSessionFactory({ threads: 1 }).create(model);
+        return {
+          inputs: session.inputs,
+          outputs: session.outputs,
+          run: async (feeds, outputs) => {
+            runs++;
+            if (runs === 2) controller.abort(); // cancel while the second batch is in flight
+            return session.run(feeds, outputs);
+          },
+          release: () => session.release(),
+        };
+      },
+    };
+    const cancelling = new AnalysisService({ sessionFactory: () => counting, probeWebGpu: async () => ({ available: false, fallback: false, detail: 'none' }) });
+    await cancelling.openModel(filesDescriptor(DEMO, 'demo'));
+    const error = await cancelling.analyze(request('wasm'), { signal: controller.signal }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CancelledError);
+    // The in-flight batch finishes; nothing after it runs (a capture that ignored the signal would run them all).
+    expect(runs).toBe(2);
   });
 
   it('refuses a folder without config.json and a corrupt ONNX with errors naming the file', async () => {

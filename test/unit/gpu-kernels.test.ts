@@ -48,14 +48,23 @@ beforeAll(async () => {
 
 afterAll(() => backend?.destroy());
 
+/**
+ * The backend, or the test is reported as skipped with the reason. A machine without an adapter is not silent:
+ * the first test fails there.
+ */
+function requireBackend(skip: (note: string) => never): GpuOrthogonalizeBackend {
+  if (!backend) skip(`no WebGPU adapter in Node: ${(gpu as { reason?: string }).reason ?? 'unknown'}`);
+  return backend;
+}
+
 describe('WebGPU orthogonalization kernels in Node', () => {
   it('finds an adapter through the webgpu package', () => {
     // On this project's machines llvmpipe always serves; a machine without Mesa reports why in the reason.
     expect(gpu.context, gpu.context ? '' : (gpu as { reason: string }).reason).not.toBeNull();
   });
 
-  it('matches the CPU twin on random BF16/F16/F32 matrices (within one ulp where the compiler keeps double-f32) and counts the differences', async () => {
-    if (!backend) return;
+  it('matches the CPU twin on random BF16/F16/F32 matrices (within one ulp where the compiler keeps double-f32) and counts the differences', async ({ skip }) => {
+    const backend = requireBackend(skip);
     const report = await compareWithCpuTwin(backend);
     console.log(`GPU vs CPU twin (${(gpu as { backend: string }).backend}), projection relative error ${report.maxProjectionRelativeError.toExponential(2)}`);
     for (const row of report.comparisons) {
@@ -71,8 +80,8 @@ describe('WebGPU orthogonalization kernels in Node', () => {
     expect(differing / total).toBeLessThan(0.001);
   });
 
-  it('leaves every 16-bit pattern unchanged at scale 0 (decoder and RNE encoder are inverse, NaN stays NaN)', async () => {
-    if (!backend) return;
+  it('leaves every 16-bit pattern unchanged at scale 0 (decoder and RNE encoder are inverse, NaN stays NaN)', async ({ skip }) => {
+    const backend = requireBackend(skip);
     for (const dtype of ['BF16', 'F16'] as FloatDType[]) {
       const patterns = new Uint16Array(65536).map((_, index) => index);
       const bytes = new Uint8Array(patterns.buffer);
@@ -87,10 +96,10 @@ describe('WebGPU orthogonalization kernels in Node', () => {
     }
   });
 
-  it('splits chunks above the storage binding limit into runs of whole rows with the same result', async () => {
-    if (!backend || !gpu.context) return;
+  it('splits chunks above the storage binding limit into runs of whole rows with the same result', async ({ skip }) => {
+    const backend = requireBackend(skip);
     // 33 columns of BF16 = 66 bytes a row: odd element counts per run, so runs start off a u32 boundary.
-    const small = new GpuOrthogonalizeBackend(gpu.context, { maxBindingBytes: 300 });
+    const small = new GpuOrthogonalizeBackend(backend.context, { maxBindingBytes: 300 });
     const rows = 45;
     const cols = 33;
     for (const dtype of ['BF16', 'F32'] as FloatDType[]) {
@@ -110,18 +119,19 @@ describe('WebGPU orthogonalization kernels in Node', () => {
     }
   });
 
-  it('turns a lost device into a BackendError instead of a hang', async () => {
-    if (!backend) return;
+  it('turns a lost device into a BackendError instead of a hang', async ({ skip }) => {
+    requireBackend(skip);
     const second = await acquireNodeGpu();
-    if (!second.context) return;
+    // The first device came from the same adapter: a second one must too.
+    if (!second.context) throw new Error(`a second device could not be had: ${second.reason}`);
     const doomed = new GpuOrthogonalizeBackend(second.context);
     second.context.device.destroy(); // as a driver reset would
     await new Promise((resolve) => setTimeout(resolve, 50)); // let device.lost settle
     await expect(doomed.applyRows(new Uint8Array(8), 'F32', 1, 2, new Float32Array(2), 1)).rejects.toBeInstanceOf(BackendError);
   });
 
-  it('rejects a chunk whose size does not match its shape, naming the operation', async () => {
-    if (!backend) return;
+  it('rejects a chunk whose size does not match its shape, naming the operation', async ({ skip }) => {
+    const backend = requireBackend(skip);
     await expect(backend.applyRows(new Uint8Array(10), 'BF16', 2, 3, new Float32Array(3), 1)).rejects.toThrow(/applyRows: chunk has 10 bytes/);
   });
 });

@@ -68,7 +68,7 @@ function MarkerList({ markers, used }: { markers: { list: string[]; source: stri
   return (
     <details className="marker-list hint">
       <summary>
-        refusal markers: {markers ? `${markers.list.length} from ${markers.source}` : 'DESIGN.md default list (as abliterate eval)'} ·{' '}
+        refusal markers: {markers ? `${markers.list.length} from ${markers.source}` : 'the default list (as abliterate eval)'} ·{' '}
         <label className="link-button" title="A .json array of strings, or one marker per line (as abliterate eval --markers)">
           {markers ? 'replace…' : 'use a marker file…'}
           <input
