@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
-import { defaultKernelThreads, NodeKernelPool } from '../platform/node-kernel-pool';
+import { defaultKernelThreads, NodeKernelPool } from './kernel-pool';
 import { DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { DIRECTION_ABLATION_OPTIONS, withInterrupt } from './common';

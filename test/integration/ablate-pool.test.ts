@@ -1,5 +1,5 @@
 /**
- * The streaming ablation with its kernels on a pool of worker threads (src/platform/node-kernel-pool.ts) and
+ * The streaming ablation with its kernels on a pool of worker threads (src/cli/kernel-pool.ts) and
  * several chunks in flight gives the same bytes as the reference twins (src/core/orthogonalize.ts, and
  * norm-preserving.ts for that method) run one call at a time: small chunks force multi-chunk column matrices (partial projections summed across chunks), pieces
  * of row-local work, and many jobs in flight at once. Also: worker errors come back as errors, a closed pool
@@ -17,7 +17,7 @@ import type { AblationSelection } from '../../src/engine/ablation-selection';
 import type { OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
 import { MemoryByteSink } from '../../src/ports/bytes';
 import type { ModelFolder, OutputFolder } from '../../src/ports/folder';
-import { NodeKernelPool } from '../../src/platform/node-kernel-pool';
+import { NodeKernelPool } from '../../src/cli/kernel-pool';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { generateModelFolder } from '../helpers/generate-models';
 

@@ -57,7 +57,7 @@ interface PoolThread {
   busy: PendingCall | null;
 }
 
-const WORKER_ENTRY = new URL('./node-kernel-worker.mjs', import.meta.url);
+const WORKER_ENTRY = new URL('./kernel-worker.mjs', import.meta.url);
 
 /**
  * Threads for the kernels by default: one per core the process may use, at most MAX_DEFAULT_THREADS. Each thread

@@ -1,5 +1,5 @@
 /**
- * Body of one kernel worker thread of the Node pool (src/platform/node-kernel-pool.ts): runs core's fast kernels on
+ * Body of one kernel worker thread of the Node pool (src/cli/kernel-pool.ts): runs core's fast kernels on
  * the chunks it is sent and transfers each result back (the result is a fresh buffer, so nothing is copied back).
  */
 import { parentPort } from 'node:worker_threads';
@@ -11,7 +11,7 @@ import {
 } from '../core/norm-preserving-fast';
 import { applyBiasFast, applyColumnsFast, applyRowsFast, projectColumnsFast } from '../core/orthogonalize-fast';
 import { serializeError } from '../base/errors';
-import type { KernelRequest, KernelResponse } from './node-kernel-pool';
+import type { KernelRequest, KernelResponse } from './kernel-pool';
 
 function run(request: KernelRequest): Uint8Array | Float64Array | [Float64Array, Float64Array] {
   const { chunk, dtype, rowStart, rows, cols, direction, scale } = request;
@@ -40,7 +40,7 @@ function run(request: KernelRequest): Uint8Array | Float64Array | [Float64Array,
 }
 
 const port = parentPort;
-if (!port) throw new Error('node-kernel-worker runs only as a worker thread');
+if (!port) throw new Error('kernel-worker runs only as a worker thread');
 port.on('message', (request: KernelRequest) => {
   let response: KernelResponse;
   try {

@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./node-kernel-worker.ts');
+await import('./kernel-worker.ts');
