@@ -52,8 +52,8 @@ export async function run(argv: string[]): Promise<number> {
     ...RECIPE_OPTION,
     out: { type: 'string' },
     'chunk-mb': { type: 'string' },
-    onnx: { type: 'boolean' },
     threads: { type: 'string' },
+    onnx: { type: 'boolean' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');

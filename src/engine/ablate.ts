@@ -13,16 +13,16 @@ import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
-import { onnxExportWork, writeOnnxGraph } from './onnx-export';
-import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
+import { onnxExportWork, writeOnnxGraph } from './onnx-export';
+import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 
 export type { AblationManifest } from './ablate-manifest';
-export type { IncrementalHash } from './output-writer';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
+export type { IncrementalHash } from './output-writer';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -30,8 +30,6 @@ export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
 export type AblateOptions = LongCallOptions & AblationSelection & AblateRunOptions;
 
 export interface AblateRunOptions {
-  /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
-  onnx?: boolean;
   backend?: OrthogonalizeBackend;
   maxChunkBytes?: number;
   /** Where the direction came from, recorded in the manifest. */
@@ -41,8 +39,9 @@ export interface AblateRunOptions {
    * pass node:crypto's, which is an order of magnitude faster on gigabytes.
    */
   createHash?: () => IncrementalHash;
+  /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
+  onnx?: boolean;
 }
-
 
 /** Plans (validating everything) and writes the ablated folder; aborts the output on any failure. */
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
@@ -89,10 +88,6 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
       }
     }
-    for (const graph of plan.onnx?.graphs ?? []) {
-      throwIfAborted(options.signal);
-      Object.assign(files, await writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
-    }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
       files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
@@ -100,6 +95,10 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await queueCopy(writer, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
       });
+    }
+    for (const graph of plan.onnx?.graphs ?? []) {
+      throwIfAborted(options.signal);
+      Object.assign(files, await writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
     }
     const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
@@ -124,8 +123,6 @@ function totalWork(plan: AblationPlan): number {
   if (plan.onnx) total += onnxExportWork(plan.onnx);
   return total;
 }
-
-
 
 /**
  * Input bytes in flight (being read, computed or waiting for their turn to be written): two of the largest chunks,
@@ -198,7 +195,6 @@ function checkedSize(edited: Uint8Array, chunkBytes: number, backend: Orthogonal
   }
   return edited;
 }
-
 
 /**
  * Queues the reads and edits of one tensor. The chunking (rows per chunk from maxChunkBytes) fixes the order in
