@@ -101,5 +101,5 @@ describe('ablate --onnx on bad input', () => {
     expect(second.code).not.toBe(0);
     expect(second.stderr).toContain('has no safetensors weights, only ONNX graphs: ablate them with --onnx');
     expect(existsSync(join(workDir, 'cli-out-1')) || existsSync(join(workDir, 'cli-out-2'))).toBe(false);
-  }, 60_000);
+  }, 240_000); // two CLI start-ups (tsx compiles the CLI on the fly)
 });
