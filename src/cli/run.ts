@@ -39,6 +39,8 @@ import {
   writeOutputFile,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { AGENT_HELP, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
+import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
@@ -52,6 +54,7 @@ export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless
                     [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
                     [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
                     [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
+                    [--agent FILE [--action-keys cmd,command]]
 
 The whole recipe in one go:
   1. analyze   per-layer directions from the train split of both prompt files (as 'abliterate analyze')
@@ -84,7 +87,9 @@ Options:
   --scale α            ablation strength (default 1)
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
   --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
-  --threads N          onnxruntime threads for the capture (default: all cores)`;
+  --threads N          onnxruntime threads for the capture (default: all cores)
+${AGENT_HELP}
+                       (all of FILE is evaluated with the recommended layer; keep it out of --harmless)`;
 
 /** Every `count`-th prompt spread over the list, so the sample covers the whole file, deterministically. */
 export function spreadSample<T>(items: readonly T[], count: number): T[] {
@@ -122,6 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     ...ABLATION_OPTIONS,
     markers: { type: 'string' },
     threads: { type: 'string' },
+    ...AGENT_OPTIONS,
   });
   const modelDir = requireOption('run', values, 'model');
   const harmfulPath = requireOption('run', values, 'harmful');
@@ -149,6 +155,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const reference = await pairOf('reference-a', 'reference-b', 'reference prompt file');
   const evalSets = await pairOf('eval-harmful', 'eval-harmless', 'evaluation prompt file');
+  const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
   const graphs = findOnnxGraphFiles(folder.list());
@@ -165,6 +172,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         session.checkPromptsFit(harmful, harmfulPath);
         session.checkPromptsFit(harmless, harmlessPath);
+        if (agent) session.checkPromptsFit(agent.prompts, agent.path);
       } catch (error) {
         await session.dispose();
         throw error;
@@ -198,6 +206,7 @@ export async function run(argv: string[]): Promise<number> {
         };
         const direction = outcome.directions[layer]!;
         const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
+        if (agent) evaluation.agent = await evaluateAgentForAblation(session, { direction, scale, targets }, agent.prompts, { ...settings, actionKeys: agent.actionKeys });
         return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: !evalSets && outcome.split.harmful.heldOut.length === 0 };
       } finally {
         await session.dispose();
@@ -301,6 +310,7 @@ function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: numb
     '',
     `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
     `${evaluationSource} evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    ...(evaluation.agent ? [formatAgentEvaluation(evaluation.agent)] : []),
     '',
     'files written:',
     `  ${outDir}/report.json`,

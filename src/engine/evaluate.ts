@@ -14,14 +14,17 @@ import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
+import { buildSteeringGraph } from '../model/steering-graph';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
+import type { AgentEvaluation } from './agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { BoundedCache, contentKey } from './result-cache';
+import { folderTiedEmbeddings } from './tied-embeddings';
 
 /** Base results kept per session: a few prompt sets × settings; each holds replies or [prompt][vocab] logits. */
 const BASE_RESULTS_KEPT = 4;
@@ -72,6 +75,8 @@ export interface EvaluationReport {
   klPerPrompt: number[];
   counts: { harmful: number; harmless: number };
   settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+  /** Agent-prompted requests, when given (agent-evaluation.ts). */
+  agent?: AgentEvaluation;
 }
 
 /** Resolves the marker list once (user lists are normalized like replies; empty entries are an error). */
@@ -154,9 +159,8 @@ export class EvaluationSession {
     const tokenizer = await loadGenerationTokenizer(folder);
     const graph = decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
     const residual = findResidualPoints(graph);
-    const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
-    const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
-    const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
+    // The same decision as the export's (per-architecture default, missing lm_head), so preview = export.
+    const tiedEmbeddings = await folderTiedEmbeddings(folder);
     const externalData = await readExternalData(folder, onnxFile, graph);
     const base = await LanguageModel.load(folder, tokenizer, { onnxFile, externalData, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
@@ -186,6 +190,12 @@ export class EvaluationSession {
       residual: this.residual,
     });
     return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
+  }
+
+  /** Loads the base model with additive steering x ← x + w·r at hidden-state index `layer`. The caller disposes it. */
+  async loadSteered(spec: { layer: number; direction: Float32Array; weight: number }, options: LongCallOptions = {}): Promise<LanguageModel> {
+    const steered = buildSteeringGraph(this.graph, { ...spec, residual: this.residual });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: steered.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {

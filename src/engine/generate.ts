@@ -16,6 +16,7 @@ import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
 import { LeftPaddingGuard, correctTextOnlyRopeDeltas } from './transformers-workarounds';
+import { paceModelSessions } from './run-pacing';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 import { AbortCriterion, DeltaStreamer, processorList, resolveSampling, streamerOption, SeededSamplingProcessor, type SamplingOptions, type TokenEvent } from './generation-steering';
@@ -155,6 +156,7 @@ export class LanguageModel {
         session_options: externalData.length ? { externalData } : {},
       });
       correctTextOnlyRopeDeltas(model); // Qwen3.5 and the Qwen-VL family: see transformers-workarounds.ts
+      paceModelSessions(model);
       progress.done();
       return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release, new LeftPaddingGuard(model));
     } catch (error) {

@@ -17,6 +17,7 @@
 import { UnsupportedModelError } from '../base/errors';
 import type { AblationComponent } from '../core/recipe';
 import type { ModelConfig } from '../formats/hf-folder';
+import { decideTiedEmbeddings } from './tied-embeddings';
 
 export type TensorRole =
   | 'embedding'
@@ -137,8 +138,6 @@ export interface TargetScan {
   notes: string[];
 }
 
-const LM_HEAD = /^(?:model\.|language_model\.)?lm_head\.weight$/;
-
 /**
  * Scans all tensor names of a model. Throws UnsupportedModelError when no out-projection is recognised at all,
  * or when a name looks like a residual-writing projection in a layout this table does not know (editing the
@@ -170,8 +169,7 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
     );
   }
   const embeddingName = matches.find((match) => match.role === 'embedding')?.name ?? null;
-  const hasLmHead = tensorNames.some((name) => LM_HEAD.test(name));
-  const tiedEmbeddings = embeddingName !== null && (config.tieWordEmbeddings || !hasLmHead);
+  const tiedEmbeddings = decideTiedEmbeddings(config, tensorNames, embeddingName);
   const notes: string[] = [];
   if (tiedEmbeddings) {
     notes.push('lm_head is tied to the embedding: orthogonalizing the embedding also removes the direction from the output head');

@@ -63,6 +63,8 @@ export interface ChatTokenEvent {
 
 export type { RefusalCheck } from '../core/refusal-spans';
 import type { RefusalCheck } from '../core/refusal-spans';
+import type { ActionOutcome } from '../core/action';
+import type { PreflightFigures, PreflightWarning } from '../core/preflight';
 import { type FolderDescriptor } from '../ports/folder-descriptor';
 import { type ResolvedBackend } from '../ports/onnx-session';
 
@@ -97,6 +99,29 @@ export interface EvaluationRequest {
   batchSize?: number;
   /** Refusal markers; DESIGN.md's list when absent. */
   markers?: string[];
+  /** Agent-prompted requests (action rate, refusal rate on them); none when absent or empty. */
+  agent?: PromptInput[];
+  /** JSON keys whose non-empty string makes a reply an action; `cmd`, `command` when absent. */
+  actionKeys?: string[];
+}
+
+/** One agent-prompted reply: is it an action (a JSON object with a command), is it a refusal. */
+export interface AgentReplyVerdict {
+  response: string;
+  action: boolean;
+  refused: boolean;
+  actionOutcome: ActionOutcome;
+  command: string | null;
+  finishReason: ChatReply['finishReason'];
+}
+
+/** eval.json's "agent" object as the panel receives it. */
+export interface AgentEvaluationResult {
+  count: number;
+  base: { actionRate: number; refusalRate: number };
+  ablated: { actionRate: number; refusalRate: number };
+  samples: { messages: PromptMessage[]; base: AgentReplyVerdict; ablated: AgentReplyVerdict }[];
+  actionKeys: string[];
 }
 
 export interface ReplyVerdict extends RefusalCheck {
@@ -124,6 +149,8 @@ export interface EvaluationResult {
   ablatedLabel: string;
   backend: ResolvedBackend;
   seconds: number;
+  /** Present when the request carried agent prompts. */
+  agent?: AgentEvaluationResult;
 }
 
 export interface SweepRequest {
@@ -161,6 +188,27 @@ export interface SweepResult {
   seconds: number;
 }
 
+/** Preflight before a capture (engine/preflight.ts): the A and B prompts as the capture will use them. */
+export interface PreflightRequest {
+  models: Omit<ChatModelsSpec, 'ablated'>;
+  harmful: PromptInput[];
+  harmless: PromptInput[];
+  /** The capture's token position (−1 = last prompt token). */
+  position: number;
+  markers?: string[];
+  actionKeys?: string[];
+}
+
+export interface PreflightResult {
+  figures: PreflightFigures;
+  counts: { prompts: number; tokens: number; unknownTokens: number; tooLong: number; sampledA: number; sampledB: number };
+  template: { tokens: string[]; capturedIndex: number; unknownIndices: number[] };
+  unknownToken: string | null;
+  contextLength: number | null;
+  samples: { set: 'A' | 'B'; messages: PromptMessage[]; response: string; refused: boolean; action: boolean }[];
+  warnings: PreflightWarning[];
+}
+
 export interface ChatApi {
   /** Loads (or keeps) the base and ablated models; chat calls it implicitly, the UI calls it to warm up. */
   prepare(models: ChatModelsSpec, options?: LongCallOptions): Promise<ModelsInfo>;
@@ -168,6 +216,7 @@ export interface ChatApi {
   generate(request: ChatRequest, options?: ChatCallOptions): Promise<ChatReply>;
   evaluate(request: EvaluationRequest, options?: LongCallOptions): Promise<EvaluationResult>;
   sweep(request: SweepRequest, options?: LongCallOptions): Promise<SweepResult>;
+  preflight(request: PreflightRequest, options?: LongCallOptions): Promise<PreflightResult>;
   /** Frees the models (a new folder is loaded, or the page goes away). */
   release(): Promise<void>;
 }
@@ -178,6 +227,7 @@ export interface ChatWorkerEndpoint {
   generate(callId: number, request: ChatRequest, onToken?: (event: ChatTokenEvent) => void, onProgress?: (event: Progress) => void): Promise<Envelope<ChatReply>>;
   evaluate(callId: number, request: EvaluationRequest, onProgress?: (event: Progress) => void): Promise<Envelope<EvaluationResult>>;
   sweep(callId: number, request: SweepRequest, onProgress?: (event: Progress) => void): Promise<Envelope<SweepResult>>;
+  preflight(callId: number, request: PreflightRequest, onProgress?: (event: Progress) => void): Promise<Envelope<PreflightResult>>;
   release(): Promise<Envelope<void>>;
   cancel(callId: number): void;
 }

@@ -12,6 +12,7 @@ import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
 import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
 import { workbenchStore } from './store';
+import { agentEvaluationInputs } from './agent-prompts';
 
 const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
 /** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
@@ -139,8 +140,9 @@ export function runEvaluation(): Promise<void> {
       if (!models.ablated) throw new InvalidInputError(ablation.why);
       const { harmful, harmless } = heldOutPrompts();
       const { evalMaxNewTokens, markers } = chatStore.getState();
+      const agent = agentEvaluationInputs();
       return chatClient().evaluate(
-        { models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: evalMaxNewTokens, ...(markers ? { markers: markers.list } : {}) },
+        { models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: evalMaxNewTokens, ...(markers ? { markers: markers.list } : {}), ...(agent ?? {}) },
         { signal, onProgress },
       );
     },

@@ -10,6 +10,7 @@ import { useWorkbench, workbenchStore } from '../state/store';
 import { LayerChoicePanel } from './layers/LayerChoicePanel';
 import { aucFigure, aucLabel, cosineFigure, heatmapFigure, histogramFigure } from './plots/figures';
 import { PlotlyChart, type ClickedPoint } from './plots/PlotlyChart';
+import { PreflightPanel } from './agent/PreflightPanel';
 
 function CaptureControls() {
   const capture = useWorkbench((state) => state.capture);
@@ -215,6 +216,7 @@ export function AnalysisPanel() {
   return (
     <section className="region region-wide" aria-labelledby="region-analysis">
       <h2 id="region-analysis">3 · Capture and per-layer analysis</h2>
+      <PreflightPanel />
       <CaptureControls />
       <CaptureSettings />
       <LayerSelector />

@@ -14,6 +14,9 @@ import { useWorkbench } from '../../state/store';
 import { TableDownload } from '../common/TableDownload';
 import { PlotlyChart } from '../plots/PlotlyChart';
 import { SamplesTable } from './SamplesTable';
+import { AgentMetric } from '../agent/AgentMetric';
+import { useAgentPrompts } from '../../state/agent-prompts';
+import { promptLines } from '../../state/prompt-sets';
 import { sweepFigure } from './sweep-figure';
 import '../chat/chat.css';
 
@@ -104,6 +107,7 @@ export function EvaluationPanel() {
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const selected = useWorkbench((state) => state.selectedLayer);
   const result = evaluation.result;
+  const agentCount = useAgentPrompts((state) => promptLines(state.set.text).length);
   const figure = useMemo(() => (sweep.result ? sweepFigure(sweep.result, selected) : null), [sweep.result, selected]);
   const candidates = hasAnalysis ? sweepCandidates() : [];
   return (
@@ -153,6 +157,7 @@ export function EvaluationPanel() {
           <div className="metric-detail">{result ? `max over prompts ${Math.max(...result.klPerPrompt).toPrecision(3)} · nats` : 'mean over compliance prompts, nats'}</div>
           <div className="metric-detail">prompts: {heldOut.harmless.source || 'none yet'}</div>
         </div>
+        <AgentMetric agent={result?.agent} pending={agentCount} />
         <div className="metric">
           <div className="metric-label">evaluated ablation</div>
           <div className="metric-detail" data-testid="eval.ablation">
