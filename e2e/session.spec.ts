@@ -12,6 +12,8 @@ import { unzipSync } from 'fflate';
 import { AUC_TOLERANCE, expectModelReady, openWorkbench, REPO_ROOT, screenshot, selectBackend, type Report } from './workbench-helpers';
 
 const VIEWPORT = { width: 1024, height: 900 };
+/** Plotly (3 MB) loads and draws six figures after a capture: tens of seconds on a busy 2-core machine. */
+const RENDER_TIMEOUT = 300_000;
 /** Text boxes may touch (shared baselines) but not cover each other by more than this many square pixels. */
 const OVERLAP_AREA_TOLERANCE = 1;
 
@@ -40,7 +42,7 @@ async function overlappingTexts(page: Page, testId: string): Promise<string[]> {
 
 async function expectPlotsBack(page: Page, origin: RegExp): Promise<void> {
   await expect(page.getByTestId('result.origin')).toContainText(origin);
-  for (const plot of ['plot.auc', 'plot.cosine', 'plot.layers', 'plot.sweep']) await expect(page.getByTestId(plot)).toHaveAttribute('data-rendered', 'true');
+  for (const plot of ['plot.auc', 'plot.cosine', 'plot.layers', 'plot.sweep']) await expect(page.getByTestId(plot)).toHaveAttribute('data-rendered', 'true', { timeout: RENDER_TIMEOUT });
   await expect(page.getByTestId('plot.auc')).toHaveAttribute('data-point-count', '5');
   await expect(page.getByTestId('layers.recommendation')).toHaveAttribute('data-source', 'sweep');
 }
@@ -52,7 +54,7 @@ test('capture → reload → run card in a fresh context → the CLI reproduces 
   await selectBackend(page, 'wasm');
   await page.getByTestId('capture.run').click();
   await expect(page.getByTestId('capture.progress')).toHaveAttribute('data-state', 'done', { timeout: 600_000 });
-  await expect(page.getByTestId('plot.auc')).toHaveAttribute('data-rendered', 'true');
+  await expect(page.getByTestId('plot.auc')).toHaveAttribute('data-rendered', 'true', { timeout: RENDER_TIMEOUT });
   await expect(page.getByTestId('sweep.run')).toHaveText('Sweep 4 layers'); // layer 0 has no direction on the demo
   await page.getByTestId('sweep.run').click();
   await expect(page.getByTestId('plot.sweep')).toHaveAttribute('data-rendered', 'true', { timeout: 900_000 });

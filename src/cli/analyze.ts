@@ -125,6 +125,8 @@ export async function run(argv: string[]): Promise<number> {
     reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file', MAX_INPUT_FILE_BYTES)) };
   }
   const folder = await openNodeModelFolder(modelDir);
+  // As the workbench's folder check: without config.json there is no architecture to name layers by.
+  if (!folder.list().includes('config.json')) throw new InvalidFileError(join(modelDir, 'config.json'), 'is missing: a model folder needs its config.json (the HF config) beside onnx/ and the tokenizer');
   const root = resolve(modelDir);
   const onnxOverride = values.onnx as string | undefined;
   const graphs = findOnnxGraphFiles(onnxOverride ? folder.list().filter((path) => path === onnxOverride || path.startsWith(`${onnxOverride}_data`) || path.startsWith('onnx/embed_tokens')) : folder.list());

@@ -49,6 +49,7 @@ export const DEFAULT_SWEEP_PROMPTS = 32;
 export const DEFAULT_SWEEP_TOP = 8;
 
 export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless FILE --out OUT
+                    [--reference-a FILE --reference-b FILE] [--eval-harmful FILE --eval-harmless FILE]
                     [--position -1] [--held-out 0.25] [--seed 0] [--batch-size N]
                     [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
                     [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
@@ -68,6 +69,10 @@ Options:
   --model DIR          HF folder: onnx/model.onnx + tokenizer for analysis and eval, *.safetensors for ablate
   --harmful FILE       refusal prompts (.txt one per line, or .jsonl)
   --harmless FILE      compliance prompts
+  --reference-a FILE   optional reference contrast (as 'abliterate analyze'): report.json gains each layer's
+  --reference-b FILE   cosine with the reference direction (both files are needed)
+  --eval-harmful FILE  evaluate (step 3) on these refusal prompts instead of the held-out split …
+  --eval-harmless FILE … and on these compliance prompts for the first-token KL (both files are needed)
   --position N         token position for the analysis (default -1, the last prompt token)
   --held-out F         held-out fraction of each set (default ${DEFAULT_HELD_OUT_FRACTION})
   --seed N             seed of the split (default ${DEFAULT_SEED})
@@ -107,6 +112,10 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' },
     harmful: { type: 'string' },
     harmless: { type: 'string' },
+    'reference-a': { type: 'string' },
+    'reference-b': { type: 'string' },
+    'eval-harmful': { type: 'string' },
+    'eval-harmless': { type: 'string' },
     out: { type: 'string' },
     ...SPLIT_OPTIONS,
     'batch-size': { type: 'string' },
@@ -139,6 +148,13 @@ export async function run(argv: string[]): Promise<number> {
   // Everything cheap is read and checked before anything is written or computed.
   const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
   const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  const pairOf = async (a: 'reference-a' | 'eval-harmful', b: 'reference-b' | 'eval-harmless', what: string) => {
+    const [pathA, pathB] = [values[a] as string | undefined, values[b] as string | undefined];
+    if ((pathA === undefined) !== (pathB === undefined)) throw new InvalidInputError(`--${a} and --${b} go together: give both or neither`);
+    return pathA && pathB ? { a: await readPromptConversations(pathA, `${what} (--${a})`), b: await readPromptConversations(pathB, `${what} (--${b})`) } : null;
+  };
+  const reference = await pairOf('reference-a', 'reference-b', 'reference prompt file');
+  const evalSets = await pairOf('eval-harmful', 'eval-harmless', 'evaluation prompt file');
   const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
@@ -162,7 +178,7 @@ export async function run(argv: string[]): Promise<number> {
         throw error;
       }
       // 1. analyze
-      const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
+      const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, reference, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
       try {
         const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
         const settings = { maxNewTokens, ...(batchSize ? { batchSize } : {}), ...(markers ? { markers } : {}), signal, onProgress };
@@ -185,13 +201,13 @@ export async function run(argv: string[]): Promise<number> {
         }
         // 3. eval on held-out prompts
         const heldOut = {
-          harmful: outcome.split.harmful.heldOut.length ? pick(harmful, outcome.split.harmful.heldOut) : harmful,
-          harmless: outcome.split.harmless.heldOut.length ? pick(harmless, outcome.split.harmless.heldOut) : harmless,
+          harmful: evalSets ? evalSets.a : outcome.split.harmful.heldOut.length ? pick(harmful, outcome.split.harmful.heldOut) : harmful,
+          harmless: evalSets ? evalSets.b : outcome.split.harmless.heldOut.length ? pick(harmless, outcome.split.harmless.heldOut) : harmless,
         };
         const direction = outcome.directions[layer]!;
         const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
         if (agent) evaluation.agent = await evaluateAgentForAblation(session, { direction, scale, targets }, agent.prompts, { ...settings, actionKeys: agent.actionKeys });
-        return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: outcome.split.harmful.heldOut.length === 0 };
+        return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: !evalSets && outcome.split.harmful.heldOut.length === 0 };
       } finally {
         await session.dispose();
       }
@@ -219,7 +235,7 @@ export async function run(argv: string[]): Promise<number> {
     await writeOutputFile(output, 'directions.safetensors', directionsBytes);
     await writeOutputFile(output, 'eval.json', new TextEncoder().encode(`${JSON.stringify(evalJson, null, 1)}\n`));
     await output.commit();
-    process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000));
+    process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));
     return 0;
   } catch (error) {
     await output.abort().catch(() => undefined);
@@ -230,6 +246,7 @@ export async function run(argv: string[]): Promise<number> {
 interface AnalyzeInputs {
   harmful: Conversation[];
   harmless: Conversation[];
+  reference: { a: Conversation[]; b: Conversation[] } | null;
   position: number;
   heldOutFraction: number;
   seed: number;
@@ -262,6 +279,9 @@ async function analyze(
       {
         harmful: inputs.harmful.map((messages) => ({ messages: [...messages] })),
         harmless: inputs.harmless.map((messages) => ({ messages: [...messages] })),
+        ...(inputs.reference
+          ? { reference: { kind: 'contrast' as const, a: inputs.reference.a.map((messages) => ({ messages: [...messages] })), b: inputs.reference.b.map((messages) => ({ messages: [...messages] })) } }
+          : {}),
         batchSize: inputs.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE,
         heldOutFraction: inputs.heldOutFraction,
         seed: inputs.seed,
@@ -274,7 +294,7 @@ async function analyze(
   }
 }
 
-function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: number, evaluation: EvaluationReport, manifest: AblationManifest | null, outDir: string, seconds: number): string {
+function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: number, evaluation: EvaluationReport, manifest: AblationManifest | null, outDir: string, seconds: number, evaluationSource: 'held-out' | 'eval-file'): string {
   const percent = (value: number | undefined) => (value === undefined ? '     —' : `${(value * 100).toFixed(1).padStart(5)}%`);
   const fixed = (value: number | undefined, digits: number) => (value === undefined ? '—' : value.toFixed(digits));
   const sweepRows = new Map((sweep?.rows ?? []).map((row) => [row.layer, row]));
@@ -289,7 +309,7 @@ function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: numb
   lines.push(
     '',
     `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
-    `held-out evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    `${evaluationSource} evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
     ...(evaluation.agent ? [formatAgentEvaluation(evaluation.agent)] : []),
     '',
     'files written:',

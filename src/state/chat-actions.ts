@@ -3,6 +3,7 @@
  * direction, or an exported folder), sending one prompt to both sides, stopping, and conversation history.
  * Sending while a reply is being generated is refused with a message; the typed text stays in the box.
  */
+import { parseDirectionFile } from '../formats/direction-file';
 import { chatClient } from '../clients/chat-client';
 import type { FolderDescriptor, PromptMessage, ResolvedBackend } from '../protocol/analysis-api';
 import type { AblationComponent } from '../core/recipe';
@@ -217,8 +218,10 @@ export function resetForNewModel(): void {
     sides: { base: [], ablated: [] },
     notice: null,
     models: { phase: 'idle', info: null, detail: '' },
-    evaluation: { phase: 'idle', fraction: 0, detail: '', result: null },
-    sweep: { phase: 'idle', fraction: 0, detail: '', result: null },
+    // Results restored from a saved session or run card stay with the restored capture until the next capture.
+    ...(workbenchStore.getState().resultOrigin !== null
+      ? {}
+      : { evaluation: { phase: 'idle' as const, fraction: 0, detail: '', result: null }, sweep: { phase: 'idle' as const, fraction: 0, detail: '', result: null } }),
     ablatedFolder: null,
     ablatedSource: state.ablatedSource === 'folder' ? 'hooks' : state.ablatedSource,
   }));
@@ -227,7 +230,9 @@ export function resetForNewModel(): void {
 /** A direction file for the hooks; stored where the export panel reads it too (the workbench's importedDirection). */
 export async function importDirectionFile(file: File): Promise<void> {
   try {
-    workbenchStore.setState({ importedDirection: { file: file.name, bytes: new Uint8Array(await file.arrayBuffer()) } });
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    parseDirectionFile(file.name, bytes); // a file that is not a direction is refused here, not at first use
+    workbenchStore.setState({ importedDirection: { file: file.name, bytes } });
     chatStore.setState({ directionChoice: 'file' });
   } catch (error) {
     reportError(error);

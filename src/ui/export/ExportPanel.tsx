@@ -7,7 +7,8 @@
 import { useEffect } from 'react';
 import type { AblationComponent } from '../../core/recipe';
 import type { ExportBackendChoice, ExportDestination } from '../../protocol/export-api';
-import { reportError, selectLayer } from '../../state/actions';
+import { selectLayer } from '../../state/actions';
+import { importDirectionFile } from '../../state/chat-actions';
 import {
   cancelExport,
   destinationKind,
@@ -22,7 +23,7 @@ import {
   type DirectionSource,
   type ExportBrowser,
 } from '../../state/export-controller';
-import { useWorkbench, workbenchStore } from '../../state/store';
+import { useWorkbench } from '../../state/store';
 import { deliverDownloads, downloadName, hasDirectoryPicker, pickOutputDirectory } from './export-helpers';
 
 const COMPONENT_LABELS: Record<AblationComponent, string> = { embed: 'embedding', attn: 'attention out', mlp: 'MLP down' };
@@ -75,10 +76,9 @@ export function ExportPanel() {
             onChange={(event) => {
               const file = event.currentTarget.files?.[0];
               if (!file) return;
-              file
-                .arrayBuffer()
-                .then((buffer) => workbenchStore.setState({ importedDirection: { file: file.name, bytes: new Uint8Array(buffer) } }))
-                .catch(reportError);
+              // Parsed on import: a file that is not a direction is refused with its reason, never "Imported".
+              void importDirectionFile(file);
+              event.currentTarget.value = '';
             }}
           />
         </label>
