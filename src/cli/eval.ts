@@ -3,7 +3,6 @@
  * prompts, base vs hook-ablated, written as eval.json. The output file appears only when complete
  * (written as FILE.partial, then renamed).
  */
-import { parseDirectionFile, selectDirection } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
@@ -11,17 +10,17 @@ import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { integerOption, parseCommandArgs, requireOption } from './args';
 import {
   DIRECTION_ABLATION_OPTIONS,
-  parseAblationOptions,
-  readInputFile,
   readMarkerFile,
   readPromptConversations,
   withInterrupt,
   writeFileAtomically,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
 export const help = `Usage: abliterate eval --model DIR --direction FILE [--layer N] [--scale 1]
                      --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] --out FILE.json
+       abliterate eval --model DIR --direction directions.safetensors --recipe recipe.json --harmful FILE ...
 
 Greedy generation, base vs hook-ablated (the ablation applied as graph hooks on DIR/onnx/model.onnx, which
 equals the weight edit of 'abliterate ablate' with the same direction, scale and targets):
@@ -38,12 +37,16 @@ Options:
   --scale α              ablation strength (default 1)
   --targets LIST         comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B           only blocks A..B for attn/mlp
+  --recipe FILE          recipe.json instead of --layer/--scale/--targets/--layers (norm-preserving recipes
+                         also read the folder's safetensors for their hook inputs)
   --harmful FILE         refusal prompts (.txt one per line, or .jsonl)
   --harmless FILE        compliance prompts
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
   --batch-size N         prompts per forward pass (default ${DEFAULT_BATCH_SIZE})
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
-  --out FILE.json        where to write the result`;
+  --out FILE.json        where to write the result
+
+${RECIPE_HELP}`;
 
 export function formatEvaluation(report: EvaluationReport): string {
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
@@ -57,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('eval', argv, {
     model: { type: 'string' },
     ...DIRECTION_ABLATION_OPTIONS,
+    ...RECIPE_OPTION,
     harmful: { type: 'string' },
     harmless: { type: 'string' },
     'max-new-tokens': { type: 'string' },
@@ -69,7 +73,6 @@ export async function run(argv: string[]): Promise<number> {
   const harmfulPath = requireOption('eval', values, 'harmful');
   const harmlessPath = requireOption('eval', values, 'harmless');
   const outPath = requireOption('eval', values, 'out');
-  const { layer, scale, targets, layers } = parseAblationOptions(values);
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const batchSize = integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
@@ -79,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
-  const direction = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
+  const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
 
   const report = await withInterrupt(async (signal) => {
     const onProgress = createProgressPrinter();
@@ -88,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
       session.checkPromptsFit(harmful, harmfulPath);
       session.checkPromptsFit(harmless, harmlessPath);
       return await session.evaluate(
-        { direction, scale, targets, ...(layers ? { layers } : {}) },
+        selection,
         { harmful, harmless },
         { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress },
       );
@@ -96,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       await session.dispose();
     }
   });
-  const output = { ...report, direction: { file: directionPath, layer: layer ?? null } };
+  const output = { ...report, direction: { file: directionPath, layer: directionSource.layer } };
   await writeFileAtomically(outPath, `${JSON.stringify(output, null, 1)}\n`);
   process.stdout.write(`${formatEvaluation(report)}\nwrote ${outPath}\n`);
   return 0;
