@@ -19,7 +19,6 @@ import { buildManifest, type AblationManifest, type DirectionProvenance, type Ou
 import { cpuOrthogonalizeBackend, normPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength } from '../core/norm-preserving';
 
-export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 

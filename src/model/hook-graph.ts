@@ -12,14 +12,16 @@
  * rewired, so every original input and output of the graph stays.
  */
 import { InvalidInputError, UnsupportedModelError } from '../base/errors';
+import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import { OnnxDataType, float32Initializer, intAttribute } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphEdit, GraphIndex, makeNode, renameOuterScopeReads } from './onnx-graph-utils';
 import { findResidualPoints } from './residual-finder';
 import type { FindResidualOptions, ResidualJunction, ResidualPoints } from './residual-finder';
 
-export type HookTarget = 'embed' | 'attn' | 'mlp';
-const HOOK_TARGETS: readonly HookTarget[] = ['embed', 'attn', 'mlp'];
+/** The tensor groups a hook graph can ablate: those of the weight edit (src/core/recipe.ts). */
+export type HookTarget = AblationComponent;
+const HOOK_TARGETS = ABLATION_COMPONENTS;
 
 export interface HookOptions extends FindResidualOptions {
   /** Unit direction r, [dModel]. */

@@ -15,12 +15,9 @@
  *   [experts, dModel, in]); each matrix W becomes W − α r (rᵀW).
  */
 import { UnsupportedModelError } from '../base/errors';
+import type { AblationComponent } from '../core/recipe';
 import type { ModelConfig } from '../formats/hf-folder';
 import { decideTiedEmbeddings } from './tied-embeddings';
-
-/** What the user can choose to orthogonalize. */
-export type AblationTarget = 'embed' | 'attn' | 'mlp';
-export const ABLATION_TARGETS: readonly AblationTarget[] = ['embed', 'attn', 'mlp'];
 
 export type TensorRole =
   | 'embedding'
@@ -38,7 +35,7 @@ export type Orientation = 'rows' | 'columns';
 export interface TensorRoleMatch {
   name: string;
   role: TensorRole;
-  target: AblationTarget;
+  target: AblationComponent;
   /** Block index (0-based), null for the embedding. */
   layer: number | null;
   /** Routed expert index when the name carries one. */
@@ -56,7 +53,7 @@ const BLOCK = new RegExp(String.raw`^${PREFIX}layers\.(\d+)\.(.+)$`);
 interface BlockPattern {
   pattern: RegExp;
   role: TensorRole;
-  target: AblationTarget;
+  target: AblationComponent;
   fusedExperts?: boolean;
   /** Shown in UnsupportedModelError so the user sees what was looked for. */
   shown: string;
@@ -193,7 +190,7 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
 export function selectAblationTargets(
   scan: TargetScan,
   config: ModelConfig,
-  options: { targets: readonly AblationTarget[]; layers?: readonly [number, number] },
+  options: { targets: readonly AblationComponent[]; layers?: readonly [number, number] },
 ): TensorRoleMatch[] {
   const selected = scan.matches.filter((match) => {
     if (!options.targets.includes(match.target)) return false;
