@@ -7,7 +7,7 @@
  */
 import { checkedUnitDirection, DirectionError } from '../src/core/direction';
 import { wilsonPair } from '../src/core/intervals';
-import { evaluateRefusals, EvaluationSession, firstTokenKL, progressSlice, resolveMarkers, type RefusalEvaluation } from '../src/engine/evaluate';
+import { evaluateRefusals, EvaluationSession, progressSlice, resolveMarkers, runEvaluationSteps, type RefusalEvaluation } from '../src/engine/evaluate';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
 import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
@@ -239,7 +239,7 @@ export class ChatService implements ChatApi {
     });
   }
 
-  private baseRefusals(base: BaseModel, harmful: Conversation[], settings: { maxNewTokens: number; batchSize: number; markers: string[] }, options: LongCallOptions): Promise<RefusalEvaluation> {
+  private baseRefusals(base: BaseModel, harmful: Conversation[], settings: { maxNewTokens: number; batchSize: number; markers: readonly string[] }, options: LongCallOptions): Promise<RefusalEvaluation> {
     const key = JSON.stringify({ harmful, ...settings });
     let pending = base.refusals.get(key);
     if (!pending) {
@@ -261,7 +261,6 @@ export class ChatService implements ChatApi {
     return pending;
   }
 
-  /** The same steps, in the same order and with the same engine calls, as EvaluationSession.evaluate (the CLI). */
   async evaluate(request: EvaluationRequest, options: LongCallOptions = {}): Promise<EvaluationResult> {
     const started = performance.now();
     const harmful = conversations(request.harmful);
@@ -273,11 +272,17 @@ export class ChatService implements ChatApi {
     const settings = { maxNewTokens: request.maxNewTokens, batchSize: request.batchSize ?? DEFAULT_BATCH_SIZE, markers };
     const reporter = new ProgressReporter('evaluate', options.onProgress);
     return this.withModels(request.models, true, { ...signalOnly(options), onProgress: progressSlice(reporter, 0, 0.05, 'loading models') }, async (base, ablated) => {
-      const baseReplies = await this.baseRefusals(base, harmful, settings, { ...signalOnly(options), onProgress: progressSlice(reporter, 0.05, 0.45, 'base replies') });
-      const baseLogits = await this.baseLogits(base, harmless, settings.batchSize, signalOnly(options));
-      throwIfAborted(options.signal);
-      const ablatedReplies = await evaluateRefusals(ablated!.model, harmful, { ...settings, ...signalOnly(options), onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
-      const kl = await firstTokenKL(baseLogits, ablated!.model, harmless, { batchSize: settings.batchSize, ...signalOnly(options), onProgress: progressSlice(reporter, 0.9, agentPrompts.length ? 0.92 : 1, 'first-token KL') });
+      // The engine's evaluation steps, the very ones `abliterate eval` runs; base results cached per model here.
+      const steps = await runEvaluationSteps(
+        { refusals: (prompts, stepSettings, callOptions) => this.baseRefusals(base, [...prompts], stepSettings, callOptions), logits: (prompts, batchSize, callOptions) => this.baseLogits(base, [...prompts], batchSize, callOptions) },
+        async () => ablated!.model,
+        { harmful, harmless },
+        settings,
+        reporter,
+        options.signal,
+        agentPrompts.length ? 0.92 : 1,
+      );
+      const { base: baseReplies, ablated: ablatedReplies, kl } = steps;
       const agent = agentPrompts.length === 0 ? null : await evaluateAgentPrompts(base.session, ablated!.model, agentPrompts, {
         ...settings,
         ...(request.actionKeys ? { actionKeys: request.actionKeys } : {}),

@@ -3,7 +3,6 @@
  * prompts, base vs hook-ablated, written as eval.json. The output file appears only when complete
  * (written as FILE.partial, then renamed).
  */
-import { parseDirectionFile, selectDirection } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
@@ -11,7 +10,6 @@ import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import {
   DIRECTION_ABLATION_OPTIONS,
-  parseAblationOptions,
   readInputFile,
   readMarkerFile,
   readPromptConversations,
@@ -20,14 +18,18 @@ import {
 } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { agentHelp, AGENT_OPTIONS, PROTECT_HELP, PROTECT_OPTIONS, formatAgentEvaluation, protectShorthandDirection, readAgentOptions } from './agent-options';
+import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 import { evaluateAgentForAblation } from '../engine/agent-evaluation';
+import { isShorthandSelection } from '../engine/ablation-selection';
 import { evaluateSteering } from '../engine/steering';
 import { InvalidInputError } from '../base/errors';
+import { parseDirectionFile } from '../formats/direction-file';
 
 export const help = `Usage: abliterate eval --model DIR --direction FILE [--layer N] [--scale 1]
                      --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}]
                      [--agent FILE [--action-keys cmd,command]] [--protect-reference FILE]
                      [--steer-layer L --steer-weight W] --out FILE.json
+       abliterate eval --model DIR --direction directions.safetensors --recipe recipe.json --harmful FILE ...
 
 Greedy generation, base vs hook-ablated (the ablation applied as graph hooks on DIR/onnx/model.onnx, which
 equals the weight edit of 'abliterate ablate' with the same direction, scale and targets):
@@ -44,6 +46,8 @@ Options:
   --scale α              ablation strength (default 1)
   --targets LIST         comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B           only blocks A..B for attn/mlp
+  --recipe FILE          recipe.json instead of --layer/--scale/--targets/--layers (norm-preserving recipes
+                         also read the folder's safetensors for their hook inputs)
   --harmful FILE         refusal prompts (.txt one per line, or .jsonl)
   --harmless FILE        compliance prompts
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
@@ -55,7 +59,9 @@ ${PROTECT_HELP}
   --steer-weight W       r = the --direction row as selected): eval.json gains "steered" with its refusal rate,
                          first-token KL and agent figures, beside the ablation's. Steering is for preview and
                          evaluation only: no weight edit reproduces it, so 'abliterate ablate' has no such option
-  --out FILE.json        where to write the result`;
+  --out FILE.json        where to write the result
+
+${RECIPE_HELP}`;
 
 export function formatEvaluation(report: EvaluationReport): string {
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
@@ -69,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('eval', argv, {
     model: { type: 'string' },
     ...DIRECTION_ABLATION_OPTIONS,
+    ...RECIPE_OPTION,
     harmful: { type: 'string' },
     harmless: { type: 'string' },
     'max-new-tokens': { type: 'string' },
@@ -85,7 +92,6 @@ export async function run(argv: string[]): Promise<number> {
   const harmfulPath = requireOption('eval', values, 'harmful');
   const harmlessPath = requireOption('eval', values, 'harmless');
   const outPath = requireOption('eval', values, 'out');
-  const { layer, scale, targets, layers } = parseAblationOptions(values);
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const batchSize = integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
   const steer = values['steer-layer'] === undefined && values['steer-weight'] === undefined
@@ -100,10 +106,16 @@ export async function run(argv: string[]): Promise<number> {
   const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
-  const selected = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
+  const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   const protectPath = values['protect-reference'] as string | undefined;
-  const protection = protectPath ? protectShorthandDirection(selected, parseDirectionFile(protectPath, await readInputFile(protectPath, 'reference direction file')), layer, protectPath) : null;
-  const direction = protection?.direction ?? selected;
+  const layer = directionSource.layer ?? undefined;
+  // Protection and steering work on the shorthand's one direction.
+  if (!isShorthandSelection(selection) && (protectPath || steer)) {
+    throw new InvalidInputError('--protect-reference and --steer-layer/--steer-weight use the --layer direction; they cannot be combined with --recipe');
+  }
+  const selected = isShorthandSelection(selection) ? selection.direction : null;
+  const protection = protectPath && selected ? protectShorthandDirection(selected, parseDirectionFile(protectPath, await readInputFile(protectPath, 'reference direction file')), layer, protectPath) : null;
+  const spec = isShorthandSelection(selection) ? { ...selection, direction: protection?.direction ?? selection.direction } : selection;
 
   const report = await withInterrupt(async (signal) => {
     const onProgress = createProgressPrinter();
@@ -112,12 +124,11 @@ export async function run(argv: string[]): Promise<number> {
       session.checkPromptsFit(harmful, harmfulPath);
       session.checkPromptsFit(harmless, harmlessPath);
       if (agent) session.checkPromptsFit(agent.prompts, agent.path);
-      const spec = { direction, scale, targets, ...(layers ? { layers } : {}) };
       const settings = { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress };
       const evaluation = await session.evaluate(spec, { harmful, harmless }, settings);
       const agentEvaluation = agent ? await evaluateAgentForAblation(session, spec, agent.prompts, { ...settings, actionKeys: agent.actionKeys }) : null;
       if (steer && steer.layer > session.numLayers) throw new InvalidInputError(`--steer-layer ${steer.layer} is outside 0..${session.numLayers}`);
-      const steered = steer
+      const steered = steer && selected
         ? await evaluateSteering(session, { ...steer, direction: selected }, { harmful, harmless, ...(agent ? { agent: agent.prompts } : {}) }, { ...settings, ...(agent ? { actionKeys: agent.actionKeys } : {}) })
         : null;
       return { ...evaluation, ...(agentEvaluation ? { agent: agentEvaluation } : {}), ...(steered ? { steered } : {}) };
@@ -127,7 +138,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const output = {
     ...report,
-    direction: { file: directionPath, layer: layer ?? null, ...(protection ? { protectedAgainst: protectPath, cosineReferenceBefore: protection.cosineBefore } : {}) },
+    direction: { file: directionPath, layer: directionSource.layer, ...(protection ? { protectedAgainst: protectPath, cosineReferenceBefore: protection.cosineBefore } : {}) },
   };
   await writeFileAtomically(outPath, `${JSON.stringify(output, null, 1)}\n`);
   const steeredLine = report.steered

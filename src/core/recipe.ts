@@ -268,19 +268,34 @@ export function resolveRecipeDirections(
       throw new RecipeDirectionError(`harmless_mean has ${harmlessMeans.length} rows but the directions have ${numIndices}`);
     }
   }
+  directions.forEach((row, i) => {
+    if (row.length !== dModel) throw new RecipeDirectionError(`direction row ${i} has ${row.length} entries, expected ${dModel}`);
+  });
+  // Rows and means are normalized when first used: a degenerate row the recipe never touches (e.g. an
+  // all-zero embedding-output direction) is no error.
+  const meanUnitCache = new Map<number, Float64Array>();
   const meanUnits = harmlessMeans && recipe.projection !== 'none'
-    ? harmlessMeans.map((row, i) => normalizeInPlace(Float64Array.from(row), `harmless_mean row ${i}`))
+    ? {
+        length: harmlessMeans.length,
+        at(i: number): Float64Array {
+          let unit = meanUnitCache.get(i);
+          if (!unit) meanUnitCache.set(i, (unit = normalizeInPlace(Float64Array.from(harmlessMeans[i]), `harmless_mean row ${i}`)));
+          return unit;
+        },
+      }
     : null;
   // harmless-mean: every row made orthogonal to its own layer's harmless mean before the choice.
-  const rows = directions.map((row, i) => {
-    if (row.length !== dModel) throw new RecipeDirectionError(`direction row ${i} has ${row.length} entries, expected ${dModel}`);
-    return recipe.projection === 'harmless-mean' && meanUnits
-      ? orthogonalizedUnit(row, meanUnits[i], `direction row ${i} after removing the harmless mean`)
-      : normalizeInPlace(Float64Array.from(row), `direction row ${i}`);
-  });
+  const rowCache = new Map<number, Float64Array>();
   const rowFor = (index: number): Float64Array => {
     if (index < 0 || index >= numIndices) throw new RecipeDirectionError(`direction row ${index} is outside 0..${numIndices - 1}`);
-    return rows[index];
+    let row = rowCache.get(index);
+    if (!row) {
+      row = recipe.projection === 'harmless-mean' && meanUnits
+        ? orthogonalizedUnit(directions[index], meanUnits.at(index), `direction row ${index} after removing the harmless mean`)
+        : normalizeInPlace(Float64Array.from(directions[index]), `direction row ${index}`);
+      rowCache.set(index, row);
+    }
+    return row;
   };
   let single: Float64Array | null = null;
   if (recipe.direction !== 'per-layer') {
@@ -307,7 +322,7 @@ export function resolveRecipeDirections(
       let r = single ?? rowFor(index);
       if (recipe.projection === 'biprojected' && meanUnits) {
         if (index >= meanUnits.length) throw new RecipeDirectionError(`no harmless_mean row ${index} for block ${block}`);
-        r = orthogonalizedUnit(r, meanUnits[index], `direction for block ${block} after biprojection`);
+        r = orthogonalizedUnit(r, meanUnits.at(index), `direction for block ${block} after biprojection`);
       }
       if (referenceUnits) {
         const unit = referenceUnits.length === 1 ? referenceUnits[0] : referenceUnits[index];

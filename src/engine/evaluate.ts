@@ -25,20 +25,28 @@ import type { AgentEvaluation } from './agent-evaluation-types';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { BoundedCache, contentKey } from './result-cache';
 import { folderTiedEmbeddings } from './tied-embeddings';
+import { recipeToJson } from '../core/recipe';
+import { buildRecipeHookGraph } from '../model/recipe-hook-graph';
+import { isShorthandSelection, resolveAblation, type AblationSelection } from './ablation-selection';
+import { recipeHookValues, safetensorsHookWeights } from './recipe-hook-feeds';
+
+/** eval.json's description of what was ablated. */
+function describeSpec(spec: AblationSpec, numLayers: number): { scale: number | null; targets: HookTarget[]; layers: [number, number] | null; recipe: Record<string, unknown> | null } {
+  if (isShorthandSelection(spec)) return { scale: spec.scale, targets: [...spec.targets], layers: spec.layers ?? null, recipe: null };
+  const ablation = resolveAblation(spec, numLayers);
+  return { scale: null, targets: [...ablation.components], layers: null, recipe: recipeToJson(ablation.recipe) };
+}
 
 /** Base results kept per session: a few prompt sets × settings; each holds replies or [prompt][vocab] logits. */
 const BASE_RESULTS_KEPT = 4;
 
 export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = ABLATION_COMPONENTS;
 
-export interface AblationSpec {
-  /** Unit direction, [dModel]. */
-  direction: Float32Array;
-  scale: number;
-  targets: HookTarget[];
-  /** Inclusive block range for attn/mlp; all blocks when absent. */
-  layers?: [number, number];
-}
+/**
+ * What to ablate: the seed shorthand (unit direction, scale, targets, block range) or a recipe over the
+ * directions file's rows — the same selection the weight edit takes (src/engine/ablation-selection.ts).
+ */
+export type AblationSpec = AblationSelection;
 
 export interface EvaluationSettings {
   maxNewTokens?: number;
@@ -74,7 +82,8 @@ export interface EvaluationReport {
   samples: EvaluationSample[];
   klPerPrompt: number[];
   counts: { harmful: number; harmless: number };
-  settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+  /** `scale`/`layers` describe the shorthand (null for a recipe); `recipe` the recipe as applied (null for the shorthand). */
+  settings: { scale: number | null; targets: HookTarget[]; layers: [number, number] | null; recipe: Record<string, unknown> | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
   /** Agent-prompted requests, when given (agent-evaluation.ts). */
   agent?: AgentEvaluation;
 }
@@ -122,6 +131,44 @@ export async function firstTokenKL(
 }
 
 /** Forwards a sub-task's progress as this call's progress within [from, to]. */
+/** Where a caller keeps the base model's results (cached per prompt set: they do not depend on the ablation). */
+export interface BaseResults {
+  refusals(prompts: readonly Conversation[], settings: Required<EvaluationSettings>, options: LongCallOptions): Promise<RefusalEvaluation>;
+  logits(prompts: readonly Conversation[], batchSize: number, options: LongCallOptions): Promise<Float32Array[]>;
+}
+
+export interface EvaluationSteps {
+  base: RefusalEvaluation;
+  ablated: RefusalEvaluation;
+  kl: { mean: number; perPrompt: number[] };
+}
+
+/**
+ * The evaluation's steps, in order, for every caller (the CLI's EvaluationSession and the chat worker):
+ * base replies on `harmful` (0.05–0.4 of the progress), base first-token logits on `harmless` (–0.45), the
+ * ablated model's replies (–0.9) and its first-token KL against the base (–`until`, default 1). `ablated` is asked for only
+ * after the base work, so a caller can load it late.
+ */
+export async function runEvaluationSteps(
+  base: BaseResults,
+  ablated: () => Promise<LanguageModel>,
+  prompts: { harmful: readonly Conversation[]; harmless: readonly Conversation[] },
+  settings: Required<EvaluationSettings>,
+  reporter: ProgressReporter,
+  signal?: AbortSignal,
+  /** Where the KL step ends on the progress bar (below 1 when the caller has more steps after these). */
+  until = 1,
+): Promise<EvaluationSteps> {
+  const signalOnly = signal ? { signal } : {};
+  const baseReplies = await base.refusals(prompts.harmful, settings, { ...signalOnly, onProgress: progressSlice(reporter, 0.05, 0.4, 'base replies') });
+  const baseLogits = await base.logits(prompts.harmless, settings.batchSize, { ...signalOnly, onProgress: progressSlice(reporter, 0.4, 0.45, 'base first-token logits') });
+  throwIfAborted(signal);
+  const model = await ablated();
+  const ablatedReplies = await evaluateRefusals(model, prompts.harmful, { ...settings, ...signalOnly, onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
+  const kl = await firstTokenKL(baseLogits, model, prompts.harmless, { batchSize: settings.batchSize, ...signalOnly, onProgress: progressSlice(reporter, 0.9, until, 'first-token KL') });
+  return { base: baseReplies, ablated: ablatedReplies, kl };
+}
+
 export function progressSlice(reporter: ProgressReporter, from: number, to: number, label: string): (event: Progress) => void {
   return (event) => {
     if (event.status === 'progress') reporter.report(from + (to - from) * event.fraction, `${label}${event.detail ? `: ${event.detail}` : ''}`);
@@ -181,6 +228,15 @@ export class EvaluationSession {
 
   /** Loads the hook-ablated model for `spec`. The caller disposes it. */
   async loadAblated(spec: AblationSpec, options: LongCallOptions = {}): Promise<LanguageModel> {
+    if (!isShorthandSelection(spec)) {
+      // A recipe: its numbers baked into the recipe hook graph (norm-preserving ones computed from the weights).
+      const ablation = resolveAblation(spec, this.numLayers);
+      const layout = { numLayers: this.numLayers, dModel: ablation.dModel, siteCount: 1 + 2 * this.numLayers, tiedEmbeddings: this.tiedEmbeddings };
+      const needsWeights = spec.recipe.method === 'norm-preserving';
+      const values = await recipeHookValues(layout, ablation, needsWeights ? await safetensorsHookWeights(this.folder) : undefined);
+      const baked = buildRecipeHookGraph(this.graph, { residual: this.residual, tiedEmbeddings: this.tiedEmbeddings, bake: values });
+      return LanguageModel.load(this.folder, this.tokenizer, { graph: baked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
+    }
     const hooked = buildHookGraph(this.graph, {
       direction: spec.direction,
       scale: spec.scale,
@@ -215,14 +271,17 @@ export class EvaluationSession {
     const reporter = new ProgressReporter('evaluate', options.onProgress);
     const markers = resolveMarkers(options.markers);
     const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-    const common = { maxNewTokens, markers, batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, ...(options.signal ? { signal: options.signal } : {}) };
-    const base = await this.baseRefusalsOn(prompts.harmful, { ...common, onProgress: progressSlice(reporter, 0, 0.4, 'base replies') });
-    const baseLogits = await this.baseLogitsOn(prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.4, 0.45, 'base first-token logits') });
-    throwIfAborted(options.signal);
-    const ablatedModel = await this.loadAblated(spec, options.signal ? { signal: options.signal } : {});
+    const settings = { maxNewTokens, markers, batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE };
+    let ablatedModel: LanguageModel | null = null;
     try {
-      const ablated = await evaluateRefusals(ablatedModel, prompts.harmful, { ...common, onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
-      const kl = await firstTokenKL(baseLogits, ablatedModel, prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.9, 1, 'ablated first-token logits') });
+      const { base, ablated, kl } = await runEvaluationSteps(
+        { refusals: (harmful, settings, callOptions) => this.baseRefusalsOn(harmful, { ...settings, ...callOptions }), logits: (harmless, batchSize, callOptions) => this.baseLogitsOn(harmless, { batchSize, ...callOptions }) },
+        async () => (ablatedModel = await this.loadAblated(spec, options.signal ? { signal: options.signal } : {})),
+        prompts,
+        settings,
+        reporter,
+        options.signal,
+      );
       reporter.done();
       return {
         base: { refusalRate: base.refusalRate, refusalInterval: wilsonPair(base.refusalRate, prompts.harmful.length) },
@@ -231,10 +290,10 @@ export class EvaluationSession {
         samples: prompts.harmful.map((messages, index) => ({ messages, base: base.replies[index]!, ablated: ablated.replies[index]! })),
         klPerPrompt: kl.perPrompt,
         counts: { harmful: prompts.harmful.length, harmless: prompts.harmless.length },
-        settings: { scale: spec.scale, targets: [...spec.targets], layers: spec.layers ?? null, maxNewTokens, markers, decoding: 'greedy' },
+        settings: { ...describeSpec(spec, this.numLayers), maxNewTokens, markers, decoding: 'greedy' },
       };
     } finally {
-      await ablatedModel.dispose();
+      await (ablatedModel as LanguageModel | null)?.dispose();
     }
   }
 

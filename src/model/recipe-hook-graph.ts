@@ -295,8 +295,14 @@ function scalableActivation(index: GraphIndex, edit: GraphEdit, node: NodeProto,
   if (QUANTIZED_INPUT_OPS.has(opType)) {
     const quantizer = index.producerOf(first);
     if (!quantizer || quantizer.node.opType !== 'DynamicQuantizeLinear') return null;
-    // The quantizer's outputs must feed this projection only, or scaling its input would change other nodes.
-    for (const output of quantizer.node.output ?? []) if (output && index.consumersOf(output).some((consumer) => consumer.nodeIndex !== nodeIndex)) return null;
+    // The quantizer must feed no other projection (its scale also feeds this one's dequantizing Mul), or scaling
+    // its input would change that projection too.
+    for (const output of quantizer.node.output ?? []) {
+      if (!output) continue;
+      for (const consumer of index.consumersOf(output)) {
+        if (consumer.nodeIndex !== nodeIndex && QUANTIZED_INPUT_OPS.has(index.nodes[consumer.nodeIndex].opType ?? '')) return null;
+      }
+    }
     const activation = (quantizer.node.input ?? [])[0];
     return { value: activation, rewire: (scaled) => ((edit.nodeForEdit(quantizer.nodeIndex).input as string[])[0] = scaled) };
   }

@@ -76,6 +76,36 @@ describe('abliterate eval on the demo model', () => {
     expect(result.stdout).toMatch(/refusal rate\s+base 100\.0%\s+→\s+ablated 0\.0%/);
   });
 
+  it('--recipe: the shorthand as a recipe gives the same eval.json; a norm-preserving recipe is recorded and removes the refusal', async () => {
+    // A few prompts each: three evaluations run here.
+    const subset = async (file: string, count: number) => {
+      const target = path.join(work, `subset-${file}`);
+      await writeFile(target, `${(await readFile(path.join(PROMPTS, file), 'utf8')).trim().split('\n').slice(0, count).join('\n')}\n`);
+      return target;
+    };
+    const harmful = await subset('harmful.test.jsonl', 3);
+    const harmless = await subset('harmless.test.jsonl', 2);
+    const shorthandOut = path.join(work, 'eval-shorthand.json');
+    await runCli(['eval', '--model', DEMO, '--direction', directionFile, '--harmful', harmful, '--harmless', harmless, '--max-new-tokens', '8', '--out', shorthandOut]);
+    const run = async (name: string, recipe: unknown) => {
+      const recipeFile = path.join(work, `${name}.recipe.json`);
+      await writeFile(recipeFile, JSON.stringify(recipe));
+      const out = path.join(work, `eval-${name}.json`);
+      const result = await runCli(['eval', '--model', DEMO, '--direction', directionFile, '--recipe', recipeFile, '--harmful', harmful, '--harmless', harmless, '--max-new-tokens', '8', '--out', out]);
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(await readFile(out, 'utf8'));
+    };
+    const shorthand = JSON.parse(await readFile(shorthandOut, 'utf8'));
+    const same = await run('standard', { direction: 0, components: { embed: 1, attn: 1, mlp: 1 } });
+    expect(same.ablated.refusalRate).toBe(shorthand.ablated.refusalRate);
+    expect(same.klFirstToken).toBeCloseTo(shorthand.klFirstToken, 5);
+    expect(same.settings.recipe).toEqual({ method: 'standard', direction: 0, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } });
+    const normPreserving = await run('norm-preserving', { method: 'norm-preserving', direction: 0, components: { embed: 1, attn: 1, mlp: 1 } });
+    expect(normPreserving.settings.recipe.method).toBe('norm-preserving');
+    expect(normPreserving.base.refusalRate).toBe(1);
+    expect(normPreserving.ablated.refusalRate).toBe(0);
+  });
+
   it('uses a configured marker list: with a marker the demo never says, nothing counts as a refusal', async () => {
     const markers = path.join(work, 'markers.txt');
     await writeFile(markers, 'xyzzy\n');

@@ -142,6 +142,12 @@ describe('resolveRecipeDirections (closed forms on 3-vectors)', () => {
     expectVector(resolved.forTarget('mlp', 1), [1, 0, 0]);
   });
 
+  it('a degenerate row the recipe never uses is no error (analyze writes zeros where a layer has no direction)', () => {
+    const withZeroRow = [[0, 0, 0], ...rows.slice(1)];
+    expectVector(resolveRecipeDirections(base({ direction: 2, projection: 'harmless-mean' }), withZeroRow, means).forTarget('attn', 0), [1, 0, 0]);
+    expect(() => resolveRecipeDirections(base({ direction: 0 }), withZeroRow).forTarget('attn', 0)).toThrow(/direction row 0 has zero/);
+  });
+
   it('a projection without harmless means, or a direction beyond the rows, is refused with the reason', () => {
     expect(() => resolveRecipeDirections(base({ projection: 'biprojected' }), rows)).toThrow(/needs harmless_mean/);
     expect(() => resolveRecipeDirections(base({ direction: 2.5 }), rows)).toThrow(/outside 0\.\.2/);
