@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import { Sha256 } from '../core/sha256';
 import { readModelConfig } from '../formats/hf-folder';
 import { parseDirectionFile, selectDirection } from '../formats/direction-file';
-import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
-import { DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
+import { openNodeModelFolder } from '../platform/node-files';
+import { createNodeOutputFolder } from '../platform/node-output';
+import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { numberOption, parseCommandArgs, requireOption } from './args';
-import { DIRECTION_ABLATION_OPTIONS, parseAblationOptions, readInputFile, withInterrupt } from './common';
+import { DIRECTION_ABLATION_OPTIONS, parseAblationOptions, printNote, readInputFile, withInterrupt } from './common';
 import { createProgressPrinter } from './progress-bar';
 
 export const help = `Usage: abliterate ablate --model DIR --direction FILE [--layer N] [--scale 1]
@@ -49,17 +50,19 @@ export async function run(argv: string[]): Promise<number> {
   const directionBytes = await readInputFile(directionPath, 'direction file');
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
-  const direction = selectDirection(parseDirectionFile(directionPath, directionBytes), { layer, hiddenSize: config.hiddenSize });
+  const direction = selectDirection(parseDirectionFile(directionPath, directionBytes), { layer, hiddenSize: config.hiddenSize, numLayers: config.numLayers });
   const selection = { direction, scale, targets, layers };
+  const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
   const plan = await planAblation(input, selection);
-  const output = await createNodeOutputFolder(outDir);
+  checkEditsFitChunk(plan, maxChunkBytes);
+  const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath], onNote: printNote });
 
   const started = Date.now();
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,
-      maxChunkBytes: Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024)),
+      maxChunkBytes,
       directionSource: { file: directionPath, sha256: new Sha256().update(directionBytes).hexDigest(), layer: layer ?? null },
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
       createHash: () => {

@@ -6,10 +6,11 @@
 import { parseDirectionFile, selectDirection } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
+import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { integerOption, parseCommandArgs, requireOption } from './args';
 import {
+  checkOutputFileFree,
   DIRECTION_ABLATION_OPTIONS,
   parseAblationOptions,
   readInputFile,
@@ -43,7 +44,7 @@ Options:
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
   --batch-size N         prompts per forward pass (default ${DEFAULT_BATCH_SIZE})
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
-  --out FILE.json        where to write the result`;
+  --out FILE.json        where to write the result (a new file: an existing one is never overwritten)`;
 
 export function formatEvaluation(report: EvaluationReport): string {
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
@@ -75,11 +76,17 @@ export async function run(argv: string[]): Promise<number> {
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything is read and validated before the model is loaded.
-  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
-  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  await checkOutputFileFree(outPath);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
-  const direction = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
+  const context = contextLengthOf(config.raw);
+  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file', context);
+  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file', context);
+  const direction = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), {
+    layer,
+    hiddenSize: config.hiddenSize,
+    numLayers: config.numLayers,
+  });
 
   const report = await withInterrupt(async (signal) => {
     const onProgress = createProgressPrinter();

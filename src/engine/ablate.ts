@@ -14,13 +14,13 @@ import type { ByteSink, ByteSource } from '../platform/bytes';
 import type { ModelFolder, OutputFolder } from '../platform/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
-import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
+import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';
 
 export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
-export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
+export { checkEditsFitChunk, planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -59,6 +59,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
+  checkEditsFitChunk(plan, maxChunkBytes);
   const createHash = options.createHash ?? (() => new Sha256());
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
@@ -66,7 +67,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   try {
     for (const shard of plan.shards) {
       throwIfAborted(options.signal);
-      files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
+      files[shard.path] = await writeFile(output, shard.path, shard.source.mode, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
         for (const tensor of shard.header.tensors) {
@@ -83,12 +84,12 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
-      files[file.path] = await writeFile(output, file.path, createHash, (sink) =>
+      files[file.path] = await writeFile(output, file.path, file.source.mode, createHash, (sink) =>
         copyRange(file.source, 0, file.source.size, sink, maxChunkBytes, options.signal, meter),
       );
     }
     const manifest = buildManifest(plan, options, files, sha256Hex(new Uint8Array(options.direction.buffer, options.direction.byteOffset, options.direction.byteLength)));
-    await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
+    await writeFile(output, MANIFEST_FILE, undefined, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
     throwIfAborted(options.signal);
     await output.commit();
     progress.done();
@@ -122,14 +123,15 @@ class ByteMeter {
   }
 }
 
-/** Creates one output file, lets `body` write it through a hashing sink, and closes it. */
+/** Creates one output file (with its source's permission bits, if any), lets `body` write it through a hashing sink, and closes it. */
 async function writeFile(
   output: OutputFolder,
   path: string,
+  mode: number | undefined,
   createHash: () => IncrementalHash,
   body: (sink: ByteSink) => Promise<void>,
 ): Promise<OutputFileRecord> {
-  const sink = await output.createFile(path);
+  const sink = await output.createFile(path, mode === undefined ? undefined : { mode });
   const hash = createHash();
   let bytes = 0;
   const hashing: ByteSink = {
