@@ -69,7 +69,8 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const shards: ShardPlan[] = [];
   for (const path of shardMap.shards) {
     const source = await input.open(path);
-    shards.push({ path, source, header: await readSafetensorsHeader(source) });
+    const known = shardMap.headers?.get(path);
+    shards.push({ path, source, header: known && known.fileSize === source.size ? known : await readSafetensorsHeader(source) });
   }
   const notes: string[] = [];
   const tensorShard = checkShardConsistency(input, shardMap, shards);

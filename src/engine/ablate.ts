@@ -70,13 +70,18 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       files[shard.path] = await writeFile(output, shard.path, shard.source.mode, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
+        // Untouched tensors lie back to back: each run of them is copied as one range (100k tiny tensors
+        // cost a few large reads, not 100k small ones).
+        let copyFrom = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
+          if (!edit) continue;
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
-          const end = shard.header.dataStart + tensor.dataOffsets[1];
-          if (edit) await writeEditedTensor(shard.source, begin, edit, sink, backend, options, maxChunkBytes, meter);
-          else await copyRange(shard.source, begin, end, sink, maxChunkBytes, options.signal, meter);
+          await copyRange(shard.source, copyFrom, begin, sink, maxChunkBytes, options.signal, meter);
+          await writeEditedTensor(shard.source, begin, edit, sink, backend, options, maxChunkBytes, meter);
+          copyFrom = shard.header.dataStart + tensor.dataOffsets[1];
         }
+        await copyRange(shard.source, copyFrom, shard.header.fileSize, sink, maxChunkBytes, options.signal, meter);
       });
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);

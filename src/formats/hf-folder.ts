@@ -5,7 +5,7 @@
  */
 import { InvalidFileError } from '../protocol/errors';
 import { checkedRelativePath, type ModelFolder } from '../platform/folder';
-import { readSafetensorsHeader } from './safetensors';
+import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors';
 import { isJsonObject, JsonSyntaxError, parseStrictJson, toPlainJson } from './strict-json';
 
 export const CONFIG_FILE = 'config.json';
@@ -163,6 +163,8 @@ export interface ShardMap {
   shards: string[];
   tensorToShard: Map<string, string>;
   metadata: Record<string, unknown> | null;
+  /** Headers already read to build the map (unindexed folders), so callers need not parse them again. */
+  headers?: Map<string, SafetensorsHeader>;
 }
 
 /**
@@ -178,15 +180,17 @@ export async function readShardMap(folder: ModelFolder): Promise<ShardMap> {
     throw new InvalidFileError(folder.name, `has no safetensors weights (${SINGLE_SAFETENSORS_FILE} or ${SAFETENSORS_INDEX_FILE})`);
   }
   const tensorToShard = new Map<string, string>();
+  const headers = new Map<string, SafetensorsHeader>();
   for (const shard of shards) {
     const header = await readSafetensorsHeader(await folder.open(shard));
+    headers.set(shard, header);
     for (const tensor of header.tensors) {
       const other = tensorToShard.get(tensor.name);
       if (other) throw new InvalidFileError(`${folder.name}/${shard}`, `tensor ${shortJson(tensor.name)} is also in ${other}`);
       tensorToShard.set(tensor.name, shard);
     }
   }
-  return { indexFile: null, shards, tensorToShard, metadata: null };
+  return { indexFile: null, shards, tensorToShard, metadata: null, headers };
 }
 
 async function parseShardIndex(folder: ModelFolder, files: Set<string>): Promise<ShardMap> {

@@ -74,6 +74,9 @@ export class MemoryModelFolder implements ModelFolder {
   }
 }
 
+/** Text files (configs, tokenizers) are read whole; anything larger is not a text file we need. */
+export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;
+
 /** Strict UTF-8 (a BOM is dropped); a file that is not text is an InvalidFileError naming it. */
 export function decodeUtf8Text(file: string, bytes: Uint8Array): string {
   try {

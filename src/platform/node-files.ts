@@ -8,10 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { InvalidFileError, InvalidInputError, WorkbenchError } from '../protocol/errors';
 import type { ByteSink, ByteSource } from './bytes';
-import { decodeUtf8Text, type ModelFolder } from './folder';
+import { decodeUtf8Text, MAX_TEXT_FILE_BYTES, type ModelFolder } from './folder';
 
-/** Text files (configs, tokenizers) are read whole; anything larger is not a text file we need. */
-export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;
 /** Folders skipped when listing a model folder: version control and download caches are not model files. */
 export const SKIPPED_FOLDER_NAMES: ReadonlySet<string> = new Set(['.git', '.cache']);
 const MAX_FOLDER_DEPTH = 32;
