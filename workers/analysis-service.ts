@@ -3,16 +3,18 @@
  * directly). Holds the open model; captures on onnxruntime-web — WebGPU when asked or when `auto` finds an
  * adapter, wasm otherwise — and falls back to wasm with a note when WebGPU fails (device lost, EP error).
  */
-import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
+import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
 import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
-import type { OnnxModelInput, OnnxSessionFactory } from '../src/platform/onnx-session';
-import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
-import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol/errors';
-import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
+import type { OnnxModelInput, OnnxSessionFactory, ResolvedBackend } from '../src/ports/onnx-session';
+import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, ModelInspection, PromptInput } from '../src/protocol/analysis-api';
+import { BackendError, InvalidInputError, throwIfAborted } from '../src/base/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../src/base/progress';
 import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
 import { analyzeCapturedSets } from './analysis-step';
-import { inspectModelFolder, type OpenedModel } from './model-inspection';
+import { inspectModelFolder, type OpenedModel } from '../src/engine/model-inspection';
+import { findOnnxGraphFiles } from '../src/formats/onnx-files';
+import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 
 interface SessionSlot {
   backend: ResolvedBackend;
@@ -27,6 +29,12 @@ const SET_LABELS: Record<SetName, string> = { harmful: 'A (refusal)', harmless: 
 export interface AnalysisRuntime {
   sessionFactory(backend: ResolvedBackend): OnnxSessionFactory;
   probeWebGpu(): Promise<{ available: boolean; fallback: boolean; detail: string }>;
+}
+
+/** Progress of one capture attempt, as a fraction of that attempt. */
+interface AttemptProgress {
+  report(fraction: number, detail?: string): void;
+  message(text: string): void;
 }
 
 export class AnalysisService implements AnalysisApi {
@@ -114,20 +122,33 @@ export class AnalysisService implements AnalysisApi {
     }
     const notes: string[] = [];
     const backend = await this.resolveBackend(request.backend);
+    // One progress task for the whole call: a retry on wasm continues the bar from where WebGPU stopped
+    // (its own 0..1 mapped onto the rest), so the fraction never goes back and one `done` ends the call.
+    const progress = new ProgressReporter('capture', options.onProgress);
+    let reached = 0;
+    const from = (start: number): AttemptProgress => ({
+      report: (fraction, detail) => {
+        reached = start + (1 - start) * fraction;
+        progress.report(reached, detail);
+      },
+      message: (text) => progress.message(text),
+    });
+    let result: AnalysisResult;
     try {
-      return await this.analyzeOn(opened, request, backend, notes, options);
+      result = await this.analyzeOn(opened, request, backend, notes, options, from(0));
     } catch (error) {
       if (!(error instanceof BackendError) || backend !== 'webgpu') throw error;
       this.webGpuFailed = error.message;
       await this.releaseSession();
       notes.push(`${error.message} Retried on wasm (CPU); this run's numbers come from wasm.`);
-      options.onProgress?.({ status: 'message', task: 'capture', text: notes[notes.length - 1] });
-      return this.analyzeOn(opened, request, 'wasm', notes, options);
+      progress.message(notes[notes.length - 1]);
+      result = await this.analyzeOn(opened, request, 'wasm', notes, options, from(reached));
     }
+    progress.done();
+    return result;
   }
 
-  private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions): Promise<AnalysisResult> {
-    const progress = new ProgressReporter('capture', options.onProgress);
+  private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions, progress: AttemptProgress): Promise<AnalysisResult> {
     const started = performance.now();
     const sets = (Object.keys(SET_LABELS) as SetName[]).filter((name) => request.prompts[name].length > 0);
     const totalPrompts = sets.reduce((sum, name) => sum + request.prompts[name].length, 0);
@@ -137,14 +158,16 @@ export class AnalysisService implements AnalysisApi {
     for (const name of sets) {
       throwIfAborted(options.signal);
       const prompts: PromptInput[] = request.prompts[name];
-      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend);
+      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend, request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE);
       const cached = await readCachedActivations(key);
       if (cached) {
         captured[name] = cached;
         fromCacheCount++;
       } else {
         this.tokenizer ??= await loadChatTokenizer(opened.folder);
-        progress.report(finishedPrompts / totalPrompts, `preparing the ${backend} session`);
+        const sessionOpen = this.session !== null && this.session.backend === backend && this.session.position === request.position;
+        // Only the first set opens the session; later sets say which set is starting, not "preparing" at 60 %.
+        progress.report(finishedPrompts / totalPrompts, sessionOpen ? `${SET_LABELS[name]}: starting on ${backend}` : `preparing the ${backend} session`);
         const capture = await this.captureSession(opened, backend, request.position);
         const offset = finishedPrompts;
         captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
@@ -169,7 +192,6 @@ export class AnalysisService implements AnalysisApi {
       backend,
       (performance.now() - started) / 1000,
     );
-    progress.done();
     return { ...analysis, fromCache: fromCacheCount === sets.length, notes };
   }
 }

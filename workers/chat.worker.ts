@@ -9,7 +9,7 @@ import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { configureOrtWeb } from '../src/platform/ort-web';
 import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-api';
-import type { Progress } from '../src/protocol/progress';
+import type { Progress } from '../src/base/progress';
 import { ChatService } from './chat-service';
 import { yieldBeforeEveryRun } from './chat-yield';
 import { createWorkerCallRunner } from './expose-service';
@@ -32,6 +32,7 @@ const endpoint: ChatWorkerEndpoint = {
     calls.envelope(callId, (signal) => service.generate(request, { signal, onToken, onProgress })),
   evaluate: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
   sweep: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
+  preflight: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.preflight(request, { signal, onProgress })),
   release: () => calls.envelope(null, () => service.release()),
   cancel: (callId) => calls.cancel(callId),
 };

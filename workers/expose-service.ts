@@ -4,8 +4,8 @@
  * every result or failure goes back as an envelope (failures as SerializedError, rebuilt as named classes on
  * the UI side, src/clients/worker-client.ts).
  */
-import type { Envelope } from '../src/protocol/analysis-api';
-import { serializeError } from '../src/protocol/errors';
+import type { Envelope } from '../src/protocol/envelope';
+import { serializeError } from '../src/base/errors';
 
 export interface WorkerCallRunner {
   /** Runs one call; `callId` null for calls that cannot be cancelled. */

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_CHUNK_BYTES } from '../../src/engine/ablate';
 import { openFolderDescriptor } from '../../src/platform/browser-folder';
 import { DirectoryOutputFolder } from '../../src/platform/browser-output';
 import { openExportStaging } from '../../src/platform/browser-staging';
-import type { FolderDescriptor } from '../../src/protocol/analysis-api';
+import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 export interface CopyTask {
   folder: FolderDescriptor;

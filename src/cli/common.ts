@@ -6,11 +6,11 @@
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePromptFile, type PromptRecord } from '../formats/prompts';
-import { ABLATION_TARGETS, type AblationTarget } from '../model/tensor-roles';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
+import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { describeFsError } from '../platform/node-files';
-import type { OnnxModelInput } from '../platform/onnx-session';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import type { OnnxModelInput } from '../ports/onnx-session';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 // Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import type { Conversation } from '../engine/generate';
@@ -32,7 +32,7 @@ export interface AblationOptions {
   /** Row of a per-layer direction file; undefined when not given. */
   layer: number | undefined;
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   /** Inclusive block range for attn/mlp; undefined = all blocks. */
   layers: [number, number] | undefined;
 }
@@ -54,14 +54,14 @@ export function parseSplitOptions(values: Record<string, unknown>): { position: 
   };
 }
 
-export function parseTargets(raw: string | undefined): AblationTarget[] {
-  if (raw === undefined) return [...ABLATION_TARGETS];
-  const targets: AblationTarget[] = [];
+export function parseTargets(raw: string | undefined): AblationComponent[] {
+  if (raw === undefined) return [...ABLATION_COMPONENTS];
+  const targets: AblationComponent[] = [];
   for (const part of raw.split(',').map((item) => item.trim())) {
-    if (!(ABLATION_TARGETS as readonly string[]).includes(part)) {
-      throw new InvalidInputError(`--targets ${raw}: '${part}' is not one of ${ABLATION_TARGETS.join(', ')}`);
+    if (!(ABLATION_COMPONENTS as readonly string[]).includes(part)) {
+      throw new InvalidInputError(`--targets ${raw}: '${part}' is not one of ${ABLATION_COMPONENTS.join(', ')}`);
     }
-    if (!targets.includes(part as AblationTarget)) targets.push(part as AblationTarget);
+    if (!targets.includes(part as AblationComponent)) targets.push(part as AblationComponent);
   }
   return targets;
 }
@@ -137,7 +137,7 @@ export async function readPromptFile(path: string, what: string, contextTokens: 
   return records;
 }
 
-export async function readPromptConversations(path: string, what: string, contextTokens: number | null): Promise<Conversation[]> {
+export async function readPromptConversations(path: string, what: string, contextTokens: number | null = null): Promise<Conversation[]> {
   return (await readPromptFile(path, what, contextTokens)).map((record) => record.messages);
 }
 

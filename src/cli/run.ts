@@ -10,18 +10,18 @@
 import { resolve, join } from 'node:path';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { analyzeModel, type AnalysisOutcome } from '../engine/analyze';
-import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
+import { DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { sha256Hex } from '../core/sha256';
 import { encodeDirectionsSafetensors } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { serializeReport } from '../formats/report';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
 import { createNodeSessionFactory } from '../platform/ort-node';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
@@ -41,6 +41,9 @@ import {
   writeOutputFile,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { AGENT_HELP, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
+import { evaluateAgentForAblation } from '../engine/agent-evaluation';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
 export const DEFAULT_SWEEP_PROMPTS = 32;
@@ -52,6 +55,7 @@ export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless
                     [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
                     [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
                     [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
+                    [--agent FILE [--action-keys cmd,command]]
 
 The whole recipe in one go:
   1. analyze   per-layer directions from the train split of both prompt files (as 'abliterate analyze')
@@ -80,7 +84,9 @@ Options:
   --scale α            ablation strength (default 1)
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
   --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
-  --threads N          onnxruntime threads for the capture (default: all cores)`;
+  --threads N          onnxruntime threads for the capture (default: all cores)
+${AGENT_HELP}
+                       (all of FILE is evaluated with the recommended layer; keep it out of --harmless)`;
 
 /** Every `count`-th prompt spread over the list, so the sample covers the whole file, deterministically. */
 export function spreadSample<T>(items: readonly T[], count: number): T[] {
@@ -121,6 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     ...ABLATION_OPTIONS,
     markers: { type: 'string' },
     threads: { type: 'string' },
+    ...AGENT_OPTIONS,
   });
   const modelDir = requireOption('run', values, 'model');
   const harmfulPath = requireOption('run', values, 'harmful');
@@ -139,6 +146,7 @@ export async function run(argv: string[]): Promise<number> {
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything cheap is read and checked before anything is written or computed.
+  const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
   const context = contextLengthOf(config.raw);
@@ -161,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         session.checkPromptsFit(harmful, harmfulPath);
         session.checkPromptsFit(harmless, harmlessPath);
+        if (agent) session.checkPromptsFit(agent.prompts, agent.path);
       } catch (error) {
         await session.dispose();
         throw error;
@@ -194,13 +203,14 @@ export async function run(argv: string[]): Promise<number> {
         };
         const direction = outcome.directions[layer]!;
         const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
+        if (agent) evaluation.agent = await evaluateAgentForAblation(session, { direction, scale, targets }, agent.prompts, { ...settings, actionKeys: agent.actionKeys });
         return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: outcome.split.harmful.heldOut.length === 0 };
       } finally {
         await session.dispose();
       }
     });
     // 4. ablate
-    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions);
+    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
       const selection = { direction: result.direction, scale, targets };
@@ -293,6 +303,7 @@ function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: numb
     '',
     `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
     `held-out evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    ...(evaluation.agent ? [formatAgentEvaluation(evaluation.agent)] : []),
     '',
     'files written:',
     `  ${outDir}/report.json`,

@@ -5,7 +5,7 @@
  * of this same context, and folders whose lock nobody holds any more (a closed tab's leftovers). Two tabs
  * exporting at once therefore never delete each other's files.
  */
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 
 export const STAGING_ROOT = 'abliteration-exports';
 const STAGING_PREFIX = 'export-';

@@ -6,9 +6,9 @@
 import { promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { InvalidFileError, InvalidInputError, WorkbenchError } from '../protocol/errors';
-import type { ByteSink, ByteSource } from './bytes';
-import { decodeUtf8Text, MAX_TEXT_FILE_BYTES, type ModelFolder } from './folder';
+import { InvalidFileError, InvalidInputError, WorkbenchError } from '../base/errors';
+import type { ByteSink, ByteSource } from '../ports/bytes';
+import { decodeUtf8Text, MAX_TEXT_FILE_BYTES, type ModelFolder } from '../ports/folder';
 
 /** Folders skipped when listing a model folder: version control and download caches are not model files. */
 export const SKIPPED_FOLDER_NAMES: ReadonlySet<string> = new Set(['.git', '.cache']);

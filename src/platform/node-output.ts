@@ -11,9 +11,9 @@
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { InvalidInputError, WorkbenchError } from '../protocol/errors';
-import type { ByteSink } from './bytes';
-import { checkedRelativePath, type OutputFolder } from './folder';
+import { InvalidInputError, WorkbenchError } from '../base/errors';
+import type { ByteSink } from '../ports/bytes';
+import { checkedRelativePath, type OutputFolder } from '../ports/folder';
 import { createFileSink, describeFsError } from './node-files';
 
 /** Marks an OUT.partial folder as this tool's own work in progress. */

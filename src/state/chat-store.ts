@@ -3,10 +3,10 @@
  * never writes except through the workbench's actions). No math here: replies, rates and KL arrive finished.
  */
 import { useSyncExternalStore } from 'react';
-import type { PromptInput } from '../protocol/analysis-api';
+import type { AblationComponent } from '../core/recipe';
+import type { PromptInput, FolderDescriptor } from '../protocol/analysis-api';
 import {
   DEFAULT_CHAT_SETTINGS,
-  type AblationTarget,
   type ChatSettings,
   type ChatSide,
   type EvaluationResult,
@@ -14,7 +14,6 @@ import {
   type RefusalCheck,
   type SweepResult,
 } from '../protocol/chat-api';
-import type { FolderDescriptor } from '../protocol/analysis-api';
 import { Store } from './store';
 
 export type ReplyState = 'waiting' | 'streaming' | 'done' | 'stopped' | 'failed';
@@ -59,7 +58,7 @@ export interface ChatState {
   ablatedSource: 'hooks' | 'folder';
   directionChoice: 'analysis' | 'file';
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   ablatedFolder: { descriptor: FolderDescriptor; key: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };

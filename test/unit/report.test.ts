@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeContrast, DEFAULT_LAYER_RANGE } from '../../src/core/analysis';
 import { seededRandom, seededSplit } from '../../src/core/statistics';
 import { buildReport, parseReport, serializeReport, type ReportInput } from '../../src/formats/report';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
 
 const layerCount = 4;
 const hiddenSize = 8;
@@ -60,6 +60,21 @@ describe('report.json', () => {
     expect(text.endsWith('\n')).toBe(true);
     expect(text).not.toMatch(/NaN|Infinity/);
     expect(parseReport('report.json', text)).toEqual(JSON.parse(text));
+  });
+
+  it('carries a seeded 95 % bootstrap interval around each non-degenerate layer\'s held-out AUC', () => {
+    const input = reportInput();
+    const report = buildReport(input);
+    expect(report.layers[0]!.aucInterval).toBeNull(); // degenerate: no direction, no interval
+    for (const layer of report.layers.slice(1)) {
+      const [low, high] = layer.aucInterval as [number, number];
+      expect(low).toBeLessThanOrEqual(layer.auc);
+      expect(high).toBeGreaterThanOrEqual(layer.auc);
+      expect(low).toBeGreaterThanOrEqual(0);
+      expect(high).toBeLessThanOrEqual(1);
+    }
+    // Same analysis and seed → the same bytes (the CLI and the browser write identical intervals).
+    expect(serializeReport(buildReport(input))).toBe(serializeReport(report));
   });
 
   it('refuses files that miss contract fields, naming the file', () => {

@@ -3,15 +3,35 @@
  * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
  * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
  */
-import { readModelConfig, readShardMap, type ModelConfig } from '../src/formats/hf-folder';
-import { decodeOnnxModel, externalInitializers, type ModelProto } from '../src/formats/onnx';
-import { findOnnxGraphFiles } from '../src/engine/capture';
-import { findResidualPoints, type ResidualPoints } from '../src/model/residual-finder';
-import type { ModelFolder } from '../src/platform/folder';
-import type { FolderCheck, ModelInspection } from '../src/protocol/analysis-api';
-import { InvalidFileError, WorkbenchError } from '../src/protocol/errors';
-import { ProgressReporter } from '../src/protocol/progress';
-import type { LongCallOptions } from '../src/protocol/progress';
+import { Sha256 } from '../core/sha256';
+import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
+import { decodeOnnxModel, externalInitializers, type ModelProto } from '../formats/onnx';
+import { findResidualPoints, type GraphStyle, type ResidualPoints } from '../model/residual-finder';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, WorkbenchError } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
+
+export interface FolderCheck {
+  item: 'config' | 'tokenizer' | 'onnx' | 'safetensors';
+  present: boolean;
+  detail: string; // what was found, e.g. "llama, 4 layers, d_model 64" or why it is missing
+}
+
+/** What the UI learns about an opened model folder. */
+export interface ModelInspection {
+  name: string;
+  fingerprint: string; // identifies the folder's content for the activation cache
+  modelType: string;
+  numLayers: number; // L blocks, hence L+1 layer indices
+  hiddenSize: number;
+  checks: FolderCheck[];
+  /** What each step of the workflow can do with this folder, in words the UI shows as they are. */
+  capabilities: { capture: boolean; chat: boolean; export: boolean; notes: string[] };
+  onnxFile: string | null;
+  /** How the ONNX graph's residual stream was recognised; null without an understood graph. */
+  residualStyle: GraphStyle | null;
+}
 
 const TOKENIZER_FILE = 'tokenizer.json';
 const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -116,7 +136,10 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
   };
 }
 
-/** Content identity for the activation cache: every path and size, plus the config and graph headers' bytes. */
+/**
+ * Content identity for the activation cache: every path and size, the config, and the first and last megabyte of
+ * the graph and of each of its external-data files (weights re-exported under the same names change there).
+ */
 async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Promise<string> {
   const parts: string[] = [folder.name, JSON.stringify(config.raw)];
   for (const path of folder.list()) {
@@ -124,21 +147,16 @@ async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Prom
     parts.push(`${path}:${source.size}`);
   }
   const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
-  const encoder = new TextEncoder();
-  const chunks: Uint8Array[] = [encoder.encode(parts.join('\n'))];
+  const hash = new Sha256().update(new TextEncoder().encode(parts.join('\n')));
   if (onnxPath) {
-    // The graph's first and last megabyte: weights change there when a model is re-exported under the same name.
-    const source = await folder.open(onnxPath);
+    // External data sits beside the graph as `<graph>_data*` or `<graph>.onnx_data*` (transformers.js layout).
+    const stem = onnxPath.replace(/\.onnx$/, '');
+    const sampled = [onnxPath, ...folder.list().filter((path) => path !== onnxPath && path.startsWith(stem) && /_data/.test(path.slice(stem.length)))];
     const sample = 1 << 20;
-    chunks.push(await source.read(0, sample), await source.read(Math.max(0, source.size - sample), sample));
+    for (const path of sampled) {
+      const source = await folder.open(path);
+      hash.update(await source.read(0, Math.min(sample, source.size))).update(await source.read(Math.max(0, source.size - sample), Math.min(sample, source.size)));
+    }
   }
-  const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hash.hexDigest();
 }
