@@ -7,15 +7,16 @@ import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
+import { defaultKernelThreads, NodeKernelPool } from '../platform/node-kernel-pool';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
-import { numberOption, parseCommandArgs, requireOption } from './args';
+import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { DIRECTION_ABLATION_OPTIONS, printNote, withInterrupt } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
 export const help = `Usage: abliterate ablate --model DIR --direction FILE [--layer N] [--scale 1]
-                        [--targets embed,attn,mlp] [--layers A-B] --out DIR
-       abliterate ablate --model DIR --direction directions.safetensors --recipe recipe.json --out DIR
+                        [--targets embed,attn,mlp] [--layers A-B] [--onnx] --out DIR
+       abliterate ablate --model DIR --direction directions.safetensors --recipe recipe.json [--onnx] --out DIR
 
 Orthogonalizes the weights of a Hugging Face safetensors model against a direction r (unit length):
   embedding E            E ← E − α (E r) rᵀ
@@ -32,8 +33,16 @@ Options:
   --targets LIST     comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B       only blocks A..B (inclusive, 0-based) for attn/mlp; the embedding is governed by --targets
   --recipe FILE      recipe.json instead of --layer/--scale/--targets/--layers (see "Ablation recipes" below)
+  --onnx             also abliterate the ONNX graphs in DIR/onnx/ (every decoder and its embed_tokens graph;
+                     same file names, external data as <graph>.onnx_data): float weights are edited in place
+                     like the safetensors, quantized ones (q4 MatMulNBits, q8, QDQ) get the ablation baked into
+                     the graph as hook nodes (standard method only). A folder with ONNX and no safetensors
+                     ablates with --onnx. Without it onnx/ is copied unchanged. The manifest says
+                     "onnx": "ablated" | "copied".
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
+  --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
+                     thread only); the output is the same bytes whatever N
 
 ${RECIPE_HELP}`;
 
@@ -44,25 +53,30 @@ export async function run(argv: string[]): Promise<number> {
     ...RECIPE_OPTION,
     out: { type: 'string' },
     'chunk-mb': { type: 'string' },
+    threads: { type: 'string' },
+    onnx: { type: 'boolean' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');
   const outDir = requireOption('ablate', values, 'out');
   const chunkMebibytes = numberOption(values, 'chunk-mb', DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024, (n) => n >= 0.001 && n <= 4096);
+  const threads = integerOption(values, 'threads', defaultKernelThreads(), (n) => n >= 0 && n <= 256);
 
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection, directionSource.layer ?? undefined);
+  const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
   checkEditsFitChunk(plan, maxChunkBytes);
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : [])], onNote: printNote });
 
   const started = Date.now();
+  const pool = threads > 0 ? new NodeKernelPool(threads, true) : null;
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,
+      ...(pool ? { backend: pool } : {}),
       maxChunkBytes,
       directionSource,
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
@@ -73,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
       signal,
       onProgress: createProgressPrinter(),
     }),
-  );
+  ).finally(() => pool?.close());
   process.stdout.write(summarize(manifest, outDir, (Date.now() - started) / 1000));
   return 0;
 }
@@ -95,6 +109,7 @@ function summarize(manifest: AblationManifest, outDir: string, seconds: number):
     `  direction: ${manifest.direction.file}${manifest.direction.layer !== null ? ` layer ${manifest.direction.layer}` : ''} (unit vector sha256 ${manifest.direction.sha256.slice(0, 16)}…)`,
     `  output:    ${outDir} (${Object.keys(manifest.files).length} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s)`,
     `  manifest:  ${outDir}/${MANIFEST_FILE}`,
+    `  onnx:      ${manifest.onnx}${manifest.onnxGraphs.length > 0 ? ` (${manifest.onnxGraphs.map((graph) => `${graph.file}: ${graph.editedInitializers.length} initializers edited, ${graph.bakedHooks.length} hooks baked`).join('; ')})` : ''}`,
     ...manifest.notes.map((note) => `  note: ${note}`),
   ];
   return `${lines.join('\n')}\n`;
