@@ -11,9 +11,10 @@ import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } fro
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
 import { onnxExportWork } from '../src/engine/onnx-export';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
-import { DirectoryOutputFolder, openExportStaging, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
+import { DirectoryOutputFolder, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
+import { openExportStaging } from '../src/platform/browser-staging';
 import { InvalidInputError } from '../src/base/errors';
-import type { ExportApi, ExportCapabilities, ExportDirection, ExportedFile, ExportRequest, ExportResult } from '../src/protocol/export-api';
+import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportDirection, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
 
@@ -64,6 +65,9 @@ export class ExportService implements ExportApi {
     // Everything is validated before an output exists.
     const plan = await planAblation(folder, selection, undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
+    if (request.destination.kind === 'downloads') {
+      checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MANIFEST_FILE]);
+    }
     if (request.destination.kind === 'zip') {
       const total =
         plan.shards.reduce((sum, shard) => sum + shard.header.fileSize, 0) + plan.otherFiles.reduce((sum, file) => sum + file.source.size, 0) + (plan.onnx ? onnxExportWork(plan.onnx) : 0);

@@ -6,7 +6,8 @@
 import { Sha256 } from '../../src/core/sha256';
 import { DEFAULT_MAX_CHUNK_BYTES } from '../../src/engine/ablate';
 import { openFolderDescriptor } from '../../src/platform/browser-folder';
-import { DirectoryOutputFolder, openExportStaging } from '../../src/platform/browser-output';
+import { DirectoryOutputFolder } from '../../src/platform/browser-output';
+import { openExportStaging } from '../../src/platform/browser-staging';
 import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 export interface CopyTask {

@@ -5,11 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
-import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
+import { openNodeModelFolder } from '../platform/node-files';
+import { createNodeOutputFolder } from '../platform/node-output';
 import { defaultKernelThreads, NodeKernelPool } from './kernel-pool';
-import { DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
+import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
-import { DIRECTION_ABLATION_OPTIONS, withInterrupt } from './common';
+import { DIRECTION_ABLATION_OPTIONS, printNote, withInterrupt } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
@@ -64,9 +65,11 @@ export async function run(argv: string[]): Promise<number> {
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
+  const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
   const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
-  const output = await createNodeOutputFolder(outDir);
+  checkEditsFitChunk(plan, maxChunkBytes);
+  const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : [])], onNote: printNote });
 
   const started = Date.now();
   const pool = threads > 0 ? new NodeKernelPool(threads, true) : null;
@@ -74,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     writeAblation(plan, output, {
       ...selection,
       ...(pool ? { backend: pool } : {}),
-      maxChunkBytes: Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024)),
+      maxChunkBytes,
       directionSource,
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
       createHash: () => {

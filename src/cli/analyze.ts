@@ -9,17 +9,19 @@ import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { analyzeModel, type ReferenceRequest } from '../engine/analyze';
 import { DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureSession } from '../engine/capture';
-import { loadChatTokenizer } from '../engine/tokenize';
+import { loadChatTokenizer, type ChatTokenizer } from '../engine/tokenize';
+import { contextLengthOf } from '../engine/generate';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
 import { readModelConfig, type ModelConfig } from '../formats/hf-folder';
-import { parsePromptFile, type PromptRecord } from '../formats/prompts';
+import type { PromptRecord } from '../formats/prompts';
 import { serializeReport } from '../formats/report';
 import type { ModelFolder } from '../ports/folder';
-import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
+import { openNodeModelFolder } from '../platform/node-files';
+import { createNodeOutputFolder } from '../platform/node-output';
 import { createNodeSessionFactory } from '../platform/ort-node';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { integerOption, parseCommandArgs, requireOption } from './args';
-import { graphInput, parseSplitOptions, readInputFile, SPLIT_OPTIONS, withInterrupt, writeOutputFile } from './common';
+import { graphInput, parseSplitOptions, printNote, readInputFile, readPromptFile, SPLIT_OPTIONS, withInterrupt, writeOutputFile } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
@@ -56,15 +58,15 @@ Options:
   --threads N                onnxruntime threads (default: all cores)
   --out DIR                  output folder (must not exist or be empty)`;
 
-async function readPrompts(path: string, flag: string): Promise<PromptRecord[]> {
-  const bytes = await readInputFile(path, `prompt file (--${flag})`, MAX_INPUT_FILE_BYTES);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new InvalidFileError(path, 'is not UTF-8 text');
-  }
-  return parsePromptFile(path, text);
+/** The capture reads each prompt whole: one longer than the context cannot be run (nor fit in memory). */
+function checkPromptsFitContext(tokenizer: ChatTokenizer, path: string, records: readonly PromptRecord[], contextTokens: number | null): void {
+  if (contextTokens === null) return;
+  records.forEach((record, index) => {
+    const tokens = tokenizer.encodeChat(record.messages).length;
+    if (tokens > contextTokens) {
+      throw new InvalidFileError(path, `prompt #${index + 1} is ${tokens} tokens long, more than the model's context (max_position_embeddings ${contextTokens}); shorten it`);
+    }
+  });
 }
 
 export function parseLayerRangeFractions(raw: string | undefined): LayerRange {
@@ -116,6 +118,12 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   // Everything cheap is checked before the capture starts.
+  const folder = await openNodeModelFolder(modelDir);
+  // As the workbench's folder check: without config.json there is no architecture to name layers by.
+  if (!folder.list().includes('config.json')) throw new InvalidFileError(join(modelDir, 'config.json'), 'is missing: a model folder needs its config.json (the HF config) beside onnx/ and the tokenizer');
+  const config = await optionalConfig(folder);
+  const context = config ? contextLengthOf(config.raw) : null;
+  const readPrompts = (path: string, flag: string) => readPromptFile(path, `prompt file (--${flag})`, context, MAX_INPUT_FILE_BYTES);
   const harmful = await readPrompts(harmfulPath, 'harmful');
   const harmless = await readPrompts(harmlessPath, 'harmless');
   let reference: ReferenceRequest | undefined;
@@ -124,9 +132,6 @@ export async function run(argv: string[]): Promise<number> {
   } else if (referenceDirection !== undefined) {
     reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file', MAX_INPUT_FILE_BYTES)) };
   }
-  const folder = await openNodeModelFolder(modelDir);
-  // As the workbench's folder check: without config.json there is no architecture to name layers by.
-  if (!folder.list().includes('config.json')) throw new InvalidFileError(join(modelDir, 'config.json'), 'is missing: a model folder needs its config.json (the HF config) beside onnx/ and the tokenizer');
   const root = resolve(modelDir);
   const onnxOverride = values.onnx as string | undefined;
   const graphs = findOnnxGraphFiles(onnxOverride ? folder.list().filter((path) => path === onnxOverride || path.startsWith(`${onnxOverride}_data`) || path.startsWith('onnx/embed_tokens')) : folder.list());
@@ -136,14 +141,22 @@ export async function run(argv: string[]): Promise<number> {
       onnxOverride ? 'is not an ONNX graph of this folder' : 'no ONNX graph found; analyze needs a transformers.js export (onnx/model.onnx) beside the tokenizer',
     );
   }
-  const config = await optionalConfig(folder);
   const tokenizer = await loadChatTokenizer(folder);
+  checkPromptsFitContext(tokenizer, harmfulPath, harmful, context);
+  checkPromptsFitContext(tokenizer, harmlessPath, harmless, context);
+  if (reference?.kind === 'contrast') {
+    checkPromptsFitContext(tokenizer, referenceA!, reference.a, context);
+    checkPromptsFitContext(tokenizer, referenceB!, reference.b, context);
+  }
 
   const onProgress = createProgressPrinter();
   const factory = createNodeSessionFactory(threads ? { threads } : {});
-  const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
-  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
-  const output = await createNodeOutputFolder(outDir);
+  const decoder = await graphInput(folder, root, graphs.decoder);
+  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding) : undefined;
+  const output = await createNodeOutputFolder(outDir, {
+    inputs: [modelDir, harmfulPath, harmlessPath, ...[referenceA, referenceB, referenceDirection].filter((path): path is string => path !== undefined)],
+    onNote: printNote,
+  });
   // Ctrl-C (or SIGTERM) cancels between batches, so OUT.partial is removed instead of left behind.
   return withInterrupt(async (signal) => {
     let capture: CaptureSession | null = null;

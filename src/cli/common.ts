@@ -5,9 +5,10 @@
  */
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parsePromptFile } from '../formats/prompts';
+import { parsePromptFile, type PromptRecord } from '../formats/prompts';
 import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
+import { describeFsError } from '../platform/node-files';
 import type { OnnxModelInput } from '../ports/onnx-session';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
 // Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
@@ -88,15 +89,60 @@ export async function readInputFile(path: string, what: string, maxBytes = MAX_I
   return new Uint8Array(await fs.readFile(path));
 }
 
-export async function readPromptConversations(path: string, what: string): Promise<Conversation[]> {
-  const text = new TextDecoder('utf-8').decode(await readInputFile(path, what));
-  const records = parsePromptFile(path, text);
+/**
+ * A small input file as text: strict UTF-8, and no NUL characters (a UTF-16 file without a byte-order mark
+ * decodes as "valid" UTF-8 full of NULs). One reader for every command, so they all refuse the same files.
+ */
+export async function readInputText(path: string, what: string, maxBytes = MAX_INPUT_FILE_BYTES): Promise<string> {
+  const bytes = await readInputFile(path, what, maxBytes);
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new InvalidFileError(path, 'is UTF-16 text; save it as UTF-8');
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new InvalidFileError(path, 'is not valid UTF-8 text');
+  }
+  if (text.includes('\0')) throw new InvalidFileError(path, 'contains NUL characters (UTF-16 or binary?); save it as UTF-8 text');
+  return text;
+}
+
+/**
+ * Most characters one token can stand for. Byte-level vocabularies hold tokens of long runs (spaces, '=' …),
+ * rarely beyond a few dozen characters; a prompt longer than context × this cannot fit, and is refused before
+ * tokenizing (which for a 100 MB line takes minutes and gigabytes).
+ */
+export const MAX_CHARS_PER_TOKEN = 128;
+/** The context assumed for that bound when the config does not give one. */
+const UNKNOWN_CONTEXT_TOKENS = 131_072;
+
+/** Refuses prompts that cannot fit a context of `contextTokens` (null: unknown) whatever their tokenization. */
+export function checkPromptLengths(path: string, records: readonly PromptRecord[], contextTokens: number | null): void {
+  const maxChars = (contextTokens ?? UNKNOWN_CONTEXT_TOKENS) * MAX_CHARS_PER_TOKEN;
+  records.forEach((record, index) => {
+    const chars = record.messages.reduce((sum, message) => sum + message.content.length, 0);
+    if (chars > maxChars) {
+      const context = contextTokens === null ? '' : ` (max_position_embeddings ${contextTokens})`;
+      throw new InvalidFileError(path, `prompt #${index + 1} is ${chars} characters long, far more than the model's context${context} can hold; shorten it`);
+    }
+  });
+}
+
+/** A prompt file, read by readInputText, parsed, each prompt checked against the context before any tokenizing. */
+export async function readPromptFile(path: string, what: string, contextTokens: number | null, maxBytes = MAX_INPUT_FILE_BYTES): Promise<PromptRecord[]> {
+  const records = parsePromptFile(path, await readInputText(path, what, maxBytes));
   if (records.length === 0) throw new InvalidFileError(path, `holds no prompts; the ${what} needs at least one`);
-  return records.map((record) => record.messages);
+  checkPromptLengths(path, records, contextTokens);
+  return records;
+}
+
+export async function readPromptConversations(path: string, what: string, contextTokens: number | null = null): Promise<Conversation[]> {
+  return (await readPromptFile(path, what, contextTokens)).map((record) => record.messages);
 }
 
 export async function readMarkerFile(path: string): Promise<string[]> {
-  const text = new TextDecoder('utf-8').decode(await readInputFile(path, 'marker file'));
+  const text = await readInputText(path, 'marker file');
   if (path.toLowerCase().endsWith('.json')) {
     let value: unknown;
     try {
@@ -107,20 +153,22 @@ export async function readMarkerFile(path: string): Promise<string[]> {
     if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) throw new InvalidFileError(path, 'must be a JSON array of strings');
     return value;
   }
-  return text.split(/\r?\n/).filter((line) => line.trim().length > 0);
+  return text.split(/\r\n|\r|\n/).filter((line) => line.trim().length > 0);
 }
 
 /**
- * An ONNX graph of the folder as a session input: its bytes, and its external-data files as absolute paths on
- * disk (`root` is the folder's path) named relative to the graph, as onnxruntime expects.
+ * An ONNX graph of the folder as a session input: its bytes, and the files beside and below it, which its
+ * external data may name, as absolute paths on disk (`root` is the folder's path) named relative to the graph,
+ * as onnxruntime expects. The capture session checks the graph's locations against exactly these.
  */
-export async function graphInput(folder: ModelFolder, root: string, path: string, externalData: string[]): Promise<OnnxModelInput> {
+export async function graphInput(folder: ModelFolder, root: string, path: string): Promise<OnnxModelInput> {
   const source = await folder.open(path);
   const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
+  const candidates = folder.list().filter((file) => file !== path && file.startsWith(graphFolder) && !file.endsWith('.onnx'));
   return {
     bytes: await source.read(0, source.size),
     name: join(folder.name, path),
-    externalData: externalData.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
+    externalData: candidates.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
   };
 }
 
@@ -130,16 +178,46 @@ export async function writeOutputFile(output: OutputFolder, path: string, bytes:
   await sink.close();
 }
 
-/** Writes a file so that it appears only complete: FILE.partial, then an atomic rename. */
+/** Refuses an output file path that already exists (a file, a folder or a link, dangling or not). */
+export async function checkOutputFileFree(path: string): Promise<void> {
+  const existing = await fs.lstat(path).catch(() => null);
+  if (existing) {
+    throw new InvalidInputError(`${path}: already exists; choose another --out (an existing file is never overwritten)`);
+  }
+}
+
+/**
+ * Writes a new file so that it appears only complete: FILE.partial (created exclusively: an existing one is
+ * someone else's), then a hard link to FILE, which fails rather than replace a file that appeared meanwhile.
+ */
 export async function writeFileAtomically(path: string, contents: string | Uint8Array): Promise<void> {
   const partial = `${path}.partial`;
+  let created = false;
   try {
-    await fs.writeFile(partial, contents);
-    await fs.rename(partial, path);
+    await checkOutputFileFree(path);
+    await fs.writeFile(partial, contents, { flag: 'wx' });
+    created = true;
+    try {
+      await fs.link(partial, path);
+      await fs.rm(partial, { force: true });
+    } catch (error) {
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      // A file system without hard links: check again, then rename (which could replace a file created in between).
+      await checkOutputFileFree(path);
+      await fs.rename(partial, path);
+    }
   } catch (error) {
-    await fs.rm(partial, { force: true });
-    throw new InvalidInputError(`${path}: cannot write the output (${(error as Error).message})`);
+    if (created) await fs.rm(partial, { force: true });
+    if (error instanceof InvalidInputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'EEXIST' ? `${created ? path : partial} already exists and is not ours to replace` : describeFsError(error);
+    throw new InvalidInputError(`${path}: cannot write the output (${problem})`);
   }
+}
+
+/** A note on stderr (a stale lock taken over, a leftover partial output removed), apart from the result on stdout. */
+export function printNote(note: string): void {
+  process.stderr.write(`note: ${note}\n`);
 }
 
 /** Runs `body` with an AbortSignal that fires on Ctrl-C / SIGTERM, so a long command stops cleanly. */

@@ -5,10 +5,11 @@
  */
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
+import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import {
+  checkOutputFileFree,
   DIRECTION_ABLATION_OPTIONS,
   readInputFile,
   readMarkerFile,
@@ -59,7 +60,7 @@ ${PROTECT_HELP}
   --steer-weight W       r = the --direction row as selected): eval.json gains "steered" with its refusal rate,
                          first-token KL and agent figures, beside the ablation's. Steering is for preview and
                          evaluation only: no weight edit reproduces it, so 'abliterate ablate' has no such option
-  --out FILE.json        where to write the result
+  --out FILE.json        where to write the result (a new file: an existing one is never overwritten)
 
 ${RECIPE_HELP}`;
 
@@ -101,11 +102,13 @@ export async function run(argv: string[]): Promise<number> {
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything is read and validated before the model is loaded.
-  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
-  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
-  const agent = await readAgentOptions(values);
+  await checkOutputFileFree(outPath);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
+  const context = contextLengthOf(config.raw);
+  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file', context);
+  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file', context);
+  const agent = await readAgentOptions(values);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   const protectPath = values['protect-reference'] as string | undefined;
   const layer = directionSource.layer ?? undefined;

@@ -22,6 +22,15 @@ ${Object.entries(commands)
 
 Run 'abliterate <command> --help' for a command's options.`;
 
+/** Longest error line printed: a message quoting a hostile multi-megabyte value is cut, never a terminal flood. */
+export const MAX_ERROR_MESSAGE_CHARS = 2000;
+
+/** The error as one line of bounded length. */
+export function oneLine(message: string): string {
+  const flat = message.replace(/[\r\n]+/g, ' ');
+  return flat.length > MAX_ERROR_MESSAGE_CHARS ? `${flat.slice(0, MAX_ERROR_MESSAGE_CHARS)}… (${flat.length - MAX_ERROR_MESSAGE_CHARS} more characters)` : flat;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -43,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // One clear line naming the file and the problem; the stack only on request.
     const serialized = serializeError(error);
-    process.stderr.write(`abliterate ${name}: ${serialized.message}\n`);
+    process.stderr.write(`abliterate ${name}: ${oneLine(serialized.message)}\n`);
     if (process.env.ABLITERATE_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     return serialized.name === 'CancelledError' ? 130 : 1;
   }

@@ -29,7 +29,7 @@ export async function readCommandSelection(values: Record<string, unknown>, dire
   const recipePath = values.recipe as string | undefined;
   if (recipePath === undefined) {
     const { layer, scale, targets, layers } = parseAblationOptions(values);
-    const direction = selectDirection(parsed, { layer, hiddenSize: config.hiddenSize });
+    const direction = selectDirection(parsed, { layer, hiddenSize: config.hiddenSize, numLayers: config.numLayers });
     return { selection: { direction, scale, targets, layers }, directionSource: { file: directionPath, sha256, layer: layer ?? null } };
   }
   const mixed = SHORTHAND_FLAGS.filter((flag) => values[flag] !== undefined);
@@ -40,6 +40,12 @@ export async function readCommandSelection(values: Record<string, unknown>, dire
   if (recipe.projection !== 'none' && !parsed.harmlessMeans) {
     throw new InvalidInputError(
       `${directionPath}: holds no harmless_mean, which the projection "${recipe.projection}" of ${recipePath} needs; use the directions.safetensors abliterate analyze writes`,
+      { file: directionPath },
+    );
+  }
+  if (parsed.perLayer && parsed.rows.length !== config.numLayers + 1) {
+    throw new InvalidInputError(
+      `${directionPath}: holds ${parsed.rows.length} per-layer directions but the model has ${config.numLayers} layers (${config.numLayers + 1} expected); was it made for another model?`,
       { file: directionPath },
     );
   }

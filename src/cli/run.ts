@@ -18,11 +18,12 @@ import { encodeDirectionsSafetensors } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { serializeReport } from '../formats/report';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
-import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
+import { openNodeModelFolder } from '../platform/node-files';
+import { createNodeOutputFolder } from '../platform/node-output';
 import { createNodeSessionFactory } from '../platform/ort-node';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
-import { planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
+import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
+import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { DEFAULT_KL_BOUND, sweepLayers, type LayerSweep } from '../engine/layer-sweep';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
@@ -32,6 +33,7 @@ import {
   parseAblationOptions,
   parseLayerRange,
   parseSplitOptions,
+  printNote,
   readMarkerFile,
   readPromptConversations,
   SPLIT_OPTIONS,
@@ -97,11 +99,18 @@ export function spreadSample<T>(items: readonly T[], count: number): T[] {
   return Array.from({ length: count }, (_, index) => items[Math.floor((index * items.length) / count)]!);
 }
 
+/** e₀ of length `size`: a unit vector for validating an ablation plan before the real direction is known. */
+function unitVector(size: number): Float32Array {
+  const vector = new Float32Array(size);
+  vector[0] = 1;
+  return vector;
+}
+
 /** Presents `model/` of the run's output as an output folder of its own; the run commits the whole. */
 function subfolder(output: OutputFolder, prefix: string): OutputFolder {
   return {
     name: `${output.name}/${prefix}`,
-    createFile: (path) => output.createFile(`${prefix}/${path}`),
+    createFile: (path, options) => output.createFile(`${prefix}/${path}`, options),
     commit: async () => {},
     abort: async () => {},
   };
@@ -146,24 +155,28 @@ export async function run(argv: string[]): Promise<number> {
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything cheap is read and checked before anything is written or computed.
-  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
-  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
-  const pairOf = async (a: 'reference-a' | 'eval-harmful', b: 'reference-b' | 'eval-harmless', what: string) => {
-    const [pathA, pathB] = [values[a] as string | undefined, values[b] as string | undefined];
-    if ((pathA === undefined) !== (pathB === undefined)) throw new InvalidInputError(`--${a} and --${b} go together: give both or neither`);
-    return pathA && pathB ? { a: await readPromptConversations(pathA, `${what} (--${a})`), b: await readPromptConversations(pathB, `${what} (--${b})`) } : null;
-  };
-  const reference = await pairOf('reference-a', 'reference-b', 'reference prompt file');
-  const evalSets = await pairOf('eval-harmful', 'eval-harmless', 'evaluation prompt file');
   const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
+  const context = contextLengthOf(config.raw);
+  const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file', context);
+  const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file', context);
+  const pairOf = async (a: 'reference-a' | 'eval-harmful', b: 'reference-b' | 'eval-harmless', what: string) => {
+    const [pathA, pathB] = [values[a] as string | undefined, values[b] as string | undefined];
+    if ((pathA === undefined) !== (pathB === undefined)) throw new InvalidInputError(`--${a} and --${b} go together: give both or neither`);
+    return pathA && pathB ? { a: await readPromptConversations(pathA, `${what} (--${a})`, context), b: await readPromptConversations(pathB, `${what} (--${b})`, context) } : null;
+  };
+  const reference = await pairOf('reference-a', 'reference-b', 'reference prompt file');
+  const evalSets = await pairOf('eval-harmful', 'eval-harmless', 'evaluation prompt file');
   const graphs = findOnnxGraphFiles(folder.list());
   if (!graphs) throw new InvalidFileError(join(modelDir, 'onnx'), 'no ONNX graph found; run needs a transformers.js export (onnx/model.onnx) beside the tokenizer');
   if (fixedLayer !== undefined && fixedLayer > config.numLayers) throw new InvalidInputError(`--layer ${fixedLayer} is outside 0..${config.numLayers} (the model has ${config.numLayers} blocks)`);
   const hasSafetensors = folder.list().some((path) => path.endsWith('.safetensors'));
+  // The weights are validated now (every header, the index, the targets), not after hours of analysis and sweep:
+  // the plan depends on the direction only through its length, so any unit vector of hidden_size stands in.
+  if (hasSafetensors) checkEditsFitChunk(await planAblation(folder, { direction: unitVector(config.hiddenSize), scale, targets }), DEFAULT_MAX_CHUNK_BYTES);
   const started = Date.now();
-  const output = await createNodeOutputFolder(outDir);
+  const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, harmfulPath, harmlessPath], onNote: printNote });
   const onProgress = createProgressPrinter();
   try {
     const result = await withInterrupt(async (signal) => {
@@ -268,8 +281,8 @@ async function analyze(
 ): Promise<AnalysisOutcome> {
   const tokenizer = await loadChatTokenizer(folder);
   const factory = createNodeSessionFactory(inputs.threads ? { threads: inputs.threads } : {});
-  const decoder = await graphInput(folder, root, graphs.decoder, graphs.externalData);
-  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding, graphs.embeddingExternalData) : undefined;
+  const decoder = await graphInput(folder, root, graphs.decoder);
+  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding) : undefined;
   let capture: CaptureSession | null = null;
   try {
     capture = await openCaptureSession(factory, decoder, { positions: [inputs.position], embedding, numLayers: inputs.numLayers });

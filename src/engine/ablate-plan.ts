@@ -3,12 +3,12 @@
  * the index against the headers, the direction against the model, and each target tensor's dtype and shape.
  * A hostile or broken folder fails here, before any output folder is touched.
  */
-import { isFloatDType, type FloatDType } from '../core/dtypes';
+import { FLOAT_DTYPE_BYTES, isFloatDType, type FloatDType } from '../core/dtypes';
 import { readModelConfig, readShardMap, SAFETENSORS_INDEX_FILE, type ModelConfig, type ShardMap } from '../formats/hf-folder';
 import { readSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
 import { scanAblationTargets, selectAblationTargets, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
 import type { ByteSource } from '../ports/bytes';
-import type { ModelFolder } from '../ports/folder';
+import { checkedRelativePath, type ModelFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
 import type { RecipeMethod } from '../core/recipe';
 import { resolveAblation, type AblationSelection, type ResolvedAblation } from './ablation-selection';
@@ -69,6 +69,7 @@ export interface PlanOptions {
 export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number, options: PlanOptions = {}): Promise<AblationPlan> {
   // Checks that need no model first, so a bad recipe or direction fails before the folder is read.
   resolveAblation(selection, undefined, shorthandLayer);
+  checkPortableNames(input);
   const config = await readModelConfig(input);
   const ablation = resolveAblation(selection, config.numLayers, shorthandLayer);
   if (ablation.dModel !== config.hiddenSize) {
@@ -85,10 +86,11 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const shards: ShardPlan[] = [];
   for (const path of shardMap.shards) {
     const source = await input.open(path);
-    shards.push({ path, source, header: await readSafetensorsHeader(source) });
+    const known = shardMap.headers?.get(path);
+    shards.push({ path, source, header: known && known.fileSize === source.size ? known : await readSafetensorsHeader(source) });
   }
   const notes: string[] = [];
-  const tensorShard = checkShardConsistency(input, shardMap, shards, notes);
+  const tensorShard = checkShardConsistency(input, shardMap, shards);
 
   const scan: TargetScan = onnxOnly
     ? { matches: [], embeddingName: null, tiedEmbeddings: config.tieWordEmbeddings, excluded: [], notes: [] }
@@ -101,8 +103,9 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
     if (weight === 0) continue; // weight 0 = untouched: copied byte for byte
     const { shard, tensor } = tensorShard.get(match.name)!;
     const numbers = { direction: ablation.directionFor(match.target, block), weight, method: ablation.recipe.method };
-    edits.set(match.name, describeEdit(match, shard, tensor, config, numbers));
+    edits.set(match.name, describeEdit(match, `${input.name}/${shard}`, shard, tensor, config, numbers));
   }
+  if (shardMap.indexFile) notes.push(...unindexedNote(shardMap, tensorShard, edits));
   notes.push(...scan.notes);
 
   const onnx = options.onnx ? await planOnnxExport(input, config, ablation) : null;
@@ -117,6 +120,7 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
     }
     otherFiles.push({ path, source: await input.open(path) });
   }
+  await checkOnnxExternalData(input, otherFiles);
   if (!onnx && otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
     notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are; --onnx ablates them too)');
   }
@@ -143,12 +147,76 @@ async function readShardMapHinted(input: ModelFolder): Promise<ShardMap> {
   }
 }
 
+/**
+ * Every file of the folder is written to the output under its own name, so a name that is not portable
+ * (`zz\\note.txt`, `C:notes.txt`) is refused here, before any shard is written, not when its turn comes.
+ */
+function checkPortableNames(input: ModelFolder): void {
+  for (const path of input.list()) {
+    try {
+      checkedRelativePath(path);
+    } catch {
+      throw new InvalidFileError(
+        `${input.name}/${path.length > 200 ? `${path.slice(0, 200)}…` : path}`,
+        'has a name that cannot be written portably (a backslash, a colon or a control character); rename or remove it',
+      );
+    }
+  }
+}
+
+/** Tensors the shards hold but the index does not list: said, with the edited ones named as edited. */
+function unindexedNote(shardMap: ShardMap, located: Map<string, { shard: string }>, edits: Map<string, TensorEdit>): string[] {
+  const unindexed = [...located.keys()].filter((name) => !shardMap.tensorToShard.has(name));
+  if (unindexed.length === 0) return [];
+  const edited = unindexed.filter((name) => edits.has(name));
+  const copied = unindexed.filter((name) => !edits.has(name));
+  const parts = [
+    edited.length ? `${edited.length} edited (${edited.slice(0, 3).join(', ')}${edited.length > 3 ? ', …' : ''})` : '',
+    copied.length ? `${copied.length} copied as stored (${copied.slice(0, 3).join(', ')}${copied.length > 3 ? ', …' : ''})` : '',
+  ].filter(Boolean);
+  return [`${unindexed.length} tensor(s) present in shards but not listed in the index: ${parts.join('; ')}`];
+}
+
+/**
+ * The edit streams a tensor in chunks of whole rows (the last axis), so one row must fit in a chunk: a wider
+ * row (a hostile [64, 2^27] matrix) would otherwise be read whole, with a projection of 8 bytes per column,
+ * far beyond the memory bound. Refused before anything is written, with the chunk size that would do.
+ */
+export function checkEditsFitChunk(plan: AblationPlan, maxChunkBytes: number): void {
+  for (const edit of plan.edits.values()) {
+    const rowBytes = edit.cols * FLOAT_DTYPE_BYTES[edit.dtype];
+    if (rowBytes > maxChunkBytes) {
+      const mebibytes = Math.ceil(rowBytes / 1024 / 1024);
+      throw new UnsupportedModelError(
+        `${plan.input.name}/${edit.shard}: tensor ${edit.tensor.name} [${edit.tensor.shape.join(', ')}] has rows of ${rowBytes} bytes, ` +
+          `more than one ${maxChunkBytes}-byte chunk; the edit holds a whole row at a time (with --chunk-mb ${mebibytes} or more it would fit, at that much memory per chunk)`,
+      );
+    }
+  }
+}
+
+/** Graphs up to this size are decoded to check their external data; larger ones hold their weights inline. */
+export const MAX_CHECKED_GRAPH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * ONNX graphs are copied unchanged, but a copied graph whose external data names a file outside the folder
+ * would make whoever loads the output read that file: the same rule as analyze and eval (checkedExternalData).
+ */
+async function checkOnnxExternalData(input: ModelFolder, files: { path: string; source: ByteSource }[]): Promise<void> {
+  const graphs = files.filter((file) => file.path.endsWith('.onnx') && file.source.size <= MAX_CHECKED_GRAPH_BYTES);
+  if (graphs.length === 0) return;
+  const { checkedExternalData, decodeOnnxModel } = await import('../formats/onnx'); // only for folders with graphs
+  for (const { path, source } of graphs) {
+    const name = `${input.name}/${path}`;
+    checkedExternalData(name, path, decodeOnnxModel(name, await source.read(0, source.size)), new Set(input.list()), false);
+  }
+}
+
 /** tensor name → its shard and header entry; checks the index against the headers. */
 function checkShardConsistency(
   input: ModelFolder,
   shardMap: ShardMap,
   shards: ShardPlan[],
-  notes: string[],
 ): Map<string, { shard: string; tensor: SafetensorsTensorInfo }> {
   const located = new Map<string, { shard: string; tensor: SafetensorsTensorInfo }>();
   for (const { path, header } of shards) {
@@ -166,22 +234,19 @@ function checkShardConsistency(
         throw new InvalidFileError(indexName, `maps tensor ${JSON.stringify(name)} to ${shard}, but ${found ? `it is in ${found.shard}` : 'that shard does not contain it'}`);
       }
     }
-    const unindexed = [...located.keys()].filter((name) => !shardMap.tensorToShard.has(name));
-    if (unindexed.length > 0) {
-      notes.push(`${unindexed.length} tensor(s) present in shards but not listed in the index (copied as stored): ${unindexed.slice(0, 3).join(', ')}`);
-    }
   }
   return located;
 }
 
 function describeEdit(
   match: TensorRoleMatch,
+  shardFile: string,
   shard: string,
   tensor: SafetensorsTensorInfo,
   config: ModelConfig,
   numbers: { direction: Float32Array; weight: number; method: RecipeMethod },
 ): TensorEdit {
-  const where = `${shard}: tensor ${tensor.name}`;
+  const where = `${shardFile}: tensor ${tensor.name}`;
   if (!isFloatDType(tensor.dtype)) {
     throw new UnsupportedModelError(`${where} is ${tensor.dtype}; only F32, F16 and BF16 weights can be edited (quantized checkpoints are not supported)`);
   }

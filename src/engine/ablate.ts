@@ -13,7 +13,7 @@ import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
-import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
+import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
@@ -21,7 +21,7 @@ import { onnxExportWork, writeOnnxGraph } from './onnx-export';
 import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 
 export type { AblationManifest } from './ablate-manifest';
-export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
+export { checkEditsFitChunk, planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 export type { IncrementalHash } from './output-writer';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
@@ -60,6 +60,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
+  checkEditsFitChunk(plan, maxChunkBytes);
   const createHash = options.createHash ?? portableHash;
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
@@ -75,6 +76,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
+          if (!edit) continue;
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
           if (!edit) continue;
           await queueCopy(writer, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
@@ -83,7 +85,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         }
         await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
-      });
+      }, shard.source.mode);
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
       }
@@ -94,7 +96,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
         await queueCopy(writer, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
-      });
+      }, file.source.mode);
     }
     for (const graph of plan.onnx?.graphs ?? []) {
       throwIfAborted(options.signal);

@@ -12,7 +12,7 @@
  */
 import { float16BitsToFloat32 } from '../core/dtypes';
 import { accumulateInto } from '../core/statistics';
-import { decodeOnnxModel, encodeOnnxModel } from '../formats/onnx';
+import { checkedExternalData, decodeOnnxModel, encodeOnnxModel } from '../formats/onnx';
 import type { PromptRecord } from '../formats/prompts';
 import { buildCaptureGraph } from '../model/capture-graph';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
@@ -60,6 +60,10 @@ export async function openCaptureSession(factory: OnnxSessionFactory, model: Onn
   const positions = options.positions ?? [-1];
   checkPositions(positions);
   const decoded = decodeOnnxModel(model.name, model.bytes);
+  checkedExternalData(model.name, '', decoded, new Set((model.externalData ?? []).map((file) => file.path)));
+  if (options.embedding) {
+    checkedExternalData(options.embedding.name, '', decodeOnnxModel(options.embedding.name, options.embedding.bytes), new Set((options.embedding.externalData ?? []).map((file) => file.path)));
+  }
   const capture = buildCaptureGraph(decoded, { positions, ...(options.numLayers ? { numLayers: options.numLayers } : {}) });
   const residual = capture.residual;
   if (residual.inputsEmbeds && !options.embedding) {

@@ -9,7 +9,7 @@
  * a browser worker: no file-system code here.
  */
 import { AutoModelForCausalLM, Tensor, type PreTrainedModel } from '@huggingface/transformers';
-import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
+import { checkedExternalData, decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
 import type { ModelFolder } from '../ports/folder';
 import { CancelledError, InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
@@ -82,34 +82,10 @@ export interface ExternalDataFile {
   data: Uint8Array;
 }
 
-/** Reads every external-data file `graph` references; a missing one is an error naming it. */
+/** Reads every external-data file `graph` references, after checkedExternalData's rule (inside the folder, present). */
 export async function readExternalData(folder: ModelFolder, onnxFile: string, graph: ModelProto): Promise<ExternalDataFile[]> {
-  const directory = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
-  const files = folder.list();
-  return Promise.all(
-    externalDataLocations(graph).map(async (location) => {
-      const path = `${directory}${location}`;
-      if (!files.includes(path)) throw new InvalidInputError(`${folder.name}: ${onnxFile} stores weights in ${location}, which is missing from the folder.`);
-      return { path: location, data: await readWholeFile(folder, path) };
-    }),
-  );
-}
-
-/** Folder-relative paths of the external-data files a graph references (ORT needs their bytes by name). */
-function externalDataLocations(model: ModelProto): string[] {
-  const locations = new Set<string>();
-  const visit = (graph: ModelProto['graph']) => {
-    for (const tensor of graph?.initializer ?? []) {
-      const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
-      if (location) locations.add(location);
-    }
-    for (const node of graph?.node ?? []) for (const attribute of node.attribute ?? []) {
-      if (attribute.g) visit(attribute.g as ModelProto['graph']);
-      for (const sub of attribute.graphs ?? []) visit(sub as ModelProto['graph']);
-    }
-  };
-  visit(model.graph);
-  return [...locations];
+  const references = checkedExternalData(`${folder.name}/${onnxFile}`, onnxFile, graph, new Set(folder.list()));
+  return Promise.all(references.map(async ({ location, path }) => ({ path: location, data: await readWholeFile(folder, path) })));
 }
 
 export function contextLengthOf(config: Record<string, unknown>): number | null {

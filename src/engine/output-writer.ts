@@ -38,8 +38,10 @@ export async function writeFile(
   path: string,
   createHash: () => IncrementalHash,
   body: (sink: ByteSink) => Promise<void>,
+  /** The source's permission bits, so a copy is created with no more than these. */
+  mode?: number,
 ): Promise<OutputFileRecord> {
-  const sink = await output.createFile(path);
+  const sink = await output.createFile(path, mode === undefined ? undefined : { mode });
   const hash = createHash();
   let bytes = 0;
   const hashing: ByteSink = {

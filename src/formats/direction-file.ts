@@ -110,7 +110,8 @@ function parseJsonDirection(file: string, bytes: Uint8Array): DirectionFile {
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (error) {
-    throw new InvalidFileError(file, `is not valid JSON (${(error as Error).message})`);
+    const reason = error instanceof RangeError ? 'nested too deeply' : (error as Error).message.slice(0, 200);
+    throw new InvalidFileError(file, `is not valid JSON (${reason})`);
   }
   // Also accept {"direction": [...]} / {"directions": [[...], ...]}, the names the safetensors form uses.
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
@@ -131,12 +132,23 @@ function parseJsonDirection(file: string, bytes: Uint8Array): DirectionFile {
     return Float32Array.from(row, (entry, index) => {
       // JSON has no NaN/Infinity literals; null (how JS writes them) would silently become 0 — refuse it.
       if (typeof entry !== 'number') {
-        throw new InvalidFileError(file, `${perLayer ? `row ${rowIndex} ` : ''}entry ${index} is ${JSON.stringify(entry)}, not a number`);
+        throw new InvalidFileError(file, `${perLayer ? `row ${rowIndex} ` : ''}entry ${index} is ${describeJsonValue(entry)}, not a number`);
       }
       return entry;
     });
   });
   return { file, rows, perLayer };
+}
+
+/**
+ * A JSON value in a message without serializing it: JSON.stringify of a 100k-deep array overflows the stack,
+ * and of a huge one floods the terminal.
+ */
+function describeJsonValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length > 40 ? `a string ("${value.slice(0, 40)}…")` : `a string (${JSON.stringify(value)})`;
+  return typeof value === 'object' ? 'an object' : String(value);
 }
 
 function splitRows(file: string, values: Float64Array, rowCount: number, width: number): Float32Array[] {

@@ -5,7 +5,7 @@
  */
 import { InvalidFileError } from '../base/errors';
 import { checkedRelativePath, type ModelFolder } from '../ports/folder';
-import { readSafetensorsHeader } from './safetensors';
+import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors';
 import { isJsonObject, JsonSyntaxError, parseStrictJson, toPlainJson } from './strict-json';
 
 export const CONFIG_FILE = 'config.json';
@@ -46,18 +46,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseJsonObject(file: string, json: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (error) {
-    throw new InvalidFileError(file, `is not valid JSON (${(error as Error).message})`);
-  }
-  if (!isRecord(value)) throw new InvalidFileError(file, 'must contain a JSON object');
-  return value;
-}
-
-/** Like parseJsonObject, but a key given twice (a tensor mapped to two shards) is an error, not "last one wins". */
+/** A JSON object where a key given twice (a tensor mapped to two shards, two hidden sizes) is an error, not "last one wins". */
 function parseStrictJsonObject(file: string, json: string): Record<string, unknown> {
   let value;
   try {
@@ -70,21 +59,37 @@ function parseStrictJsonObject(file: string, json: string): Record<string, unkno
   return toPlainJson(value) as Record<string, unknown>;
 }
 
-/** The first of `keys` present in `object`, as a positive integer; InvalidFileError when absent or not one. */
-function positiveInteger(file: string, object: Record<string, unknown>, keys: string[], where: string): number {
+/**
+ * Upper bounds far above any real model (the largest have ~130 blocks, hidden sizes ~20k, vocabularies ~260k):
+ * a value beyond them is a corrupt or hostile config, refused before anything is sized by it.
+ */
+export const MAX_CONFIG_LAYERS = 10_000;
+export const MAX_CONFIG_HIDDEN_SIZE = 1 << 20;
+export const MAX_CONFIG_VOCAB_SIZE = 1 << 26;
+
+/** The first of `keys` present in `object`, as a positive integer ≤ `max`; InvalidFileError when absent or not one. */
+function positiveInteger(file: string, object: Record<string, unknown>, keys: string[], where: string, max = Number.MAX_SAFE_INTEGER): number {
   for (const key of keys) {
     if (!(key in object) || object[key] === null) continue;
     const value = object[key];
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      throw new InvalidFileError(file, `${where}${key} is ${JSON.stringify(value)}, not a positive integer`);
+      throw new InvalidFileError(file, `${where}${key} is ${shortJson(value)}, not a positive integer`);
     }
+    if (value > max) throw new InvalidFileError(file, `${where}${key} is ${value}, more than any model has (limit ${max}); the config is corrupt`);
     return value;
   }
   throw new InvalidFileError(file, `has no ${keys.join(' / ')}${where ? ` in ${where.slice(0, -1)}` : ''}`);
 }
 
+/** A JSON value for a message, shortened so a hostile megabyte-long value cannot flood the terminal. */
+function shortJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/** Parses config.json strictly: a key given twice (which would silently keep the last value) is an error. */
 export function parseModelConfig(file: string, json: string): ModelConfig {
-  const raw = parseJsonObject(file, json);
+  const raw = parseStrictJsonObject(file, json);
   const nested = raw.text_config;
   if (nested !== undefined && nested !== null && !isRecord(nested)) throw new InvalidFileError(file, 'text_config must be an object');
   const text = isRecord(nested) ? nested : raw;
@@ -97,16 +102,16 @@ export function parseModelConfig(file: string, json: string): ModelConfig {
     throw new InvalidFileError(file, 'architectures must be an array of strings');
   }
 
-  const hiddenSize = positiveInteger(file, text, ['hidden_size', 'n_embd', 'd_model'], where);
-  const numLayers = positiveInteger(file, text, ['num_hidden_layers', 'n_layer', 'num_layers'], where);
+  const hiddenSize = positiveInteger(file, text, ['hidden_size', 'n_embd', 'd_model'], where, MAX_CONFIG_HIDDEN_SIZE);
+  const numLayers = positiveInteger(file, text, ['num_hidden_layers', 'n_layer', 'num_layers'], where, MAX_CONFIG_LAYERS);
   const classDefaults = CLASS_DEFAULTS[String(text.model_type ?? modelType)] ?? {};
   const vocabSource = 'vocab_size' in text ? text : 'vocab_size' in raw ? raw : classDefaults;
-  const vocabSize = positiveInteger(file, vocabSource, ['vocab_size'], vocabSource === text ? where : '');
+  const vocabSize = positiveInteger(file, vocabSource, ['vocab_size'], vocabSource === text ? where : '', MAX_CONFIG_VOCAB_SIZE);
 
   // The language model's own setting wins (transformers ties via get_text_config()); the root is the fallback.
   const tieValue = text.tie_word_embeddings ?? raw.tie_word_embeddings;
   if (tieValue !== undefined && tieValue !== null && typeof tieValue !== 'boolean') {
-    throw new InvalidFileError(file, `tie_word_embeddings is ${JSON.stringify(tieValue)}, not true or false`);
+    throw new InvalidFileError(file, `tie_word_embeddings is ${shortJson(tieValue)}, not true or false`);
   }
   const tieWordEmbeddings =
     typeof tieValue === 'boolean' ? tieValue : TIED_BY_DEFAULT.has(modelType) || TIED_BY_DEFAULT.has(String(text.model_type));
@@ -158,6 +163,8 @@ export interface ShardMap {
   shards: string[];
   tensorToShard: Map<string, string>;
   metadata: Record<string, unknown> | null;
+  /** Headers already read to build the map (unindexed folders), so callers need not parse them again. */
+  headers?: Map<string, SafetensorsHeader>;
 }
 
 /**
@@ -173,15 +180,17 @@ export async function readShardMap(folder: ModelFolder): Promise<ShardMap> {
     throw new InvalidFileError(folder.name, `has no safetensors weights (${SINGLE_SAFETENSORS_FILE} or ${SAFETENSORS_INDEX_FILE})`);
   }
   const tensorToShard = new Map<string, string>();
+  const headers = new Map<string, SafetensorsHeader>();
   for (const shard of shards) {
     const header = await readSafetensorsHeader(await folder.open(shard));
+    headers.set(shard, header);
     for (const tensor of header.tensors) {
       const other = tensorToShard.get(tensor.name);
-      if (other) throw new InvalidFileError(`${folder.name}/${shard}`, `tensor ${JSON.stringify(tensor.name)} is also in ${other}`);
+      if (other) throw new InvalidFileError(`${folder.name}/${shard}`, `tensor ${shortJson(tensor.name)} is also in ${other}`);
       tensorToShard.set(tensor.name, shard);
     }
   }
-  return { indexFile: null, shards, tensorToShard, metadata: null };
+  return { indexFile: null, shards, tensorToShard, metadata: null, headers };
 }
 
 async function parseShardIndex(folder: ModelFolder, files: Set<string>): Promise<ShardMap> {
@@ -193,16 +202,18 @@ async function parseShardIndex(folder: ModelFolder, files: Set<string>): Promise
   if (metadata !== null && !isRecord(metadata)) throw new InvalidFileError(indexName, 'metadata must be an object');
   const tensorToShard = new Map<string, string>();
   const shards: string[] = [];
+  const seen = new Set<string>();
   for (const [tensor, shard] of Object.entries(weightMap)) {
-    if (typeof shard !== 'string') throw new InvalidFileError(indexName, `weight_map entry for ${JSON.stringify(tensor)} is not a file name`);
-    if (!shards.includes(shard)) {
+    if (typeof shard !== 'string') throw new InvalidFileError(indexName, `weight_map entry for ${shortJson(tensor)} is not a file name`);
+    if (!seen.has(shard)) {
+      seen.add(shard);
       try {
         checkedRelativePath(shard);
       } catch {
-        throw new InvalidFileError(indexName, `weight_map names ${JSON.stringify(shard)}, which is not a file inside the folder`);
+        throw new InvalidFileError(indexName, `weight_map names ${shortJson(shard)}, which is not a file inside the folder`);
       }
       if (!files.has(shard)) {
-        throw new InvalidFileError(indexName, `names shard ${JSON.stringify(shard)}, which is missing from ${folder.name}`);
+        throw new InvalidFileError(indexName, `names shard ${shortJson(shard)}, which is missing from ${folder.name}`);
       }
       shards.push(shard);
     }

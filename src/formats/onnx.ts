@@ -191,3 +191,58 @@ export function onnxFieldsDroppedOnReencode(file: string, bytes: Uint8Array): st
   walk(0, bytes.length, 'ModelProto', 0);
   return [...dropped];
 }
+
+/** Every external-data location a graph names (initializers of the main graph and of its subgraphs). */
+export function externalDataLocations(model: ModelProto): string[] {
+  const locations = new Set<string>();
+  const visit = (graph: ModelProto['graph']) => {
+    for (const tensor of graph?.initializer ?? []) {
+      const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
+      if (location) locations.add(location);
+    }
+    for (const node of graph?.node ?? []) {
+      for (const attribute of node.attribute ?? []) {
+        if (attribute.g) visit(attribute.g as ModelProto['graph']);
+        for (const sub of attribute.graphs ?? []) visit(sub as ModelProto['graph']);
+      }
+    }
+  };
+  visit(model.graph);
+  return [...locations];
+}
+
+export interface ExternalDataReference {
+  /** As the graph names it, relative to the graph's folder (how onnxruntime looks it up). */
+  location: string;
+  /** The file, relative to the model folder. */
+  path: string;
+}
+
+/**
+ * The one rule for external data, for every command that reads or copies a graph: each location the graph
+ * names must be a plain relative path (no absolute path, no `..`, no backslash, drive or NUL) that names a file
+ * of the model folder (whose listing already refuses links leading out of it). Otherwise onnxruntime would
+ * read whatever the location names, relative to the current directory or anywhere on disk.
+ * `graphFile` names the graph in errors; `graphPath` is its folder-relative path. `requirePresent: false`
+ * (a graph only copied, never run) checks the locations without asking for the files.
+ */
+export function checkedExternalData(
+  graphFile: string,
+  graphPath: string,
+  model: ModelProto,
+  folderFiles: ReadonlySet<string>,
+  requirePresent = true,
+): ExternalDataReference[] {
+  const directory = graphPath.slice(0, graphPath.lastIndexOf('/') + 1);
+  return externalDataLocations(model).map((location) => {
+    const segments = location.split('/').filter((segment) => segment !== '.');
+    const shown = JSON.stringify(location.length > 200 ? `${location.slice(0, 200)}…` : location);
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what must be caught
+    if (location.startsWith('/') || /[\\:\u0000-\u001f]/.test(location) || segments.some((segment) => segment === '' || segment === '..')) {
+      throw new InvalidFileError(graphFile, `names external data at ${shown}, which is not a file inside the model folder; refusing to read it`);
+    }
+    const path = directory + segments.join('/');
+    if (requirePresent && !folderFiles.has(path)) throw new InvalidFileError(graphFile, `stores weights in ${shown}, which is missing from the model folder`);
+    return { location, path };
+  });
+}

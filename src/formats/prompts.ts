@@ -93,7 +93,8 @@ function parseJsonRow(file: string, lineNumber: number, line: string): PromptRec
 
 /** Parses a prompt file's text. `file` names it in errors and picks the format by extension unless `kind` is given. */
 export function parsePromptFile(file: string, text: string, kind?: PromptFileKind): PromptRecord[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  // Lines end with LF, CRLF or a lone CR (classic Mac files): each is a prompt boundary, never merged.
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   kind ??= fileKind(file, lines);
   const records: PromptRecord[] = [];
   lines.forEach((line, index) => {

@@ -82,20 +82,19 @@ export function parseSafetensorsHeaderBytes(file: string, fileSize: number, rawH
   }
   if (!text.startsWith('{')) throw new InvalidFileError(file, "header must be a JSON object starting with '{'");
   let root: JsonValue;
+  let metadata: Record<string, string> | null = null;
+  const tensors: SafetensorsTensorInfo[] = [];
   try {
-    root = parseStrictJson(text);
+    // Entry by entry: the header never exists as a whole JSON tree beside the tensor list (memory stays linear and small).
+    root = parseStrictJson(text, undefined, (name, entry) => {
+      if (name === SAFETENSORS_METADATA_KEY) metadata = parseMetadata(file, entry);
+      else tensors.push(parseTensorInfo(file, name, entry));
+    });
   } catch (error) {
     if (error instanceof JsonSyntaxError) throw new InvalidFileError(file, `header is not valid JSON: ${error.message}`);
     throw error;
   }
   if (!isJsonObject(root)) throw new InvalidFileError(file, 'header must be a JSON object');
-
-  let metadata: Record<string, string> | null = null;
-  const tensors: SafetensorsTensorInfo[] = [];
-  for (const [name, entry] of root) {
-    if (name === SAFETENSORS_METADATA_KEY) metadata = parseMetadata(file, entry);
-    else tensors.push(parseTensorInfo(file, name, entry));
-  }
   tensors.sort(
     (left, right) =>
       left.dataOffsets[0] - right.dataOffsets[0] ||
@@ -138,7 +137,8 @@ export function parseSafetensorsHeaderBytes(file: string, fileSize: number, rawH
         : `tensor data ends at byte ${dataEnd} but the file is ${fileSize} bytes (${fileSize - dataEnd} unexplained trailing bytes)`;
     throw new InvalidFileError(file, problem);
   }
-  return { file, fileSize, dataStart, tensors, metadata, rawHeader: rawHeader.slice(0, dataStart) };
+  // No copy when the caller passed exactly the header (a 100 MB header is not duplicated).
+  return { file, fileSize, dataStart, tensors, metadata, rawHeader: rawHeader.byteLength === dataStart ? rawHeader : rawHeader.slice(0, dataStart) };
 }
 
 function parseMetadata(file: string, entry: JsonValue): Record<string, string> {

@@ -51,7 +51,12 @@ const DOT = 0x2e;
 // eslint-disable-next-line no-control-regex -- control characters are exactly what must be caught
 const NEEDS_SLOW_STRING_PATH = /[\\\u0000-\u001f\ud800-\udfff]/;
 
-export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH): JsonValue {
+/**
+ * Parses `text` strictly. With `onRootEntry`, a root object's entries are handed over one by one as they are
+ * parsed and not kept (the returned root is an empty Map): a 100 MB header of a million entries is converted
+ * entry by entry instead of first becoming a million-entry tree. Duplicate root keys are still an error.
+ */
+export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH, onRootEntry?: (key: string, value: JsonValue) => void): JsonValue {
   let position = 0;
   const length = text.length;
 
@@ -181,6 +186,9 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
       if (depth >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
       position++;
       const object: JsonObject = new Map();
+      // The root's entries go to the visitor when there is one; only their keys are kept, to catch duplicates.
+      const visitor = depth === 0 ? onRootEntry : undefined;
+      const visitedKeys = visitor ? new Set<string>() : null;
       skipWhitespace();
       if (text.charCodeAt(position) === CLOSE_BRACE) {
         position++;
@@ -191,11 +199,17 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
         if (text.charCodeAt(position) !== QUOTE) fail('expected a string key');
         const keyStart = position;
         const key = parseString();
-        if (object.has(key)) fail(`duplicate key ${JSON.stringify(key)}`, keyStart);
+        if (visitedKeys ? visitedKeys.has(key) : object.has(key)) fail(`duplicate key ${shortKey(key)}`, keyStart);
         skipWhitespace();
         if (text.charCodeAt(position) !== COLON) fail("expected ':'");
         position++;
-        object.set(key, parseValue(depth + 1));
+        const value = parseValue(depth + 1);
+        if (visitor && visitedKeys) {
+          visitedKeys.add(key);
+          visitor(key, value);
+        } else {
+          object.set(key, value);
+        }
         skipWhitespace();
         if (text.charCodeAt(position) === COMMA) {
           position++;
@@ -243,6 +257,11 @@ export function parseStrictJson(text: string, maxDepth = STRICT_JSON_MAX_DEPTH):
   skipWhitespace();
   if (position < length) fail('trailing characters after the JSON value');
   return value;
+}
+
+/** A key for a message: JSON-quoted and cut, so a hostile megabyte-long key cannot flood the terminal. */
+function shortKey(key: string): string {
+  return JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key);
 }
 
 function isDigit(code: number): boolean {

@@ -114,7 +114,8 @@ export function classifyTensor(name: string, config: Pick<ModelConfig, 'numLayer
     const match = candidate.pattern.exec(rest);
     if (!match) continue;
     if (layer >= config.numLayers) {
-      // DeepSeek-V3 stores its multi-token-prediction module as the layer after the last block.
+      // DeepSeek-V3 stores its multi-token-prediction module as the layer after the last block
+      // (scanAblationTargets refuses blocks beyond those the config declares).
       exclusion?.(`layer ${layer} is beyond num_hidden_layers ${config.numLayers} (an MTP module)`);
       return null;
     }
@@ -147,13 +148,21 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
   const matches: TensorRoleMatch[] = [];
   const excluded: Exclusion[] = [];
   const unknown: string[] = [];
+  // A Set, not a search of `excluded`: a header may hold 100k names, all excluded (linear, not quadratic).
+  const excludedNames = new Set<string>();
+  let lastBlock = -1;
   for (const name of tensorNames) {
-    const match = classifyTensor(name, config, (reason) => excluded.push({ name, reason }));
+    const match = classifyTensor(name, config, (reason) => {
+      excluded.push({ name, reason });
+      excludedNames.add(name);
+    });
     if (match) matches.push(match);
-    else if (!NEVER_EDITED.test(name) && BLOCK.test(name) && LOOKS_LIKE_OUTPUT_PROJECTION.test(name) && !excluded.some((entry) => entry.name === name)) {
-      unknown.push(name);
-    }
+    const block = NEVER_EDITED.test(name) ? null : BLOCK.exec(name);
+    if (!block) continue;
+    lastBlock = Math.max(lastBlock, Number(block[1]));
+    if (!match && LOOKS_LIKE_OUTPUT_PROJECTION.test(name) && !excludedNames.has(name)) unknown.push(name);
   }
+  checkBlockCount(config, lastBlock);
   const architecture = `${config.modelType}${config.architectures.length ? ` (${config.architectures.join(', ')})` : ''}`;
   if (unknown.length > 0) {
     throw new UnsupportedModelError(
@@ -181,6 +190,27 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
     );
   }
   return { matches, embeddingName, tiedEmbeddings, excluded, notes };
+}
+
+/** Blocks a config declares as multi-token-prediction modules stored after the last block (DeepSeek-V3, GLM-4.5). */
+function mtpBlockCount(config: ModelConfig): number {
+  const value = config.text.num_nextn_predict_layers;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0;
+}
+
+/**
+ * No block beyond those num_hidden_layers declares (plus declared MTP blocks): otherwise the config belongs to
+ * another model, and the extra blocks would be silently skipped as if they were an MTP head.
+ */
+function checkBlockCount(config: ModelConfig, lastBlock: number): void {
+  if (lastBlock < 0) return; // no blocks at all: reported below as "no attention-out or MLP-down tensors"
+  const mtp = mtpBlockCount(config);
+  if (lastBlock >= config.numLayers + mtp) {
+    throw new UnsupportedModelError(
+      `${config.file}: num_hidden_layers is ${config.numLayers}${mtp ? ` (+${mtp} MTP)` : ''} but the weights have blocks up to layers.${lastBlock}; ` +
+        'the config does not describe these weights',
+    );
+  }
 }
 
 /**

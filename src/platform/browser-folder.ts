@@ -5,7 +5,7 @@
  */
 import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { BlobByteSource, type ByteSource } from '../ports/bytes';
-import type { ModelFolder } from '../ports/folder';
+import { decodeUtf8Text, MAX_TEXT_FILE_BYTES, type ModelFolder } from '../ports/folder';
 import { type FolderDescriptor, type FolderFile } from '../ports/folder-descriptor';
 
 /** Folders deeper than this are not model folders (and walking them would take long). */
@@ -33,8 +33,19 @@ class BlobModelFolder implements ModelFolder {
     return new BlobByteSource(`${this.name}/${path}`, this.blob(path));
   }
   async readText(path: string): Promise<string> {
-    return this.blob(path).text();
+    return readBlobText(`${this.name}/${path}`, this.blob(path));
   }
+}
+
+/**
+ * A text file (config, tokenizer) of the folder: at most MAX_TEXT_FILE_BYTES and strict UTF-8, the same rule as
+ * the CLI, so a mislabelled 3 GB shard or a binary file is an error naming it, not a tab out of memory.
+ */
+export async function readBlobText(file: string, blob: Blob): Promise<string> {
+  if (blob.size > MAX_TEXT_FILE_BYTES) {
+    throw new InvalidFileError(file, `is ${blob.size} bytes, too large for a text file (limit ${MAX_TEXT_FILE_BYTES})`);
+  }
+  return decodeUtf8Text(file, new Uint8Array(await blob.arrayBuffer()));
 }
 
 /** Files served over HTTP (the demo model). Fetched whole and lazily: the demo is a few megabytes. */
@@ -68,7 +79,7 @@ class UrlModelFolder implements ModelFolder {
     return new BlobByteSource(`${this.name}/${path}`, await this.blob(path));
   }
   async readText(path: string): Promise<string> {
-    return (await this.blob(path)).text();
+    return readBlobText(`${this.name}/${path}`, await this.blob(path));
   }
 }
 
@@ -88,10 +99,13 @@ export function folderFilesFromInput(files: ArrayLike<File>): { name: string; fi
   };
 }
 
-async function walkDirectoryHandle(handle: FileSystemDirectoryHandle): Promise<{ path: string; blob: Blob }[]> {
+export async function walkDirectoryHandle(handle: FileSystemDirectoryHandle): Promise<{ path: string; blob: Blob }[]> {
   const found: { path: string; blob: Blob }[] = [];
   const walk = async (directory: FileSystemDirectoryHandle, prefix: string, depth: number): Promise<void> => {
-    if (depth > MAX_FOLDER_DEPTH) return;
+    // Said, not skipped: a model whose files sit deeper would otherwise load with files silently missing.
+    if (depth > MAX_FOLDER_DEPTH) {
+      throw new InvalidInputError(`${handle.name}/${prefix.slice(0, -1)}: folders nested deeper than ${MAX_FOLDER_DEPTH} levels; this does not look like a model folder.`);
+    }
     // `values()` is in every browser that has the File System Access API; the DOM typings lag behind.
     for await (const entry of (directory as unknown as { values(): AsyncIterable<FileSystemHandle> }).values()) {
       if (found.length > MAX_FOLDER_FILES) {

@@ -335,13 +335,3 @@ export class ZipOutputFolder implements OutputFolder {
     return [...this.paths];
   }
 }
-
-/** The export staging folder in the origin-private file system; leftovers of earlier exports are removed. */
-export async function openExportStaging(): Promise<FileSystemDirectoryHandle> {
-  if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) {
-    throw new InvalidInputError('This browser has no origin-private file system, which downloads and zip exports need; use the folder target.');
-  }
-  const root = await navigator.storage.getDirectory();
-  await removeQuietly(root, 'abliteration-exports');
-  return root.getDirectoryHandle('abliteration-exports', { create: true });
-}

@@ -1,29 +1,39 @@
 /**
  * Node adapters: files as ByteSources (positioned reads), ByteSinks over fs handles (each write awaits the
- * disk, so memory stays bounded by the caller's chunk size), model folders, and an output folder written as
- * `OUT.partial/` and renamed to `OUT` only on commit.
+ * disk, so memory stays bounded by the caller's chunk size), and model folders whose symbolic links may not
+ * lead outside them. The output folder is in node-output.ts.
  */
 import { promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { InvalidFileError, InvalidInputError, WorkbenchError } from '../base/errors';
 import type { ByteSink, ByteSource } from '../ports/bytes';
-import { checkedRelativePath, decodeUtf8Text, type ModelFolder, type OutputFolder } from '../ports/folder';
+import { decodeUtf8Text, MAX_TEXT_FILE_BYTES, type ModelFolder } from '../ports/folder';
 
-/** Text files (configs, tokenizers) are read whole; anything larger is not a text file we need. */
-export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;
 /** Folders skipped when listing a model folder: version control and download caches are not model files. */
 export const SKIPPED_FOLDER_NAMES: ReadonlySet<string> = new Set(['.git', '.cache']);
 const MAX_FOLDER_DEPTH = 32;
 
-function describeFsError(error: unknown): string {
+/** One clause for a file-system error, by its code (the raw message is the fallback). */
+export function describeFsError(error: unknown): string {
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT') return 'does not exist';
   if (code === 'EACCES' || code === 'EPERM') return 'cannot be accessed (permission denied)';
   if (code === 'EISDIR') return 'is a folder, not a file';
   if (code === 'ENOSPC') return 'could not be written: the disk is full';
+  if (code === 'EROFS') return 'is on a read-only file system';
+  if (code === 'ENOTDIR') return 'has a path component that is not a folder';
+  if (code === 'EEXIST') return 'already exists';
+  if (code === 'ELOOP') return 'has too many levels of symbolic links';
+  if (code === 'EDQUOT') return 'could not be written: the disk quota is exhausted';
   return (error as Error)?.message ?? String(error);
 }
+
+/**
+ * Largest length handed to one read or write call: Node's fs binding takes 32-bit lengths and aborts the
+ * process (not an exception) on a larger one, so big ranges are split.
+ */
+export const MAX_IO_BYTES = 1 << 30;
 
 function checkRange(name: string, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
@@ -40,7 +50,7 @@ async function readRange(handle: FileHandle, size: number, offset: number, lengt
   const buffer = new Uint8Array(unpooled.buffer, unpooled.byteOffset, wanted);
   let filled = 0;
   while (filled < wanted) {
-    const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);
+    const { bytesRead } = await handle.read(buffer, filled, Math.min(MAX_IO_BYTES, wanted - filled), offset + filled);
     if (bytesRead === 0) break; // the file shrank: the caller sees a short read and reports truncation
     filled += bytesRead;
   }
@@ -88,10 +98,11 @@ export async function openFileSource(path: string): Promise<ByteSource & { close
  * (whose interface has no close) never leak descriptors. Reads are large (chunks of MBs), so the extra
  * open per read costs nothing measurable.
  */
-function pathSource(path: string, name: string, size: number): ByteSource {
+function pathSource(path: string, name: string, size: number, mode?: number): ByteSource {
   return {
     name,
     size,
+    ...(mode !== undefined ? { mode } : {}),
     async read(offset: number, length: number) {
       checkRange(name, offset, length);
       let handle: FileHandle;
@@ -110,15 +121,15 @@ function pathSource(path: string, name: string, size: number): ByteSource {
 }
 
 /**
- * A sink writing `path` with positioned writes. The file is created on the first write (or on close, empty).
- * abort() closes and deletes it.
+ * A sink writing `path` with positioned writes. The file is created on the first write (or on close, empty),
+ * with permission bits `mode` (less the umask) when given. abort() closes and deletes it.
  */
-export function createFileSink(path: string): ByteSink {
+export function createFileSink(path: string, mode?: number): ByteSink {
   let handle: Promise<FileHandle> | null = null;
   let position = 0;
   let state: 'open' | 'closed' | 'aborted' = 'open';
   const opened = () =>
-    (handle ??= fs.open(path, 'w').catch((error) => {
+    (handle ??= fs.open(path, 'w', mode ?? 0o666).catch((error) => {
       throw new WorkbenchError(`${path}: ${describeFsError(error)}`);
     }));
   return {
@@ -132,7 +143,7 @@ export function createFileSink(path: string): ByteSink {
       let written = 0;
       try {
         while (written < chunk.byteLength) {
-          const { bytesWritten } = await file.write(chunk, written, chunk.byteLength - written, start + written);
+          const { bytesWritten } = await file.write(chunk, written, Math.min(MAX_IO_BYTES, chunk.byteLength - written), start + written);
           written += bytesWritten;
         }
       } catch (error) {
@@ -158,30 +169,76 @@ export function createFileSink(path: string): ByteSink {
 interface ListedFile {
   absolute: string;
   size: number;
+  /** Permission bits, so copies never grant more than the original. */
+  mode: number;
 }
 
-async function listFolder(root: string): Promise<Map<string, ListedFile>> {
+/**
+ * Where a symbolic link inside a model folder may lead: into the folder itself, or, for a folder inside the
+ * Hugging Face cache (`…/models--org--name/snapshots/<revision>/…`), into the `blobs/` of that same
+ * repository, where the cache keeps the bytes its snapshot links point to. Real paths.
+ */
+export function allowedLinkTargets(realRoot: string): string[] {
+  const allowed = [realRoot];
+  const parts = realRoot.split(nodePath.sep);
+  for (let index = parts.length - 2; index >= 0; index--) {
+    if (parts[index].startsWith('models--') && parts[index + 1] === 'snapshots') {
+      allowed.push(nodePath.join(parts.slice(0, index + 1).join(nodePath.sep) || nodePath.sep, 'blobs'));
+      break;
+    }
+  }
+  return allowed;
+}
+
+function isInside(path: string, folder: string): boolean {
+  const relative = nodePath.relative(folder, path);
+  return relative === '' || (!relative.startsWith('..') && !nodePath.isAbsolute(relative));
+}
+
+/**
+ * Lists a model folder. Symbolic links are followed only where allowedLinkTargets says; any other link (a
+ * hostile repository's `notes.txt → ~/.ssh/id_rsa` or `etc → /etc`) is refused with the link named, before any
+ * work starts, so nothing from outside the folder can be read, copied into an output or hashed into a manifest.
+ */
+async function listFolder(root: string, shownRoot: string): Promise<Map<string, ListedFile>> {
   const files = new Map<string, ListedFile>();
   const visited = new Set<string>();
+  const realRoot = await fs.realpath(root);
+  const allowed = allowedLinkTargets(realRoot);
+  const refuse = (relative: string, target: string): never => {
+    throw new InvalidInputError(
+      `${nodePath.join(shownRoot, relative)}: is a symbolic link to ${target}, outside the model folder; refusing to follow it ` +
+        '(links may only point inside the folder, or to the Hugging Face cache blobs of the same repository)',
+    );
+  };
   const walk = async (absolute: string, relative: string, depth: number): Promise<void> => {
-    if (depth > MAX_FOLDER_DEPTH) throw new InvalidInputError(`${root}: folders nested deeper than ${MAX_FOLDER_DEPTH} levels`);
+    if (depth > MAX_FOLDER_DEPTH) throw new InvalidInputError(`${shownRoot}: folders nested deeper than ${MAX_FOLDER_DEPTH} levels`);
     const real = await fs.realpath(absolute);
-    if (visited.has(real)) return; // a symlink loop
+    if (visited.has(real)) return; // a symlink loop inside the folder
     visited.add(real);
     const entries = await fs.readdir(absolute);
     for (const entry of entries) {
       const childAbsolute = nodePath.join(absolute, entry);
       const childRelative = relative ? `${relative}/${entry}` : entry;
-      let stats: Stats;
-      try {
-        stats = await fs.stat(childAbsolute); // follows symlinks: HF cache snapshots are symlinks to blobs
-      } catch {
-        continue; // a dangling symlink is not a file of the model
+      let stats: Stats = await fs.lstat(childAbsolute);
+      if (stats.isSymbolicLink()) {
+        const link = await fs.readlink(childAbsolute);
+        let target: string;
+        try {
+          target = await fs.realpath(childAbsolute);
+        } catch {
+          // A dangling link is not a file of the model, unless it names a place outside the folder.
+          const lexical = nodePath.resolve(nodePath.dirname(nodePath.join(realRoot, childRelative)), link);
+          if (!allowed.some((folder) => isInside(lexical, folder))) refuse(childRelative, link);
+          continue;
+        }
+        if (!allowed.some((folder) => isInside(target, folder))) refuse(childRelative, target);
+        stats = await fs.stat(childAbsolute);
       }
       if (stats.isDirectory()) {
         if (!SKIPPED_FOLDER_NAMES.has(entry)) await walk(childAbsolute, childRelative, depth + 1);
       } else if (stats.isFile()) {
-        files.set(childRelative, { absolute: childAbsolute, size: stats.size });
+        files.set(childRelative, { absolute: childAbsolute, size: stats.size, mode: stats.mode & 0o777 });
       }
     }
   };
@@ -198,7 +255,7 @@ export async function openNodeModelFolder(dir: string): Promise<ModelFolder> {
     throw new InvalidInputError(`${dir}: ${describeFsError(error)}`);
   }
   if (!stats.isDirectory()) throw new InvalidInputError(`${dir}: is not a folder`);
-  const files = await listFolder(root);
+  const files = await listFolder(root, dir);
   const paths = [...files.keys()].sort();
   const lookup = (path: string): ListedFile => {
     const file = files.get(path);
@@ -217,7 +274,7 @@ export async function openNodeModelFolder(dir: string): Promise<ModelFolder> {
       } catch (error) {
         throw new InvalidFileError(displayName(path), describeFsError(error));
       }
-      return pathSource(file.absolute, displayName(path), size);
+      return pathSource(file.absolute, displayName(path), size, file.mode);
     },
     async readText(path: string) {
       const file = lookup(path);
@@ -230,81 +287,6 @@ export async function openNodeModelFolder(dir: string): Promise<ModelFolder> {
       } finally {
         await handle.close();
       }
-    },
-  };
-}
-
-async function statOrNull(path: string): Promise<Stats | null> {
-  try {
-    return await fs.stat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new InvalidInputError(`${path}: ${describeFsError(error)}`);
-  }
-}
-
-/** Throws unless `path` is absent or an empty folder. */
-async function checkOutputAvailable(path: string, shownAs: string): Promise<void> {
-  const stats = await statOrNull(path);
-  if (!stats) return;
-  if (!stats.isDirectory()) throw new InvalidInputError(`${shownAs}: already exists and is not a folder; choose another --out`);
-  if ((await fs.readdir(path)).length > 0) {
-    throw new InvalidInputError(`${shownAs}: already exists and is not empty; choose another --out or remove it first`);
-  }
-}
-
-export async function createNodeOutputFolder(outDir: string): Promise<OutputFolder> {
-  const finalPath = nodePath.resolve(outDir);
-  const partialPath = `${finalPath}.partial`;
-  await checkOutputAvailable(finalPath, outDir);
-  // A leftover OUT.partial is the remains of a crashed run: never a complete output, safe to replace.
-  await fs.rm(partialPath, { recursive: true, force: true });
-  await fs.mkdir(partialPath, { recursive: true });
-  const openSinks = new Map<string, ByteSink>();
-  const created = new Set<string>();
-  let state: 'writing' | 'committed' | 'aborted' = 'writing';
-
-  return {
-    name: outDir,
-    async createFile(path: string) {
-      if (state !== 'writing') throw new WorkbenchError(`${outDir}: output already ${state}`);
-      const segments = checkedRelativePath(path);
-      const key = segments.join('/');
-      if (created.has(key)) throw new InvalidInputError(`${outDir}: file ${JSON.stringify(key)} written twice`);
-      created.add(key);
-      const target = nodePath.join(partialPath, ...segments);
-      await fs.mkdir(nodePath.dirname(target), { recursive: true });
-      const sink = createFileSink(target);
-      openSinks.set(key, sink);
-      return {
-        name: nodePath.join(outDir, ...segments),
-        write: (chunk: Uint8Array) => sink.write(chunk),
-        async close() {
-          await sink.close();
-          openSinks.delete(key);
-        },
-        async abort() {
-          await sink.abort();
-          openSinks.delete(key);
-        },
-      };
-    },
-    async commit() {
-      if (state !== 'writing') throw new WorkbenchError(`${outDir}: output already ${state}`);
-      if (openSinks.size > 0) {
-        throw new WorkbenchError(`${outDir}: cannot finish while files are still open: ${[...openSinks.keys()].join(', ')}`);
-      }
-      await checkOutputAvailable(finalPath, outDir);
-      if (await statOrNull(finalPath)) await fs.rmdir(finalPath); // an empty folder the user made for us
-      await fs.rename(partialPath, finalPath);
-      state = 'committed';
-    },
-    async abort() {
-      if (state === 'committed') return;
-      state = 'aborted';
-      for (const sink of openSinks.values()) await sink.abort().catch(() => undefined);
-      openSinks.clear();
-      await fs.rm(partialPath, { recursive: true, force: true });
     },
   };
 }

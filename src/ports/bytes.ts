@@ -6,6 +6,8 @@ export interface ByteSource {
   /** A human-readable name used in error messages (a path or a file name). */
   readonly name: string;
   readonly size: number;
+  /** Permission bits of the file on disk, where there is one (a copy is created with no more than these). */
+  readonly mode?: number;
   /** Reads exactly `length` bytes at `offset` (fewer only past the end of the source). */
   read(offset: number, length: number): Promise<Uint8Array>;
 }

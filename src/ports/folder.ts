@@ -16,8 +16,11 @@ export interface ModelFolder {
 
 export interface OutputFolder {
   readonly name: string;
-  /** A sink for a file written under the partial output (OUT.partial or equivalent). */
-  createFile(path: string): Promise<ByteSink>;
+  /**
+   * A sink for a file written under the partial output (OUT.partial or equivalent). `mode`: permission bits
+   * for the new file where the platform has them (a copy passes its source's, so it never widens them).
+   */
+  createFile(path: string, options?: { mode?: number }): Promise<ByteSink>;
   /** Makes the output final (OUT.partial → OUT). Every sink must be closed first. */
   commit(): Promise<void>;
   /** Removes the partial output. Safe to call after a failed commit or twice. */
@@ -25,19 +28,26 @@ export interface OutputFolder {
 }
 
 /**
- * Checks a folder-relative path: '/'-separated, no empty, '.' or '..' segments, not absolute, no backslashes
- * or NUL. Returns its segments. Keeps every writer inside its folder whatever a hostile index names.
+ * Checks a folder-relative path: '/'-separated, no empty, '.' or '..' segments, not absolute, and no character
+ * that is a separator, drive or stream marker, or forbidden on some file system (backslash, colon, control
+ * characters). Returns its segments. Keeps every writer inside its folder whatever a hostile index names, and
+ * the same names valid on every platform the output may be copied to.
  */
 export function checkedRelativePath(path: string): string[] {
   const segments = typeof path === 'string' ? path.split('/') : [];
   const bad =
     segments.length === 0 ||
-    path.includes('\\') ||
-    path.includes('\0') ||
-    /^[A-Za-z]:/.test(path) ||
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what must be caught
+    /[\\:\u0000-\u001f]/.test(path) ||
     segments.some((segment) => segment === '' || segment === '.' || segment === '..');
-  if (bad) throw new InvalidInputError(`${JSON.stringify(path)} is not a plain relative path inside the folder`);
+  if (bad) throw new InvalidInputError(`${shortName(path)} is not a plain relative path inside the folder`);
   return segments;
+}
+
+/** A path for a message: JSON-quoted, cut after 200 characters. */
+function shortName(path: string): string {
+  const text = JSON.stringify(path) ?? String(path);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** A ModelFolder over files already in memory (tests, small bundled models). */
@@ -63,6 +73,9 @@ export class MemoryModelFolder implements ModelFolder {
     return bytes;
   }
 }
+
+/** Text files (configs, tokenizers) are read whole; anything larger is not a text file we need. */
+export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;
 
 /** Strict UTF-8 (a BOM is dropped); a file that is not text is an InvalidFileError naming it. */
 export function decodeUtf8Text(file: string, bytes: Uint8Array): string {

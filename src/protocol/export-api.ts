@@ -4,6 +4,7 @@
  * comlink proxy (src/clients/export-client.ts) alike.
  */
 import type { LongCallOptions, Progress } from '../base/progress';
+import { InvalidInputError } from '../base/errors';
 import type { AblationComponent } from '../core/recipe';
 import type { FolderDescriptor } from '../ports/folder-descriptor';
 import type { Envelope } from './envelope';
@@ -86,4 +87,34 @@ export interface ExportWorkerEndpoint {
   exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void): Promise<Envelope<ExportResult>>;
   capabilities(): Promise<Envelope<ExportCapabilities>>;
   cancel(callId: number): void;
+}
+
+/** Downloads cannot create folders: a nested path's '/' becomes this ("onnx/model.onnx" → "onnx__model.onnx"). */
+export const DOWNLOAD_FOLDER_SEPARATOR = '__';
+
+export function downloadName(path: string): string {
+  return path.split('/').join(DOWNLOAD_FOLDER_SEPARATOR);
+}
+
+/**
+ * Checks that per-file downloads name every file unambiguously: no name already contains the separator (then
+ * "a__b" could be "a/b" or itself) and no two files download under the same name, case-insensitively (the
+ * Downloads folder may not tell case apart). Throws before the export starts, naming the files.
+ */
+export function checkDownloadNames(paths: readonly string[]): void {
+  const byName = new Map<string, string>();
+  for (const path of paths) {
+    const segment = path.split('/').find((part) => part.includes(DOWNLOAD_FOLDER_SEPARATOR));
+    if (segment !== undefined) {
+      throw new InvalidInputError(
+        `${path}: as a download its folders become "${DOWNLOAD_FOLDER_SEPARATOR}", which its name already contains, so the download name would be ambiguous; export to a folder or as a zip instead.`,
+      );
+    }
+    const key = downloadName(path).toLowerCase();
+    const other = byName.get(key);
+    if (other !== undefined) {
+      throw new InvalidInputError(`${other} and ${path} would both download as ${downloadName(path)}; export to a folder or as a zip instead.`);
+    }
+    byName.set(key, path);
+  }
 }

@@ -71,11 +71,12 @@ afterAll(async () => {
 });
 
 /** A seeded non-unit direction (the tool must normalize it), written in the requested format. */
-async function writeDirection(dir: string, format: Case['directionFormat'], hiddenSize: number, seed: number): Promise<{ file: string; layer?: number }> {
-  const rows = [0, 1, 2].map((row) => Float32Array.from({ length: hiddenSize }, (_, i) => Math.sin(seed * 7.1 + row * 3.3 + i * 1.7) * (row + 1.5)));
+async function writeDirection(dir: string, format: Case['directionFormat'], hiddenSize: number, numLayers: number, seed: number): Promise<{ file: string; layer?: number }> {
+  // A per-layer file holds one row per hidden state (L+1), as analyze writes it; a model with another count is refused.
+  const rows = Array.from({ length: numLayers + 1 }, (_, row) => row).map((row) => Float32Array.from({ length: hiddenSize }, (_, i) => Math.sin(seed * 7.1 + row * 3.3 + i * 1.7) * (row + 1.5)));
   if (format === 'safetensors') {
     const file = path.join(dir, 'directions.safetensors');
-    await fs.writeFile(file, encodeDirectionsSafetensors(rows)); // per-layer [3, d]: pick row 2
+    await fs.writeFile(file, encodeDirectionsSafetensors(rows)); // per-layer [L+1, d]: pick row 2
     return { file, layer: 2 };
   }
   if (format === 'npy') {
@@ -101,8 +102,9 @@ describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single
     beforeAll(async () => {
       const caseDir = await fs.mkdtemp(path.join(workDir, `${testCase.kind}-${testCase.dtype}-`));
       model = await generateModelFolder(path.join(caseDir, 'model'), { kind: testCase.kind, dtype: testCase.dtype, shards: testCase.shards, seed: 5 });
-      const hiddenSize = Number((model.config.text_config as Record<string, unknown> | undefined)?.hidden_size ?? model.config.hidden_size);
-      const written = await writeDirection(caseDir, testCase.directionFormat, hiddenSize, testCase.shards);
+      const text = (model.config.text_config as Record<string, unknown> | undefined) ?? model.config;
+      const hiddenSize = Number(text.hidden_size);
+      const written = await writeDirection(caseDir, testCase.directionFormat, hiddenSize, Number(text.num_hidden_layers), testCase.shards);
       directionFile = written.file;
       // The direction the tool must use: the file's row, normalized (checked below against the manifest's hash).
       direction = selectDirection(parseDirectionFile(directionFile, new Uint8Array(await fs.readFile(directionFile))), { layer: written.layer, hiddenSize });

@@ -20,7 +20,8 @@ import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../../src/for
 import type { PromptRecord } from '../../src/formats/prompts';
 import { buildDemoOnnx } from '../../scripts/demo/demo-model';
 import { buildRecipeHookGraph, type RecipeHookGraph } from '../../src/model/recipe-hook-graph';
-import { createNodeOutputFolder, openNodeModelFolder } from '../../src/platform/node-files';
+import { openNodeModelFolder } from '../../src/platform/node-files';
+import { createNodeOutputFolder } from '../../src/platform/node-output';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import type { OnnxTensor } from '../../src/ports/onnx-session';
 import { generateGenaiModelFolder, genaiOnnxFiles, type GeneratedGenaiModel } from '../helpers/generate-genai-model';

@@ -102,7 +102,7 @@ describe('parseDirectionFile', () => {
       ['d.safetensors', safetensorsWith('direction', 'F32', [2], f32([1, 2])).subarray(0, 20), /d.safetensors: /],
       ['d.npy', npy('<f4', [1, 1, 2], f32([1, 2])), /shape \(1, 1, 2\); expected \(d,\) or \(L\+1, d\)/],
       ['d.npy', npy('|O', [1], new Uint8Array(8)), /pickles are never loaded/],
-      ['d.json', json([1, 'x']), /entry 1 is "x", not a number/],
+      ['d.json', json([1, 'x']), /entry 1 is a string \("x"\), not a number/],
       ['d.json', json([1, null]), /entry 1 is null, not a number/],
       ['d.json', json([[1, 2], [3]]), /row 1 has 1 entries but row 0 has 2/],
       ['d.json', json([]), /non-empty JSON array/],

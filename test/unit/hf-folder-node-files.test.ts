@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidFileError, InvalidInputError, WorkbenchError } from '../../src/base/errors';
-import { createFileSink, createNodeOutputFolder, openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
+import { createFileSink, openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
+import { createNodeOutputFolder } from '../../src/platform/node-output';
 import { checkedRelativePath } from '../../src/ports/folder';
 import { readModelConfig, readShardMap } from '../../src/formats/hf-folder';
 import { TOY_LLAMA_DIR } from '../helpers/fixtures';
@@ -21,16 +22,16 @@ afterEach(async () => {
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
 describe('openNodeModelFolder', () => {
-  it('lists nested files with / paths, follows symlinks, skips .git, and reads text and ranges', async () => {
+  it('lists nested files with / paths, follows symlinks inside the folder, skips .git, and reads text and ranges', async () => {
     const model = join(directory, 'model');
     await mkdir(join(model, 'onnx'), { recursive: true });
     await mkdir(join(model, '.git', 'objects'), { recursive: true });
     await writeFile(join(model, 'config.json'), '{"a": 1}');
     await writeFile(join(model, 'onnx', 'model.onnx'), new Uint8Array([1, 2, 3, 4, 5]));
     await writeFile(join(model, '.git', 'objects', 'x'), 'blob');
-    await writeFile(join(directory, 'blob'), 'linked');
-    await symlink(join(directory, 'blob'), join(model, 'tokenizer.json'));
-    await symlink(join(directory, 'missing'), join(model, 'dangling'));
+    await writeFile(join(model, '.git', 'blob'), 'linked');
+    await symlink('.git/blob', join(model, 'tokenizer.json'));
+    await symlink(join(model, 'missing'), join(model, 'dangling'));
     await symlink(model, join(model, 'onnx', 'loop'));
     const folder = await openNodeModelFolder(model);
     expect(folder.list()).toEqual(['config.json', 'onnx/model.onnx', 'tokenizer.json']);
@@ -118,7 +119,7 @@ describe('createNodeOutputFolder', () => {
     await expect(output.createFile('late')).rejects.toThrow(/already committed/);
   });
 
-  it('refuses a non-empty OUT (nothing written), accepts an empty one, and replaces a stale OUT.partial', async () => {
+  it('refuses a non-empty OUT (nothing written), accepts an empty one, and replaces a stale OUT.partial of its own', async () => {
     const out = join(directory, 'out');
     await mkdir(out);
     await writeFile(join(out, 'keep.txt'), 'mine');
@@ -133,8 +134,9 @@ describe('createNodeOutputFolder', () => {
     await mkdir(emptyOut);
     await mkdir(`${emptyOut}.partial`);
     await writeFile(`${emptyOut}.partial/stale.bin`, 'old crash');
+    await writeFile(`${emptyOut}.partial/.abliterate-partial`, 'marker of a crashed run');
     const output = await createNodeOutputFolder(emptyOut);
-    expect(await readdir(`${emptyOut}.partial`)).toEqual([]);
+    expect(await readdir(`${emptyOut}.partial`)).toEqual(['.abliterate-partial']); // the stale files are gone; our marker is in
     const sink = await output.createFile('a.txt');
     await sink.write(new TextEncoder().encode('a'));
     await sink.close();

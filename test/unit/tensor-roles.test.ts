@@ -88,7 +88,7 @@ describe('tensor roles', () => {
       'model.layers.2.mlp.experts.0.down_proj.weight',
       'lm_head.weight',
     ];
-    expect(roles(moeNames, config('deepseek_v3', { n_routed_experts: 8 }))).toEqual({
+    expect(roles(moeNames, config('deepseek_v3', { n_routed_experts: 8, num_nextn_predict_layers: 1 }))).toEqual({
       'model.embed_tokens.weight': 'embedding@-',
       'model.layers.0.self_attn.o_proj.weight': 'attention-out@0',
       'model.layers.0.mlp.experts.0.down_proj.weight': 'expert-down@0#0',

@@ -3,7 +3,7 @@
  * worker's finished files (disk-backed Files in the origin-private file system) to the browser's downloads.
  */
 import { InvalidInputError } from '../../base/errors';
-import type { ExportedFile } from '../../protocol/export-api';
+import { downloadName, type ExportedFile } from '../../protocol/export-api';
 
 type DirectoryPickerWindow = Window & {
   showDirectoryPicker?: (options?: { mode?: 'read' | 'readwrite'; id?: string }) => Promise<FileSystemDirectoryHandle>;
@@ -20,10 +20,7 @@ export function pickOutputDirectory(): Promise<FileSystemDirectoryHandle> {
   return picker.call(window, { mode: 'readwrite', id: 'abliteration-export' });
 }
 
-/** Downloads cannot create folders: a nested path's '/' becomes '__' ("onnx/model.onnx" → "onnx__model.onnx"). */
-export function downloadName(path: string): string {
-  return path.split('/').join('__');
-}
+export { downloadName } from '../../protocol/export-api';
 
 /** How long the object URLs stay valid after the downloads were started (the browser reads the file meanwhile). */
 const OBJECT_URL_LIFETIME_MS = 10 * 60 * 1000;
