@@ -247,16 +247,22 @@ export function resolveRecipeDirections(
   const meanUnits = harmlessMeans && recipe.projection !== 'none'
     ? harmlessMeans.map((row, i) => normalizeInPlace(Float64Array.from(row), `harmless_mean row ${i}`))
     : null;
-  // harmless-mean: every row made orthogonal to its own layer's harmless mean before the choice.
-  const rows = directions.map((row, i) => {
+  directions.forEach((row, i) => {
     if (row.length !== dModel) throw new RecipeDirectionError(`direction row ${i} has ${row.length} entries, expected ${dModel}`);
-    return recipe.projection === 'harmless-mean' && meanUnits
-      ? orthogonalizedUnit(row, meanUnits[i], `direction row ${i} after removing the harmless mean`)
-      : normalizeInPlace(Float64Array.from(row), `direction row ${i}`);
   });
+  // Rows are normalized when first used: a row the recipe never reads (e.g. a zero embedding row) is no error.
+  // harmless-mean: every row made orthogonal to its own layer's harmless mean before the choice.
+  const rows = new Map<number, Float64Array>();
   const rowFor = (index: number): Float64Array => {
     if (index < 0 || index >= numIndices) throw new RecipeDirectionError(`direction row ${index} is outside 0..${numIndices - 1}`);
-    return rows[index];
+    let row = rows.get(index);
+    if (!row) {
+      row = recipe.projection === 'harmless-mean' && meanUnits
+        ? orthogonalizedUnit(directions[index], meanUnits[index], `direction row ${index} after removing the harmless mean`)
+        : normalizeInPlace(Float64Array.from(directions[index]), `direction row ${index}`);
+      rows.set(index, row);
+    }
+    return row;
   };
   let single: Float64Array | null = null;
   if (recipe.direction !== 'per-layer') {
