@@ -4,16 +4,13 @@
  * prompts). Writes OUT/report.json and OUT/directions.safetensors (as analyze), OUT/trials.jsonl (appended as
  * each trial ends), OUT/pareto.json, and prints the Pareto trials.
  */
-import { resolve, join } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { PARAMETER_NAMES } from '../core/search-space';
 import { DEFAULT_STARTUP_TRIALS } from '../core/tpe';
 import { findOnnxGraphFiles } from '../engine/capture';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
-import { EvaluationSession } from '../engine/evaluate';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { DEFAULT_KL_BOUND } from '../engine/layer-sweep';
-import { ModelRecipeEvaluator } from '../engine/recipe-evaluator';
-import { RecipeHookModelSource } from '../engine/recipe-hook-models';
 import { chooseTrial, DEFAULT_SEARCH_TRIALS, runRecipeSearch } from '../engine/recipe-search';
 import { encodeDirectionsSafetensors } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
@@ -23,9 +20,9 @@ import { InvalidFileError, InvalidInputError } from '../protocol/errors';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { parseSplitOptions, readMarkerFile, readPromptConversations, SPLIT_OPTIONS, withInterrupt } from './common';
 import { openSearchOutput, paretoTable, TRIALS_FILE } from './optimize-output';
-import { buildSpace, parseSpaceOverrides, trainMeans } from './optimize-space';
+import { parseSpaceOverrides } from './optimize-space';
+import { prepareSearch } from './optimize-setup';
 import { createProgressPrinter } from './progress-bar';
-import { analyze } from './run';
 
 export const help = `Usage: abliterate optimize --model DIR --harmful FILE --harmless FILE --out OUT
                          [--eval-harmful FILE --eval-harmless FILE] [--trials ${DEFAULT_SEARCH_TRIALS}] [--seed 0]
@@ -120,6 +117,8 @@ export async function run(argv: string[]): Promise<number> {
   const evalFiles = values['eval-harmful'] === undefined ? null : {
     harmful: await readPromptConversations(values['eval-harmful'] as string, 'evaluation harmful prompt file'),
     harmless: await readPromptConversations(values['eval-harmless'] as string, 'evaluation harmless prompt file'),
+    harmfulPath: values['eval-harmful'] as string,
+    harmlessPath: values['eval-harmless'] as string,
   };
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
@@ -131,29 +130,16 @@ export async function run(argv: string[]): Promise<number> {
   const started = Date.now();
 
   const result = await withInterrupt(async (signal) => {
-    const session = await EvaluationSession.open(folder, { signal, onProgress, onnxFile: graphs.decoder });
+    const prepared = await prepareSearch(
+      { folder, modelDir, graphs, numLayers: config.numLayers, harmful, harmless, harmfulPath, harmlessPath, evalFiles, position, heldOutFraction, seed, batchSize, threads, maxNewTokens, falseRefusals: !values['no-false-refusals'], overrides, ...(markers ? { markers } : {}) },
+      { signal, onProgress },
+    );
     try {
-      session.checkPromptsFit(harmful, harmfulPath);
-      session.checkPromptsFit(harmless, harmlessPath);
-      if (evalFiles) {
-        session.checkPromptsFit(evalFiles.harmful, values['eval-harmful'] as string);
-        session.checkPromptsFit(evalFiles.harmless, values['eval-harmless'] as string);
-      }
-      const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
-      const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
-      const evaluation = evalFiles ?? { harmful: pick(harmful, outcome.split.harmful.heldOut), harmless: pick(harmless, outcome.split.harmless.heldOut) };
-      if (evaluation.harmful.length === 0 || evaluation.harmless.length === 0) {
-        throw new InvalidInputError('--held-out 0 leaves no prompts to score the trials on; give --eval-harmful and --eval-harmless, or a held-out fraction > 0');
-      }
-      const harmlessMeans = trainMeans(outcome.captures.harmless, outcome.split.harmless.train);
-      const { space, notes } = buildSpace(config.numLayers, outcome.report.layers, outcome.directions, overrides);
-      for (const note of notes) process.stderr.write(`optimize: ${note}\n`);
-      await output.writeFile('report.json', serializeReport(outcome.report));
-      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
-      const source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder });
-      const evaluator = await ModelRecipeEvaluator.create(session.base, source, evaluation, { maxNewTokens, batchSize, falseRefusals: !values['no-false-refusals'], ...(markers ? { markers } : {}), signal });
-      const search = await runRecipeSearch(evaluator, {
-        space,
+      for (const note of prepared.notes) process.stderr.write(`optimize: ${note}\n`);
+      await output.writeFile('report.json', serializeReport(prepared.outcome.report));
+      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(prepared.outcome.directions));
+      const search = await runRecipeSearch(prepared.evaluator, {
+        space: prepared.space,
         trials,
         seed,
         sampler,
@@ -163,9 +149,9 @@ export async function run(argv: string[]): Promise<number> {
         onProgress,
         onTrial: (record) => output.appendTrial(record),
       });
-      return { outcome, search, space, counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length } };
+      return { outcome: prepared.outcome, search, space: prepared.space, counts: prepared.counts };
     } finally {
-      await session.dispose();
+      await prepared.dispose();
     }
   });
   const { search } = result;
