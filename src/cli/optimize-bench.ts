@@ -31,6 +31,8 @@ export interface SearchMeasurementOptions {
   samplers: readonly ('motpe' | 'random')[];
   maxNewTokens?: number;
   directionRange?: string;
+  /** Generate on the compliance prompts for the false-refusal report (default true; not an objective). */
+  falseRefusals?: boolean;
   onTrial?: (run: { sampler: string; seed: number }, record: TrialRecord) => void;
 }
 
@@ -70,7 +72,7 @@ export async function measureRecipeSearch(options: SearchMeasurementOptions): Pr
       batchSize: DEFAULT_BATCH_SIZE,
       threads: 0,
       maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
-      falseRefusals: true,
+      falseRefusals: options.falseRefusals ?? true,
       overrides: parseSpaceOverrides(options.directionRange),
     },
     { signal: controller.signal },

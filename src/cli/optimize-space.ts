@@ -3,9 +3,8 @@
  * --pin options; and the train-split harmless means the projections need.
  */
 import {
-  defaultDirectionRange,
-  defaultSearchSpace,
   parseRange,
+  searchSpaceForAnalysis,
   PARAMETER_NAMES,
   SearchSpaceError,
   validateSearchSpace,
@@ -58,29 +57,19 @@ export function parseSpaceOverrides(directionRange: string | undefined, ranges: 
 
 const toLowHigh = ([low, high]: [number, number]) => ({ low, high });
 
-/**
- * The default space (direction range from held-out AUC) with the overrides applied, checked against the model.
- * The method is pinned to what the per-trial hook graph implements, and per-layer directions are left out when
- * a hidden-state index has no direction (a zero mean gap), each with a note saying so.
- */
+/** The default space for the analysis (core's searchSpaceForAnalysis) with the overrides applied, checked. */
 export function buildSpace(
   numLayers: number,
   layers: readonly { index: number; auc: number | null; degenerate?: boolean }[],
   directions: readonly Float32Array[], // [L + 1] × [dModel]
   overrides: SpaceOverrides,
 ): { space: SearchSpace; notes: string[] } {
-  const notes: string[] = [];
   try {
-    const usable = layers.filter((layer) => !layer.degenerate);
-    const range = overrides.directionRange ?? defaultDirectionRange(usable);
-    const space = defaultSearchSpace(numLayers, range);
-    if (!overrides.directionRange) notes.push(`direction range ${range[0]}–${range[1]}: the indices whose held-out AUC is within 0.05 of the best`);
-    space.method = HOOK_GRAPH_METHODS.length === 1 ? { kind: 'pinned', value: HOOK_GRAPH_METHODS[0] } : { kind: 'categorical', choices: HOOK_GRAPH_METHODS };
-    const zeroRows = directions.flatMap((row, index) => (row.every((value) => value === 0) ? [index] : []));
-    if (zeroRows.length > 0) {
-      space.directionMode = { kind: 'pinned', value: 'index' };
-      notes.push(`per-layer directions left out of the search: index ${zeroRows.join(', ')} has no direction (the two prompt sets have the same mean there)`);
-    }
+    const { space, notes } = searchSpaceForAnalysis(numLayers, layers, directions, {
+      methods: HOOK_GRAPH_METHODS,
+      harmlessMeans: true,
+      ...(overrides.directionRange ? { directionRange: overrides.directionRange } : {}),
+    });
     for (const [name, spec] of overrides.specs) space[name] = spec;
     return { space: validateSearchSpace(space, numLayers), notes };
   } catch (error) {

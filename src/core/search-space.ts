@@ -100,6 +100,35 @@ export function defaultSearchSpace(numLayers: number, directionRange: readonly [
 }
 
 /**
+ * The default space for an analysed model: the direction range from held-out AUC (or `directionRange`), the
+ * methods the evaluator can run, projections only when harmless means exist, and per-layer directions only
+ * when every hidden-state index has one (a zero row means the prompt sets share their mean there). Returns
+ * notes that say what was left out and why.
+ */
+export function searchSpaceForAnalysis(
+  numLayers: number,
+  layers: readonly { index: number; auc: number | null; degenerate?: boolean }[],
+  directions: readonly ArrayLike<number>[], // [L + 1] × [dModel]
+  options: { methods: readonly RecipeMethod[]; harmlessMeans: boolean; directionRange?: [number, number] },
+): { space: SearchSpace; notes: string[] } {
+  const notes: string[] = [];
+  const range = options.directionRange ?? defaultDirectionRange(layers.filter((layer) => !layer.degenerate));
+  if (!options.directionRange) notes.push(`direction range ${range[0]}–${range[1]}: the indices whose held-out AUC is within ${DIRECTION_AUC_MARGIN} of the best`);
+  const space = defaultSearchSpace(numLayers, range);
+  space.method = options.methods.length === 1 ? { kind: 'pinned', value: options.methods[0]! } : { kind: 'categorical', choices: options.methods };
+  if (!options.harmlessMeans) {
+    space.projection = { kind: 'pinned', value: 'none' };
+    notes.push('projections left out of the search: no harmless means');
+  }
+  const zeroRows = directions.flatMap((row, index) => (Array.prototype.every.call(row, (value: number) => value === 0) ? [index] : []));
+  if (zeroRows.length > 0) {
+    space.directionMode = { kind: 'pinned', value: 'index' };
+    notes.push(`per-layer directions left out of the search: index ${zeroRows.join(', ')} has no direction (the two prompt sets have the same mean there)`);
+  }
+  return { space, notes };
+}
+
+/**
  * Checks a space against the model: ranges with low ≤ high and finite ends, choices among the allowed values,
  * direction within 0..L, peaks within the blocks, weights and distances ≥ 0. Throws SearchSpaceError.
  */

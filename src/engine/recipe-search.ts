@@ -18,25 +18,11 @@ import { recipeFromParameters, type ParameterValues, type SearchSpace } from '..
 import { MotpeSampler, RandomSampler, type FinishedTrial, type Sampler } from '../core/tpe';
 import { CancelledError, InvalidInputError } from '../protocol/errors';
 import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import type { TrialRecord } from '../protocol/search-api';
+
+export type { TrialRecord } from '../protocol/search-api';
 
 export const DEFAULT_SEARCH_TRIALS = 60;
-
-/** One finished trial: a line of trials.jsonl. */
-export interface TrialRecord {
-  trial: number;
-  recipe: Record<string, unknown>;
-  refusalRate: number;
-  klFirstToken: number;
-  /** Refusal rate on the evaluation compliance prompts; null when the trial was pruned before it was measured. */
-  falseRefusalRate: number | null;
-  /** Action rate on the agent prompts, when agent prompts were given. */
-  actionRate?: number | null;
-  /** Stopped early because it was already dominated: refusalRate is a lower bound. */
-  pruned: boolean;
-  sampler: 'startup' | 'motpe' | 'random';
-  parameters: ParameterValues;
-  seconds: number;
-}
 
 export interface TrialEvaluation {
   refusalRate: number;
@@ -123,7 +109,7 @@ export async function runRecipeSearch(evaluator: RecipeEvaluator, options: Searc
       cancelled = true;
       break;
     }
-    const history: FinishedTrial[] = trials.map((t) => ({ parameters: t.parameters, values: [t.refusalRate, t.klFirstToken] }));
+    const history: FinishedTrial[] = trials.map((t) => ({ parameters: t.parameters as ParameterValues, values: [t.refusalRate, t.klFirstToken] }));
     const parameters = sampler.propose(trial, history);
     const recipe = recipeFromParameters(parameters);
     const front = paretoTrials(trials);

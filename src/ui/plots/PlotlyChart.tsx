@@ -19,13 +19,17 @@ export interface PlotlyChartProps {
   /** Number of layer points plotted, exposed as data-point-count for tests and screen readers. */
   pointCount: number;
   onSelectLayer?: (layer: number) => void;
+  /** Clicking a point that carries a numeric `customdata` reports it (e.g. a trial number) instead of x. */
+  onSelectPoint?: (customdata: number) => void;
   height?: number;
 }
 
-export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectLayer, height = 260 }: PlotlyChartProps) {
+export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectLayer, onSelectPoint, height = 260 }: PlotlyChartProps) {
   const container = useRef<HTMLDivElement>(null);
   const selectRef = useRef(onSelectLayer);
   selectRef.current = onSelectLayer;
+  const selectPointRef = useRef(onSelectPoint);
+  selectPointRef.current = onSelectPoint;
   const [failed, setFailed] = useState<string | null>(null);
   const [rendered, setRendered] = useState(false);
 
@@ -45,6 +49,11 @@ export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectL
         if (!(plot as { __workbenchClick?: boolean }).__workbenchClick) {
           (plot as { __workbenchClick?: boolean }).__workbenchClick = true;
           plot.on('plotly_click', (event) => {
+            const custom = (event.points[0] as { customdata?: unknown } | undefined)?.customdata;
+            if (selectPointRef.current && typeof custom === 'number') {
+              selectPointRef.current(custom);
+              return;
+            }
             const x = Number(event.points[0]?.x);
             if (Number.isInteger(x)) selectRef.current?.(x);
           });
