@@ -11,7 +11,7 @@
  * lasts about MIN_TIMED_SECONDS (the same count for every variant): tiny models finish a pass in tens of
  * milliseconds, where scheduler noise on a shared 2-core machine would swamp a difference of a few percent.
  */
-import type { OnnxSessionFactory, OnnxTensor } from '../src/platform/onnx-session';
+import type { OnnxSessionFactory, OnnxTensor } from '../src/ports/onnx-session';
 
 export type CaptureVariantName = 'plain' | 'capture' | 'capture+outputs';
 export const CAPTURE_VARIANTS: CaptureVariantName[] = ['plain', 'capture', 'capture+outputs'];

@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds, findOnnxGraphFiles } from '../src/engine/capture';
+import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds } from '../src/engine/capture';
 import { loadChatTokenizer, padBatch } from '../src/engine/tokenize';
 import { decodeOnnxModel, encodeOnnxModel } from '../src/formats/onnx';
 import { parsePromptFile } from '../src/formats/prompts';
@@ -18,6 +18,7 @@ import { startBrowserHarness, type BrowserHarness } from './browser-harness';
 import { runCaptureLoop, serializeTensor, type CaptureBatch, type CaptureLoopInput, type CaptureLoopResult, type SerializedCaptureTask } from './capture-loop';
 import { median } from './measure';
 import { measuredRow, unavailableRow, type BenchRow } from './table';
+import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, 'test', 'fixtures', 'toy-llama');

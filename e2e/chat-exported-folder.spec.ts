@@ -11,7 +11,7 @@ import { expect, test } from '@playwright/test';
 import { isRefusal } from '../src/core/refusal';
 import { encodeOnnxModel } from '../src/formats/onnx';
 import { readSafetensorsHeader, readTensorBytes } from '../src/formats/safetensors';
-import { buildDemoOnnx } from '../src/model/demo-model';
+import { buildDemoOnnx } from '../scripts/demo/demo-model';
 import { openFileSource } from '../src/platform/node-files';
 import { firstPrompt, sendAndWait, writeDirectionJson } from './chat-helpers';
 import { DEMO_MODEL_DIR, PROMPTS_DIR, REPO_ROOT, expectModelReady, openWorkbench, screenshot, selectBackend } from './workbench-helpers';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, type Page, type TestInfo } from '@playwright/test';
-import type { ReportJson as Report } from '../src/protocol/report-json';
+import type { ReportJson as Report } from '../src/formats/report-json';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const DEMO_MODEL_DIR = join(REPO_ROOT, 'public', 'models', 'demo');
@@ -21,7 +21,7 @@ export const COSINE_TOLERANCE = 1e-3;
 export const RELATIVE_NORM_TOLERANCE = 1e-3;
 
 /** The report.json both sides write (one definition, shared with the CLI and the worker API). */
-export type { ReportJson as Report, ReportLayer } from '../src/protocol/report-json';
+export type { ReportJson as Report, ReportLayer } from '../src/formats/report-json';
 
 export interface PromptFiles {
   harmful: string;

@@ -8,9 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../src/formats/safetensors';
 import { encodeOnnxModel } from '../src/formats/onnx';
-import { buildDemoOnnx } from '../src/model/demo-model';
-import { demoFiles } from '../src/model/demo-files';
-import { buildDemoWeights, demoVocabulary } from '../src/model/demo-weights';
+import { buildDemoOnnx } from './demo/demo-model';
+import { demoFiles } from './demo/demo-files';
+import { buildDemoWeights, demoVocabulary } from './demo/demo-weights';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -5,7 +5,8 @@
  */
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
 import type { CaptureResult } from '../src/engine/capture';
-import type { PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+import type { PromptInput } from '../src/protocol/analysis-api';
+import { type ResolvedBackend } from '../src/ports/onnx-session';
 
 /** Oldest entries beyond this count are dropped (a 0.8B model's set is ~10 MB). */
 const MAX_CACHED_SETS = 48;

@@ -3,16 +3,18 @@
  * directly). Holds the open model; captures on onnxruntime-web — WebGPU when asked or when `auto` finds an
  * adapter, wasm otherwise — and falls back to wasm with a note when WebGPU fails (device lost, EP error).
  */
-import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
+import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
 import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
-import type { OnnxModelInput, OnnxSessionFactory } from '../src/platform/onnx-session';
-import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, FolderDescriptor, ModelInspection, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
-import { BackendError, InvalidInputError, throwIfAborted } from '../src/protocol/errors';
-import { ProgressReporter, type LongCallOptions, type Progress } from '../src/protocol/progress';
+import type { OnnxModelInput, OnnxSessionFactory, ResolvedBackend } from '../src/ports/onnx-session';
+import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, ModelInspection, PromptInput } from '../src/protocol/analysis-api';
+import { BackendError, InvalidInputError, throwIfAborted } from '../src/base/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../src/base/progress';
 import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
 import { analyzeCapturedSets } from './analysis-step';
-import { inspectModelFolder, type OpenedModel } from './model-inspection';
+import { inspectModelFolder, type OpenedModel } from '../src/engine/model-inspection';
+import { findOnnxGraphFiles } from '../src/formats/onnx-files';
+import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 
 interface SessionSlot {
   backend: ResolvedBackend;

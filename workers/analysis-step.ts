@@ -6,8 +6,9 @@ import { DEFAULT_CAPTURE_BATCH_SIZE, type CaptureResult } from '../src/engine/ca
 import { analyzeCaptures } from '../src/engine/analyze';
 import { parseDirectionFile } from '../src/formats/direction-file';
 import { serializeReport } from '../src/formats/report';
-import type { AnalysisRequest, AnalysisResult, ResolvedBackend } from '../src/protocol/analysis-api';
-import type { OpenedModel } from './model-inspection';
+import type { AnalysisRequest, AnalysisResult } from '../src/protocol/analysis-api';
+import type { OpenedModel } from '../src/engine/model-inspection';
+import { type ResolvedBackend } from '../src/ports/onnx-session';
 
 export interface CapturedSets {
   harmful: CaptureResult;

@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { AnalysisWorkerEndpoint } from '../src/protocol/analysis-api';
-import type { Progress } from '../src/protocol/progress';
+import type { Progress } from '../src/base/progress';
 import { createWebSessionFactory, probeWebGpu } from '../src/platform/ort-web';
 import { AnalysisService } from './analysis-service';
 import { createWorkerCallRunner } from './expose-service';

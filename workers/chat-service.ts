@@ -7,13 +7,12 @@
  */
 import { checkedUnitDirection, DirectionError } from '../src/core/direction';
 import { evaluateRefusals, EvaluationSession, firstTokenKL, progressSlice, resolveMarkers, type RefusalEvaluation } from '../src/engine/evaluate';
-import { findOnnxGraphFiles } from '../src/engine/capture';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
 import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
 import { readModelConfig } from '../src/formats/hf-folder';
-import type { ModelFolder } from '../src/platform/folder';
-import type { FolderDescriptor, PromptInput, ResolvedBackend } from '../src/protocol/analysis-api';
+import type { ModelFolder } from '../src/ports/folder';
+import type { PromptInput } from '../src/protocol/analysis-api';
 import type {
   AblatedModelSpec,
   ChatApi,
@@ -28,10 +27,13 @@ import type {
   SweepRequest,
   SweepResult,
 } from '../src/protocol/chat-api';
-import { InvalidInputError, throwIfAborted } from '../src/protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../src/protocol/progress';
-import { checkRefusal } from './chat-markers';
+import { InvalidInputError, throwIfAborted } from '../src/base/errors';
+import { ProgressReporter, type LongCallOptions } from '../src/base/progress';
+import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
+import { findOnnxGraphFiles } from '../src/formats/onnx-files';
+import { type FolderDescriptor } from '../src/ports/folder-descriptor';
+import { type ResolvedBackend } from '../src/ports/onnx-session';
 
 export interface ChatRuntime {
   openFolder(descriptor: FolderDescriptor): Promise<ModelFolder>;

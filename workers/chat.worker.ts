@@ -9,7 +9,7 @@ import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { configureOrtWeb } from '../src/platform/ort-web';
 import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-api';
-import type { Progress } from '../src/protocol/progress';
+import type { Progress } from '../src/base/progress';
 import { ChatService } from './chat-service';
 import { yieldBeforeEveryRun } from './chat-yield';
 import { createWorkerCallRunner } from './expose-service';

@@ -1,78 +1,20 @@
 /**
  * The export engine in-thread (ExportApi): open the model folder, resolve the direction exactly as
- * `abliterate ablate` does, validate everything (planAblation) before creating any output, stream B's
+ * `abliterate ablate` does, validate everything (planAblation) before creating any output, stream
  * writeAblation into the chosen browser output folder, verify before commit, and hand back what to download.
  * The worker (workers/export.worker.ts) wraps this class; tests may run it on the page directly.
  */
-import { encodeFromFloat64 } from '../src/core/dtypes';
 import { Sha256 } from '../src/core/sha256';
 import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from '../src/formats/direction-file';
 import { readModelConfig } from '../src/formats/hf-folder';
-import { acquireGpuDevice } from '../src/gpu/device';
-import { GpuOrthogonalizeBackend } from '../src/engine/gpu-orthogonalize-backend';
-import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from '../src/engine/orthogonalize-backend';
+import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } from '../src/engine/backend-choice';
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, openExportStaging, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
-import { InvalidInputError } from '../src/protocol/errors';
+import { InvalidInputError } from '../src/base/errors';
 import type { ExportApi, ExportCapabilities, ExportDirection, ExportedFile, ExportRequest, ExportResult } from '../src/protocol/export-api';
-import type { LongCallOptions } from '../src/protocol/progress';
+import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
-
-/** The sample the 'auto' choice times and compares: a [512, 2048] BF16 out-projection (2 MiB). */
-const SAMPLE_ROWS = 512;
-const SAMPLE_COLS = 2048;
-
-export interface BackendDecision {
-  backend: 'cpu' | 'webgpu';
-  /** Whether a WebGPU device could be had at all. */
-  webgpu: boolean;
-  reason: string;
-}
-
-/**
- * What 'auto' runs on: the export must be byte-identical to `abliterate ablate`, which computes on the CPU. The
- * WebGPU kernels compute in double-f32 (~48 bits against f64's 53) and land on the same roundings unless a
- * value lies within ~2^-46 of a boundary, and only where the shader compiler keeps that arithmetic. So WebGPU is
- * chosen only when (1) the compiler keeps it (probe), (2) a sample edit comes out byte-identical to the CPU's,
- * and (3) it is faster on that sample; otherwise the CPU, with the reason. On this project's machines WebGPU is
- * SwiftShader and loses (3).
- */
-export async function decideAutoBackend(): Promise<BackendDecision> {
-  let gpu: GpuOrthogonalizeBackend;
-  try {
-    gpu = new GpuOrthogonalizeBackend(await acquireGpuDevice());
-  } catch (error) {
-    return { backend: 'cpu', webgpu: false, reason: `CPU: ${(error as Error).message}` };
-  }
-  try {
-    if (!(await gpu.preservesDoubleFloat())) {
-      return { backend: 'cpu', webgpu: true, reason: `CPU: this GPU's shader compiler (${gpu.name}) simplifies away the double-f32 arithmetic, so its results could differ from abliterate ablate.` };
-    }
-    const weight = encodeFromFloat64(Float64Array.from({ length: SAMPLE_ROWS * SAMPLE_COLS }, (_, index) => 0.05 * Math.sin(index * 0.618)), 'BF16'); // [rows, cols]
-    const direction = Float32Array.from({ length: SAMPLE_ROWS }, (_, index) => Math.cos(index * 0.7) / Math.sqrt(SAMPLE_ROWS / 2)); // [rows]
-    const edit = async (backend: OrthogonalizeBackend) => {
-      const started = performance.now();
-      const projection = await backend.projectColumns(weight, 'BF16', 0, SAMPLE_ROWS, SAMPLE_COLS, direction);
-      const edited = await backend.applyColumns(weight, 'BF16', 0, SAMPLE_ROWS, SAMPLE_COLS, direction, projection, 1);
-      return { edited, milliseconds: performance.now() - started };
-    };
-    await edit(gpu); // compiles the pipelines
-    const onGpu = await edit(gpu);
-    const onCpu = await edit(cpuOrthogonalizeBackend);
-    const rate = (milliseconds: number) => `${(weight.byteLength / 2 ** 20 / (milliseconds / 1000)).toFixed(1)} MiB/s`;
-    const identical = onGpu.edited.length === onCpu.edited.length && onGpu.edited.every((byte, index) => byte === onCpu.edited[index]);
-    if (!identical) return { backend: 'cpu', webgpu: true, reason: `CPU: a sample edit on ${gpu.name} differed from the CPU reference.` };
-    if (onGpu.milliseconds < onCpu.milliseconds) {
-      return { backend: 'webgpu', webgpu: true, reason: `WebGPU (${gpu.name}): ${rate(onGpu.milliseconds)} against the CPU's ${rate(onCpu.milliseconds)}, and its sample edit matched the CPU reference byte for byte.` };
-    }
-    return { backend: 'cpu', webgpu: true, reason: `CPU: ${rate(onCpu.milliseconds)} against ${rate(onGpu.milliseconds)} on ${gpu.name}.` };
-  } catch (error) {
-    return { backend: 'cpu', webgpu: true, reason: `CPU: WebGPU failed its self-test (${(error as Error).message}).` };
-  } finally {
-    gpu.destroy();
-  }
-}
 
 interface ResolvedDirection {
   direction: Float32Array; // [dModel], unit
@@ -112,22 +54,6 @@ export class ExportService implements ExportApi {
     return { webgpu: decision.webgpu, defaultBackend: decision.backend, reason: decision.reason };
   }
 
-  private async backendFor(choice: ExportRequest['backend']): Promise<{ backend: OrthogonalizeBackend; release: () => void; note: string | null }> {
-    let note: string | null = null;
-    if (choice === 'auto') {
-      const decision = await this.decide();
-      note = `Backend chosen automatically: ${decision.reason}`;
-      if (decision.backend === 'cpu') return { backend: cpuOrthogonalizeBackend, release: () => undefined, note };
-    } else if (choice === 'cpu') {
-      return { backend: cpuOrthogonalizeBackend, release: () => undefined, note };
-    }
-    const gpu = new GpuOrthogonalizeBackend(await acquireGpuDevice());
-    if (choice === 'webgpu' && !(await gpu.preservesDoubleFloat())) {
-      note = `${gpu.name} simplifies the kernels' double-f32 arithmetic away: the output may differ from abliterate ablate by a rounding step.`;
-    }
-    return { backend: gpu, release: () => gpu.destroy(), note };
-  }
-
   async exportModel(request: ExportRequest, options: LongCallOptions = {}): Promise<ExportResult> {
     const started = performance.now();
     const folder = await openFolderDescriptor(request.folder);
@@ -148,7 +74,7 @@ export class ExportService implements ExportApi {
       verification = await verifyExport(reader, plan, options);
     };
     const destination = request.destination;
-    const { backend, release, note } = await this.backendFor(request.backend);
+    const { backend, release, note } = await openOrthogonalizeBackend(request.backend, () => this.decide());
     const output =
       destination.kind === 'folder'
         ? await DirectoryOutputFolder.create(destination.parent, outputName, { verify, lastFile: MANIFEST_FILE })

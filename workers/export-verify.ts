@@ -9,9 +9,9 @@ import { Sha256 } from '../src/core/sha256';
 import { readSafetensorsHeader } from '../src/formats/safetensors';
 import { MANIFEST_FILE, type AblationPlan } from '../src/engine/ablate';
 import type { OutputReader } from '../src/platform/browser-output';
-import { InvalidFileError, throwIfAborted } from '../src/protocol/errors';
-import type { Progress } from '../src/protocol/progress';
-import { ProgressReporter } from '../src/protocol/progress';
+import { InvalidFileError, throwIfAborted } from '../src/base/errors';
+import type { Progress } from '../src/base/progress';
+import { ProgressReporter } from '../src/base/progress';
 
 /** Chunk for re-reading: large enough to keep Blob reads efficient, small enough to stay out of the JS heap's way. */
 const VERIFY_CHUNK_BYTES = 16 * 1024 * 1024;

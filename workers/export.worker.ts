@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ExportRequest, ExportWorkerEndpoint } from '../src/protocol/export-api';
-import type { Progress } from '../src/protocol/progress';
+import type { Progress } from '../src/base/progress';
 import { ExportService } from './export-service';
 import { createWorkerCallRunner } from './expose-service';
 

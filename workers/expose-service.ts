@@ -5,7 +5,7 @@
  * the UI side, src/clients/worker-client.ts).
  */
 import type { Envelope } from '../src/protocol/analysis-api';
-import { serializeError } from '../src/protocol/errors';
+import { serializeError } from '../src/base/errors';
 
 export interface WorkerCallRunner {
   /** Runs one call; `callId` null for calls that cannot be cancelled. */

@@ -7,7 +7,7 @@ import { Sha256 } from '../../src/core/sha256';
 import { DEFAULT_MAX_CHUNK_BYTES } from '../../src/engine/ablate';
 import { openFolderDescriptor } from '../../src/platform/browser-folder';
 import { DirectoryOutputFolder, openExportStaging } from '../../src/platform/browser-output';
-import type { FolderDescriptor } from '../../src/protocol/analysis-api';
+import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 export interface CopyTask {
   folder: FolderDescriptor;

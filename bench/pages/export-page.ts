@@ -11,9 +11,9 @@
  */
 import * as Comlink from 'comlink';
 import { folderFilesFromInput } from '../../src/platform/browser-folder';
-import type { FolderDescriptor } from '../../src/protocol/analysis-api';
 import type { ExportResult, ExportWorkerEndpoint } from '../../src/protocol/export-api';
 import type { CopyTask } from './copy.worker';
+import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 export interface ExportTask {
   directionJson: string;

@@ -4,17 +4,17 @@
  * the output is written as OUT.partial/ and renamed to OUT only when complete.
  */
 import { createHash } from 'node:crypto';
-import { Sha256 } from '../core/sha256';
 import { readModelConfig } from '../formats/hf-folder';
-import { parseDirectionFile, selectDirection } from '../formats/direction-file';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
 import { DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { numberOption, parseCommandArgs, requireOption } from './args';
-import { DIRECTION_ABLATION_OPTIONS, parseAblationOptions, readInputFile, withInterrupt } from './common';
+import { DIRECTION_ABLATION_OPTIONS, withInterrupt } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
 export const help = `Usage: abliterate ablate --model DIR --direction FILE [--layer N] [--scale 1]
                         [--targets embed,attn,mlp] [--layers A-B] --out DIR
+       abliterate ablate --model DIR --direction directions.safetensors --recipe recipe.json --out DIR
 
 Orthogonalizes the weights of a Hugging Face safetensors model against a direction r (unit length):
   embedding E            E ← E − α (E r) rᵀ
@@ -30,29 +30,30 @@ Options:
   --scale α          strength (default 1; 0 leaves the weights unchanged, 2 reflects)
   --targets LIST     comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B       only blocks A..B (inclusive, 0-based) for attn/mlp; the embedding is governed by --targets
+  --recipe FILE      recipe.json instead of --layer/--scale/--targets/--layers (see "Ablation recipes" below)
   --out DIR          output folder (must not exist or be empty)
-  --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})`;
+  --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
+
+${RECIPE_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('ablate', argv, {
     model: { type: 'string' },
     ...DIRECTION_ABLATION_OPTIONS,
+    ...RECIPE_OPTION,
     out: { type: 'string' },
     'chunk-mb': { type: 'string' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');
   const outDir = requireOption('ablate', values, 'out');
-  const { layer, scale, targets, layers } = parseAblationOptions(values);
   const chunkMebibytes = numberOption(values, 'chunk-mb', DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024, (n) => n >= 0.001 && n <= 4096);
 
-  const directionBytes = await readInputFile(directionPath, 'direction file');
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
-  const direction = selectDirection(parseDirectionFile(directionPath, directionBytes), { layer, hiddenSize: config.hiddenSize });
-  const selection = { direction, scale, targets, layers };
+  const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection);
+  const plan = await planAblation(input, selection, directionSource.layer ?? undefined);
   const output = await createNodeOutputFolder(outDir);
 
   const started = Date.now();
@@ -60,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     writeAblation(plan, output, {
       ...selection,
       maxChunkBytes: Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024)),
-      directionSource: { file: directionPath, sha256: new Sha256().update(directionBytes).hexDigest(), layer: layer ?? null },
+      directionSource,
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
       createHash: () => {
         const hash = createHash('sha256');
@@ -74,13 +75,19 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+function describeRecipe(manifest: AblationManifest): string {
+  const { method, direction, projection } = manifest.recipe as { method: string; direction: number | string; projection: string };
+  const strength = manifest.scale !== null ? `scale ${manifest.scale}` : 'per-block weights';
+  return `${method} edit, ${strength}, direction ${direction}${projection !== 'none' ? ` (${projection})` : ''}, targets ${manifest.targets.join(',')}`;
+}
+
 function summarize(manifest: AblationManifest, outDir: string, seconds: number): string {
   const byRole = new Map<string, number>();
   for (const edit of manifest.edits) byRole.set(edit.role, (byRole.get(edit.role) ?? 0) + 1);
   const roles = [...byRole].map(([role, count]) => `${count} ${role}`).join(', ');
   const totalBytes = Object.values(manifest.files).reduce((sum, file) => sum + file.bytes, 0);
   const lines = [
-    `Ablated ${manifest.editedTensors.length} tensors (${roles}) with scale ${manifest.scale}, targets ${manifest.targets.join(',')}` +
+    `Ablated ${manifest.editedTensors.length} tensors (${roles}) with ${describeRecipe(manifest)}` +
       (manifest.layers ? `, blocks ${manifest.layers[0]}-${manifest.layers[1]}` : ''),
     `  direction: ${manifest.direction.file}${manifest.direction.layer !== null ? ` layer ${manifest.direction.layer}` : ''} (unit vector sha256 ${manifest.direction.sha256.slice(0, 16)}…)`,
     `  output:    ${outDir} (${Object.keys(manifest.files).length} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s)`,

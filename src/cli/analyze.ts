@@ -8,19 +8,20 @@ import type { LayerRange } from '../core/analysis';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { analyzeModel, type ReferenceRequest } from '../engine/analyze';
-import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
+import { DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
 import { readModelConfig, type ModelConfig } from '../formats/hf-folder';
 import { parsePromptFile, type PromptRecord } from '../formats/prompts';
 import { serializeReport } from '../formats/report';
-import type { ModelFolder } from '../platform/folder';
+import type { ModelFolder } from '../ports/folder';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
 import { createNodeSessionFactory } from '../platform/ort-node';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { integerOption, parseCommandArgs, requireOption } from './args';
 import { graphInput, parseSplitOptions, readInputFile, SPLIT_OPTIONS, withInterrupt, writeOutputFile } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 /** Below this held-out AUC the summary warns that the direction hardly separates the sets. */
 const WEAK_SEPARATION_AUC = 0.75;
@@ -171,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
       );
       outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
       await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(outcome.report)));
-      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions));
+      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions, outcome.means));
       await output.commit();
       printSummary(outcome.report);
       return 0;

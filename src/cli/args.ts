@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -7,9 +7,9 @@ import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePromptFile } from '../formats/prompts';
 import { ABLATION_TARGETS, type AblationTarget } from '../model/tensor-roles';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
-import type { OnnxModelInput } from '../platform/onnx-session';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
+import type { OnnxModelInput } from '../ports/onnx-session';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 // Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import type { Conversation } from '../engine/generate';

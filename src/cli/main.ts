@@ -1,4 +1,4 @@
-import { serializeError } from '../protocol/errors';
+import { serializeError } from '../base/errors';
 
 /** Each command lives in its own module, loaded only when asked for, so `--help` stays instant. */
 interface CommandModule {

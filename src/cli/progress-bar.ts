@@ -1,4 +1,4 @@
-import type { Progress } from '../protocol/progress';
+import type { Progress } from '../base/progress';
 
 /**
  * Progress on stderr: a redrawn bar when stderr is a TTY, plain lines otherwise (logs and CI stay readable).

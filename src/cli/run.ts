@@ -10,17 +10,17 @@
 import { resolve, join } from 'node:path';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { analyzeModel, type AnalysisOutcome } from '../engine/analyze';
-import { DEFAULT_CAPTURE_BATCH_SIZE, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../engine/capture';
+import { DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureSession } from '../engine/capture';
 import { loadChatTokenizer } from '../engine/tokenize';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { sha256Hex } from '../core/sha256';
 import { encodeDirectionsSafetensors } from '../formats/direction-file';
 import { readModelConfig } from '../formats/hf-folder';
 import { serializeReport } from '../formats/report';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { createNodeOutputFolder, openNodeModelFolder } from '../platform/node-files';
 import { createNodeSessionFactory } from '../platform/ort-node';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
@@ -39,6 +39,7 @@ import {
   writeOutputFile,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
 export const DEFAULT_SWEEP_PROMPTS = 32;
@@ -187,7 +188,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     });
     // 4. ablate
-    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions);
+    const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
       const selection = { direction: result.direction, scale, targets };

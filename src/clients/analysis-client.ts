@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { AnalysisApi, AnalysisRequest, AnalysisWorkerEndpoint, FolderDescriptor } from '../protocol/analysis-api';
-import type { LongCallOptions } from '../protocol/progress';
+import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
 export class AnalysisClient implements AnalysisApi {

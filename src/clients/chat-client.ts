@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ChatApi, ChatCallOptions, ChatModelsSpec, ChatRequest, ChatWorkerEndpoint, EvaluationRequest, SweepRequest } from '../protocol/chat-api';
-import type { LongCallOptions } from '../protocol/progress';
+import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
 export class ChatClient implements ChatApi {

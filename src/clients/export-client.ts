@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ExportApi, ExportRequest, ExportWorkerEndpoint } from '../protocol/export-api';
-import type { LongCallOptions } from '../protocol/progress';
+import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
 export class ExportClient implements ExportApi {

@@ -6,8 +6,8 @@
  */
 import * as Comlink from 'comlink';
 import type { Envelope } from '../protocol/analysis-api';
-import { CancelledError, deserializeError } from '../protocol/errors';
-import type { LongCallOptions, Progress } from '../protocol/progress';
+import { CancelledError, deserializeError } from '../base/errors';
+import type { LongCallOptions, Progress } from '../base/progress';
 
 export function unwrapEnvelope<T>(envelope: Envelope<T>): T {
   if (envelope.ok) return envelope.value;

@@ -76,6 +76,9 @@ export interface LayerAnalysis {
   meanGapNorm: number; // ‖mean_A − mean_B‖ on the train split
   meanNormHarmful: number;
   meanNormHarmless: number;
+  /** Train-split means (the harmless one is what recipe projections orthogonalize against). */
+  harmfulMean: Float64Array; // [dModel]
+  harmlessMean: Float64Array; // [dModel]
   cosineReference: number | null;
   projections: { heldOutHarmful: Float64Array; heldOutHarmless: Float64Array }; // [k_A], [k_B]
   histogram: ProjectionHistogram;
@@ -199,6 +202,8 @@ export function analyzeContrast(input: ContrastAnalysisInput): ContrastAnalysis 
       meanGapNorm: gap.gapNorm,
       meanNormHarmful: euclideanNorm(meanA),
       meanNormHarmless: euclideanNorm(meanB),
+      harmfulMean: Float64Array.from(meanA),
+      harmlessMean: Float64Array.from(meanB),
       cosineReference: reference && !degenerate ? finiteOrNull(cosineSimilarity(direction, reference)) : null,
       projections: { heldOutHarmful: heldOutA, heldOutHarmless: heldOutB },
       histogram: { edges, harmful: histogram(heldOutA, edges), harmless: histogram(heldOutB, edges) },

@@ -7,12 +7,14 @@
  * - embedding E [vocab, dModel] (rows = tokens): E ← E − α (E r) rᵀ, row by row (`applyRows`).
  * - biases b [dModel]: b ← b − α r (r·b) (`applyBias`, the one-row case of the rows formula).
  *
+ * The norm-preserving variants of the same edits are in ./norm-preserving.ts.
+ *
  * All arithmetic is float64 on decoded values; each output element is rounded once, to nearest even, into the
  * stored dtype. A zero update leaves the stored bits untouched (also the sign of −0), so α = 0 is byte-identical.
  */
 import { decodeElementsInto, encodeElementsInto, storedElements, allocateStored, type FloatDType } from './dtypes';
 
-function checkShape(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
+export function checkShape(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
     throw new RangeError(`${what}: invalid shape [${rows}, ${cols}]`);
   }
@@ -22,7 +24,7 @@ function checkShape(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: nu
   }
 }
 
-function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
+export function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
   if (rowStart < 0 || rowStart + rows > directionLength) {
     throw new RangeError(`${what}: rows ${rowStart}..${rowStart + rows} outside a direction of length ${directionLength}`);
   }
@@ -123,7 +125,7 @@ export function applyBias(bias: Uint8Array /* [dModel] stored */, dtype: FloatDT
  * Encodes one row; a row with no update is copied bit for bit, which keeps NaN payloads and −0 exact for α = 0
  * (re-encoding a value that did not change gives the same bits anyway, this only spares the work and NaN payloads).
  */
-function encodeRowPreservingUntouched(
+export function encodeRowPreservingUntouched(
   row: Float64Array,
   input: Uint16Array | Float32Array,
   output: Uint16Array | Float32Array,

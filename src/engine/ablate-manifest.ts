@@ -1,12 +1,16 @@
 /**
- * `abliteration.json`: what was done to the folder, reproducibly. The direction is identified by the SHA-256 of
- * the exact float32 unit vector used (little-endian), and by its source file's hash when it came from a file;
+ * `abliteration.json`: what was done to the folder, reproducibly: the recipe as applied (`recipe`, the
+ * recipe.json form). The direction is identified by the SHA-256 of the exact float32 unit vector used
+ * (little-endian) — when targets use different directions (per-layer, biprojected), of the rows [L+1, d] the
+ * targets use, row i for the targets writing into hidden state i — and by its source file's hash when it came from a file;
  * every output file (shards, index, copied files) is listed with its size and SHA-256.
  * No timestamps: the same input and options give the same manifest.
  */
 import packageJson from '../../package.json';
+import { recipeToJson } from '../core/recipe';
+import { sha256Hex } from '../core/sha256';
 import type { AblationTarget, Exclusion } from '../model/tensor-roles';
-import type { AblationPlan, AblationSelection } from './ablate-plan';
+import type { AblationPlan } from './ablate-plan';
 
 export const MANIFEST_FORMAT = 'abliteration-workbench/ablation@1';
 
@@ -32,15 +36,21 @@ export interface EditedTensorRecord {
   dtype: string;
   shape: number[];
   orientation: 'rows' | 'columns';
+  /** The weight w applied to this tensor. */
+  weight: number;
 }
 
 export interface AblationManifest {
   format: typeof MANIFEST_FORMAT;
   tool: { name: string; version: string };
   model: { modelType: string; architectures: string[]; hiddenSize: number; numLayers: number };
+  recipe: Record<string, unknown>;
   direction: { sha256: string; length: number; layer: number | null; file: string | null; fileSha256: string | null };
-  scale: number;
+  /** The shorthand's α, or the recipe's weight when it is one constant for every edited component; else null. */
+  scale: number | null;
+  /** Components with a non-zero weight somewhere. */
   targets: AblationTarget[];
+  /** The shorthand's block range (null for recipes: their kernels say which blocks). */
   layers: [number, number] | null;
   tiedEmbeddings: boolean;
   notes: string[];
@@ -50,13 +60,37 @@ export interface AblationManifest {
   files: Record<string, OutputFileRecord>;
 }
 
+function float32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/** The hash that identifies the direction(s) used (see the file comment). */
+function directionsSha256(plan: AblationPlan): string {
+  const edits = [...plan.edits.values()];
+  const first = edits[0]?.direction ?? plan.ablation.directionFor('embed', -1);
+  const same = edits.every((edit) => edit.direction === first || float32Bytes(edit.direction).every((byte, i) => byte === float32Bytes(first)[i]));
+  if (same) return sha256Hex(float32Bytes(first));
+  const { numLayers } = plan.config;
+  const rows = new Float32Array((numLayers + 1) * first.length); // [L+1, d]
+  for (let index = 0; index <= numLayers; index++) {
+    rows.set(index === 0 ? plan.ablation.directionFor('embed', -1) : plan.ablation.directionFor('attn', index - 1), index * first.length);
+  }
+  return sha256Hex(float32Bytes(rows));
+}
+
+/** The single weight every edited tensor got, or null. */
+function constantWeight(plan: AblationPlan): number | null {
+  const weights = new Set([...plan.edits.values()].map((edit) => edit.weight));
+  return weights.size === 1 ? [...weights][0] : null;
+}
+
 export function buildManifest(
   plan: AblationPlan,
-  options: AblationSelection & { directionSource?: DirectionProvenance },
+  options: { directionSource?: DirectionProvenance },
   files: Record<string, OutputFileRecord>,
-  directionSha256: string,
 ): AblationManifest {
   const edits = [...plan.edits.values()];
+  const { ablation } = plan;
   const embeddingEdited = edits.some((edit) => edit.match.role === 'embedding');
   const tied = plan.scan.tiedEmbeddings && embeddingEdited;
   return {
@@ -68,16 +102,17 @@ export function buildManifest(
       hiddenSize: plan.config.hiddenSize,
       numLayers: plan.config.numLayers,
     },
+    recipe: recipeToJson(ablation.recipe),
     direction: {
-      sha256: directionSha256,
-      length: options.direction.length,
+      sha256: directionsSha256(plan),
+      length: ablation.dModel,
       layer: options.directionSource?.layer ?? null,
       file: options.directionSource?.file ?? null,
       fileSha256: options.directionSource?.sha256 ?? null,
     },
-    scale: options.scale,
-    targets: [...options.targets],
-    layers: options.layers ? [options.layers[0], options.layers[1]] : null,
+    scale: ablation.shorthand ? ablation.shorthand.scale : constantWeight(plan),
+    targets: [...ablation.components],
+    layers: ablation.shorthand?.layers ? [ablation.shorthand.layers[0], ablation.shorthand.layers[1]] : null,
     tiedEmbeddings: tied,
     // The tied-head note only matters when the embedding was edited.
     notes: plan.notes.filter((note) => tied || !note.startsWith('lm_head is tied')),
@@ -90,6 +125,7 @@ export function buildManifest(
       dtype: edit.dtype,
       shape: [...edit.tensor.shape],
       orientation: edit.orientation,
+      weight: edit.weight,
     })),
     excludedTensors: plan.scan.excluded,
     files,

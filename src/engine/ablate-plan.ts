@@ -6,10 +6,14 @@
 import { isFloatDType, type FloatDType } from '../core/dtypes';
 import { readModelConfig, readShardMap, SAFETENSORS_INDEX_FILE, type ModelConfig, type ShardMap } from '../formats/hf-folder';
 import { readSafetensorsHeader, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors';
-import { scanAblationTargets, selectAblationTargets, type AblationTarget, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
-import type { ByteSource } from '../platform/bytes';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import { scanAblationTargets, selectAblationTargets, type TargetScan, type TensorRoleMatch } from '../model/tensor-roles';
+import type { ByteSource } from '../ports/bytes';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
+import type { RecipeMethod } from '../core/recipe';
+import { resolveAblation, type AblationSelection, type ResolvedAblation } from './ablation-selection';
+
+export type { AblationSelection, RecipeSelection, ShorthandSelection } from './ablation-selection';
 
 export const MANIFEST_FILE = 'abliteration.json';
 
@@ -30,6 +34,10 @@ export interface TensorEdit {
   batches: number;
   rows: number;
   cols: number;
+  /** The recipe's numbers for this target: its float32 unit direction [dModel], weight w (≠ 0) and method. */
+  direction: Float32Array;
+  weight: number;
+  method: RecipeMethod;
 }
 
 export interface AblationPlan {
@@ -43,27 +51,27 @@ export interface AblationPlan {
   /** Every other file of the folder, copied byte for byte (the index included). */
   otherFiles: { path: string; source: ByteSource }[];
   notes: string[];
+  /** The recipe as applied, with its per-target directions and weights. */
+  ablation: ResolvedAblation;
 }
 
-export interface AblationSelection {
-  direction: Float32Array; // [dModel], unit
-  scale: number;
-  targets: AblationTarget[];
-  /** Inclusive block range for attention / MLP targets. */
-  layers?: [number, number];
-}
-
-export async function planAblation(input: ModelFolder, selection: AblationSelection): Promise<AblationPlan> {
-  checkSelection(selection);
+/**
+ * `shorthandLayer`: the directions-file row the shorthand's direction came from (recorded in the manifest's recipe).
+ */
+export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number): Promise<AblationPlan> {
+  // Checks that need no model first, so a bad recipe or direction fails before the folder is read.
+  resolveAblation(selection, undefined, shorthandLayer);
   const config = await readModelConfig(input);
-  if (selection.direction.length !== config.hiddenSize) {
+  const ablation = resolveAblation(selection, config.numLayers, shorthandLayer);
+  if (ablation.dModel !== config.hiddenSize) {
     throw new InvalidInputError(
-      `the direction has ${selection.direction.length} values but ${config.file} says hidden_size ${config.hiddenSize}; use a direction computed for this model`,
+      `the direction has ${ablation.dModel} values but ${config.file} says hidden_size ${config.hiddenSize}; use a direction computed for this model`,
     );
   }
-  if (selection.layers && selection.layers[1] >= config.numLayers) {
-    throw new InvalidInputError(`--layers ${selection.layers[0]}-${selection.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
+  if (ablation.shorthand?.layers && ablation.shorthand.layers[1] >= config.numLayers) {
+    throw new InvalidInputError(`--layers ${ablation.shorthand.layers[0]}-${ablation.shorthand.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
   }
+  if (ablation.components.length === 0) throw new InvalidInputError('the recipe gives every component weight 0: nothing would change');
   const shardMap = await readShardMap(input);
   const shards: ShardPlan[] = [];
   for (const path of shardMap.shards) {
@@ -74,11 +82,15 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const tensorShard = checkShardConsistency(input, shardMap, shards, notes);
 
   const scan = scanAblationTargets([...tensorShard.keys()], config);
-  const selected = selectAblationTargets(scan, config, selection);
+  const selected = selectAblationTargets(scan, config, { targets: ablation.components, layers: ablation.shorthand?.layers });
   const edits = new Map<string, TensorEdit>();
   for (const match of selected) {
+    const block = match.layer ?? -1;
+    const weight = ablation.weightFor(match.target, block);
+    if (weight === 0) continue; // weight 0 = untouched: copied byte for byte
     const { shard, tensor } = tensorShard.get(match.name)!;
-    edits.set(match.name, describeEdit(match, shard, tensor, config));
+    const numbers = { direction: ablation.directionFor(match.target, block), weight, method: ablation.recipe.method };
+    edits.set(match.name, describeEdit(match, shard, tensor, config, numbers));
   }
   notes.push(...scan.notes);
 
@@ -95,25 +107,7 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   if (otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
     notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are)');
   }
-  return { input, config, shardMap, shards, edits, scan, otherFiles, notes };
-}
-
-function checkSelection(selection: AblationSelection): void {
-  const { direction, scale, targets, layers } = selection;
-  if (!Number.isFinite(scale)) throw new InvalidInputError(`scale ${scale} is not a finite number`);
-  if (targets.length === 0) throw new InvalidInputError('no targets chosen: use one or more of embed, attn, mlp');
-  let squaredNorm = 0;
-  for (const value of direction) {
-    if (!Number.isFinite(value)) throw new InvalidInputError('the direction contains NaN or Inf values');
-    squaredNorm += value * value;
-  }
-  // Callers normalize; a vector far from unit length means the caller skipped it and the edit would be wrong.
-  if (Math.abs(Math.sqrt(squaredNorm) - 1) > 1e-4) {
-    throw new InvalidInputError(`the direction must be unit length (its norm is ${Math.sqrt(squaredNorm)})`);
-  }
-  if (layers && !(Number.isInteger(layers[0]) && Number.isInteger(layers[1]) && layers[0] >= 0 && layers[0] <= layers[1])) {
-    throw new InvalidInputError(`layer range ${layers[0]}-${layers[1]} is not a valid inclusive range A-B with 0 ≤ A ≤ B`);
-  }
+  return { input, config, shardMap, shards, edits, scan, otherFiles, notes, ablation };
 }
 
 /** tensor name → its shard and header entry; checks the index against the headers. */
@@ -147,7 +141,13 @@ function checkShardConsistency(
   return located;
 }
 
-function describeEdit(match: TensorRoleMatch, shard: string, tensor: SafetensorsTensorInfo, config: ModelConfig): TensorEdit {
+function describeEdit(
+  match: TensorRoleMatch,
+  shard: string,
+  tensor: SafetensorsTensorInfo,
+  config: ModelConfig,
+  numbers: { direction: Float32Array; weight: number; method: RecipeMethod },
+): TensorEdit {
   const where = `${shard}: tensor ${tensor.name}`;
   if (!isFloatDType(tensor.dtype)) {
     throw new UnsupportedModelError(`${where} is ${tensor.dtype}; only F32, F16 and BF16 weights can be edited (quantized checkpoints are not supported)`);
@@ -155,7 +155,7 @@ function describeEdit(match: TensorRoleMatch, shard: string, tensor: Safetensors
   const dModel = config.hiddenSize;
   const shape = tensor.shape;
   const shown = `[${shape.join(', ')}]`;
-  const base = { match, shard, tensor, dtype: tensor.dtype };
+  const base = { match, shard, tensor, dtype: tensor.dtype, ...numbers };
   const mismatch = (expected: string) =>
     new UnsupportedModelError(`${where} has shape ${shown}, expected ${expected} with hidden_size ${dModel} from ${config.file}`);
 

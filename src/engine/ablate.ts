@@ -8,15 +8,16 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import { Sha256, sha256Hex } from '../core/sha256';
+import { Sha256 } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
-import type { ByteSink, ByteSource } from '../platform/bytes';
-import type { ModelFolder, OutputFolder } from '../platform/folder';
-import { BackendError, InvalidFileError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import type { ByteSink, ByteSource } from '../ports/bytes';
+import type { ModelFolder, OutputFolder } from '../ports/folder';
+import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
-import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { cpuOrthogonalizeBackend, normPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { normPreservingFactors, squaredLength } from '../core/norm-preserving';
 
 export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
@@ -25,7 +26,9 @@ export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
 
-export interface AblateOptions extends LongCallOptions, AblationSelection {
+export type AblateOptions = LongCallOptions & AblationSelection & AblateRunOptions;
+
+export interface AblateRunOptions {
   backend?: OrthogonalizeBackend;
   maxChunkBytes?: number;
   /** Where the direction came from, recorded in the manifest. */
@@ -46,7 +49,7 @@ export interface IncrementalHash {
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
   let plan: AblationPlan;
   try {
-    plan = await planAblation(input, options);
+    plan = await planAblation(input, options, options.directionSource?.layer ?? undefined);
   } catch (error) {
     await output.abort();
     throw error;
@@ -87,7 +90,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         copyRange(file.source, 0, file.source.size, sink, maxChunkBytes, options.signal, meter),
       );
     }
-    const manifest = buildManifest(plan, options, files, sha256Hex(new Uint8Array(options.direction.buffer, options.direction.byteOffset, options.direction.byteLength)));
+    const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
     throwIfAborted(options.signal);
     await output.commit();
@@ -185,46 +188,62 @@ async function writeEditedTensor(
   maxChunkBytes: number,
   meter: ByteMeter,
 ): Promise<void> {
-  const { dtype, rows, cols, batches } = edit;
+  const { dtype, rows, cols, batches, direction, weight } = edit; // direction [dModel], weight w ≠ 0
   const elementBytes = FLOAT_DTYPE_BYTES[dtype];
   const rowBytes = cols * elementBytes;
   const chunkRows = rowsPerChunk(cols, elementBytes, maxChunkBytes);
-  const direction = options.direction; // [dModel]
+  const normPreserving = edit.method === 'norm-preserving' ? normPreservingCalls(backend) : null;
   if (edit.orientation === 'rows') {
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
       const chunk = await readExactly(source, begin + rowStart * rowBytes, count * rowBytes); // [count, dModel]
-      const edited =
-        edit.match.isBias && rows === 1
-          ? await backend.applyBias(chunk, dtype, direction, options.scale)
-          : await backend.applyRows(chunk, dtype, count, cols, direction, options.scale);
+      const edited = normPreserving
+        ? await normPreserving.applyRowsNormPreserving(chunk, dtype, count, cols, direction, weight)
+        : edit.match.isBias && rows === 1
+          ? await backend.applyBias(chunk, dtype, direction, weight)
+          : await backend.applyRows(chunk, dtype, count, cols, direction, weight);
       await sink.write(checkedSize(edited, chunk, backend, edit));
       meter.advance(chunk.byteLength, sink.name);
     }
     return;
   }
-  // Columns: per matrix [dModel, cols], pass 1 accumulates p = rᵀW over row chunks, pass 2 writes W − α r pᵀ.
+  // Columns: per matrix [dModel, cols], pass 1 accumulates p = rᵀW over row chunks (and, norm-preserving, the
+  // column norms in the same read), pass 2 writes W − w r pᵀ (norm-preserving: each column rescaled by s_j).
   const matrixBytes = rows * rowBytes;
+  const directionSquaredLength = squaredLength(direction);
   for (let batch = 0; batch < batches; batch++) {
     const matrixBegin = begin + batch * matrixBytes;
     const projection = new Float64Array(cols); // [cols]
+    const squaredNorms = new Float64Array(cols); // [cols], norm-preserving only
     // A matrix that fits in one chunk is read once: pass 2 reuses pass 1's bytes (still one chunk in memory).
     let wholeMatrix: Uint8Array | null = null; // [rows, cols] stored
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
       const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes); // [count, cols]
-      const partial = await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction);
-      for (let j = 0; j < cols; j++) projection[j] += partial[j];
+      if (normPreserving) {
+        const partial = await normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction);
+        for (let j = 0; j < cols; j++) {
+          projection[j] += partial.projection[j];
+          squaredNorms[j] += partial.squaredNorms[j];
+        }
+      } else {
+        const partial = await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction);
+        for (let j = 0; j < cols; j++) projection[j] += partial[j];
+      }
       meter.advance(chunk.byteLength, sink.name);
       if (count === rows) wholeMatrix = chunk;
     }
+    const factors = normPreserving ? normPreservingFactors(projection, squaredNorms, directionSquaredLength, weight) : null; // [cols]
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
       throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
       const chunk = wholeMatrix ?? (await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes)); // [count, cols]
-      const edited = await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, projection, options.scale);
+      const edited =
+        normPreserving && factors
+          ? await normPreserving.applyColumnsNormPreserving(chunk, dtype, rowStart, count, cols, direction, projection, factors, weight)
+          : await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, projection, weight);
       await sink.write(checkedSize(edited, chunk, backend, edit));
       meter.advance(chunk.byteLength, sink.name);
     }

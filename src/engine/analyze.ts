@@ -9,8 +9,8 @@ import { seededSplit, StatisticsError, type Split } from '../core/statistics';
 import { selectDirection, type DirectionFile } from '../formats/direction-file';
 import type { PromptRecord } from '../formats/prompts';
 import { buildReport, type ReportJson } from '../formats/report';
-import { InvalidInputError } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { InvalidInputError } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { activationsAtPosition, captureActivations, type CaptureResult, type CaptureSession } from './capture';
 import type { ChatTokenizer } from './tokenize';
 
@@ -43,6 +43,8 @@ export interface AnalysisOutcome {
   report: ReportJson;
   /** Unit r_l for l = 0..L (zeros where the mean gap vanished), the rows of directions.safetensors. */
   directions: Float32Array[]; // [L + 1] × [dModel]
+  /** Train-split mean activations per hidden state, written beside the directions. */
+  means: { harmful: Float32Array[]; harmless: Float32Array[] }; // each [L + 1] × [dModel]
   split: { harmful: Split; harmless: Split };
   captures: { harmful: CaptureResult; harmless: CaptureResult; referenceA?: CaptureResult; referenceB?: CaptureResult };
 }
@@ -140,7 +142,11 @@ export function analyzeCaptures(input: AnalyzeCapturesInput): Omit<AnalysisOutco
     projectedOutComplianceMean: input.projectOutComplianceMean ?? false,
   });
   const directions = analysis.layers.map((layer) => Float32Array.from(layer.direction));
-  return { analysis, report, directions, split };
+  const means = {
+    harmful: analysis.layers.map((layer) => Float32Array.from(layer.harmfulMean)),
+    harmless: analysis.layers.map((layer) => Float32Array.from(layer.harmlessMean)),
+  };
+  return { analysis, report, directions, means, split };
 }
 
 /** Captures every prompt set on one capture session, then analyses. Progress: one task per set, then "analyze". */

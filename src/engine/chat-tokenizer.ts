@@ -5,8 +5,8 @@
  * base and the ablated model.
  */
 import type { PromptMessage } from '../formats/prompts';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { loadChatTokenizer, type ChatTokenizer } from './tokenize';
 
 export type ChatMessage = PromptMessage;

@@ -12,13 +12,13 @@ import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidInputError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions, type Progress } from '../protocol/progress';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidInputError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
-import { findOnnxGraphFiles } from './capture';
 import { readWholeFile } from './transformers-files';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
 

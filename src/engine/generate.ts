@@ -18,13 +18,13 @@ import {
 } from '@huggingface/transformers';
 import { chooseToken, createSeededRandom, checkSamplingSettings, SamplingOptionError } from '../core/sampling';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
-import type { ModelFolder } from '../platform/folder';
-import { CancelledError, InvalidInputError, throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import type { ModelFolder } from '../ports/folder';
+import { CancelledError, InvalidInputError, throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
-import { findOnnxGraphFiles } from './capture';
 import { LeftPaddingGuard, correctTextOnlyRopeDeltas } from './transformers-workarounds';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 export { loadGenerationTokenizer } from './chat-tokenizer';
 export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-tokenizer';

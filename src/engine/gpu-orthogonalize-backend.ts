@@ -16,7 +16,7 @@ import { createRowsApplyProgram } from '../gpu/rows-apply';
 import { createRowsDotProgram } from '../gpu/rows-dot';
 import { GpuKernelRunner } from '../gpu/runner';
 import { bytesPerElement, elementsPerWord, isStorageDType, WORKGROUP_SIZE, type StorageDType } from '../gpu/wgsl-storage';
-import { BackendError, InvalidInputError } from '../protocol/errors';
+import { BackendError, InvalidInputError } from '../base/errors';
 import type { OrthogonalizeBackend } from './orthogonalize-backend';
 
 export interface GpuBackendOptions {

@@ -9,8 +9,8 @@
  * first token enough that the "uncensored" model is a damaged model. Below it, lower refusal wins; ties go to
  * the lower KL, then to the earlier layer.
  */
-import { throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation } from './generate';
 import { DEFAULT_ABLATION_TARGETS, firstTokenKL, evaluateRefusals, progressSlice, type EvaluationSession, type EvaluationSettings } from './evaluate';
 import type { HookTarget } from '../model/hook-graph';

@@ -5,6 +5,7 @@
  */
 import type { FloatDType } from '../core/dtypes';
 import { applyBias, applyColumns, applyRows, projectColumns } from '../core/orthogonalize';
+import { applyColumnsNormPreserving, applyRowsNormPreserving, projectColumnsWithNorms, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 
 export interface OrthogonalizeBackend {
   readonly name: string;
@@ -25,7 +26,26 @@ export interface OrthogonalizeBackend {
   applyRows(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, scale: number): Promise<Uint8Array>;
   /** b ← b − α r (r·b). Returns new stored bytes. */
   applyBias(bias: Uint8Array, dtype: FloatDType, direction: Float32Array, scale: number): Promise<Uint8Array>;
+  /**
+   * The norm-preserving method (src/core/norm-preserving.ts). Optional: a backend without them has those calls
+   * run by the CPU twin (`normPreservingCalls`).
+   */
+  projectColumnsWithNorms?(chunk: Uint8Array, dtype: FloatDType, rowStart: number, rows: number, cols: number, direction: Float32Array): Promise<ColumnProjectionAndNorms>;
+  applyColumnsNormPreserving?(
+    chunk: Uint8Array,
+    dtype: FloatDType,
+    rowStart: number,
+    rows: number,
+    cols: number,
+    direction: Float32Array,
+    projection: Float64Array,
+    factors: Float64Array,
+    weight: number,
+  ): Promise<Uint8Array>;
+  applyRowsNormPreserving?(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, direction: Float32Array, weight: number): Promise<Uint8Array>;
 }
+
+export type NormPreservingCalls = Required<Pick<OrthogonalizeBackend, 'projectColumnsWithNorms' | 'applyColumnsNormPreserving' | 'applyRowsNormPreserving'>>;
 
 export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
   name: 'cpu',
@@ -41,4 +61,23 @@ export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
   async applyBias(bias, dtype, direction, scale) {
     return applyBias(bias, dtype, direction, scale);
   },
+  async projectColumnsWithNorms(chunk, dtype, rowStart, rows, cols, direction) {
+    return projectColumnsWithNorms(chunk, dtype, rowStart, rows, cols, direction);
+  },
+  async applyColumnsNormPreserving(chunk, dtype, rowStart, rows, cols, direction, projection, factors, weight) {
+    return applyColumnsNormPreserving(chunk, dtype, rowStart, rows, cols, direction, projection, factors, weight);
+  },
+  async applyRowsNormPreserving(chunk, dtype, rows, cols, direction, weight) {
+    return applyRowsNormPreserving(chunk, dtype, rows, cols, direction, weight);
+  },
 };
+
+/** The backend's norm-preserving calls, each falling back to the CPU twin where the backend has none. */
+export function normPreservingCalls(backend: OrthogonalizeBackend): NormPreservingCalls {
+  const cpu = cpuOrthogonalizeBackend as NormPreservingCalls;
+  return {
+    projectColumnsWithNorms: backend.projectColumnsWithNorms?.bind(backend) ?? cpu.projectColumnsWithNorms,
+    applyColumnsNormPreserving: backend.applyColumnsNormPreserving?.bind(backend) ?? cpu.applyColumnsNormPreserving,
+    applyRowsNormPreserving: backend.applyRowsNormPreserving?.bind(backend) ?? cpu.applyRowsNormPreserving,
+  };
+}

@@ -4,8 +4,8 @@
  * with the attention mask and position ids transformers.js itself feeds a decoder for left padding.
  */
 import * as transformers from '@huggingface/transformers';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import type { ModelFolder } from '../platform/folder';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
+import type { ModelFolder } from '../ports/folder';
 import type { PromptMessage } from '../formats/prompts';
 
 export interface TokenizerFiles {

@@ -10,7 +10,7 @@
  * cache was configured before, so other users of transformers.js keep working.
  */
 import { env } from '@huggingface/transformers';
-import type { ModelFolder } from '../platform/folder';
+import type { ModelFolder } from '../ports/folder';
 
 const SLOT_PREFIX = 'abliterate-slot-';
 

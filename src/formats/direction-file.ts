@@ -5,7 +5,7 @@
  */
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from '../core/dtypes';
 import { checkedUnitDirection, DirectionError } from '../core/direction';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { parseNpy, npyToFloat64 } from './npy';
 import { encodeSafetensors, parseSafetensorsHeaderBytes, type SafetensorsTensorInfo } from './safetensors';
 
@@ -14,10 +14,15 @@ export interface DirectionFile {
   /** One row [d], or L+1 rows [d] each (index 0 = embedding output). */
   rows: Float32Array[];
   perLayer: boolean;
+  /** Train-split mean activations [L+1][d] (`harmful_mean`, `harmless_mean`), when the file holds them. */
+  harmfulMeans?: Float32Array[];
+  harmlessMeans?: Float32Array[];
 }
 
 export const SINGLE_DIRECTION_TENSOR = 'direction';
 export const PER_LAYER_DIRECTIONS_TENSOR = 'directions';
+export const HARMFUL_MEAN_TENSOR = 'harmful_mean';
+export const HARMLESS_MEAN_TENSOR = 'harmless_mean';
 
 export function parseDirectionFile(file: string, bytes: Uint8Array): DirectionFile {
   const lower = file.toLowerCase();
@@ -52,7 +57,20 @@ function parseSafetensorsDirection(file: string, bytes: Uint8Array): DirectionFi
   const begin = header.dataStart + tensor.dataOffsets[0];
   const values = decodeSafetensorsFloats(file, tensor, bytes.subarray(begin, header.dataStart + tensor.dataOffsets[1]));
   const [rowCount, width] = expectedRank === 1 ? [1, tensor.shape[0]] : [tensor.shape[0], tensor.shape[1]];
-  return { file, rows: splitRows(file, values, rowCount, width), perLayer: expectedRank === 2 };
+  const parsed: DirectionFile = { file, rows: splitRows(file, values, rowCount, width), perLayer: expectedRank === 2 };
+  // The means sit beside per-layer directions, with the same shape [L+1, d].
+  for (const [name, key] of [[HARMFUL_MEAN_TENSOR, 'harmfulMeans'], [HARMLESS_MEAN_TENSOR, 'harmlessMeans']] as const) {
+    const mean = header.tensors.find((candidate) => candidate.name === name);
+    if (!mean) continue;
+    if (mean.shape.length !== 2 || mean.shape[0] !== rowCount || mean.shape[1] !== width || expectedRank !== 2) {
+      throw new InvalidFileError(file, `tensor "${name}" has shape [${mean.shape.join(', ')}]; expected [${rowCount}, ${width}] like "${tensor.name}"`);
+    }
+    const meanValues = decodeSafetensorsFloats(file, mean, bytes.subarray(header.dataStart + mean.dataOffsets[0], header.dataStart + mean.dataOffsets[1]));
+    const index = meanValues.findIndex((value) => !Number.isFinite(value));
+    if (index >= 0) throw new InvalidFileError(file, `tensor "${name}" holds ${meanValues[index]} at element ${index} (must be finite)`);
+    parsed[key] = splitRows(file, meanValues, rowCount, width);
+  }
+  return parsed;
 }
 
 function decodeSafetensorsFloats(file: string, tensor: SafetensorsTensorInfo, data: Uint8Array): Float64Array {
@@ -166,17 +184,25 @@ export function selectDirection(parsed: DirectionFile, options: { layer?: number
   }
 }
 
-/** `directions.safetensors` as `abliterate analyze` writes it: one F32 tensor `directions` [rows, d]. */
-export function encodeDirectionsSafetensors(rows: Float32Array[]): Uint8Array {
+/**
+ * `directions.safetensors` as `abliterate analyze` writes it: F32 `directions` [rows, d] and, when given, the
+ * train-split means `harmful_mean` and `harmless_mean` [rows, d].
+ */
+export function encodeDirectionsSafetensors(rows: Float32Array[], means?: { harmful: Float32Array[]; harmless: Float32Array[] }): Uint8Array {
   if (rows.length === 0) throw new InvalidInputError('no directions to write');
   const width = rows[0].length;
-  if (width === 0 || rows.some((row) => row.length !== width)) {
-    throw new InvalidInputError(`directions must all have the same non-zero length (first is ${width})`);
-  }
-  const data = new Uint8Array(rows.length * width * 4); // [rows, d] float32 little-endian
-  const view = new DataView(data.buffer);
-  rows.forEach((row, rowIndex) => {
-    for (let column = 0; column < width; column++) view.setFloat32((rowIndex * width + column) * 4, row[column], true);
-  });
-  return encodeSafetensors([{ name: PER_LAYER_DIRECTIONS_TENSOR, dtype: 'F32', shape: [rows.length, width], data }]);
+  const matrix = (name: string, values: Float32Array[]) => {
+    if (values.length !== rows.length || values.some((row) => row.length !== width) || width === 0) {
+      throw new InvalidInputError(`${name} must be ${rows.length} rows of the same non-zero length ${width}`);
+    }
+    const data = new Uint8Array(values.length * width * 4); // [rows, d] float32 little-endian
+    const view = new DataView(data.buffer);
+    values.forEach((row, rowIndex) => {
+      for (let column = 0; column < width; column++) view.setFloat32((rowIndex * width + column) * 4, row[column], true);
+    });
+    return { name, dtype: 'F32' as const, shape: [values.length, width], data };
+  };
+  const tensors = [matrix(PER_LAYER_DIRECTIONS_TENSOR, rows)];
+  if (means) tensors.push(matrix(HARMFUL_MEAN_TENSOR, means.harmful), matrix(HARMLESS_MEAN_TENSOR, means.harmless));
+  return encodeSafetensors(tensors);
 }

@@ -3,8 +3,8 @@
  * in `text_config`, as Qwen3.5 and Gemma 3 do) and the safetensors shard layout (one `model.safetensors`,
  * or shards listed by `model.safetensors.index.json`).
  */
-import { InvalidFileError } from '../protocol/errors';
-import { checkedRelativePath, type ModelFolder } from '../platform/folder';
+import { InvalidFileError } from '../base/errors';
+import { checkedRelativePath, type ModelFolder } from '../ports/folder';
 import { readSafetensorsHeader } from './safetensors';
 import { isJsonObject, JsonSyntaxError, parseStrictJson, toPlainJson } from './strict-json';
 

@@ -4,7 +4,7 @@
  * which numpy stores as pickles — are refused outright: a pickle can run code, so it is never read.
  */
 import { float16BitsToFloat32 } from '../core/dtypes';
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** numpy.load's default max_header_size: larger headers are only produced by hostile or broken files. */

@@ -16,7 +16,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxSchema } from 'onnx-proto';
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 
 /** The protobufjs classes (`onnx.ModelProto.decode`, `onnx.NodeProto.create`, ...). */
 export const onnx: typeof OnnxSchema = onnxProto.onnx;

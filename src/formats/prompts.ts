@@ -3,7 +3,7 @@
  * `{"messages": [...]}` rows. Other fields of a row (ids, reference responses) are ignored. A bad row is an
  * InvalidFileError naming the file and the line, never a silently skipped prompt.
  */
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 
 export type PromptFileKind = 'txt' | 'jsonl';
 

@@ -5,10 +5,10 @@
  * are written as null.
  */
 import type { ContrastAnalysis, LayerRange } from '../core/analysis';
-import { InvalidFileError } from '../protocol/errors';
-import type { ReportJson } from '../protocol/report-json';
+import { InvalidFileError } from '../base/errors';
+import type { ReportJson } from './report-json';
 
-export type { ReportCounts, ReportJson, ReportLayer } from '../protocol/report-json';
+export type { ReportCounts, ReportJson, ReportLayer } from './report-json';
 
 export interface ReportInput {
   model: Record<string, unknown>;

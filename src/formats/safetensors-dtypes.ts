@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 
 /** The dtypes the safetensors format names, and their element sizes in bytes. */
 export type SafetensorsDType =

@@ -6,7 +6,7 @@
  * the file, each spanning numel × dtype size bytes. Stricter than the crate where JSON.parse would silently
  * lose information: duplicate keys and non-integer or > 2^53 numbers are rejected.
  */
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 import { dtypeByteSize, isSafetensorsDType, SAFETENSORS_DTYPES, type SafetensorsDType } from './safetensors-dtypes';
 import { isJsonObject, JsonNumber, JsonSyntaxError, parseStrictJson, type JsonValue } from './strict-json';
 

@@ -4,7 +4,7 @@
  * is kept. `encodeSafetensorsHeader` alone serves streaming writers: write the header, then each tensor's
  * bytes in the same order.
  */
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 import { isSafetensorsDType, type SafetensorsDType } from './safetensors-dtypes';
 import { SAFETENSORS_LENGTH_PREFIX_BYTES, SAFETENSORS_MAX_HEADER_BYTES, SAFETENSORS_METADATA_KEY, tensorByteCount } from './safetensors-header';
 

@@ -3,8 +3,8 @@
  * validated header), tensor data with range reads of one tensor or one chunk of rows at a time, so a 4 GB
  * shard never sits in memory and a browser Blob serves the same as a Node file.
  */
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import type { ByteSource } from '../platform/bytes';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
+import type { ByteSource } from '../ports/bytes';
 import { dtypeByteSize } from './safetensors-dtypes';
 import {
   checkedHeaderLength,

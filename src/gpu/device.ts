@@ -4,7 +4,7 @@
  * but slow, so the caller may prefer the CPU), and turns device loss into a BackendError on the next call
  * instead of a hang.
  */
-import { BackendError } from '../protocol/errors';
+import { BackendError } from '../base/errors';
 
 export interface GpuLimits {
   maxStorageBufferBindingSize: number;

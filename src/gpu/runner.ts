@@ -2,7 +2,7 @@
  * Runs the kernel programs: one compiled pipeline per program cache key (kernel + dtype), buffers created per
  * call and destroyed after it, errors from validation or out-of-memory turned into BackendError.
  */
-import { BackendError } from '../protocol/errors';
+import { BackendError } from '../base/errors';
 import type { GpuContext } from './device';
 import { packKernelParams, PARAMS_BYTES, type GpuBindingKind, type GpuProgram, type KernelParams } from './program';
 

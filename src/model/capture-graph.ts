@@ -6,7 +6,7 @@
  * Positions are gathered on the sequence axis with ONNX Gather, which accepts negative indices: −1 is the
  * last token of every row, which is the last prompt token under left padding.
  */
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 import { OnnxDataType, int64Initializer, intAttribute, tensorValueInfo } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { activationName } from './activation-names';

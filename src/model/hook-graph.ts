@@ -11,7 +11,7 @@
  * scales, reshapes and a bias Add, which all commute with the projection. Only the residual sum's input is
  * rewired, so every original input and output of the graph stays.
  */
-import { InvalidInputError, UnsupportedModelError } from '../protocol/errors';
+import { InvalidInputError, UnsupportedModelError } from '../base/errors';
 import { OnnxDataType, float32Initializer, intAttribute } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphEdit, GraphIndex, makeNode, renameOuterScopeReads } from './onnx-graph-utils';

@@ -17,7 +17,7 @@
  * feeds the final norm. Linear-attention layers inside If/Scan are token mixers like any other: the stream
  * itself stays in the main graph.
  */
-import { UnsupportedModelError } from '../protocol/errors';
+import { UnsupportedModelError } from '../base/errors';
 import { FLOAT_DATA_TYPES, OnnxDataType, int64ToNumber } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphIndex } from './onnx-graph-utils';

@@ -14,7 +14,7 @@
  * - 'columns': the second-to-last axis is dModel (HF Linear weight [dModel, in], fused experts
  *   [experts, dModel, in]); each matrix W becomes W − α r (rᵀW).
  */
-import { UnsupportedModelError } from '../protocol/errors';
+import { UnsupportedModelError } from '../base/errors';
 import type { ModelConfig } from '../formats/hf-folder';
 
 /** What the user can choose to orthogonalize. */

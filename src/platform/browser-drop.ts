@@ -2,9 +2,9 @@
  * Turns what the browser hands the page (a drop, the directory picker, `<input webkitdirectory>`) into a
  * FolderDescriptor the worker can open. Nothing is read here: handles and Files are passed on as they are.
  */
-import { InvalidInputError } from '../protocol/errors';
-import type { FolderDescriptor, FolderFile } from '../protocol/analysis-api';
+import { InvalidInputError } from '../base/errors';
 import { folderFilesFromInput } from './browser-folder';
+import { type FolderDescriptor, type FolderFile } from '../ports/folder-descriptor';
 
 type DirectoryPickerWindow = Window & { showDirectoryPicker?: (options?: { mode?: 'read' | 'readwrite' }) => Promise<FileSystemDirectoryHandle> };
 

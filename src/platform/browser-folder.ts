@@ -3,10 +3,10 @@
  * (picker or drag-and-drop), or static files served next to the app (the demo model). Every file stays a Blob
  * and is read by range, so a multi-gigabyte shard is never copied into one ArrayBuffer.
  */
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import type { FolderDescriptor, FolderFile } from '../protocol/analysis-api';
-import { BlobByteSource, type ByteSource } from './bytes';
-import type { ModelFolder } from './folder';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
+import { BlobByteSource, type ByteSource } from '../ports/bytes';
+import type { ModelFolder } from '../ports/folder';
+import { type FolderDescriptor, type FolderFile } from '../ports/folder-descriptor';
 
 /** Folders deeper than this are not model folders (and walking them would take long). */
 const MAX_FOLDER_DEPTH = 6;

@@ -11,9 +11,9 @@
  * Nothing is ever buffered whole: sinks pass chunks straight to the browser's file writer.
  */
 import { Zip, ZipPassThrough } from 'fflate';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
-import { BlobByteSource, type ByteSink, type ByteSource } from './bytes';
-import { checkedRelativePath, type OutputFolder } from './folder';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
+import { BlobByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
+import { checkedRelativePath, type OutputFolder } from '../ports/folder';
 
 /** Read access to what an output folder has written, for the verification pass before commit. */
 export interface OutputReader {

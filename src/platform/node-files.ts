@@ -6,9 +6,9 @@
 import { promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { InvalidFileError, InvalidInputError, WorkbenchError } from '../protocol/errors';
-import type { ByteSink, ByteSource } from './bytes';
-import { checkedRelativePath, decodeUtf8Text, type ModelFolder, type OutputFolder } from './folder';
+import { InvalidFileError, InvalidInputError, WorkbenchError } from '../base/errors';
+import type { ByteSink, ByteSource } from '../ports/bytes';
+import { checkedRelativePath, decodeUtf8Text, type ModelFolder, type OutputFolder } from '../ports/folder';
 
 /** Text files (configs, tokenizers) are read whole; anything larger is not a text file we need. */
 export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;

@@ -4,8 +4,8 @@
  * after checking that each holds as many values as its shape says (ORT's own message for a mismatch names
  * neither the feed nor the shape).
  */
-import { InvalidInputError } from '../protocol/errors';
-import type { OnnxTensor, OnnxValueInfo } from './onnx-session';
+import { InvalidInputError } from '../base/errors';
+import type { OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 
 /** The part of ORT's `InferenceSession.ValueMetadata` we read (the same in onnxruntime-node and -web). */
 export type OrtValueMetadata = { isTensor: false } | { isTensor: true; type: string; shape: readonly (number | string)[] };

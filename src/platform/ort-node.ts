@@ -5,8 +5,8 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { BackendError, InvalidFileError, InvalidInputError } from '../protocol/errors';
-import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from './onnx-session';
+import { BackendError, InvalidFileError, InvalidInputError } from '../base/errors';
+import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { describeValues, toOrtFeeds } from './ort-common';
 
 export interface NodeSessionOptions {

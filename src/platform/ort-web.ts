@@ -6,10 +6,10 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmBinaryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import wasmFactoryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
-import { BackendError, InvalidFileError } from '../protocol/errors';
-import type { ResolvedBackend } from '../protocol/analysis-api';
-import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from './onnx-session';
+import { BackendError, InvalidFileError } from '../base/errors';
+import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { describeValues, toOrtFeeds } from './ort-common';
+import { type ResolvedBackend } from '../ports/onnx-session';
 
 export { ort };
 

@@ -3,52 +3,22 @@
  * One interface, implemented by the in-thread service (workers/analysis-service.ts) and by the comlink proxy
  * (src/clients/analysis-client.ts) alike, so the UI cannot tell which one it talks to.
  */
-import type { SerializedError } from './errors';
-import type { LongCallOptions, Progress } from './progress';
-import type { ReportJson } from './report-json';
+import type { SerializedError } from '../base/errors';
+import type { LongCallOptions, Progress } from '../base/progress';
+import type { ReportJson } from '../formats/report-json';
 
-export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
-export type ResolvedBackend = 'webgpu' | 'wasm';
+export type { BackendChoice, ResolvedBackend } from '../ports/onnx-session';
+export type { FolderDescriptor, FolderFile } from '../ports/folder-descriptor';
+export type { FolderCheck, ModelInspection } from '../engine/model-inspection';
+import type { BackendChoice, ResolvedBackend } from '../ports/onnx-session';
+import type { FolderDescriptor } from '../ports/folder-descriptor';
+import type { ModelInspection } from '../engine/model-inspection';
 
 export interface BackendProbe {
   webgpu: boolean; // an adapter exists
   fallback: boolean; // it is a software adapter
   auto: ResolvedBackend; // what `auto` runs on
   detail: string;
-}
-
-/** One file of a model folder handed over by the UI; `File` objects are structured-cloneable and Blob-backed. */
-export interface FolderFile {
-  path: string; // relative, '/'-separated, without the folder's own name
-  file: File;
-}
-
-/**
- * Where a model folder lives. Every variant crosses postMessage without reading the files: the worker reads
- * only the ranges it needs.
- */
-export type FolderDescriptor =
-  | { kind: 'url'; name: string; baseUrl: string; files: { path: string; size: number }[] }
-  | { kind: 'files'; name: string; files: FolderFile[] }
-  | { kind: 'directory-handle'; name: string; handle: FileSystemDirectoryHandle };
-
-export interface FolderCheck {
-  item: 'config' | 'tokenizer' | 'onnx' | 'safetensors';
-  present: boolean;
-  detail: string; // what was found, e.g. "llama, 4 layers, d_model 64" or why it is missing
-}
-
-export interface ModelInspection {
-  name: string;
-  fingerprint: string; // identifies the folder's content for the activation cache
-  modelType: string;
-  numLayers: number; // L blocks, hence L+1 layer indices
-  hiddenSize: number;
-  checks: FolderCheck[];
-  /** What each step of the workflow can do with this folder, in words the UI shows as they are. */
-  capabilities: { capture: boolean; chat: boolean; export: boolean; notes: string[] };
-  onnxFile: string | null;
-  residualStyle: string | null; // 'torch' | 'genai' | 'demo' when the ONNX graph was understood
 }
 
 export interface PromptMessage {
@@ -79,7 +49,7 @@ export interface AnalysisRequest {
 }
 
 /** The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it. */
-export type { ReportJson, ReportLayer } from './report-json';
+export type { ReportJson, ReportLayer } from '../formats/report-json';
 
 export interface AnalysisResult {
   report: ReportJson;

@@ -7,8 +7,8 @@
  * changed (a new base folder, another direction, scale or targets, another backend), so the UI stays stateless
  * about what the worker holds.
  */
-import type { Envelope, FolderDescriptor, PromptInput, PromptMessage, ResolvedBackend } from './analysis-api';
-import type { LongCallOptions, Progress } from './progress';
+import type { Envelope, PromptInput, PromptMessage } from './analysis-api';
+import type { LongCallOptions, Progress } from '../base/progress';
 
 export type AblationTarget = 'embed' | 'attn' | 'mlp';
 export type ChatSide = 'base' | 'ablated';
@@ -60,12 +60,10 @@ export interface ChatTokenEvent {
   index: number;
 }
 
-export interface RefusalCheck {
-  refused: boolean;
-  matchedMarkers: string[];
-  /** [start, end) character ranges of the matched markers in the reply as shown, for highlighting. */
-  spans: [number, number][];
-}
+export type { RefusalCheck } from '../core/refusal-spans';
+import type { RefusalCheck } from '../core/refusal-spans';
+import { type FolderDescriptor } from '../ports/folder-descriptor';
+import { type ResolvedBackend } from '../ports/onnx-session';
 
 export interface ChatReply {
   text: string;

@@ -3,16 +3,17 @@
  * the edited folder. One interface, implemented by the in-thread service (workers/export-service.ts) and the
  * comlink proxy (src/clients/export-client.ts) alike.
  */
-import type { FolderDescriptor } from './analysis-api';
-import type { SerializedError } from './errors';
-import type { LongCallOptions, Progress } from './progress';
+import type { SerializedError } from '../base/errors';
+import type { LongCallOptions, Progress } from '../base/progress';
+import { type FolderDescriptor } from '../ports/folder-descriptor';
 
 /** Where the edited folder goes: a directory the user picked, one download per file, or one zip download. */
 export type ExportTarget = 'folder' | 'downloads' | 'zip';
 export const EXPORT_TARGETS: readonly ExportTarget[] = ['folder', 'downloads', 'zip'];
 
 /** Which orthogonalization backend runs: 'auto' picks the measured default (see ExportCapabilities). */
-export type ExportBackendChoice = 'auto' | 'cpu' | 'webgpu';
+export type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
+import type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 
 export type ExportTargetName = 'embed' | 'attn' | 'mlp';
 

@@ -4,11 +4,11 @@
  */
 import demoManifest from 'virtual:demo-model-manifest';
 import { analysisClient } from '../clients/analysis-client';
-import type { FolderDescriptor } from '../protocol/analysis-api';
-import { CancelledError, InvalidInputError, WorkbenchError } from '../protocol/errors';
-import type { Progress } from '../protocol/progress';
+import { CancelledError, InvalidInputError, WorkbenchError } from '../base/errors';
+import type { Progress } from '../base/progress';
 import { importPromptText, promptSetToInputs } from './prompt-sets';
 import { workbenchStore as store, type PromptSetName, type PromptSetState } from './store';
+import { type FolderDescriptor } from '../protocol/analysis-api';
 
 export const DEMO_MODEL_BASE_URL = `${import.meta.env.BASE_URL}models/demo/`;
 

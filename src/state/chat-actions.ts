@@ -6,7 +6,7 @@
 import { chatClient } from '../clients/chat-client';
 import type { FolderDescriptor, PromptMessage, ResolvedBackend } from '../protocol/analysis-api';
 import type { AblatedModelSpec, AblationTarget, ChatModelsSpec, ChatReply, ChatSide } from '../protocol/chat-api';
-import { CancelledError, InvalidInputError } from '../protocol/errors';
+import { CancelledError, InvalidInputError } from '../base/errors';
 import { reportError } from './actions';
 import { chatStore, type ChatState, type ChatTurn } from './chat-store';
 import { workbenchStore } from './store';

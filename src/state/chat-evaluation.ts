@@ -6,8 +6,8 @@
 import { chatClient } from '../clients/chat-client';
 import { parsePromptFile } from '../formats/prompts';
 import type { PromptInput } from '../protocol/analysis-api';
-import { CancelledError, InvalidFileError, InvalidInputError } from '../protocol/errors';
-import type { Progress } from '../protocol/progress';
+import { CancelledError, InvalidFileError, InvalidInputError } from '../base/errors';
+import type { Progress } from '../base/progress';
 import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
 import { chatStore, type ChatState, type HeldOutSet } from './chat-store';

@@ -3,7 +3,7 @@
  * never writes except through the workbench's actions). No math here: replies, rates and KL arrive finished.
  */
 import { useSyncExternalStore } from 'react';
-import type { PromptInput } from '../protocol/analysis-api';
+import type { PromptInput, FolderDescriptor } from '../protocol/analysis-api';
 import {
   DEFAULT_CHAT_SETTINGS,
   type AblationTarget,
@@ -14,7 +14,6 @@ import {
   type RefusalCheck,
   type SweepResult,
 } from '../protocol/chat-api';
-import type { FolderDescriptor } from '../protocol/analysis-api';
 import { Store } from './store';
 
 export type ReplyState = 'waiting' | 'streaming' | 'done' | 'stopped' | 'failed';

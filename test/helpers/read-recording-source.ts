@@ -1,4 +1,4 @@
-import type { ByteSource } from '../../src/platform/bytes';
+import type { ByteSource } from '../../src/ports/bytes';
 
 /** A ByteSource that records every read it serves, so tests can check what a parser touched and how much at once. */
 export class ReadRecordingSource implements ByteSource {

@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ablateModel, type AblateOptions } from '../../src/engine/ablate';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
-import { MemoryByteSink } from '../../src/platform/bytes';
-import { MemoryModelFolder, type OutputFolder } from '../../src/platform/folder';
-import { CancelledError } from '../../src/protocol/errors';
-import type { Progress } from '../../src/protocol/progress';
+import { MemoryByteSink } from '../../src/ports/bytes';
+import { MemoryModelFolder, type OutputFolder } from '../../src/ports/folder';
+import { CancelledError } from '../../src/base/errors';
+import type { Progress } from '../../src/base/progress';
 import { generateModelFolder } from '../helpers/generate-models';
 import { listFiles } from './ablate-helpers';
 
@@ -54,7 +54,7 @@ afterAll(async () => {
   await fs.rm(workDir, { recursive: true, force: true });
 });
 
-function options(extra: Partial<AblateOptions> = {}): AblateOptions {
+function options(extra: Partial<Extract<AblateOptions, { direction: Float32Array }>> = {}): AblateOptions {
   return { direction, scale: 1, targets: ['embed', 'attn', 'mlp'], ...extra };
 }
 

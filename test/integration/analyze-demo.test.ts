@@ -6,13 +6,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cosineSimilarity } from '../../src/core/statistics';
 import { analyzeModel } from '../../src/engine/analyze';
-import { findOnnxGraphFiles, openCaptureSession } from '../../src/engine/capture';
+import { openCaptureSession } from '../../src/engine/capture';
 import { loadChatTokenizer } from '../../src/engine/tokenize';
 import { parseDirectionFile } from '../../src/formats/direction-file';
 import { parsePromptFile } from '../../src/formats/prompts';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
-import type { Progress } from '../../src/protocol/progress';
+import type { Progress } from '../../src/base/progress';
+import { findOnnxGraphFiles } from '../../src/formats/onnx-files';
 
 const demoDir = 'public/models/demo';
 const promptsDir = 'public/prompts';

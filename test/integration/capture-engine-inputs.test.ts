@@ -14,9 +14,9 @@ import { decodeOnnxModel, encodeOnnxModel, externalInitializers, onnx } from '..
 import { parsePromptFile } from '../../src/formats/prompts';
 import { parseReport } from '../../src/formats/report';
 import { openNodeModelFolder } from '../../src/platform/node-files';
-import type { OnnxValueInfo } from '../../src/platform/onnx-session';
+import type { OnnxValueInfo } from '../../src/ports/onnx-session';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
-import { UnsupportedModelError } from '../../src/protocol/errors';
+import { UnsupportedModelError } from '../../src/base/errors';
 import path from 'node:path';
 import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
 

@@ -6,15 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as transformers from '@huggingface/transformers';
-import { activationsAtPosition, captureActivations, findOnnxGraphFiles, openCaptureSession, type CaptureSession } from '../../src/engine/capture';
+import { activationsAtPosition, captureActivations, openCaptureSession, type CaptureSession } from '../../src/engine/capture';
 import { createChatTokenizer, loadTokenizerFiles, padBatch, type ChatTokenizer } from '../../src/engine/tokenize';
 import { parsePromptFile, type PromptRecord } from '../../src/formats/prompts';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
-import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
-import type { Progress } from '../../src/protocol/progress';
+import { CancelledError, InvalidInputError } from '../../src/base/errors';
+import type { Progress } from '../../src/base/progress';
 import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA_DIR, QWEN3_5_GRAPH_DIR } from '../helpers/fixtures';
+import { findOnnxGraphFiles } from '../../src/formats/onnx-files';
 
 const toyDir = TOY_LLAMA_DIR;
 /** float32 ONNX vs float64 reference through 4 blocks: residual norms reach ~15. */

@@ -13,12 +13,12 @@ import { EvaluationSession } from '../../src/engine/evaluate';
 import { encodeOnnxModel } from '../../src/formats/onnx';
 import { parsePromptFile } from '../../src/formats/prompts';
 import { readSafetensorsHeader, readTensorBytes } from '../../src/formats/safetensors';
-import { buildDemoOnnx } from '../../src/model/demo-model';
+import { buildDemoOnnx } from '../../scripts/demo/demo-model';
 import { createNodeOutputFolder, openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
-import type { FolderDescriptor } from '../../src/protocol/analysis-api';
 import { DEFAULT_CHAT_SETTINGS, type ChatModelsSpec } from '../../src/protocol/chat-api';
-import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
+import { CancelledError, InvalidInputError } from '../../src/base/errors';
 import { ChatService } from '../../workers/chat-service';
+import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'public/models/demo');

@@ -14,8 +14,8 @@ import type { PreTrainedModel, PreTrainedTokenizer } from '@huggingface/transfor
 import { isRefusal } from '../../src/core/refusal';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../../src/formats/onnx';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
-import { buildDemoOnnx } from '../../src/model/demo-model';
-import { EOS_TOKEN_ID, PAD_TOKEN_ID, PLANTED_LAYER } from '../../src/model/demo-weights';
+import { buildDemoOnnx } from '../../scripts/demo/demo-model';
+import { EOS_TOKEN_ID, PAD_TOKEN_ID, PLANTED_LAYER } from '../../scripts/demo/demo-weights';
 import { DEMO_MODEL_DIR, DEMO_PROMPT_DIR } from '../../scripts/build-demo-model';
 import { llamaConfigFromJson, llamaReferenceForward, loadSafetensorsAsFloat32, type LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { maxAbsDifference, runLeftPadded } from '../helpers/toy-llama-session';

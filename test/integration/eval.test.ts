@@ -8,13 +8,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Progress } from '../../src/protocol/progress';
-import { CancelledError } from '../../src/protocol/errors';
+import type { Progress } from '../../src/base/progress';
+import { CancelledError } from '../../src/base/errors';
 import { klDivergenceFromLogits } from '../../src/core/kl';
 import { EvaluationSession } from '../../src/engine/evaluate';
 import { LanguageModel, type Conversation } from '../../src/engine/generate';
 import { readSafetensorsHeader, readTensorBytes } from '../../src/formats/safetensors';
-import { buildDemoOnnx } from '../../src/model/demo-model';
+import { buildDemoOnnx } from '../../scripts/demo/demo-model';
 import { openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

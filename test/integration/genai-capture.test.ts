@@ -17,7 +17,7 @@ import { parsePromptFile, type PromptRecord } from '../../src/formats/prompts';
 import { parseReport } from '../../src/formats/report';
 import { findResidualPoints } from '../../src/model/residual-finder';
 import { openNodeModelFolder } from '../../src/platform/node-files';
-import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../../src/platform/onnx-session';
+import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../../src/ports/onnx-session';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import { genaiReferenceForward } from '../helpers/genai-reference-forward';
 import { generateGenaiModelFolder, TOY_TOKENIZER_DIR, type GeneratedGenaiModel } from '../helpers/generate-genai-model';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LanguageModel, loadGenerationTokenizer, type Conversation, type GenerationTokenizer } from '../../src/engine/generate';
 import { EvaluationSession } from '../../src/engine/evaluate';
 import { openNodeModelFolder } from '../../src/platform/node-files';
-import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
+import { CancelledError, InvalidInputError } from '../../src/base/errors';
 import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
 const TOY = TOY_LLAMA_DIR;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyRows, orthogonalizeColumns } from '../../src/core/orthogonalize';
 import type { ModelProto } from '../../src/formats/onnx';
-import { buildDemoOnnx } from '../../src/model/demo-model';
+import { buildDemoOnnx } from '../../scripts/demo/demo-model';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import type { HookTarget } from '../../src/model/hook-graph';
 import { findResidualPoints } from '../../src/model/residual-finder';

@@ -7,11 +7,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
-import type { OnnxSessionFactory } from '../../src/platform/onnx-session';
-import type { AnalysisRequest, FolderDescriptor, ResolvedBackend } from '../../src/protocol/analysis-api';
-import { BackendError, InvalidFileError } from '../../src/protocol/errors';
+import type { OnnxSessionFactory, ResolvedBackend } from '../../src/ports/onnx-session';
+import type { AnalysisRequest } from '../../src/protocol/analysis-api';
+import { BackendError, InvalidFileError } from '../../src/base/errors';
 import { parsePromptFile } from '../../src/formats/prompts';
 import { AnalysisService } from '../../workers/analysis-service';
+import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DEMO = join(ROOT, 'public', 'models', 'demo');

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeForRefusal } from '../../src/core/refusal';
-import { checkRefusal, markerSpans, normalizeWithOrigins } from '../../workers/chat-markers';
+import { checkRefusal, markerSpans, normalizeWithOrigins } from '../../src/core/refusal-spans';
 
 describe('marker spans', () => {
   it('maps matches in the normalized text back to the reply as written', () => {

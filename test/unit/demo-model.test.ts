@@ -8,9 +8,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeOnnxModel, int64ToNumber } from '../../src/formats/onnx';
-import { buildDemoOnnx, DEMO_PRODUCER_NAME } from '../../src/model/demo-model';
-import { buildDemoWeights, demoVocabulary, preTokenize, wordFlags, type DemoWeights, type LexiconName } from '../../src/model/demo-weights';
-import { UnsupportedModelError } from '../../src/protocol/errors';
+import { buildDemoOnnx, DEMO_PRODUCER_NAME } from '../../scripts/demo/demo-model';
+import { buildDemoWeights, demoVocabulary, preTokenize, wordFlags, type DemoWeights, type LexiconName } from '../../scripts/demo/demo-weights';
+import { UnsupportedModelError } from '../../src/base/errors';
 import { buildDemoFolder, DEMO_MODEL_DIR, DEMO_PROMPT_DIR, readPromptTexts } from '../../scripts/build-demo-model';
 
 const MAX_DEMO_BYTES = 5 * 1024 * 1024;

@@ -1,9 +1,9 @@
 // Direction files per CONTRACTS.md: safetensors `direction` [d] / `directions` [L+1, d] in F32/F16/BF16,
 // .npy and .json forms; selection by layer; every refusal names the file.
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError, InvalidInputError } from '../../src/protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../../src/base/errors';
 import { encodeSafetensors, readSafetensorsHeader, type SafetensorsDType } from '../../src/formats/safetensors';
-import { MemoryByteSource } from '../../src/platform/bytes';
+import { MemoryByteSource } from '../../src/ports/bytes';
 import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from '../../src/formats/direction-file';
 
 /** float32 rounding of a unit vector computed in float64. */
@@ -166,5 +166,27 @@ describe('selectDirection', () => {
       expect(error).toBeInstanceOf(InvalidFileError);
       expect(error.message).toMatch(problem);
     }
+  });
+});
+
+describe('directions.safetensors with harmful_mean and harmless_mean', () => {
+  const rows = [Float32Array.of(1, 0, 0), Float32Array.of(0, 1, 0)];
+  const harmful = [Float32Array.of(0.5, 2, -1), Float32Array.of(3, 0.25, 1)];
+  const harmless = [Float32Array.of(-1, 0.5, 0), Float32Array.of(2, 2, 2)];
+
+  it('round-trips the means beside the directions', () => {
+    const parsed = parseDirectionFile('d.safetensors', encodeDirectionsSafetensors(rows, { harmful, harmless }));
+    expect(parsed.rows).toEqual(rows);
+    expect(parsed.harmfulMeans).toEqual(harmful);
+    expect(parsed.harmlessMeans).toEqual(harmless);
+    expect(parseDirectionFile('old.safetensors', encodeDirectionsSafetensors(rows)).harmlessMeans).toBeUndefined();
+  });
+
+  it('refuses means whose shape differs from the directions, naming the file and tensor', () => {
+    const bytes = encodeSafetensors([
+      { name: 'directions', dtype: 'F32', shape: [2, 3], data: new Uint8Array(24) },
+      { name: 'harmless_mean', dtype: 'F32', shape: [3, 3], data: new Uint8Array(36) },
+    ]);
+    expect(() => parseDirectionFile('bad.safetensors', bytes)).toThrow(/bad\.safetensors: tensor "harmless_mean" has shape \[3, 3\]; expected \[2, 3\]/);
   });
 });

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
 import { planAblation, writeAblation, type AblationPlan } from '../../src/engine/ablate';
-import { MemoryByteSink, MemoryByteSource, type ByteSink } from '../../src/platform/bytes';
-import type { OutputFolder } from '../../src/platform/folder';
+import { MemoryByteSink, MemoryByteSource, type ByteSink } from '../../src/ports/bytes';
+import type { OutputFolder } from '../../src/ports/folder';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { readStoredZipEntries, type OutputReader } from '../../src/platform/browser-output';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
 import { verifyExport } from '../../workers/export-verify';
 import { generateModelFolder } from '../helpers/generate-models';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFromFloat64, type FloatDType } from '../../src/core/dtypes';
 import { applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { GpuOrthogonalizeBackend } from '../../src/engine/gpu-orthogonalize-backend';
-import { BackendError } from '../../src/protocol/errors';
+import { BackendError } from '../../src/base/errors';
 import { compareWithCpuTwin, countUlpDifferences, type KernelComparison } from './gpu-kernel-comparison';
 import { acquireNodeGpu, type NodeGpu } from './gpu-node-device';
 

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidFileError, InvalidInputError, WorkbenchError } from '../../src/protocol/errors';
+import { InvalidFileError, InvalidInputError, WorkbenchError } from '../../src/base/errors';
 import { createFileSink, createNodeOutputFolder, openFileSource, openNodeModelFolder } from '../../src/platform/node-files';
-import { checkedRelativePath } from '../../src/platform/folder';
+import { checkedRelativePath } from '../../src/ports/folder';
 import { readModelConfig, readShardMap } from '../../src/formats/hf-folder';
 import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 

@@ -2,8 +2,8 @@
 // shards, index with missing or hostile shard names).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError } from '../../src/protocol/errors';
-import { MemoryModelFolder } from '../../src/platform/folder';
+import { InvalidFileError } from '../../src/base/errors';
+import { MemoryModelFolder } from '../../src/ports/folder';
 import { encodeSafetensors } from '../../src/formats/safetensors';
 import { parseModelConfig, readModelConfig, readShardMap } from '../../src/formats/hf-folder';
 import path from 'node:path';

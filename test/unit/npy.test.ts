@@ -1,7 +1,7 @@
 // .npy reading against files written by numpy itself, plus hostile headers: pickles (object arrays),
 // oversized headers, structured dtypes, truncation, and header syntax the literal parser must refuse.
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
 import { npyToFloat64, NPY_MAX_HEADER_BYTES, parseNpy } from '../../src/formats/npy';
 
 // Written by numpy 2.4.6 (np.save / np.lib.format.write_array), hex-encoded: real reference files for the reader.

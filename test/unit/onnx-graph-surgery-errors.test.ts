@@ -10,7 +10,7 @@ import { buildCaptureGraph } from '../../src/model/capture-graph';
 import { buildHookGraph } from '../../src/model/hook-graph';
 import type { HookOptions } from '../../src/model/hook-graph';
 import { findResidualPoints } from '../../src/model/residual-finder';
-import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../../src/protocol/errors';
+import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../../src/base/errors';
 import { QWEN_GRAPH, TOY_LLAMA } from '../helpers/toy-llama-session';
 
 const TOY_ONNX = `${TOY_LLAMA}/onnx/model.onnx`;

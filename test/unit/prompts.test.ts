@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parsePromptFile, promptsFromLines } from '../../src/formats/prompts';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
 import path from 'node:path';
 import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 

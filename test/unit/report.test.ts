@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeContrast, DEFAULT_LAYER_RANGE } from '../../src/core/analysis';
 import { seededRandom, seededSplit } from '../../src/core/statistics';
 import { buildReport, parseReport, serializeReport, type ReportInput } from '../../src/formats/report';
-import { InvalidFileError } from '../../src/protocol/errors';
+import { InvalidFileError } from '../../src/base/errors';
 
 const layerCount = 4;
 const hiddenSize = 8;

@@ -3,8 +3,8 @@
 // be refused with a named WorkbenchError — never a TypeError/RangeError, never a hang, and never a read
 // (hence an allocation) larger than the file itself.
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError, WorkbenchError } from '../../src/protocol/errors';
-import { MemoryByteSource } from '../../src/platform/bytes';
+import { InvalidFileError, WorkbenchError } from '../../src/base/errors';
+import { MemoryByteSource } from '../../src/ports/bytes';
 import { ReadRecordingSource } from '../helpers/read-recording-source';
 import {
   dtypeByteSize,

@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidFileError, InvalidInputError } from '../../src/protocol/errors';
-import { BlobByteSource, MemoryByteSource, type ByteSource } from '../../src/platform/bytes';
+import { InvalidFileError, InvalidInputError } from '../../src/base/errors';
+import { BlobByteSource, MemoryByteSource, type ByteSource } from '../../src/ports/bytes';
 import { openFileSource } from '../../src/platform/node-files';
 import {
   encodeSafetensors,

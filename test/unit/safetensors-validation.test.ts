@@ -1,8 +1,8 @@
 // One failing input per safetensors header rule (the Rust `safetensors` crate's rules, plus strict JSON),
 // each asserting the named error, the file it names and the specific problem.
 import { describe, expect, it } from 'vitest';
-import { InvalidFileError } from '../../src/protocol/errors';
-import { MemoryByteSource } from '../../src/platform/bytes';
+import { InvalidFileError } from '../../src/base/errors';
+import { MemoryByteSource } from '../../src/ports/bytes';
 import { ReadRecordingSource } from '../helpers/read-recording-source';
 import { readSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES } from '../../src/formats/safetensors';
 

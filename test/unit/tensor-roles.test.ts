@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/formats/hf-folder';
 import { classifyTensor, scanAblationTargets, selectAblationTargets } from '../../src/model/tensor-roles';
-import { UnsupportedModelError } from '../../src/protocol/errors';
+import { UnsupportedModelError } from '../../src/base/errors';
 
 function config(modelType: string, extra: Record<string, unknown> = {}, nested = false) {
   const text = { model_type: modelType, hidden_size: 8, num_hidden_layers: 2, vocab_size: 10, ...extra };

@@ -8,9 +8,9 @@ import { useEffect, useRef, useState } from 'react';
 import { exportClient } from '../../clients/export-client';
 import { reportError, selectLayer } from '../../state/actions';
 import { useWorkbench, workbenchStore } from '../../state/store';
-import { CancelledError, InvalidInputError } from '../../protocol/errors';
+import { CancelledError, InvalidInputError } from '../../base/errors';
 import type { ExportBackendChoice, ExportDirection, ExportResult, ExportTarget, ExportTargetName } from '../../protocol/export-api';
-import type { Progress } from '../../protocol/progress';
+import type { Progress } from '../../base/progress';
 import { deliverDownloads, downloadName, hasDirectoryPicker, parseBlockRange, pickOutputDirectory } from './export-helpers';
 
 type Phase = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';

@@ -2,7 +2,7 @@
  * Small browser-side helpers of the export panel: feature detection, the block-range field, and handing the
  * worker's finished files (disk-backed Files in the origin-private file system) to the browser's downloads.
  */
-import { InvalidInputError } from '../../protocol/errors';
+import { InvalidInputError } from '../../base/errors';
 import type { ExportedFile } from '../../protocol/export-api';
 
 type DirectoryPickerWindow = Window & {

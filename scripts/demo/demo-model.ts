@@ -9,8 +9,8 @@
  * `/model/layers.{i}/Add_1` (block output) → final norm, like a torch.onnx export, so the structural residual
  * finder handles it; the producer name marks the graph as the demo builder's.
  */
-import { onnx, OnnxDataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../formats/onnx';
-import { UnsupportedModelError } from '../protocol/errors';
+import { onnx, OnnxDataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../src/formats/onnx';
+import { UnsupportedModelError } from '../../src/base/errors';
 
 export const DEMO_PRODUCER_NAME = 'abliteration-workbench demo builder';
 const OPSET = 17;

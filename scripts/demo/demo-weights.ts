@@ -24,7 +24,7 @@
  * written in the feature basis.
  */
 
-import { mulberry32 } from '../core/random';
+import { mulberry32 } from '../../src/core/random';
 import type { LlamaGraphConfig } from './demo-model';
 
 /** The demo's shape: a Llama graph config (vocabulary and tying come from the prompts and the design) plus its context. */

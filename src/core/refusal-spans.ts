@@ -3,8 +3,15 @@
  * normalized copy (lower case, no `*`, ’ → ', whitespace runs collapsed, trimmed); to highlight a match we
  * normalize the same way while remembering which original characters each normalized character came from.
  */
-import { classifyRefusal, DEFAULT_REFUSAL_MARKERS } from '../src/core/refusal';
-import type { RefusalCheck } from '../src/protocol/chat-api';
+import { classifyRefusal, DEFAULT_REFUSAL_MARKERS } from './refusal';
+
+/** A reply's refusal verdict and where its markers sit. */
+export interface RefusalCheck {
+  refused: boolean;
+  matchedMarkers: string[];
+  /** [start, end) character ranges of the matched markers in the reply as shown, for highlighting. */
+  spans: [number, number][];
+}
 
 const WHITESPACE = /\s/u;
 

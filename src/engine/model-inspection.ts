@@ -3,15 +3,34 @@
  * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
  * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
  */
-import { readModelConfig, readShardMap, type ModelConfig } from '../src/formats/hf-folder';
-import { decodeOnnxModel, externalInitializers, type ModelProto } from '../src/formats/onnx';
-import { findOnnxGraphFiles } from '../src/engine/capture';
-import { findResidualPoints, type ResidualPoints } from '../src/model/residual-finder';
-import type { ModelFolder } from '../src/platform/folder';
-import type { FolderCheck, ModelInspection } from '../src/protocol/analysis-api';
-import { InvalidFileError, WorkbenchError } from '../src/protocol/errors';
-import { ProgressReporter } from '../src/protocol/progress';
-import type { LongCallOptions } from '../src/protocol/progress';
+import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
+import { decodeOnnxModel, externalInitializers, type ModelProto } from '../formats/onnx';
+import { findResidualPoints, type GraphStyle, type ResidualPoints } from '../model/residual-finder';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidFileError, WorkbenchError } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
+
+export interface FolderCheck {
+  item: 'config' | 'tokenizer' | 'onnx' | 'safetensors';
+  present: boolean;
+  detail: string; // what was found, e.g. "llama, 4 layers, d_model 64" or why it is missing
+}
+
+/** What the UI learns about an opened model folder. */
+export interface ModelInspection {
+  name: string;
+  fingerprint: string; // identifies the folder's content for the activation cache
+  modelType: string;
+  numLayers: number; // L blocks, hence L+1 layer indices
+  hiddenSize: number;
+  checks: FolderCheck[];
+  /** What each step of the workflow can do with this folder, in words the UI shows as they are. */
+  capabilities: { capture: boolean; chat: boolean; export: boolean; notes: string[] };
+  onnxFile: string | null;
+  /** How the ONNX graph's residual stream was recognised; null without an understood graph. */
+  residualStyle: GraphStyle | null;
+}
 
 const TOKENIZER_FILE = 'tokenizer.json';
 const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';

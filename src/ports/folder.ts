@@ -4,7 +4,7 @@
  * so a crash or a cancel never leaves an output that looks complete.
  */
 import { MemoryByteSource, type ByteSink, type ByteSource } from './bytes';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 
 export interface ModelFolder {
   readonly name: string;

@@ -4,6 +4,10 @@
  * engine everywhere. Tensors cross it as plain `{type, dims, data}` records: no ORT class leaks into the engine.
  */
 
+/** The backend a session may be asked for (`auto` picks one, see src/platform/ort-web.ts) and the one it runs on. */
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+export type ResolvedBackend = 'webgpu' | 'wasm';
+
 export type OnnxElementType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
 export type OnnxTensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
