@@ -9,9 +9,9 @@ import { EvaluationSession } from '../src/engine/evaluate';
 import { ModelRecipeEvaluator } from '../src/engine/recipe-evaluator';
 import { RecipeHookModelSource } from '../src/engine/recipe-hook-models';
 import { runRecipeSearch } from '../src/engine/recipe-search';
-import type { ModelFolder } from '../src/platform/folder';
+import type { ModelFolder } from '../src/ports/folder';
 import type { FolderDescriptor, ResolvedBackend } from '../src/protocol/analysis-api';
-import { InvalidInputError } from '../src/protocol/errors';
+import { InvalidInputError } from '../src/base/errors';
 import type { SearchApi, SearchCallOptions, SearchRequest, SearchResult } from '../src/protocol/search-api';
 
 export interface SearchRuntime {

@@ -6,7 +6,7 @@ import * as Comlink from 'comlink';
 import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { configureOrtWeb } from '../src/platform/ort-web';
-import type { Progress } from '../src/protocol/progress';
+import type { Progress } from '../src/base/progress';
 import type { SearchWorkerEndpoint, TrialRecord } from '../src/protocol/search-api';
 import { createWorkerCallRunner } from './expose-service';
 import { SearchService } from './search-service';

@@ -5,13 +5,13 @@
  */
 import { join } from 'node:path';
 import { hypervolume2D } from '../core/pareto';
-import { findOnnxGraphFiles } from '../engine/capture';
+import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { DEFAULT_KL_BOUND } from '../engine/layer-sweep';
 import { chooseTrial, runRecipeSearch, type TrialRecord } from '../engine/recipe-search';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
-import { InvalidFileError } from '../protocol/errors';
+import { InvalidFileError } from '../base/errors';
 import { readPromptConversations } from './common';
 import { parseSpaceOverrides } from './optimize-space';
 import { prepareSearch } from './optimize-setup';

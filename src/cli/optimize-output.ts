@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import nodePath from 'node:path';
 import { PARAMETER_NAMES, type ParameterValues } from '../core/search-space';
 import { paretoTrials, type TrialRecord } from '../engine/recipe-search';
-import { InvalidFileError, InvalidInputError } from '../protocol/errors';
+import { InvalidFileError, InvalidInputError } from '../base/errors';
 
 export const TRIALS_FILE = 'trials.jsonl';
 export const PARETO_FILE = 'pareto.json';

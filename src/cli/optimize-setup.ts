@@ -7,14 +7,14 @@
 import { resolve } from 'node:path';
 import type { SearchSpace } from '../core/search-space';
 import type { AnalysisOutcome } from '../engine/analyze';
-import type { findOnnxGraphFiles } from '../engine/capture';
+import type { findOnnxGraphFiles } from '../formats/onnx-files';
 import { EvaluationSession } from '../engine/evaluate';
 import type { Conversation } from '../engine/generate';
 import { ModelRecipeEvaluator } from '../engine/recipe-evaluator';
 import { RecipeHookModelSource } from '../engine/recipe-hook-models';
-import type { ModelFolder } from '../platform/folder';
-import { InvalidInputError } from '../protocol/errors';
-import type { LongCallOptions } from '../protocol/progress';
+import type { ModelFolder } from '../ports/folder';
+import { InvalidInputError } from '../base/errors';
+import type { LongCallOptions } from '../base/progress';
 import { buildSpace, trainMeans, type SpaceOverrides } from './optimize-space';
 import { analyze } from './run';
 

@@ -14,7 +14,7 @@ import {
 } from '../core/search-space';
 import { activationsAtPosition, type CaptureResult } from '../engine/capture';
 import { HOOK_GRAPH_METHODS } from '../engine/recipe-hook-models';
-import { InvalidInputError } from '../protocol/errors';
+import { InvalidInputError } from '../base/errors';
 
 export interface SpaceOverrides {
   directionRange?: [number, number];

@@ -8,8 +8,8 @@
 import { classifyRefusal } from '../core/refusal';
 import { meanKLDivergence } from '../core/kl';
 import type { Recipe } from '../core/recipe';
-import { throwIfAborted } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { throwIfAborted } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation, type LanguageModel } from './generate';
 import { resolveMarkers } from './evaluate';
 import type { EvaluateTrialOptions, RecipeEvaluator, TrialEvaluation } from './recipe-search';

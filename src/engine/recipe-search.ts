@@ -16,8 +16,8 @@ import { paretoFront } from '../core/pareto';
 import { recipeToJson, type Recipe } from '../core/recipe';
 import { recipeFromParameters, type ParameterValues, type SearchSpace } from '../core/search-space';
 import { MotpeSampler, RandomSampler, type FinishedTrial, type Sampler } from '../core/tpe';
-import { CancelledError, InvalidInputError } from '../protocol/errors';
-import { ProgressReporter, type LongCallOptions } from '../protocol/progress';
+import { CancelledError, InvalidInputError } from '../base/errors';
+import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { TrialRecord } from '../protocol/search-api';
 
 export type { TrialRecord } from '../protocol/search-api';

@@ -4,7 +4,7 @@
  * (workers/search-service.ts) and the comlink proxy (src/clients/search-client.ts) alike.
  */
 import type { Envelope, FolderDescriptor, PromptInput, ResolvedBackend } from './analysis-api';
-import type { LongCallOptions, Progress } from './progress';
+import type { LongCallOptions, Progress } from '../base/progress';
 
 /** A search parameter: a float range, a set of choices, or one pinned value (core/search-space.ts). */
 export type SearchParameterSpec =

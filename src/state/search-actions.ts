@@ -6,7 +6,7 @@
 import { searchClient } from '../clients/search-client';
 import { searchSpaceForAnalysis, type SearchSpace } from '../core/search-space';
 import type { PromptInput } from '../protocol/analysis-api';
-import { CancelledError, InvalidInputError } from '../protocol/errors';
+import { CancelledError, InvalidInputError } from '../base/errors';
 import type { SearchParameterSpec, TrialRecord } from '../protocol/search-api';
 import { reportError } from './actions';
 import { currentModels } from './chat-actions';

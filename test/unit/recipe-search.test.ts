@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Recipe } from '../../src/core/recipe';
 import { defaultSearchSpace } from '../../src/core/search-space';
 import { chooseTrial, isDominatedBy, paretoTrials, runRecipeSearch, type EvaluateTrialOptions, type RecipeEvaluator, type TrialEvaluation, type TrialRecord } from '../../src/engine/recipe-search';
-import { CancelledError, InvalidInputError } from '../../src/protocol/errors';
+import { CancelledError, InvalidInputError } from '../../src/base/errors';
 
 const space = defaultSearchSpace(6, [1, 5]);
 const PROMPTS = 20;
