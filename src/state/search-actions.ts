@@ -4,7 +4,9 @@
  * worker reports them, so the Pareto plot grows live; a stopped search keeps its finished trials.
  */
 import { searchClient } from '../clients/search-client';
-import { searchSpaceForAnalysis, type SearchSpace } from '../core/search-space';
+import { paretoFront } from '../core/pareto';
+import { RECIPE_PROJECTIONS } from '../core/recipe';
+import { DIRECTION_MODES, searchSpaceForAnalysis, type SearchSpace } from '../core/search-space';
 import type { PromptInput } from '../protocol/analysis-api';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import type { SearchParameterSpec, TrialRecord } from '../protocol/search-api';
@@ -16,6 +18,8 @@ import { workbenchStore } from './store';
 
 /** The methods the search's per-trial hook graph implements. */
 const SEARCH_METHODS = ['standard'] as const;
+/** The browser analysis keeps no harmless means, so the projections that need them are not offered here. */
+const PARAMETER_CHOICES: Record<string, readonly string[]> = { directionMode: DIRECTION_MODES, method: SEARCH_METHODS, projection: RECIPE_PROJECTIONS.filter((projection) => projection === 'none') };
 
 let controller: AbortController | null = null;
 
@@ -109,7 +113,33 @@ export function cancelSearch(): void {
   controller?.abort();
 }
 
-/** Makes a trial's recipe the current one. */
+/** Makes a trial's recipe the current one: the chat's and evaluation's ablated side use it from now on. */
 export function selectTrial(trial: number): void {
+  const record = searchStore.getState().results.find((entry) => entry.trial === trial);
+  if (!record) return;
   searchStore.setState({ selectedTrial: trial });
+  chatStore.setState({ recipe: { recipe: record.recipe, label: `recipe of search trial ${trial}` }, ablatedSource: 'hooks' });
+}
+
+/** The trial numbers on the Pareto front of the finished trials. */
+export function paretoTrialNumbers(trials: readonly TrialRecord[]): Set<number> {
+  return new Set(paretoFront(trials.map((trial) => [trial.refusalRate, trial.klFirstToken])).map((index) => trials[index]!.trial));
+}
+
+/** The lowest refusal rate among Pareto trials with KL ≤ bound (ties: lower KL); none within: the lowest KL. */
+export function suggestedTrial(trials: readonly TrialRecord[], klBound: number): TrialRecord | null {
+  const front = [...paretoTrialNumbers(trials)].map((number) => trials.find((trial) => trial.trial === number)!);
+  if (front.length === 0) return null;
+  const within = front.filter((trial) => trial.klFirstToken <= klBound).sort((a, b) => a.refusalRate - b.refusalRate || a.klFirstToken - b.klFirstToken);
+  return within[0] ?? [...front].sort((a, b) => a.klFirstToken - b.klFirstToken)[0]!;
+}
+
+export function sortedTrials(trials: readonly TrialRecord[], sort: { key: TrialSortKey; descending: boolean }): TrialRecord[] {
+  const value = (trial: TrialRecord) => trial[sort.key] ?? Infinity;
+  return [...trials].sort((a, b) => (value(a) - value(b)) * (sort.descending ? -1 : 1) || a.trial - b.trial);
+}
+
+/** The allowed values of a choice parameter, or null for a number. */
+export function parameterChoices(name: string): readonly string[] | null {
+  return PARAMETER_CHOICES[name] ?? null;
 }
