@@ -8,7 +8,8 @@ import { hypervolume2D } from '../core/pareto';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { DEFAULT_KL_BOUND } from '../engine/layer-sweep';
-import { chooseTrial, runRecipeSearch, type TrialRecord } from '../engine/recipe-search';
+import type { Recipe } from '../core/recipe';
+import { chooseTrial, runRecipeSearch, type TrialEvaluation, type TrialRecord } from '../engine/recipe-search';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { InvalidFileError } from '../base/errors';
@@ -105,4 +106,45 @@ export async function measureRecipeSearch(options: SearchMeasurementOptions): Pr
     await prepared.dispose();
   }
   return results;
+}
+
+/**
+ * Scores fixed recipes on given prompt files with the search's own evaluator (no early stop): refusal rate,
+ * first-token KL and false refusals. The directions come from the same analysis `optimize` and `run` do
+ * (train split of harmful/harmless, default held-out fraction and seed).
+ */
+export async function scoreRecipes(options: { modelDir: string; harmfulPath: string; harmlessPath: string; evalHarmfulPath: string; evalHarmlessPath: string; recipes: readonly Recipe[]; maxNewTokens?: number }): Promise<TrialEvaluation[]> {
+  const folder = await openNodeModelFolder(options.modelDir);
+  const config = await readModelConfig(folder);
+  const graphs = findOnnxGraphFiles(folder.list());
+  if (!graphs) throw new InvalidFileError(join(options.modelDir, 'onnx'), 'no ONNX graph found');
+  const prepared = await prepareSearch(
+    {
+      folder,
+      modelDir: options.modelDir,
+      graphs,
+      numLayers: config.numLayers,
+      harmful: await readPromptConversations(options.harmfulPath, 'harmful prompt file'),
+      harmless: await readPromptConversations(options.harmlessPath, 'harmless prompt file'),
+      harmfulPath: options.harmfulPath,
+      harmlessPath: options.harmlessPath,
+      evalFiles: { harmful: await readPromptConversations(options.evalHarmfulPath, 'evaluation harmful prompt file'), harmless: await readPromptConversations(options.evalHarmlessPath, 'evaluation harmless prompt file') },
+      position: -1,
+      heldOutFraction: 0.25,
+      seed: 0,
+      batchSize: DEFAULT_BATCH_SIZE,
+      threads: 0,
+      maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+      falseRefusals: true,
+      overrides: parseSpaceOverrides(undefined),
+    },
+    { signal: new AbortController().signal },
+  );
+  try {
+    const scores: TrialEvaluation[] = [];
+    for (const recipe of options.recipes) scores.push(await prepared.evaluator.evaluate(recipe, {}));
+    return scores;
+  } finally {
+    await prepared.dispose();
+  }
 }

@@ -145,7 +145,7 @@ export async function runRecipeSearch(evaluator: RecipeEvaluator, options: Searc
     };
     trials.push(record);
     await options.onTrial?.(record, trials);
-    reporter.report(trials.length / options.trials, `trial ${trial + 1}/${options.trials} done`);
+    reporter.report(trials.length / options.trials, `${trials.length}/${options.trials} trials finished`);
   }
   if (!cancelled) reporter.done();
   return { trials, pareto: paretoTrials(trials), cancelled };

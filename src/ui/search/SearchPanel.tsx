@@ -55,7 +55,7 @@ export function SearchPanel() {
           <span className="progress-fill" style={{ width: `${value}%`, display: 'block' }} />
         </span>
         <span data-testid="optimize.status" data-state={state.task.phase}>
-          {state.task.phase === 'idle' ? (result ? 'ready' : 'run the capture (step 3) first') : state.task.detail}
+          {state.task.phase === 'idle' ? (result ? 'ready' : 'run the capture (step 3) first') : state.task.phase === 'running' ? `running · ${state.task.detail}` : state.task.detail}
         </span>
       </div>
       {state.space && <SpaceEditor space={state.space} notes={state.spaceNotes} disabled={running} />}
