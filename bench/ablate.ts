@@ -1,7 +1,10 @@
 /**
  * Section 1: `abliterate ablate` on generated Qwen3.5-shaped BF16 models against two copies of the same files:
  * `cat` of each file into the output folder (user-space read + write, nothing computed: the floor for any tool
- * that must see every byte) and `cp -r` (in-kernel copy_file_range, for reference).
+ * that must see every byte) and `cp -r` (in-kernel copy_file_range, for reference). Also timed on the same files:
+ * the norm-preserving method (`--recipe`, same targets and weight 1) and, where Debian's python3-torch is
+ * installed, the PyTorch shard-in-RAM peer (bench/torch_peer.py: each shard read whole, the same targets edited
+ * in float32 with torch, saved; once per size, it is slow).
  *
  * Page cache: the model is read once before timing, so every run of every tool reads it from memory (we cannot
  * drop caches without root and side effects on the other users of the machine). Each run's output is flushed
@@ -12,25 +15,55 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { generateModelFolder } from '../test/helpers/generate-models';
+import { planAblation } from '../src/engine/ablate-plan';
+import { openNodeModelFolder } from '../src/platform/node-files';
 import { median, timeCommand, type RssMethod } from './measure';
 import { measuredRow, type BenchRow } from './table';
 
+export interface ModelGeometry {
+  hiddenSize: number;
+  intermediateSize: number;
+  vocabSize: number;
+}
 /** Qwen3.5-0.8B's block geometry; the vocabulary is cut to 32k so a 0.25 GB model still has several blocks. */
-const GEOMETRY = { hiddenSize: 1024, intermediateSize: 3584, vocabSize: 32768 } as const;
+const GEOMETRY: ModelGeometry = { hiddenSize: 1024, intermediateSize: 3584, vocabSize: 32768 };
 const SHARDS = 2;
 const ABLATE_TARGET_RATIO_TO_CAT = 0.5;
 const RSS_GROWTH_LIMIT = 1.2;
 const RSS_LIMIT_BYTES = 400e6;
+const TORCH_TARGET_SPEEDUP = 5;
+const NORM_PRESERVING_LIMIT = 1.2;
+const PYTHON = '/usr/bin/python3';
 
-type Tool = 'cat' | 'cp' | 'ablate';
-const TOOLS: Tool[] = ['cat', 'cp', 'ablate'];
+type Tool = 'cat' | 'cp' | 'ablate' | 'ablate-np' | 'torch';
+const TOOLS: Tool[] = ['cat', 'cp', 'ablate', 'ablate-np', 'torch'];
+const TOOL_NAMES: Record<Tool, string> = {
+  cat: 'cat copy',
+  cp: 'cp -r',
+  ablate: 'abliterate ablate',
+  'ablate-np': 'ablate norm-preserving',
+  torch: 'PyTorch shard-in-RAM peer',
+};
+
+/** Whether Debian's python3-torch imports (the peer is skipped, and says so, where it does not). */
+export function torchAvailable(): boolean {
+  try {
+    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 120_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface AblateBenchOptions {
   sizesGB: number[];
   runs: number;
   /** Keep the generated models in the temp folder for the next bench run. */
   keepModels: boolean;
+  /** Run the PyTorch peer (python3-torch importable). */
+  torch: boolean;
   log: (line: string) => void;
 }
 
@@ -45,6 +78,13 @@ export interface AblateSizeResult {
   ablateEngineSeconds: number[]; // the CLI's own timer: planning excluded, Node + tsx start-up excluded
   ablateUserSeconds: number[];
   rssMethod: RssMethod;
+  /** Per run where both ran: ablate-np seconds / ablate seconds. */
+  normPreservingRatio?: number[];
+  /** Per run where the peer ran: torch seconds / ablate seconds (how many times faster ablate is). */
+  torchSpeedup?: number[];
+  ablateNpPeakRssBytes?: number[];
+  /** CPU seconds (user + system) per tool and run. */
+  cpuSeconds?: Partial<Record<Tool, number[]>>;
 }
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -65,26 +105,49 @@ async function listFiles(dir: string): Promise<{ relative: string; size: number 
 }
 
 /** Generates the model of `sizeGB` once (reused when a previous --keep-models run left it complete). */
-export async function prepareModel(sizeGB: number, log: (line: string) => void): Promise<{ dir: string; modelDir: string; direction: string; blocks: number }> {
-  const dir = path.join(BENCH_TMP_ROOT, `qwen3_5-bf16-${sizeGB}GB`);
+export interface BenchModel {
+  dir: string;
+  modelDir: string;
+  direction: string;
+  blocks: number;
+  /** recipe.json of the norm-preserving method, same targets and weight as the standard run. */
+  recipe: string;
+  /** {tensor: 'rows' | 'columns'}: what ablate edits, for the PyTorch peer. */
+  peerPlan: string;
+}
+
+/** The side files every timed tool reads: the norm-preserving recipe and the peer's plan (from ablate's own plan). */
+async function writeSideFiles(model: Omit<BenchModel, 'recipe' | 'peerPlan'>): Promise<BenchModel> {
+  const recipe = path.join(model.dir, 'recipe-norm-preserving.json');
+  await fs.writeFile(recipe, JSON.stringify({ method: 'norm-preserving', direction: 0, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } }));
+  const peerPlan = path.join(model.dir, 'peer-plan.json');
+  const raw = JSON.parse(await fs.readFile(model.direction, 'utf8')) as number[];
+  const norm = Math.hypot(...raw);
+  const plan = await planAblation(await openNodeModelFolder(model.modelDir), { direction: Float32Array.from(raw, (value) => value / norm), scale: 1, targets: ['embed', 'attn', 'mlp'] });
+  await fs.writeFile(peerPlan, JSON.stringify(Object.fromEntries([...plan.edits].map(([name, edit]) => [name, edit.orientation]))));
+  return { ...model, recipe, peerPlan };
+}
+
+export async function prepareModel(sizeGB: number, log: (line: string) => void, geometry: ModelGeometry = GEOMETRY, name = `qwen3_5-bf16-${sizeGB}GB`): Promise<BenchModel> {
+  const dir = path.join(BENCH_TMP_ROOT, name);
   const modelDir = path.join(dir, 'model');
   const marker = path.join(dir, 'complete.json');
   const direction = path.join(dir, 'direction.json');
-  const wanted = JSON.stringify({ sizeGB, ...GEOMETRY, shards: SHARDS });
+  const wanted = JSON.stringify({ sizeGB, ...geometry, shards: SHARDS });
   if (existsSync(marker) && JSON.parse(await fs.readFile(marker, 'utf8')).options === wanted) {
     const config = JSON.parse(await fs.readFile(path.join(modelDir, 'config.json'), 'utf8'));
     log(`  reusing ${modelDir}`);
-    return { dir, modelDir, direction, blocks: config.text_config.num_hidden_layers };
+    return writeSideFiles({ dir, modelDir, direction, blocks: config.text_config.num_hidden_layers });
   }
   await fs.rm(dir, { recursive: true, force: true });
   const started = Date.now();
-  const model = await generateModelFolder(modelDir, { kind: 'qwen3_5', dtype: 'BF16', shards: SHARDS, ...GEOMETRY, targetBytes: sizeGB * 1e9 });
+  const model = await generateModelFolder(modelDir, { kind: 'qwen3_5', dtype: 'BF16', shards: SHARDS, ...geometry, targetBytes: sizeGB * 1e9 });
   // A dense direction (every coordinate non-zero), so no row of the edit can be skipped.
-  await fs.writeFile(direction, JSON.stringify(Array.from({ length: GEOMETRY.hiddenSize }, (_, i) => Math.sin(i * 0.37) + 0.1)));
+  await fs.writeFile(direction, JSON.stringify(Array.from({ length: geometry.hiddenSize }, (_, i) => Math.sin(i * 0.37) + 0.1)));
   const blocks = (model.config.text_config as { num_hidden_layers: number }).num_hidden_layers;
   await fs.writeFile(marker, JSON.stringify({ options: wanted, weightBytes: model.weightBytes }));
   log(`  generated ${(model.weightBytes / 1e9).toFixed(2)} GB (${blocks} blocks) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { dir, modelDir, direction, blocks };
+  return writeSideFiles({ dir, modelDir, direction, blocks });
 }
 
 async function writeCatScript(modelDir: string, outDir: string, files: { relative: string }[], scriptPath: string): Promise<void> {
@@ -101,21 +164,35 @@ async function checkOutput(tool: Tool, outDir: string, inputs: { relative: strin
   for (const input of inputs) {
     if (outputs.get(input.relative) !== input.size) throw new Error(`${tool}: ${input.relative} is ${outputs.get(input.relative)} bytes in the output, ${input.size} in the input`);
   }
-  if (tool === 'ablate' && !outputs.has('abliteration.json')) throw new Error('ablate wrote no abliteration.json');
+  if (tool.startsWith('ablate') && !outputs.has('abliteration.json')) throw new Error(`${tool} wrote no abliteration.json`);
 }
 
-async function runTool(tool: Tool, model: { dir: string; modelDir: string; direction: string }, catScript: string): Promise<{ seconds: number; peakRssBytes: number | null; engineSeconds: number | null; userSeconds: number | null; rssMethod: RssMethod }> {
+interface ToolRun {
+  seconds: number;
+  peakRssBytes: number | null;
+  engineSeconds: number | null;
+  userSeconds: number | null;
+  /** user + system CPU seconds of the process and its children (GNU time), null where not measured. */
+  cpuSeconds: number | null;
+  rssMethod: RssMethod;
+}
+
+async function runTool(tool: Tool, model: BenchModel, catScript: string): Promise<ToolRun> {
   const outDir = path.join(model.dir, `out-${tool}`);
   await fs.rm(outDir, { recursive: true, force: true });
   await fs.rm(`${outDir}.partial`, { recursive: true, force: true });
   let result;
-  if (tool === 'cat') result = await timeCommand('bash', [catScript]);
-  else if (tool === 'cp') result = await timeCommand('cp', ['-r', model.modelDir, outDir]);
+  // Every tool under GNU time: its CPU seconds are a figure a busy machine disturbs far less than wall time.
+  if (tool === 'cat') result = await timeCommand('bash', [catScript], { rss: true });
+  else if (tool === 'cp') result = await timeCommand('cp', ['-r', model.modelDir, outDir], { rss: true });
+  else if (tool === 'torch') result = await timeCommand(PYTHON, [path.join(repoRoot, 'bench/torch_peer.py'), model.modelDir, model.direction, model.peerPlan, outDir], { rss: true });
   else {
-    result = await timeCommand('node', ['bin/abliterate.mjs', 'ablate', '--model', model.modelDir, '--direction', model.direction, '--out', outDir], { rss: true, cwd: repoRoot });
+    const method = tool === 'ablate-np' ? ['--recipe', model.recipe] : [];
+    result = await timeCommand('node', ['bin/abliterate.mjs', 'ablate', '--model', model.modelDir, '--direction', model.direction, ...method, '--out', outDir], { rss: true, cwd: repoRoot });
   }
   const engine = /, ([\d.]+) s\)/.exec(result.stdout);
-  return { seconds: result.seconds, peakRssBytes: result.peakRssBytes, engineSeconds: engine ? Number(engine[1]) : null, userSeconds: result.userSeconds, rssMethod: result.rssMethod };
+  const cpuSeconds = result.userSeconds !== null && result.systemSeconds !== null ? result.userSeconds + result.systemSeconds : null;
+  return { seconds: result.seconds, peakRssBytes: result.peakRssBytes, engineSeconds: engine ? Number(engine[1]) : null, userSeconds: result.userSeconds, cpuSeconds, rssMethod: result.rssMethod };
 }
 
 async function flushAndRemove(dir: string): Promise<void> {
@@ -140,17 +217,22 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
     bytes,
     files: inputs.length,
     blocks: model.blocks,
-    seconds: { cat: [], cp: [], ablate: [] },
+    seconds: { cat: [], cp: [], ablate: [], 'ablate-np': [], torch: [] },
     ratioToCat: [],
     ablatePeakRssBytes: [],
     ablateEngineSeconds: [],
     ablateUserSeconds: [],
     rssMethod: 'not measured',
+    normPreservingRatio: [],
+    torchSpeedup: [],
+    ablateNpPeakRssBytes: [],
+    cpuSeconds: {},
   };
   for (let run = 0; run < options.runs; run++) {
     const order = TOOLS.map((_, index) => TOOLS[(index + run) % TOOLS.length]);
     const seconds: Partial<Record<Tool, number>> = {};
     for (const tool of order) {
+      if (tool === 'torch' && (run > 0 || !options.torch)) continue;
       const measured = await runTool(tool, model, catScript);
       const outDir = path.join(model.dir, `out-${tool}`);
       await checkOutput(tool, outDir, inputs);
@@ -163,9 +245,14 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
         if (measured.userSeconds !== null) result.ablateUserSeconds.push(measured.userSeconds);
         result.rssMethod = measured.rssMethod;
       }
+      if (tool === 'ablate-np' && measured.peakRssBytes !== null) result.ablateNpPeakRssBytes!.push(measured.peakRssBytes);
+      if (measured.cpuSeconds !== null) (result.cpuSeconds![tool] ??= []).push(measured.cpuSeconds);
     }
     result.ratioToCat.push((seconds.cat as number) / (seconds.ablate as number));
-    log(`  run ${run + 1}/${options.runs}: ${TOOLS.map((tool) => `${tool} ${(seconds[tool] as number).toFixed(2)} s`).join(', ')}, peak RSS ${((result.ablatePeakRssBytes.at(-1) ?? 0) / 1e6).toFixed(0)} MB`);
+    result.normPreservingRatio!.push((seconds['ablate-np'] as number) / (seconds.ablate as number));
+    if (seconds.torch !== undefined) result.torchSpeedup!.push(seconds.torch / (seconds.ablate as number));
+    const ran = TOOLS.filter((tool) => seconds[tool] !== undefined);
+    log(`  run ${run + 1}/${options.runs}: ${ran.map((tool) => `${tool} ${(seconds[tool] as number).toFixed(2)} s`).join(', ')}, peak RSS ${((result.ablatePeakRssBytes.at(-1) ?? 0) / 1e6).toFixed(0)} MB`);
   }
   await fs.rm(catScript, { force: true });
   if (!options.keepModels) await fs.rm(model.dir, { recursive: true, force: true });
@@ -183,11 +270,29 @@ export function ablateRows(results: readonly AblateSizeResult[]): BenchRow[] {
     const label = `${size.sizeGB} GB (${(size.bytes / 1e9).toFixed(2)} GB, ${size.blocks} blocks)`;
     const runs = size.seconds.ablate.length;
     for (const tool of TOOLS) {
-      const throughput = size.seconds[tool].map((seconds) => size.bytes / seconds / 1e9);
-      rows.push(measuredRow('ablate', `${tool === 'ablate' ? 'abliterate ablate' : tool === 'cat' ? 'cat copy' : 'cp -r'} ${label}`, median(throughput), 'GB/s', runs, 3, undefined, `median ${median(size.seconds[tool]).toFixed(2)} s; ${spread(size.seconds[tool], 2)} s`));
+      const samples = size.seconds[tool] ?? [];
+      if (samples.length === 0) continue;
+      const throughput = samples.map((seconds) => size.bytes / seconds / 1e9);
+      rows.push(measuredRow('ablate', `${TOOL_NAMES[tool]} ${label}`, median(throughput), 'GB/s', samples.length, 3, undefined, `median ${median(samples).toFixed(2)} s; ${spread(samples, 2)} s`));
     }
     const ratio = median(size.ratioToCat);
     rows.push(measuredRow('ablate', `ablate / cat throughput ${size.sizeGB} GB`, ratio, '×', runs, 2, { text: `≥ ${ABLATE_TARGET_RATIO_TO_CAT}×`, met: ratio >= ABLATE_TARGET_RATIO_TO_CAT }, `per-run ratios, ${spread(size.ratioToCat, 2)}`));
+    if (size.normPreservingRatio && size.normPreservingRatio.length > 0) {
+      const np = median(size.normPreservingRatio);
+      rows.push(measuredRow('ablate', `norm-preserving / standard time ${size.sizeGB} GB`, np, '×', size.normPreservingRatio.length, 2, { text: `≤ ${NORM_PRESERVING_LIMIT}×`, met: np <= NORM_PRESERVING_LIMIT }, `per-run ratios, ${spread(size.normPreservingRatio, 2)}`));
+    }
+    if (size.torchSpeedup && size.torchSpeedup.length > 0) {
+      const speedup = median(size.torchSpeedup);
+      rows.push(measuredRow('ablate', `ablate speed / PyTorch peer ${size.sizeGB} GB`, speedup, '×', size.torchSpeedup.length, 2, { text: `≥ ${TORCH_TARGET_SPEEDUP}×`, met: speedup >= TORCH_TARGET_SPEEDUP }, 'peer seconds / ablate seconds, same run'));
+    }
+    const cpu = size.cpuSeconds ?? {};
+    for (const tool of TOOLS) {
+      const samples = cpu[tool] ?? [];
+      if (samples.length > 0) rows.push(measuredRow('ablate', `CPU time ${TOOL_NAMES[tool]} ${size.sizeGB} GB`, median(samples), 's', samples.length, 2, undefined, 'user + system seconds (GNU time), all threads and children'));
+    }
+    if ((cpu.torch ?? []).length > 0 && (cpu.ablate ?? []).length > 0) {
+      rows.push(measuredRow('ablate', `CPU time PyTorch peer / ablate ${size.sizeGB} GB`, median(cpu.torch!) / median(cpu.ablate!), '×', cpu.torch!.length, 2, undefined, 'the work each needs, which a busy machine disturbs less than wall time'));
+    }
     if (size.ablateEngineSeconds.length > 0) {
       const engine = median(size.ablateEngineSeconds);
       const startup = median(size.seconds.ablate) - engine;

@@ -9,16 +9,19 @@
  * --quick: one 0.25 GB model and fewer repetitions, for a fast check that everything runs.
  * --keep-models: leave the generated models in $TMPDIR/abliterate-bench for the next run (else deleted).
  * --webgpu-export: also time the whole browser export on the WebGPU backend (SwiftShader here: slow).
+ * --large: also ablate a generated 8 GB Qwen3.5-4B-shaped model (wall time, peak RSS, GB/s; ~20 GB of disk).
  * --rerender FILE: recompute the table of a saved results.json from its raw samples (no measuring).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ablateRows, benchAblateSize, type AblateSizeResult } from './ablate';
+import { ablateRows, benchAblateSize, torchAvailable, type AblateSizeResult } from './ablate';
+import { benchAblateLarge, largeRows, type LargeResult } from './ablate-large';
+import { benchNodeKernels } from './kernels-node';
 import { benchBrowser, browserRows, type BrowserRaw } from './browser';
 import { benchCapture, captureRows, type ModelResult } from './capture';
 import { CHROMIUM_PATH } from './browser-harness';
 import { describeMachine } from './measure';
-import { formatMarkdownTable, formatTextTable, type BenchRow } from './table';
+import { formatMarkdownTable, formatTextTable, unavailableRow, type BenchRow } from './table';
 
 type Section = 'ablate' | 'capture' | 'browser';
 const SECTIONS: Section[] = ['ablate', 'capture', 'browser'];
@@ -28,17 +31,19 @@ interface Settings {
   only: Section[];
   keepModels: boolean;
   webgpuExport: boolean;
+  large: boolean;
   /** Recompute the rows of a saved results.json from its raw samples instead of measuring. */
   rerender: string | null;
 }
 
 function parseSettings(argv: string[]): Settings {
-  const settings: Settings = { quick: false, only: [...SECTIONS], keepModels: false, webgpuExport: false, rerender: null };
+  const settings: Settings = { quick: false, only: [...SECTIONS], keepModels: false, webgpuExport: false, large: false, rerender: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') settings.quick = true;
     else if (arg === '--keep-models') settings.keepModels = true;
     else if (arg === '--webgpu-export') settings.webgpuExport = true;
+    else if (arg === '--large') settings.large = true;
     else if (arg === '--rerender') settings.rerender = argv[++i] ?? null;
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg.includes('=') ? arg.slice('--only='.length) : argv[++i];
@@ -46,7 +51,7 @@ function parseSettings(argv: string[]): Settings {
       for (const name of names) if (!SECTIONS.includes(name as Section)) throw new Error(`--only ${list}: '${name}' is not one of ${SECTIONS.join(', ')}`);
       settings.only = names as Section[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export] [--rerender results.json]\n');
+      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export] [--large] [--rerender results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${arg} (try --help)`);
   }
@@ -58,8 +63,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 /** The rows of a saved run, recomputed from its raw samples. */
 async function rerender(file: string): Promise<void> {
   const saved = JSON.parse(await fs.readFile(file, 'utf8'));
-  const raw = saved.raw as { ablate?: AblateSizeResult[]; capture?: ModelResult[]; browser?: BrowserRaw };
-  const rows: BenchRow[] = [...(raw.ablate ? ablateRows(raw.ablate) : []), ...(raw.capture ? captureRows(raw.capture) : []), ...(raw.browser ? browserRows(raw.browser) : [])];
+  const raw = saved.raw as { ablate?: AblateSizeResult[]; large?: LargeResult; capture?: ModelResult[]; browser?: BrowserRaw };
+  const rows: BenchRow[] = [...(raw.ablate ? ablateRows(raw.ablate) : []), ...(raw.large ? largeRows(raw.large) : []), ...(raw.capture ? captureRows(raw.capture) : []), ...(raw.browser ? browserRows(raw.browser) : [])];
   const out = path.join(import.meta.dirname, 'results.json');
   await fs.writeFile(out, `${JSON.stringify({ ...saved, rows, markdown: formatMarkdownTable(rows), rerenderedAt: new Date().toISOString() }, null, 2)}\n`);
   process.stdout.write(`${formatTextTable(rows)}\n\nrows of the run started ${saved.startedAt}, recomputed into ${path.relative(process.cwd(), out)}\n`);
@@ -77,10 +82,19 @@ async function main(): Promise<void> {
   if (settings.only.includes('ablate')) {
     const sizesGB = settings.quick ? [0.25] : [0.5, 1, 2];
     const runs = 3;
+    const torch = torchAvailable();
+    if (!torch) log('ablate: python3-torch not importable, the PyTorch peer is skipped (apt-get install python3-torch)');
     const results: AblateSizeResult[] = [];
-    for (const sizeGB of sizesGB) results.push(await benchAblateSize(sizeGB, { sizesGB, runs, keepModels: settings.keepModels, log }));
+    for (const sizeGB of sizesGB) results.push(await benchAblateSize(sizeGB, { sizesGB, runs, keepModels: settings.keepModels, torch, log }));
     raw.ablate = results;
     rows.push(...ablateRows(results));
+    rows.push(...benchNodeKernels(log));
+    if (!torch) rows.push(unavailableRow('ablate', 'ablate speed / PyTorch peer', 'python3-torch is not installed (apt-get install python3-torch)', '≥ 5×'));
+  }
+  if (settings.large) {
+    const large = await benchAblateLarge(log);
+    raw.large = large;
+    rows.push(...largeRows(large));
   }
   if (settings.only.includes('capture')) {
     const capture = await benchCapture({ quick: settings.quick, log });

@@ -1,16 +1,18 @@
 /**
- * Captured activations kept in IndexedDB (idb-keyval, usable from a worker), keyed by model content, prompts,
- * token position and backend, so a reload — or a second analysis of the same sets — does not recompute.
+ * Captured activations kept in IndexedDB (idb-keyval, usable from a worker), keyed by everything that changes
+ * the bits — model content (graph and external data), prompts, token position, backend and batch size (a batch
+ * pads its prompts to a common length, which moves the last bits) — so a reload — or a second analysis of the same sets — does not recompute.
  * The cache is an optimization: any failure to read or write it is ignored, never fatal.
  */
 import { createStore, del, get, keys, set, type UseStore } from 'idb-keyval';
+import { sha256Hex } from '../src/core/sha256';
 import type { CaptureResult } from '../src/engine/capture';
 import type { PromptInput } from '../src/protocol/analysis-api';
-import { type ResolvedBackend } from '../src/ports/onnx-session';
+import type { ResolvedBackend } from '../src/ports/onnx-session';
 
 /** Oldest entries beyond this count are dropped (a 0.8B model's set is ~10 MB). */
 const MAX_CACHED_SETS = 48;
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 let store: UseStore | null = null;
 function cacheStore(): UseStore | null {
@@ -19,14 +21,9 @@ function cacheStore(): UseStore | null {
   return store;
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-export async function activationCacheKey(modelFingerprint: string, prompts: readonly PromptInput[], position: number, backend: ResolvedBackend): Promise<string> {
-  const promptHash = await sha256Hex(JSON.stringify(prompts.map((prompt) => prompt.messages)));
-  return `v${CACHE_FORMAT}:${modelFingerprint}:${backend}:pos${position}:${promptHash}`;
+export async function activationCacheKey(modelFingerprint: string, prompts: readonly PromptInput[], position: number, backend: ResolvedBackend, batchSize: number): Promise<string> {
+  const promptHash = sha256Hex(new TextEncoder().encode(JSON.stringify(prompts.map((prompt) => prompt.messages))));
+  return `v${CACHE_FORMAT}:${modelFingerprint}:${backend}:pos${position}:batch${batchSize}:${promptHash}`;
 }
 
 interface CacheEntry {

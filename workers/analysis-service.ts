@@ -31,6 +31,12 @@ export interface AnalysisRuntime {
   probeWebGpu(): Promise<{ available: boolean; fallback: boolean; detail: string }>;
 }
 
+/** Progress of one capture attempt, as a fraction of that attempt. */
+interface AttemptProgress {
+  report(fraction: number, detail?: string): void;
+  message(text: string): void;
+}
+
 export class AnalysisService implements AnalysisApi {
   constructor(private readonly runtime: AnalysisRuntime) {}
 
@@ -116,20 +122,33 @@ export class AnalysisService implements AnalysisApi {
     }
     const notes: string[] = [];
     const backend = await this.resolveBackend(request.backend);
+    // One progress task for the whole call: a retry on wasm continues the bar from where WebGPU stopped
+    // (its own 0..1 mapped onto the rest), so the fraction never goes back and one `done` ends the call.
+    const progress = new ProgressReporter('capture', options.onProgress);
+    let reached = 0;
+    const from = (start: number): AttemptProgress => ({
+      report: (fraction, detail) => {
+        reached = start + (1 - start) * fraction;
+        progress.report(reached, detail);
+      },
+      message: (text) => progress.message(text),
+    });
+    let result: AnalysisResult;
     try {
-      return await this.analyzeOn(opened, request, backend, notes, options);
+      result = await this.analyzeOn(opened, request, backend, notes, options, from(0));
     } catch (error) {
       if (!(error instanceof BackendError) || backend !== 'webgpu') throw error;
       this.webGpuFailed = error.message;
       await this.releaseSession();
       notes.push(`${error.message} Retried on wasm (CPU); this run's numbers come from wasm.`);
-      options.onProgress?.({ status: 'message', task: 'capture', text: notes[notes.length - 1] });
-      return this.analyzeOn(opened, request, 'wasm', notes, options);
+      progress.message(notes[notes.length - 1]);
+      result = await this.analyzeOn(opened, request, 'wasm', notes, options, from(reached));
     }
+    progress.done();
+    return result;
   }
 
-  private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions): Promise<AnalysisResult> {
-    const progress = new ProgressReporter('capture', options.onProgress);
+  private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions, progress: AttemptProgress): Promise<AnalysisResult> {
     const started = performance.now();
     const sets = (Object.keys(SET_LABELS) as SetName[]).filter((name) => request.prompts[name].length > 0);
     const totalPrompts = sets.reduce((sum, name) => sum + request.prompts[name].length, 0);
@@ -139,14 +158,16 @@ export class AnalysisService implements AnalysisApi {
     for (const name of sets) {
       throwIfAborted(options.signal);
       const prompts: PromptInput[] = request.prompts[name];
-      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend);
+      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend, request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE);
       const cached = await readCachedActivations(key);
       if (cached) {
         captured[name] = cached;
         fromCacheCount++;
       } else {
         this.tokenizer ??= await loadChatTokenizer(opened.folder);
-        progress.report(finishedPrompts / totalPrompts, `preparing the ${backend} session`);
+        const sessionOpen = this.session !== null && this.session.backend === backend && this.session.position === request.position;
+        // Only the first set opens the session; later sets say which set is starting, not "preparing" at 60 %.
+        progress.report(finishedPrompts / totalPrompts, sessionOpen ? `${SET_LABELS[name]}: starting on ${backend}` : `preparing the ${backend} session`);
         const capture = await this.captureSession(opened, backend, request.position);
         const offset = finishedPrompts;
         captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
@@ -171,7 +192,6 @@ export class AnalysisService implements AnalysisApi {
       backend,
       (performance.now() - started) / 1000,
     );
-    progress.done();
     return { ...analysis, fromCache: fromCacheCount === sets.length, notes };
   }
 }

@@ -46,6 +46,7 @@ export function analyzeCapturedSets(opened: OpenedModel, request: AnalysisReques
     crossLayerCosine: outcome.analysis.cosineMatrix,
     projections: outcome.analysis.layers.map((layer) => ({ harmful: [...layer.projections.heldOutHarmful], harmless: [...layer.projections.heldOutHarmless] })),
     directions: outcome.directions,
+    split: outcome.split,
     backend,
   };
 }

@@ -6,6 +6,7 @@
  * (src/engine/generate.ts, evaluate.ts, layer-sweep.ts), the same code `abliterate eval` runs.
  */
 import { checkedUnitDirection, DirectionError } from '../src/core/direction';
+import { wilsonPair } from '../src/core/intervals';
 import { evaluateRefusals, EvaluationSession, firstTokenKL, progressSlice, resolveMarkers, type RefusalEvaluation } from '../src/engine/evaluate';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
@@ -23,8 +24,11 @@ import type {
   ChatReply,
   ChatRequest,
   DirectionSource,
+  AgentEvaluationResult,
   EvaluationRequest,
   EvaluationResult,
+  PreflightRequest,
+  PreflightResult,
   ModelsInfo,
   SweepRequest,
   SweepResult,
@@ -33,6 +37,8 @@ import { InvalidInputError, throwIfAborted } from '../src/base/errors';
 import { ProgressReporter, type LongCallOptions } from '../src/base/progress';
 import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
+import { evaluateAgentPrompts, type AgentEvaluation } from '../src/engine/agent-evaluation';
+import { runPreflight } from '../src/engine/preflight';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 import { type ResolvedBackend } from '../src/ports/onnx-session';
@@ -272,6 +278,7 @@ export class ChatService implements ChatApi {
     if (harmful.length === 0) throw new InvalidInputError('The evaluation needs refusal prompts (held-out A): the set is empty.');
     if (harmless.length === 0) throw new InvalidInputError('The evaluation needs compliance prompts (held-out B) for the KL: the set is empty.');
     const markers = resolveMarkers(request.markers);
+    const agentPrompts = conversations(request.agent ?? []);
     const settings = { maxNewTokens: request.maxNewTokens, batchSize: request.batchSize ?? DEFAULT_BATCH_SIZE, markers };
     const reporter = new ProgressReporter('evaluate', options.onProgress);
     return this.withModels(request.models, true, { ...signalOnly(options), onProgress: progressSlice(reporter, 0, 0.05, 'loading models') }, async (base, ablated) => {
@@ -279,12 +286,18 @@ export class ChatService implements ChatApi {
       const baseLogits = await this.baseLogits(base, harmless, settings.batchSize, signalOnly(options));
       throwIfAborted(options.signal);
       const ablatedReplies = await evaluateRefusals(ablated!.model, harmful, { ...settings, ...signalOnly(options), onProgress: progressSlice(reporter, 0.45, 0.9, 'ablated replies') });
-      const kl = await firstTokenKL(baseLogits, ablated!.model, harmless, { batchSize: settings.batchSize, ...signalOnly(options), onProgress: progressSlice(reporter, 0.9, 1, 'first-token KL') });
+      const kl = await firstTokenKL(baseLogits, ablated!.model, harmless, { batchSize: settings.batchSize, ...signalOnly(options), onProgress: progressSlice(reporter, 0.9, agentPrompts.length ? 0.92 : 1, 'first-token KL') });
+      const agent = agentPrompts.length === 0 ? null : await evaluateAgentPrompts(base.session, ablated!.model, agentPrompts, {
+        ...settings,
+        ...(request.actionKeys ? { actionKeys: request.actionKeys } : {}),
+        ...signalOnly(options),
+        onProgress: progressSlice(reporter, 0.92, 1, 'agent prompts'),
+      });
       reporter.done();
       const verdict = (reply: RefusalEvaluation['replies'][number]) => ({ response: reply.response, finishReason: reply.finishReason, ...checkRefusal(reply.response, markers) });
       return {
-        base: { refusalRate: baseReplies.refusalRate },
-        ablated: { refusalRate: ablatedReplies.refusalRate },
+        base: { refusalRate: baseReplies.refusalRate, refusalInterval: wilsonPair(baseReplies.refusalRate, harmful.length) },
+        ablated: { refusalRate: ablatedReplies.refusalRate, refusalInterval: wilsonPair(ablatedReplies.refusalRate, harmful.length) },
         klFirstToken: kl.mean,
         klPerPrompt: kl.perPrompt,
         samples: request.harmful.map((prompt, index) => ({ messages: prompt.messages, base: verdict(baseReplies.replies[index]!), ablated: verdict(ablatedReplies.replies[index]!) })),
@@ -294,7 +307,21 @@ export class ChatService implements ChatApi {
         ablatedLabel: ablated!.label,
         backend: base.backend,
         seconds: (performance.now() - started) / 1000,
+        ...(agent ? { agent: agentResult(agent, request.agent!) } : {}),
       };
+    });
+  }
+
+  /** Preflight before a capture, on the base model this worker holds (engine/preflight.ts). */
+  async preflight(request: PreflightRequest, options: LongCallOptions = {}): Promise<PreflightResult> {
+    return this.withModels({ ...request.models, ablated: null }, false, signalOnly(options), async (base) => {
+      const report = await runPreflight(base.session, { harmful: conversations(request.harmful), harmless: conversations(request.harmless) }, {
+        position: request.position,
+        ...(request.markers ? { markers: request.markers } : {}),
+        ...(request.actionKeys ? { actionKeys: request.actionKeys } : {}),
+        ...options,
+      });
+      return { ...report, samples: report.samples.map((sample) => ({ ...sample, messages: [...sample.messages] })) };
     });
   }
 
@@ -326,4 +353,16 @@ export class ChatService implements ChatApi {
     this.ablated = null;
     this.base = null;
   }
+}
+
+/** The engine's agent evaluation as the panel receives it (the prompts as the UI sent them). */
+function agentResult(agent: AgentEvaluation, prompts: PromptInput[]): AgentEvaluationResult {
+  const verdict = ({ response, action, refused, actionOutcome, command, finishReason }: AgentEvaluation['samples'][number]['base']) => ({ response, action, refused, actionOutcome, command, finishReason });
+  return {
+    count: agent.count,
+    base: agent.base,
+    ablated: agent.ablated,
+    samples: agent.samples.map((sample, index) => ({ messages: prompts[index]!.messages, base: verdict(sample.base), ablated: verdict(sample.ablated) })),
+    actionKeys: agent.settings.actionKeys,
+  };
 }

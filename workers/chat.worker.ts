@@ -32,6 +32,7 @@ const endpoint: ChatWorkerEndpoint = {
     calls.envelope(callId, (signal) => service.generate(request, { signal, onToken, onProgress })),
   evaluate: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
   sweep: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
+  preflight: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.preflight(request, { signal, onProgress })),
   release: () => calls.envelope(null, () => service.release()),
   cancel: (callId) => calls.cancel(callId),
 };

@@ -4,7 +4,7 @@
  * every result or failure goes back as an envelope (failures as SerializedError, rebuilt as named classes on
  * the UI side, src/clients/worker-client.ts).
  */
-import type { Envelope } from '../src/protocol/analysis-api';
+import type { Envelope } from '../src/protocol/envelope';
 import { serializeError } from '../src/base/errors';
 
 export interface WorkerCallRunner {

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePromptFile } from '../formats/prompts';
-import { ABLATION_TARGETS, type AblationTarget } from '../model/tensor-roles';
+import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import type { OnnxModelInput } from '../ports/onnx-session';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
@@ -31,7 +31,7 @@ export interface AblationOptions {
   /** Row of a per-layer direction file; undefined when not given. */
   layer: number | undefined;
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   /** Inclusive block range for attn/mlp; undefined = all blocks. */
   layers: [number, number] | undefined;
 }
@@ -53,14 +53,14 @@ export function parseSplitOptions(values: Record<string, unknown>): { position: 
   };
 }
 
-export function parseTargets(raw: string | undefined): AblationTarget[] {
-  if (raw === undefined) return [...ABLATION_TARGETS];
-  const targets: AblationTarget[] = [];
+export function parseTargets(raw: string | undefined): AblationComponent[] {
+  if (raw === undefined) return [...ABLATION_COMPONENTS];
+  const targets: AblationComponent[] = [];
   for (const part of raw.split(',').map((item) => item.trim())) {
-    if (!(ABLATION_TARGETS as readonly string[]).includes(part)) {
-      throw new InvalidInputError(`--targets ${raw}: '${part}' is not one of ${ABLATION_TARGETS.join(', ')}`);
+    if (!(ABLATION_COMPONENTS as readonly string[]).includes(part)) {
+      throw new InvalidInputError(`--targets ${raw}: '${part}' is not one of ${ABLATION_COMPONENTS.join(', ')}`);
     }
-    if (!targets.includes(part as AblationTarget)) targets.push(part as AblationTarget);
+    if (!targets.includes(part as AblationComponent)) targets.push(part as AblationComponent);
   }
   return targets;
 }

@@ -8,7 +8,7 @@ import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
-import { integerOption, parseCommandArgs, requireOption } from './args';
+import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import {
   DIRECTION_ABLATION_OPTIONS,
   parseAblationOptions,
@@ -19,9 +19,15 @@ import {
   writeFileAtomically,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { AGENT_HELP, AGENT_OPTIONS, PROTECT_HELP, PROTECT_OPTIONS, formatAgentEvaluation, protectShorthandDirection, readAgentOptions } from './agent-options';
+import { evaluateAgentForAblation } from '../engine/agent-evaluation';
+import { evaluateSteering } from '../engine/steering';
+import { InvalidInputError } from '../base/errors';
 
 export const help = `Usage: abliterate eval --model DIR --direction FILE [--layer N] [--scale 1]
-                     --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] --out FILE.json
+                     --harmful FILE --harmless FILE [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}]
+                     [--agent FILE [--action-keys cmd,command]] [--protect-reference FILE]
+                     [--steer-layer L --steer-weight W] --out FILE.json
 
 Greedy generation, base vs hook-ablated (the ablation applied as graph hooks on DIR/onnx/model.onnx, which
 equals the weight edit of 'abliterate ablate' with the same direction, scale and targets):
@@ -43,6 +49,12 @@ Options:
   --max-new-tokens N     reply length (default ${DEFAULT_MAX_NEW_TOKENS})
   --batch-size N         prompts per forward pass (default ${DEFAULT_BATCH_SIZE})
   --markers FILE         refusal markers instead of the default list (.json array or .txt one per line)
+${AGENT_HELP}
+${PROTECT_HELP}
+  --steer-layer L        also evaluate additive steering x ← x + W·r at hidden-state index L (every position;
+  --steer-weight W       r = the --direction row as selected): eval.json gains "steered" with its refusal rate,
+                         first-token KL and agent figures, beside the ablation's. Steering is for preview and
+                         evaluation only: no weight edit reproduces it, so 'abliterate ablate' has no such option
   --out FILE.json        where to write the result`;
 
 export function formatEvaluation(report: EvaluationReport): string {
@@ -62,6 +74,10 @@ export async function run(argv: string[]): Promise<number> {
     'max-new-tokens': { type: 'string' },
     'batch-size': { type: 'string' },
     markers: { type: 'string' },
+    ...AGENT_OPTIONS,
+    ...PROTECT_OPTIONS,
+    'steer-layer': { type: 'string' },
+    'steer-weight': { type: 'string' },
     out: { type: 'string' },
   });
   const modelDir = requireOption('eval', values, 'model');
@@ -72,14 +88,22 @@ export async function run(argv: string[]): Promise<number> {
   const { layer, scale, targets, layers } = parseAblationOptions(values);
   const maxNewTokens = integerOption(values, 'max-new-tokens', DEFAULT_MAX_NEW_TOKENS, (n) => n >= 1 && n <= 4096);
   const batchSize = integerOption(values, 'batch-size', DEFAULT_BATCH_SIZE, (n) => n >= 1 && n <= 1024);
+  const steer = values['steer-layer'] === undefined && values['steer-weight'] === undefined
+    ? null
+    : { layer: integerOption(values, 'steer-layer', -1, (n) => n >= 0), weight: numberOption(values, 'steer-weight', Number.NaN, Number.isFinite) };
+  if (steer && (values['steer-layer'] === undefined || values['steer-weight'] === undefined)) throw new InvalidInputError('give both --steer-layer L and --steer-weight W');
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything is read and validated before the model is loaded.
   const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
   const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
-  const direction = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
+  const selected = selectDirection(parseDirectionFile(directionPath, await readInputFile(directionPath, 'direction file')), { layer, hiddenSize: config.hiddenSize });
+  const protectPath = values['protect-reference'] as string | undefined;
+  const protection = protectPath ? protectShorthandDirection(selected, parseDirectionFile(protectPath, await readInputFile(protectPath, 'reference direction file')), layer, protectPath) : null;
+  const direction = protection?.direction ?? selected;
 
   const report = await withInterrupt(async (signal) => {
     const onProgress = createProgressPrinter();
@@ -87,17 +111,29 @@ export async function run(argv: string[]): Promise<number> {
     try {
       session.checkPromptsFit(harmful, harmfulPath);
       session.checkPromptsFit(harmless, harmlessPath);
-      return await session.evaluate(
-        { direction, scale, targets, ...(layers ? { layers } : {}) },
-        { harmful, harmless },
-        { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress },
-      );
+      if (agent) session.checkPromptsFit(agent.prompts, agent.path);
+      const spec = { direction, scale, targets, ...(layers ? { layers } : {}) };
+      const settings = { maxNewTokens, batchSize, ...(markers ? { markers } : {}), signal, onProgress };
+      const evaluation = await session.evaluate(spec, { harmful, harmless }, settings);
+      const agentEvaluation = agent ? await evaluateAgentForAblation(session, spec, agent.prompts, { ...settings, actionKeys: agent.actionKeys }) : null;
+      if (steer && steer.layer > session.numLayers) throw new InvalidInputError(`--steer-layer ${steer.layer} is outside 0..${session.numLayers}`);
+      const steered = steer
+        ? await evaluateSteering(session, { ...steer, direction: selected }, { harmful, harmless, ...(agent ? { agent: agent.prompts } : {}) }, { ...settings, ...(agent ? { actionKeys: agent.actionKeys } : {}) })
+        : null;
+      return { ...evaluation, ...(agentEvaluation ? { agent: agentEvaluation } : {}), ...(steered ? { steered } : {}) };
     } finally {
       await session.dispose();
     }
   });
-  const output = { ...report, direction: { file: directionPath, layer: layer ?? null } };
+  const output = {
+    ...report,
+    direction: { file: directionPath, layer: layer ?? null, ...(protection ? { protectedAgainst: protectPath, cosineReferenceBefore: protection.cosineBefore } : {}) },
+  };
   await writeFileAtomically(outPath, `${JSON.stringify(output, null, 1)}\n`);
-  process.stdout.write(`${formatEvaluation(report)}\nwrote ${outPath}\n`);
+  const steeredLine = report.steered
+    ? `steering (index ${report.steered.layer}, w ${report.steered.weight}): refusal rate ${(report.steered.refusalRate * 100).toFixed(1)}%, first-token KL ${report.steered.klFirstToken.toFixed(4)}` +
+      (report.steered.agent ? `, action rate ${(report.steered.agent.ablated.actionRate * 100).toFixed(1)}%` : '') + '\n'
+    : '';
+  process.stdout.write(`${formatEvaluation(report)}\n${report.agent ? `${formatAgentEvaluation(report.agent)}\n` : ''}${steeredLine}wrote ${outPath}\n`);
   return 0;
 }

@@ -39,6 +39,8 @@ import {
   writeOutputFile,
 } from './common';
 import { createProgressPrinter } from './progress-bar';
+import { AGENT_HELP, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
+import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
@@ -51,6 +53,7 @@ export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless
                     [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
                     [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
                     [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
+                    [--agent FILE [--action-keys cmd,command]]
 
 The whole recipe in one go:
   1. analyze   per-layer directions from the train split of both prompt files (as 'abliterate analyze')
@@ -79,7 +82,9 @@ Options:
   --scale α            ablation strength (default 1)
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
   --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
-  --threads N          onnxruntime threads for the capture (default: all cores)`;
+  --threads N          onnxruntime threads for the capture (default: all cores)
+${AGENT_HELP}
+                       (all of FILE is evaluated with the recommended layer; keep it out of --harmless)`;
 
 /** Every `count`-th prompt spread over the list, so the sample covers the whole file, deterministically. */
 export function spreadSample<T>(items: readonly T[], count: number): T[] {
@@ -113,6 +118,7 @@ export async function run(argv: string[]): Promise<number> {
     ...ABLATION_OPTIONS,
     markers: { type: 'string' },
     threads: { type: 'string' },
+    ...AGENT_OPTIONS,
   });
   const modelDir = requireOption('run', values, 'model');
   const harmfulPath = requireOption('run', values, 'harmful');
@@ -133,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
   // Everything cheap is read and checked before anything is written or computed.
   const harmful = await readPromptConversations(harmfulPath, 'harmful prompt file');
   const harmless = await readPromptConversations(harmlessPath, 'harmless prompt file');
+  const agent = await readAgentOptions(values);
   const folder = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(folder);
   const graphs = findOnnxGraphFiles(folder.list());
@@ -149,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         session.checkPromptsFit(harmful, harmfulPath);
         session.checkPromptsFit(harmless, harmlessPath);
+        if (agent) session.checkPromptsFit(agent.prompts, agent.path);
       } catch (error) {
         await session.dispose();
         throw error;
@@ -182,6 +190,7 @@ export async function run(argv: string[]): Promise<number> {
         };
         const direction = outcome.directions[layer]!;
         const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
+        if (agent) evaluation.agent = await evaluateAgentForAblation(session, { direction, scale, targets }, agent.prompts, { ...settings, actionKeys: agent.actionKeys });
         return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: outcome.split.harmful.heldOut.length === 0 };
       } finally {
         await session.dispose();
@@ -281,6 +290,7 @@ function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: numb
     '',
     `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
     `held-out evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    ...(evaluation.agent ? [formatAgentEvaluation(evaluation.agent)] : []),
     '',
     'files written:',
     `  ${outDir}/report.json`,

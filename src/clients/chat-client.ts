@@ -4,7 +4,7 @@
  * are rebuilt as the named error classes (the plumbing shared with the other clients is in worker-client.ts).
  */
 import * as Comlink from 'comlink';
-import type { ChatApi, ChatCallOptions, ChatModelsSpec, ChatRequest, ChatWorkerEndpoint, EvaluationRequest, SweepRequest } from '../protocol/chat-api';
+import type { ChatApi, ChatCallOptions, ChatModelsSpec, ChatRequest, ChatWorkerEndpoint, EvaluationRequest, PreflightRequest, SweepRequest } from '../protocol/chat-api';
 import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
@@ -27,6 +27,9 @@ export class ChatClient implements ChatApi {
   }
   sweep(request: SweepRequest, options?: LongCallOptions) {
     return this.calls.run(options, (callId, onProgress) => this.remote.sweep(callId, request, onProgress));
+  }
+  preflight(request: PreflightRequest, options?: LongCallOptions) {
+    return this.calls.run(options, (callId, onProgress) => this.remote.preflight(callId, request, onProgress));
   }
   async release() {
     unwrapEnvelope(await this.remote.release());

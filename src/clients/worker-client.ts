@@ -5,7 +5,7 @@
  * per page on first use.
  */
 import * as Comlink from 'comlink';
-import type { Envelope } from '../protocol/analysis-api';
+import type { Envelope } from '../protocol/envelope';
 import { CancelledError, deserializeError } from '../base/errors';
 import type { LongCallOptions, Progress } from '../base/progress';
 

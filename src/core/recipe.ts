@@ -19,6 +19,10 @@ export const RECIPE_METHODS: readonly RecipeMethod[] = ['standard', 'norm-preser
 export type RecipeProjection = 'none' | 'harmless-mean' | 'biprojected';
 export const RECIPE_PROJECTIONS: readonly RecipeProjection[] = ['none', 'harmless-mean', 'biprojected'];
 
+/** 'reference': the ablation direction is made orthogonal to the reference (agent-style) direction, so the edit cannot touch it. */
+export type RecipeProtect = 'none' | 'reference';
+export const RECIPE_PROTECTS: readonly RecipeProtect[] = ['none', 'reference'];
+
 /**
  * heretic's per-block weight kernel: δ = |block − peak|; δ > distance → 0 (untouched);
  * else max + (δ / distance)(min − max). With distance 0 only a block exactly at the peak gets `max`.
@@ -39,6 +43,8 @@ export interface Recipe {
   projection: RecipeProjection;
   /** Omitted component = weight 0 (untouched). `embed` is a constant: it has no block. */
   components: { embed?: number; attn?: ComponentWeight; mlp?: ComponentWeight };
+  /** Optional; absent = 'none'. 'reference' needs the reference direction(s) when the recipe is resolved. */
+  protect?: RecipeProtect;
 }
 
 /** Every recipe field with its default and meaning: the one place `--help`, the README and the UI read. */
@@ -70,6 +76,14 @@ export const RECIPE_FIELDS = {
       'Weight per component: embed (a number), attn and mlp (a number, or a kernel {max, peak, min, distance} over blocks). ' +
       'An omitted component is untouched.',
   },
+  protect: {
+    default: 'none' as RecipeProtect,
+    values: RECIPE_PROTECTS,
+    description:
+      'none: the direction as chosen; reference: after the projection, each target’s direction is made orthogonal to the reference ' +
+      '(agent-style) direction of the layer it writes to (or the one imported reference direction) and renormalized, so the edit ' +
+      'leaves every written vector’s component along the reference unchanged. Needs a reference contrast or direction.',
+  },
 } as const;
 
 /** A malformed recipe: `field` is the JSON path of the offending field ("components.attn.distance"). */
@@ -83,7 +97,7 @@ export class RecipeError extends Error {
   }
 }
 
-const TOP_LEVEL_FIELDS = new Set(['method', 'direction', 'projection', 'components']);
+const TOP_LEVEL_FIELDS = new Set(['method', 'direction', 'projection', 'components', 'protect']);
 const KERNEL_FIELDS = ['max', 'peak', 'min', 'distance'] as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -150,17 +164,22 @@ export function parseRecipe(value: unknown, numLayers?: number): Recipe {
       else components[key as 'attn' | 'mlp'] = parseWeight(weight, `components.${key}`, true);
     }
   }
-  return { method, direction, projection, components };
+  const recipe: Recipe = { method, direction, projection, components };
+  if (value.protect !== undefined) recipe.protect = oneOf(value.protect, RECIPE_PROTECTS, 'protect');
+  return recipe;
 }
 
-/** The canonical recipe.json value: every field present, components in a fixed order. */
+/** The canonical recipe.json value: every field present (protect only when on), components in a fixed order. */
 export function recipeToJson(recipe: Recipe): Record<string, unknown> {
   const components: Record<string, ComponentWeight> = {};
   for (const component of ABLATION_COMPONENTS) {
     const weight = recipe.components[component];
     if (weight !== undefined) components[component] = typeof weight === 'number' ? weight : { ...weight };
   }
-  return { method: recipe.method, direction: recipe.direction, projection: recipe.projection, components };
+  const json: Record<string, unknown> = { method: recipe.method, direction: recipe.direction, projection: recipe.projection, components };
+  // Written only when on, so an unprotected recipe's JSON stays what it was before the field existed.
+  if (recipe.protect && recipe.protect !== 'none') json.protect = recipe.protect;
+  return json;
 }
 
 /** The seed recipe the old flags describe: `--layer N --scale α --targets T --layers A-B`. */
@@ -224,7 +243,10 @@ function orthogonalizedUnit(vector: ArrayLike<number>, unit: Float64Array, what:
 /**
  * The unit direction every target uses, in float64: `forTarget('embed', -1)`, `forTarget('attn', b)`.
  * `directions` [L+1][d] are the per-layer refusal directions (any length; normalized here), `harmlessMeans`
- * [L+1][d] the train-split harmless means (required unless projection is 'none').
+ * [L+1][d] the train-split harmless means (required unless projection is 'none'), `reference` the reference
+ * (agent-style) directions, [L+1][d] per layer or [1][d] one for every layer (required when protect is
+ * 'reference'). Protection comes last, after the projection: r ← normalize(r − (r·ĉ)ĉ) with ĉ the reference of
+ * the hidden-state index the target writes into, so r·ĉ = 0 to rounding whatever the projection did.
  */
 export interface ResolvedDirections {
   forTarget(component: AblationComponent, block: number): Float64Array; // [d], unit
@@ -234,10 +256,12 @@ export function resolveRecipeDirections(
   recipe: Recipe,
   directions: readonly ArrayLike<number>[], // [L+1][dModel]
   harmlessMeans?: readonly ArrayLike<number>[], // [L+1][dModel]
+  reference?: readonly ArrayLike<number>[], // [L+1][dModel] or [1][dModel]
 ): ResolvedDirections {
   const numIndices = directions.length;
   if (numIndices === 0) throw new RecipeDirectionError('no direction rows');
   const dModel = directions[0].length;
+  const referenceUnits = recipe.protect === 'reference' ? referenceRows(reference, numIndices, dModel) : null;
   if (recipe.projection !== 'none') {
     if (!harmlessMeans) throw new RecipeDirectionError(`projection "${recipe.projection}" needs harmless_mean (re-run analyze to write it)`);
     if (harmlessMeans.length !== numIndices) {
@@ -291,8 +315,77 @@ export function resolveRecipeDirections(
         if (index >= meanUnits.length) throw new RecipeDirectionError(`no harmless_mean row ${index} for block ${block}`);
         r = orthogonalizedUnit(r, meanUnits[index], `direction for block ${block} after biprojection`);
       }
+      if (referenceUnits) {
+        const unit = referenceUnits.length === 1 ? referenceUnits[0] : referenceUnits[index];
+        const what = component === 'embed' ? 'the embedding' : `block ${block}`;
+        let along = 0;
+        for (let i = 0; i < dModel; i++) along += r[i] * unit[i];
+        // r is unit: what is left after removing ĉ has length √(1 − (r·ĉ)²); too little of it is only rounding noise.
+        if (1 - along * along < PROTECT_MIN_REMAINDER ** 2) throw new RecipeDirectionError(`the direction for ${what} is parallel to the reference; protecting it would leave nothing to ablate`);
+        r = orthogonalizedUnit(r, unit, `direction for ${what} after protecting the reference`);
+      }
       cache.set(index, r);
       return r;
     },
   };
+}
+
+/** Smallest length r − (r·ĉ)ĉ may keep (r unit) for protection to leave a meaningful direction. */
+const PROTECT_MIN_REMAINDER = 1e-6;
+
+function referenceRows(reference: readonly ArrayLike<number>[] | undefined, numIndices: number, dModel: number): Float64Array[] {
+  if (!reference || reference.length === 0) {
+    throw new RecipeDirectionError('protect "reference" needs a reference direction (a reference contrast C/D, or a reference direction file)');
+  }
+  if (reference.length !== 1 && reference.length !== numIndices) {
+    throw new RecipeDirectionError(`the reference has ${reference.length} rows; expected 1 or ${numIndices} (one per hidden-state index)`);
+  }
+  return reference.map((row, i) => {
+    if (row.length !== dModel) throw new RecipeDirectionError(`reference row ${i} has ${row.length} entries, expected ${dModel}`);
+    return normalizeInPlace(Float64Array.from(row), `reference row ${i}`);
+  });
+}
+
+/** Cosine of two vectors in float64 (0 when either is zero). */
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return aa > 0 && bb > 0 ? dot / Math.sqrt(aa * bb) : 0;
+}
+
+export interface ReferenceOverlap {
+  /** Hidden-state index the targets write into (0 = embedding, b + 1 = block b). */
+  index: number;
+  /** cos(target direction, reference) without protection, and with it (≈ 0). */
+  before: number;
+  after: number;
+}
+
+/**
+ * How much each target's ablation direction overlaps the reference, before and after protection: what the
+ * cosine plot shows when protection is on. The recipe's own protect field is ignored (both are computed).
+ */
+export function referenceOverlap(
+  recipe: Recipe,
+  directions: readonly ArrayLike<number>[], // [L+1][dModel]
+  harmlessMeans: readonly ArrayLike<number>[] | undefined,
+  reference: readonly ArrayLike<number>[], // [L+1][dModel] or [1][dModel]
+): ReferenceOverlap[] {
+  const unprotected = resolveRecipeDirections({ ...recipe, protect: 'none' }, directions, harmlessMeans);
+  const protectedDirections = resolveRecipeDirections({ ...recipe, protect: 'reference' }, directions, harmlessMeans, reference);
+  return directions.map((_, index) => {
+    const [component, block] = index === 0 ? (['embed', -1] as const) : (['attn', index - 1] as const);
+    const unit = reference.length === 1 ? reference[0] : reference[index];
+    return {
+      index,
+      before: cosine(unprotected.forTarget(component, block), unit),
+      after: cosine(protectedDirections.forTarget(component, block), unit),
+    };
+  });
 }

@@ -7,9 +7,9 @@
  * No timestamps: the same input and options give the same manifest.
  */
 import packageJson from '../../package.json';
-import { recipeToJson } from '../core/recipe';
+import { recipeToJson, type AblationComponent } from '../core/recipe';
 import { sha256Hex } from '../core/sha256';
-import type { AblationTarget, Exclusion } from '../model/tensor-roles';
+import type { Exclusion } from '../model/tensor-roles';
 import type { AblationPlan } from './ablate-plan';
 
 export const MANIFEST_FORMAT = 'abliteration-workbench/ablation@1';
@@ -49,7 +49,7 @@ export interface AblationManifest {
   /** The shorthand's α, or the recipe's weight when it is one constant for every edited component; else null. */
   scale: number | null;
   /** Components with a non-zero weight somewhere. */
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   /** The shorthand's block range (null for recipes: their kernels say which blocks). */
   layers: [number, number] | null;
   tiedEmbeddings: boolean;

@@ -16,10 +16,9 @@ import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
-import { cpuOrthogonalizeBackend, normPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
-import { normPreservingFactors, squaredLength } from '../core/norm-preserving';
+import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 
-export type { AblationTarget } from '../model/tensor-roles';
 export type { AblationManifest } from './ablate-manifest';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
 
@@ -72,13 +71,19 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
+        // Runs of untouched tensors are copied as one range, in pieces.
+        let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
-          const end = shard.header.dataStart + tensor.dataOffsets[1];
-          if (edit) await writeEditedTensor(shard.source, begin, edit, sink, backend, options, maxChunkBytes, meter);
-          else await copyRange(shard.source, begin, end, sink, maxChunkBytes, options.signal, meter);
+          if (!edit) continue;
+          await queueCopy(writer, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
+          await queueEditedTensor(writer, shard.source, begin, edit, backend, options.signal, maxChunkBytes);
+          copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
+        await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
+        await writer.drain();
       });
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
@@ -86,9 +91,11 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     }
     for (const file of plan.otherFiles) {
       throwIfAborted(options.signal);
-      files[file.path] = await writeFile(output, file.path, createHash, (sink) =>
-        copyRange(file.source, 0, file.source.size, sink, maxChunkBytes, options.signal, meter),
-      );
+      files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
+        await queueCopy(writer, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
+        await writer.drain();
+      });
     }
     const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
@@ -156,19 +163,74 @@ async function writeFile(
   return { sha256: hash.hexDigest(), bytes };
 }
 
-async function copyRange(source: ByteSource, begin: number, end: number, sink: ByteSink, maxChunkBytes: number, signal: AbortSignal | undefined, meter: ByteMeter): Promise<void> {
-  for (let offset = begin; offset < end; offset += maxChunkBytes) {
+/**
+ * Input bytes in flight (being read, computed or waiting for their turn to be written): two of the largest chunks,
+ * i.e. several of the smaller pieces below, which keeps the kernel threads and the disk busy at once while memory
+ * stays a few chunks whatever the model's size.
+ */
+function inFlightBytes(maxChunkBytes: number): number {
+  return 2 * maxChunkBytes;
+}
+
+/**
+ * Work that is row-local (the rows edit, pass 2 of the columns edit, copies) goes in pieces of at most 8 MiB, so
+ * several run at once within the in-flight budget; any split of it gives the same bytes. Only pass 1 of the columns
+ * edit keeps whole maxChunkBytes chunks, because its chunks fix the order in which partial projections are summed.
+ */
+function pieceBytes(maxChunkBytes: number): number {
+  return Math.min(maxChunkBytes, PIECE_BYTES);
+}
+const PIECE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Read-ahead and write-behind for one output file: each queued job (read a range, maybe compute) starts at once,
+ * so reads and the backend's compute overlap the writing of earlier results; results are written strictly in queue
+ * order. `queue` first writes the oldest results until the new job fits in the in-flight budget.
+ */
+class OrderedWriter {
+  private readonly pending: { result: Promise<Uint8Array | null>; bytes: number; work: number }[] = [];
+  private queuedBytes = 0;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly budgetBytes: number,
+    private readonly meter: ByteMeter,
+  ) {}
+
+  /** `bytes`: the job's input held in memory; `work`: what it adds to the progress bar when written. */
+  async queue(bytes: number, work: number, job: () => Promise<Uint8Array | null>): Promise<void> {
+    while (this.pending.length > 0 && this.queuedBytes + bytes > this.budgetBytes) await this.writeOldest();
+    const result = job();
+    result.catch(() => undefined); // a failure surfaces when its turn to be written comes, not as an unhandled rejection
+    this.pending.push({ result, bytes, work });
+    this.queuedBytes += bytes;
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const { result, bytes, work } = this.pending.shift()!;
+    this.queuedBytes -= bytes;
+    const data = await result;
+    if (data) await this.sink.write(data);
+    this.meter.advance(work, this.sink.name);
+  }
+}
+
+async function queueCopy(writer: OrderedWriter, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined): Promise<void> {
+  for (let offset = begin; offset < end; offset += pieceLength) {
     throwIfAborted(signal);
-    const length = Math.min(maxChunkBytes, end - offset);
-    await sink.write(await readExactly(source, offset, length));
-    meter.advance(length, sink.name);
+    const length = Math.min(pieceLength, end - offset);
+    await writer.queue(length, length, () => readExactly(source, offset, length));
   }
 }
 
 /** A backend that returned the wrong number of bytes would shift every later tensor: stop instead. */
-function checkedSize(edited: Uint8Array, chunk: Uint8Array, backend: OrthogonalizeBackend, edit: TensorEdit): Uint8Array {
-  if (edited.byteLength !== chunk.byteLength) {
-    throw new BackendError(`${backend.name} backend returned ${edited.byteLength} bytes for a ${chunk.byteLength}-byte chunk of ${edit.tensor.name}`);
+function checkedSize(edited: Uint8Array, chunkBytes: number, backend: OrthogonalizeBackend, edit: TensorEdit): Uint8Array {
+  if (edited.byteLength !== chunkBytes) {
+    throw new BackendError(`${backend.name} backend returned ${edited.byteLength} bytes for a ${chunkBytes}-byte chunk of ${edit.tensor.name}`);
   }
   return edited;
 }
@@ -178,33 +240,40 @@ function rowsPerChunk(cols: number, elementBytes: number, maxChunkBytes: number)
   return Math.max(1, Math.floor(maxChunkBytes / (cols * elementBytes)));
 }
 
-async function writeEditedTensor(
+/**
+ * Queues the reads and edits of one tensor. The chunking (rows per chunk from maxChunkBytes) fixes the order in
+ * which the column edit sums its partial projections (and norms), so the output does not depend on how many jobs
+ * run at once.
+ */
+async function queueEditedTensor(
+  writer: OrderedWriter,
   source: ByteSource,
   begin: number,
   edit: TensorEdit,
-  sink: ByteSink,
   backend: OrthogonalizeBackend,
-  options: AblateOptions,
+  signal: AbortSignal | undefined,
   maxChunkBytes: number,
-  meter: ByteMeter,
 ): Promise<void> {
   const { dtype, rows, cols, batches, direction, weight } = edit; // direction [dModel], weight w ≠ 0
   const elementBytes = FLOAT_DTYPE_BYTES[dtype];
   const rowBytes = cols * elementBytes;
   const chunkRows = rowsPerChunk(cols, elementBytes, maxChunkBytes);
+  const pieceRows = rowsPerChunk(cols, elementBytes, pieceBytes(maxChunkBytes));
   const normPreserving = edit.method === 'norm-preserving' ? normPreservingCalls(backend) : null;
   if (edit.orientation === 'rows') {
-    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
-      const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = await readExactly(source, begin + rowStart * rowBytes, count * rowBytes); // [count, dModel]
-      const edited = normPreserving
-        ? await normPreserving.applyRowsNormPreserving(chunk, dtype, count, cols, direction, weight)
-        : edit.match.isBias && rows === 1
-          ? await backend.applyBias(chunk, dtype, direction, weight)
-          : await backend.applyRows(chunk, dtype, count, cols, direction, weight);
-      await sink.write(checkedSize(edited, chunk, backend, edit));
-      meter.advance(chunk.byteLength, sink.name);
+    for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
+      throwIfAborted(signal);
+      const count = Math.min(pieceRows, rows - rowStart);
+      const length = count * rowBytes;
+      await writer.queue(length, length, async () => {
+        const chunk = await readExactly(source, begin + rowStart * rowBytes, length); // [count, dModel]
+        const edited = normPreserving
+          ? await normPreserving.applyRowsNormPreserving(chunk, dtype, count, cols, direction, weight)
+          : edit.match.isBias && rows === 1
+            ? await backend.applyBias(chunk, dtype, direction, weight)
+            : await backend.applyRows(chunk, dtype, count, cols, direction, weight);
+        return checkedSize(edited, length, backend, edit);
+      });
     }
     return;
   }
@@ -213,39 +282,76 @@ async function writeEditedTensor(
   const matrixBytes = rows * rowBytes;
   const directionSquaredLength = squaredLength(direction);
   for (let batch = 0; batch < batches; batch++) {
+    throwIfAborted(signal);
     const matrixBegin = begin + batch * matrixBytes;
-    const projection = new Float64Array(cols); // [cols]
-    const squaredNorms = new Float64Array(cols); // [cols], norm-preserving only
-    // A matrix that fits in one chunk is read once: pass 2 reuses pass 1's bytes (still one chunk in memory).
-    let wholeMatrix: Uint8Array | null = null; // [rows, cols] stored
-    for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
-      const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes); // [count, cols]
-      if (normPreserving) {
-        const partial = await normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction);
-        for (let j = 0; j < cols; j++) {
-          projection[j] += partial.projection[j];
-          squaredNorms[j] += partial.squaredNorms[j];
+    if (chunkRows >= rows) {
+      // The matrix fits in one chunk: read once, both passes on the bytes in memory (one call where the backend fuses them).
+      await writer.queue(matrixBytes, 2 * matrixBytes, async () => {
+        const chunk = await readExactly(source, matrixBegin, matrixBytes); // [rows, cols]
+        let edited: Uint8Array;
+        if (normPreserving) {
+          edited = backend.orthogonalizeColumnsNormPreserving
+            ? await backend.orthogonalizeColumnsNormPreserving(chunk, dtype, rows, cols, direction, weight)
+            : await applyNormPreserving(normPreserving, chunk, 0, rows, cols, edit, sumPartials([await normPreserving.projectColumnsWithNorms(chunk, dtype, 0, rows, cols, direction)], cols, directionSquaredLength, weight));
+        } else {
+          edited = backend.orthogonalizeColumns
+            ? await backend.orthogonalizeColumns(chunk, dtype, rows, cols, direction, weight)
+            : await backend.applyColumns(chunk, dtype, 0, rows, cols, direction, await backend.projectColumns(chunk, dtype, 0, rows, cols, direction), weight);
         }
-      } else {
-        const partial = await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction);
-        for (let j = 0; j < cols; j++) projection[j] += partial[j];
-      }
-      meter.advance(chunk.byteLength, sink.name);
-      if (count === rows) wholeMatrix = chunk;
+        return checkedSize(edited, matrixBytes, backend, edit);
+      });
+      continue;
     }
-    const factors = normPreserving ? normPreservingFactors(projection, squaredNorms, directionSquaredLength, weight) : null; // [cols]
+    const partials: Promise<ColumnProjectionAndNorms>[] = []; // one per chunk, in row order
     for (let rowStart = 0; rowStart < rows; rowStart += chunkRows) {
-      throwIfAborted(options.signal);
       const count = Math.min(chunkRows, rows - rowStart);
-      const chunk = wholeMatrix ?? (await readExactly(source, matrixBegin + rowStart * rowBytes, count * rowBytes)); // [count, cols]
-      const edited =
-        normPreserving && factors
-          ? await normPreserving.applyColumnsNormPreserving(chunk, dtype, rowStart, count, cols, direction, projection, factors, weight)
-          : await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, projection, weight);
-      await sink.write(checkedSize(edited, chunk, backend, edit));
-      meter.advance(chunk.byteLength, sink.name);
+      const length = count * rowBytes;
+      await writer.queue(length, length, () => {
+        const partial = readExactly(source, matrixBegin + rowStart * rowBytes, length).then(
+          async (chunk): Promise<ColumnProjectionAndNorms> =>
+            normPreserving
+              ? normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction)
+              : { projection: await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction), squaredNorms: new Float64Array(0) },
+        );
+        partials.push(partial);
+        return partial.then(() => null);
+      });
+    }
+    const whole = Promise.all(partials).then((all) => sumPartials(all, cols, directionSquaredLength, normPreserving ? weight : null));
+    whole.catch(() => undefined); // reported through the pass-1 jobs' own results
+    for (let rowStart = 0; rowStart < rows; rowStart += pieceRows) {
+      throwIfAborted(signal);
+      const count = Math.min(pieceRows, rows - rowStart);
+      const length = count * rowBytes;
+      await writer.queue(length, length, async () => {
+        const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
+        const sums = await whole;
+        const edited = normPreserving
+          ? await applyNormPreserving(normPreserving, chunk, rowStart, count, cols, edit, sums)
+          : await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, sums.projection, weight);
+        return checkedSize(edited, length, backend, edit);
+      });
     }
   }
+}
+
+interface ColumnSums {
+  projection: Float64Array; // [cols] = rᵀW
+  factors: Float64Array | null; // [cols] norm-preserving s_j, else null
+}
+
+/** The per-chunk partials summed in row order from zero (as a single chunk's partial is too), and the factors. */
+function sumPartials(partials: ColumnProjectionAndNorms[], cols: number, directionSquaredLength: number, normPreservingWeight: number | null): ColumnSums {
+  const projection = new Float64Array(cols); // [cols]
+  const squaredNorms = new Float64Array(cols); // [cols]
+  for (const partial of partials) {
+    for (let j = 0; j < cols; j++) projection[j] += partial.projection[j];
+    if (normPreservingWeight !== null) for (let j = 0; j < cols; j++) squaredNorms[j] += partial.squaredNorms[j];
+  }
+  const factors = normPreservingWeight === null ? null : normPreservingFactors(projection, squaredNorms, directionSquaredLength, normPreservingWeight);
+  return { projection, factors };
+}
+
+function applyNormPreserving(calls: NormPreservingCalls, chunk: Uint8Array, rowStart: number, count: number, cols: number, edit: TensorEdit, sums: ColumnSums): Promise<Uint8Array> {
+  return calls.applyColumnsNormPreserving(chunk, edit.dtype, rowStart, count, cols, edit.direction, sums.projection, sums.factors!, edit.weight);
 }

@@ -34,6 +34,8 @@ export interface RecipeSelection {
   directions: readonly ArrayLike<number>[]; // [L+1][dModel]
   /** The train-split harmless means [L+1][dModel]; required when the recipe projects. */
   harmlessMeans?: readonly ArrayLike<number>[];
+  /** The reference (agent-style) directions, [L+1][d] or [1][d]; required when the recipe protects them. */
+  reference?: readonly ArrayLike<number>[];
   direction?: undefined;
 }
 
@@ -62,7 +64,7 @@ export function isShorthandSelection(selection: AblationSelection): selection is
  */
 export function resolveAblation(selection: AblationSelection, numLayers?: number, shorthandLayer = 0): ResolvedAblation {
   if (isShorthandSelection(selection)) return resolveShorthand(selection, shorthandLayer);
-  const { recipe, directions, harmlessMeans } = selection;
+  const { recipe, directions, harmlessMeans, reference } = selection;
   if (directions.length === 0) throw new InvalidInputError('no direction rows were given');
   const dModel = directions[0].length;
   for (const [name, rows] of [['direction', directions], ['harmless_mean', harmlessMeans ?? []]] as const) {
@@ -82,7 +84,7 @@ export function resolveAblation(selection: AblationSelection, numLayers?: number
   }
   let resolved: ReturnType<typeof resolveRecipeDirections>;
   try {
-    resolved = resolveRecipeDirections(recipe, directions, harmlessMeans);
+    resolved = resolveRecipeDirections(recipe, directions, harmlessMeans, reference);
   } catch (error) {
     if (error instanceof RecipeDirectionError) throw new InvalidInputError(`recipe: ${error.message}`);
     throw error;

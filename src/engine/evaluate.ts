@@ -7,20 +7,29 @@
  *
  * The ablation runs as graph hooks (buildHookGraph), which DESIGN.md requires to equal the weight edit.
  */
+import { wilsonPair } from '../core/intervals';
+import { ABLATION_COMPONENTS } from '../core/recipe';
 import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeMarkers, refusalRate, RefusalMarkerError, type RefusalVerdict } from '../core/refusal';
 import { meanKLDivergence } from '../core/kl';
 import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
 import { buildHookGraph, type HookTarget } from '../model/hook-graph';
 import { findResidualPoints, type ResidualPoints } from '../model/residual-finder';
+import { buildSteeringGraph } from '../model/steering-graph';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
+import type { AgentEvaluation } from './agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
+import { BoundedCache, contentKey } from './result-cache';
+import { folderTiedEmbeddings } from './tied-embeddings';
 
-export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = Object.freeze(['embed', 'attn', 'mlp']);
+/** Base results kept per session: a few prompt sets × settings; each holds replies or [prompt][vocab] logits. */
+const BASE_RESULTS_KEPT = 4;
+
+export const DEFAULT_ABLATION_TARGETS: readonly HookTarget[] = ABLATION_COMPONENTS;
 
 export interface AblationSpec {
   /** Unit direction, [dModel]. */
@@ -58,13 +67,16 @@ export interface EvaluationSample {
 
 /** eval.json (CONTRACTS.md): base/ablated refusal rates, klFirstToken, samples; extra fields are additions. */
 export interface EvaluationReport {
-  base: { refusalRate: number };
-  ablated: { refusalRate: number };
+  /** refusalInterval: the 95 % Wilson interval [low, high] of the rate over counts.harmful prompts. */
+  base: { refusalRate: number; refusalInterval: [number, number] };
+  ablated: { refusalRate: number; refusalInterval: [number, number] };
   klFirstToken: number;
   samples: EvaluationSample[];
   klPerPrompt: number[];
   counts: { harmful: number; harmless: number };
   settings: { scale: number; targets: HookTarget[]; layers: [number, number] | null; maxNewTokens: number; markers: string[]; decoding: 'greedy' };
+  /** Agent-prompted requests, when given (agent-evaluation.ts). */
+  agent?: AgentEvaluation;
 }
 
 /** Resolves the marker list once (user lists are normalized like replies; empty entries are an error). */
@@ -122,8 +134,10 @@ export function progressSlice(reporter: ProgressReporter, from: number, to: numb
  * reused by every ablation evaluated on it (the layer sweep evaluates many).
  */
 export class EvaluationSession {
-  private readonly baseRefusals = new Map<readonly Conversation[], RefusalEvaluation>();
-  private readonly baseLogits = new Map<readonly Conversation[], Float32Array[]>();
+  /** Keyed on the prompts' content and every setting that changes the replies or their verdicts. */
+  private readonly baseRefusals = new BoundedCache<RefusalEvaluation>(BASE_RESULTS_KEPT);
+  /** Keyed on the prompts' content: first-token logits depend on nothing else. */
+  private readonly baseLogits = new BoundedCache<Float32Array[]>(BASE_RESULTS_KEPT);
 
   private constructor(
     readonly folder: ModelFolder,
@@ -145,9 +159,8 @@ export class EvaluationSession {
     const tokenizer = await loadGenerationTokenizer(folder);
     const graph = decodeOnnxModel(`${folder.name}/${onnxFile}`, await readWholeFile(folder, onnxFile));
     const residual = findResidualPoints(graph);
-    const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
-    const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
-    const tiedEmbeddings = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
+    // The same decision as the export's (per-architecture default, missing lm_head), so preview = export.
+    const tiedEmbeddings = await folderTiedEmbeddings(folder);
     const externalData = await readExternalData(folder, onnxFile, graph);
     const base = await LanguageModel.load(folder, tokenizer, { onnxFile, externalData, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
@@ -179,25 +192,24 @@ export class EvaluationSession {
     return LanguageModel.load(this.folder, this.tokenizer, { graph: hooked.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
   }
 
+  /** Loads the base model with additive steering x ← x + w·r at hidden-state index `layer`. The caller disposes it. */
+  async loadSteered(spec: { layer: number; direction: Float32Array; weight: number }, options: LongCallOptions = {}): Promise<LanguageModel> {
+    const steered = buildSteeringGraph(this.graph, { ...spec, residual: this.residual });
+    return LanguageModel.load(this.folder, this.tokenizer, { graph: steered.model, onnxFile: this.onnxFile, externalData: this.externalData, ...(this.device ? { device: this.device } : {}), ...options });
+  }
+
   async baseRefusalsOn(prompts: readonly Conversation[], settings: EvaluationSettings & LongCallOptions = {}): Promise<RefusalEvaluation> {
-    const cached = this.baseRefusals.get(prompts);
-    if (cached) return cached;
-    const result = await evaluateRefusals(this.base, prompts, settings);
-    this.baseRefusals.set(prompts, result);
-    return result;
+    const key = contentKey({ prompts, maxNewTokens: settings.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, markers: resolveMarkers(settings.markers) });
+    return this.baseRefusals.getOrCompute(key, () => evaluateRefusals(this.base, prompts, settings));
   }
 
   async baseLogitsOn(prompts: readonly Conversation[], options: LongCallOptions & { batchSize?: number } = {}): Promise<Float32Array[]> {
-    const cached = this.baseLogits.get(prompts);
-    if (cached) return cached;
-    const result = await this.base.nextTokenLogits([...prompts], options);
-    this.baseLogits.set(prompts, result);
-    return result;
+    return this.baseLogits.getOrCompute(contentKey(prompts), () => this.base.nextTokenLogits([...prompts], options));
   }
 
   /**
    * Refusal rate (base and ablated) on `harmful` and first-token KL on `harmless` for one ablation.
-   * Pass the same array objects again to reuse the base model's results.
+   * The base model's results are reused whenever the same prompts come again with the same settings.
    */
   async evaluate(spec: AblationSpec, prompts: { harmful: readonly Conversation[]; harmless: readonly Conversation[] }, options: EvaluationSettings & LongCallOptions = {}): Promise<EvaluationReport> {
     const reporter = new ProgressReporter('evaluate', options.onProgress);
@@ -213,8 +225,8 @@ export class EvaluationSession {
       const kl = await firstTokenKL(baseLogits, ablatedModel, prompts.harmless, { ...common, onProgress: progressSlice(reporter, 0.9, 1, 'ablated first-token logits') });
       reporter.done();
       return {
-        base: { refusalRate: base.refusalRate },
-        ablated: { refusalRate: ablated.refusalRate },
+        base: { refusalRate: base.refusalRate, refusalInterval: wilsonPair(base.refusalRate, prompts.harmful.length) },
+        ablated: { refusalRate: ablated.refusalRate, refusalInterval: wilsonPair(ablated.refusalRate, prompts.harmful.length) },
         klFirstToken: kl.mean,
         samples: prompts.harmful.map((messages, index) => ({ messages, base: base.replies[index]!, ablated: ablated.replies[index]! })),
         klPerPrompt: kl.perPrompt,

@@ -8,15 +8,7 @@
  * front. The graph reaches transformers.js through transformers-files.ts, which works the same in Node and in
  * a browser worker: no file-system code here.
  */
-import {
-  AutoModelForCausalLM,
-  BaseStreamer,
-  LogitsProcessor,
-  StoppingCriteria,
-  Tensor,
-  type PreTrainedModel,
-} from '@huggingface/transformers';
-import { chooseToken, createSeededRandom, checkSamplingSettings, SamplingOptionError } from '../core/sampling';
+import { AutoModelForCausalLM, Tensor, type PreTrainedModel } from '@huggingface/transformers';
 import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
 import type { ModelFolder } from '../ports/folder';
 import { CancelledError, InvalidInputError, throwIfAborted } from '../base/errors';
@@ -24,13 +16,15 @@ import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
 import { LeftPaddingGuard, correctTextOnlyRopeDeltas } from './transformers-workarounds';
+import { paceModelSessions } from './run-pacing';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
+import { AbortCriterion, DeltaStreamer, processorList, resolveSampling, streamerOption, SeededSamplingProcessor, type SamplingOptions, type TokenEvent } from './generation-steering';
+
 export { loadGenerationTokenizer } from './chat-tokenizer';
+export { DEFAULT_MAX_NEW_TOKENS, type SamplingOptions, type TokenEvent } from './generation-steering';
 export type { ChatMessage, Conversation, GenerationTokenizer } from './chat-tokenizer';
 
-/** The CLI's and the eval panel's default length: long enough for a refusal sentence to appear. */
-export const DEFAULT_MAX_NEW_TOKENS = 48;
 /** Prompts per forward pass in batch calls; small models are bound by per-step overhead, so batching pays. */
 export const DEFAULT_BATCH_SIZE = 16;
 /** transformers.js names graph files `<session><suffix>.onnx`; the suffix says which dtype to ask for. */
@@ -52,24 +46,6 @@ function dtypeOfGraphFile(path: string): string {
 /** The graph capture uses (findOnnxGraphFiles), so generation and the direction come from the same export. */
 function defaultGraphPath(files: readonly string[]): string | null {
   return findOnnxGraphFiles(files)?.decoder ?? null;
-}
-
-export interface SamplingOptions {
-  maxNewTokens?: number;
-  /** 0 or absent: greedy. */
-  temperature?: number;
-  topP?: number;
-  /** Seeds the sampler; the same seed, prompt and graph give the same text. Default 0. */
-  seed?: number;
-  /** End-of-sequence is suppressed until this many new tokens (0 or absent: off), as HF's min_new_tokens. */
-  minNewTokens?: number;
-}
-
-export interface TokenEvent {
-  /** The new text since the previous event (decoding whole prefixes, so multi-token characters come out whole). */
-  text: string;
-  tokenId: number;
-  index: number;
 }
 
 export interface GenerateOptions extends LongCallOptions, SamplingOptions {
@@ -142,93 +118,6 @@ export function contextLengthOf(config: Record<string, unknown>): number | null 
   return typeof value === 'number' && value > 0 ? value : null;
 }
 
-class AbortCriterion extends StoppingCriteria {
-  constructor(private readonly signal: AbortSignal | undefined) {
-    super();
-  }
-  override _call(inputIds: number[][]): boolean[] {
-    return inputIds.map(() => Boolean(this.signal?.aborted));
-  }
-}
-
-/**
- * Picks every row's next token itself (seeded, per-generation PRNG) and leaves only that token finite, so
- * transformers.js's greedy sampler takes it. Also stops rows whose own budget ran out by forcing EOS.
- */
-class SeededSamplingProcessor extends LogitsProcessor {
-  private readonly random: () => number;
-  constructor(
-    private readonly temperature: number,
-    private readonly topP: number,
-    seed: number,
-  ) {
-    super();
-    this.random = createSeededRandom(seed);
-  }
-  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
-    const [rows, vocabulary] = [logits.dims[0]!, logits.dims.at(-1)!];
-    const data = logits.data as Float32Array; // [row, vocab]
-    for (let row = 0; row < rows; row++) {
-      const slice = data.subarray(row * vocabulary, (row + 1) * vocabulary);
-      const token = chooseToken(slice, { temperature: this.temperature, topP: this.topP }, this.random);
-      slice.fill(-Infinity);
-      slice[token] = 0;
-    }
-    return logits;
-  }
-}
-
-/** Streams decoded text deltas of a single-row generation; ignores the prompt and stops at EOS. */
-class DeltaStreamer extends BaseStreamer {
-  private seenPrompt = false;
-  private readonly tokens: number[] = [];
-  private emitted = '';
-  private finished = false;
-  constructor(
-    private readonly tokenizer: GenerationTokenizer,
-    private readonly onToken: (event: TokenEvent) => void,
-  ) {
-    super();
-  }
-  override put(value: bigint[][]): void {
-    if (!this.seenPrompt) {
-      this.seenPrompt = true;
-      return;
-    }
-    if (this.finished) return;
-    const tokenId = Number(value[0]![0]);
-    if (this.tokenizer.eosTokenIds.includes(tokenId)) {
-      this.finished = true;
-      return;
-    }
-    this.tokens.push(tokenId);
-    const text = this.tokenizer.decode(this.tokens);
-    // A token that ends mid-character decodes to U+FFFD; wait for the rest instead of emitting garbage.
-    if (text.endsWith('\uFFFD')) return;
-    const delta = text.startsWith(this.emitted) ? text.slice(this.emitted.length) : text;
-    this.emitted = text;
-    this.onToken({ text: delta, tokenId, index: this.tokens.length - 1 });
-  }
-  override end(): void {}
-}
-
-function resolveSampling(options: SamplingOptions): { maxNewTokens: number; minNewTokens: number; temperature: number; topP: number; seed: number } {
-  const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new InvalidInputError(`max new tokens ${maxNewTokens} must be a whole number ≥ 1.`);
-  const minNewTokens = options.minNewTokens ?? 0;
-  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) throw new InvalidInputError(`min new tokens ${minNewTokens} must be a whole number ≥ 0.`);
-  const settings = { temperature: options.temperature ?? 0, topP: options.topP ?? 1 };
-  try {
-    checkSamplingSettings(settings);
-  } catch (error) {
-    if (error instanceof SamplingOptionError) throw new InvalidInputError(error.message);
-    throw error;
-  }
-  const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new InvalidInputError(`seed ${seed} must be an integer.`);
-  return { maxNewTokens, minNewTokens, ...settings, seed };
-}
-
 /** A causal language model (one ONNX graph) ready to generate and to score next tokens. */
 export class LanguageModel {
   private constructor(
@@ -267,6 +156,7 @@ export class LanguageModel {
         session_options: externalData.length ? { externalData } : {},
       });
       correctTextOnlyRopeDeltas(model); // Qwen3.5 and the Qwen-VL family: see transformers-workarounds.ts
+      paceModelSessions(model);
       progress.done();
       return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release, new LeftPaddingGuard(model));
     } catch (error) {
@@ -378,10 +268,10 @@ export class LanguageModel {
       repetition_penalty: 1,
       eos_token_id: eos,
       pad_token_id: this.tokenizer.padTokenId,
-      ...(temperature > 0 ? { logits_processor: [new SeededSamplingProcessor(temperature, topP, seed)] } : {}),
+      ...(temperature > 0 ? { logits_processor: processorList(new SeededSamplingProcessor(temperature, topP, seed)) } : {}),
       stopping_criteria: [new AbortCriterion(options.signal)],
-      ...(onToken ? { streamer: new DeltaStreamer(this.tokenizer, onToken) } : {}),
-    } as unknown as Parameters<PreTrainedModel['generate']>[0]))) as Tensor;
+      ...(onToken ? { streamer: streamerOption(new DeltaStreamer(this.tokenizer, onToken)) } : {}),
+    }))) as Tensor;
     if (options.signal?.aborted) throw new CancelledError('Generation cancelled.');
     const width = output.dims[1]!;
     const all = output.data as BigInt64Array; // [batch, padded prompt + generated]

@@ -9,6 +9,7 @@
  * first token enough that the "uncensored" model is a damaged model. Below it, lower refusal wins; ties go to
  * the lower KL, then to the earlier layer.
  */
+import { wilsonPair } from '../core/intervals';
 import { throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import type { Conversation } from './generate';
@@ -22,6 +23,8 @@ const UNIT_LENGTH_TOLERANCE = 1e-3;
 export interface SweepRow {
   layer: number;
   refusalRate: number;
+  /** 95 % Wilson interval of refusalRate over the refusal prompts. */
+  refusalInterval: [number, number];
   klFirstToken: number;
   withinKLBound: boolean;
 }
@@ -32,6 +35,7 @@ export interface LayerSweep {
   /** Layers not evaluated, with why (a zero mean gap gives no direction, e.g. index 0 when prompts share their last token). */
   skipped: { layer: number; reason: string }[];
   baseRefusalRate: number;
+  baseRefusalInterval: [number, number];
   klBound: number;
   recommendation: Recommendation | null;
   counts: { harmful: number; harmless: number };
@@ -53,7 +57,7 @@ export interface SweepOptions extends LongCallOptions, EvaluationSettings {
 }
 
 /** Lowest refusal rate within the KL bound; ties → lower KL → lower layer. No layer within: the lowest KL. */
-export function recommendLayer(rows: readonly SweepRow[], klBound: number): Recommendation | null {
+export function recommendLayer(rows: readonly Omit<SweepRow, 'refusalInterval'>[], klBound: number): Recommendation | null {
   if (rows.length === 0) return null;
   const within = rows.filter((row) => row.klFirstToken <= klBound);
   if (within.length > 0) {
@@ -124,7 +128,7 @@ export async function sweepLayers(
     try {
       const refusals = await evaluateRefusals(ablated, prompts.harmful, { ...common, onProgress: progressSlice(reporter, from, to, `layer ${layer}`) });
       const kl = await firstTokenKL(baseLogits, ablated, prompts.harmless, common);
-      rows.push({ layer, refusalRate: refusals.refusalRate, klFirstToken: kl.mean, withinKLBound: kl.mean <= klBound });
+      rows.push({ layer, refusalRate: refusals.refusalRate, refusalInterval: wilsonPair(refusals.refusalRate, prompts.harmful.length), klFirstToken: kl.mean, withinKLBound: kl.mean <= klBound });
     } finally {
       await ablated.dispose();
     }
@@ -135,6 +139,7 @@ export async function sweepLayers(
     rows,
     skipped,
     baseRefusalRate: base.refusalRate,
+    baseRefusalInterval: wilsonPair(base.refusalRate, prompts.harmful.length),
     klBound,
     recommendation: recommendLayer(rows, klBound),
     counts: { harmful: prompts.harmful.length, harmless: prompts.harmless.length },

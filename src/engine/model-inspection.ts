@@ -3,6 +3,7 @@
  * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
  * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
  */
+import { Sha256 } from '../core/sha256';
 import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
 import { decodeOnnxModel, externalInitializers, type ModelProto } from '../formats/onnx';
 import { findResidualPoints, type GraphStyle, type ResidualPoints } from '../model/residual-finder';
@@ -135,7 +136,10 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
   };
 }
 
-/** Content identity for the activation cache: every path and size, plus the config and graph headers' bytes. */
+/**
+ * Content identity for the activation cache: every path and size, the config, and the first and last megabyte of
+ * the graph and of each of its external-data files (weights re-exported under the same names change there).
+ */
 async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Promise<string> {
   const parts: string[] = [folder.name, JSON.stringify(config.raw)];
   for (const path of folder.list()) {
@@ -143,21 +147,16 @@ async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Prom
     parts.push(`${path}:${source.size}`);
   }
   const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
-  const encoder = new TextEncoder();
-  const chunks: Uint8Array[] = [encoder.encode(parts.join('\n'))];
+  const hash = new Sha256().update(new TextEncoder().encode(parts.join('\n')));
   if (onnxPath) {
-    // The graph's first and last megabyte: weights change there when a model is re-exported under the same name.
-    const source = await folder.open(onnxPath);
+    // External data sits beside the graph as `<graph>_data*` or `<graph>.onnx_data*` (transformers.js layout).
+    const stem = onnxPath.replace(/\.onnx$/, '');
+    const sampled = [onnxPath, ...folder.list().filter((path) => path !== onnxPath && path.startsWith(stem) && /_data/.test(path.slice(stem.length)))];
     const sample = 1 << 20;
-    chunks.push(await source.read(0, sample), await source.read(Math.max(0, source.size - sample), sample));
+    for (const path of sampled) {
+      const source = await folder.open(path);
+      hash.update(await source.read(0, Math.min(sample, source.size))).update(await source.read(Math.max(0, source.size - sample), Math.min(sample, source.size)));
+    }
   }
-  const total = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', joined));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hash.hexDigest();
 }

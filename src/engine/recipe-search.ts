@@ -18,11 +18,29 @@ import { recipeFromParameters, type ParameterValues, type SearchSpace } from '..
 import { MotpeSampler, RandomSampler, type FinishedTrial, type Sampler } from '../core/tpe';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
-import type { TrialRecord } from '../protocol/search-api';
-
-export type { TrialRecord } from '../protocol/search-api';
 
 export const DEFAULT_SEARCH_TRIALS = 60;
+
+/** One finished trial: a line of trials.jsonl (CONTRACTS.md), the same object in the browser. */
+export interface TrialRecord {
+  trial: number;
+  /** The recipe as recipe.json writes it. */
+  recipe: Record<string, unknown>;
+  /** Refusal rate on the evaluation refusal prompts (objective 1, minimized). */
+  refusalRate: number;
+  /** Mean first-token KL(base ‖ ablated) on the evaluation compliance prompts (objective 2, minimized). */
+  klFirstToken: number;
+  /** Refusal rate on the evaluation compliance prompts; null when the trial was stopped before it was measured. */
+  falseRefusalRate: number | null;
+  /** Action rate on the agent prompts, when agent prompts were given. */
+  actionRate?: number | null;
+  /** Stopped early because it was already dominated: refusalRate is a lower bound. */
+  pruned: boolean;
+  sampler: 'startup' | 'motpe' | 'random';
+  /** The sampled parameter values (the search space's names). */
+  parameters: Record<string, number | string>;
+  seconds: number;
+}
 
 export interface TrialEvaluation {
   refusalRate: number;

@@ -5,6 +5,7 @@
  * are written as null.
  */
 import type { ContrastAnalysis, LayerRange } from '../core/analysis';
+import { bootstrapAucInterval, DEFAULT_BOOTSTRAP_RESAMPLES } from '../core/intervals';
 import { InvalidFileError } from '../base/errors';
 import type { ReportJson } from './report-json';
 
@@ -31,6 +32,13 @@ export const REPORT_FORMAT_VERSION = 1;
 
 const finiteOrNull = (value: number): number | null => (Number.isFinite(value) ? value : null);
 
+/** 95 % bootstrap interval of a layer's held-out AUC, seeded per layer so each layer's draws are its own; null when degenerate. */
+function aucInterval(layer: ContrastAnalysis['layers'][number], seed: number): [number, number] | null {
+  if (layer.degenerate) return null;
+  const interval = bootstrapAucInterval(layer.projections.heldOutHarmful, layer.projections.heldOutHarmless, { seed: Math.imul(seed + 1, 0x9e3779b1) ^ layer.index });
+  return [interval.low, interval.high];
+}
+
 export function buildReport(input: ReportInput): ReportJson {
   const { analysis } = input;
   if (analysis.recommendedLayer === null) {
@@ -55,6 +63,7 @@ export function buildReport(input: ReportInput): ReportJson {
       index: layer.index,
       auc: layer.auc,
       aucTrain: layer.aucTrain,
+      aucInterval: aucInterval(layer, input.seed ?? 0),
       cosineReference: layer.cosineReference,
       meanGapNorm: layer.meanGapNorm,
       dPrime: finiteOrNull(layer.dPrime),
@@ -71,6 +80,7 @@ export function buildReport(input: ReportInput): ReportJson {
       candidateLayers: analysis.candidateLayers,
       ranking: analysis.layerRanking,
     },
+    intervals: { auc: `95 % stratified percentile bootstrap of the held-out AUC, ${DEFAULT_BOOTSTRAP_RESAMPLES} resamples, seeded with the split seed` },
     split: { heldOutFraction: input.heldOutFraction, seed: input.seed, aucOnTrainSplit: analysis.heldOutIsTrain },
     reference: input.reference,
     projectedOutComplianceMean: input.projectedOutComplianceMean,

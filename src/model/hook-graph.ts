@@ -12,14 +12,16 @@
  * rewired, so every original input and output of the graph stays.
  */
 import { InvalidInputError, UnsupportedModelError } from '../base/errors';
+import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import { OnnxDataType, float32Initializer, intAttribute } from '../formats/onnx';
 import type { ModelProto, NodeProto } from '../formats/onnx';
 import { GraphEdit, GraphIndex, makeNode, renameOuterScopeReads } from './onnx-graph-utils';
 import { findResidualPoints } from './residual-finder';
 import type { FindResidualOptions, ResidualJunction, ResidualPoints } from './residual-finder';
 
-export type HookTarget = 'embed' | 'attn' | 'mlp';
-const HOOK_TARGETS: readonly HookTarget[] = ['embed', 'attn', 'mlp'];
+/** The tensor groups a hook graph can ablate: those of the weight edit (src/core/recipe.ts). */
+export type HookTarget = AblationComponent;
+const HOOK_TARGETS = ABLATION_COMPONENTS;
 
 export interface HookOptions extends FindResidualOptions {
   /** Unit direction r, [dModel]. */
@@ -125,7 +127,7 @@ function validateHookOptions(options: HookOptions, residual: ResidualPoints, num
  * A Skip*Normalization may carry the out-projection's bias as an input (sum = input + skip + bias). The weight
  * edit changes that bias too, so the bias is added to the branch before the hook and removed from the node.
  */
-function foldSkipNormBias(edit: GraphEdit, index: GraphIndex, node: NodeProto, junction: ResidualJunction, label: string): string {
+export function foldSkipNormBias(edit: GraphEdit, index: GraphIndex, node: NodeProto, junction: ResidualJunction, label: string): string {
   const biasSlot = SKIP_NORM_BIAS_SLOT[junction.opType];
   const inputs = node.input as string[];
   const bias = biasSlot === undefined ? '' : (inputs[biasSlot] ?? '');
@@ -163,7 +165,7 @@ function insertProjection(edit: GraphEdit, index: GraphIndex, value: string, str
 }
 
 /** Points every reader of `value` (subgraph bodies included) at `replacement`, except the hook's own nodes. */
-function rewireAllConsumers(edit: GraphEdit, index: GraphIndex, value: string, replacement: string): void {
+export function rewireAllConsumers(edit: GraphEdit, index: GraphIndex, value: string, replacement: string): void {
   if (index.outputs.includes(value)) throw new UnsupportedModelError(`The value \`${value}\` to hook is itself a graph output; hooking it would change the model's outputs.`);
   const seen = new Set<number>();
   for (const consumer of index.consumersOf(value)) {
@@ -179,6 +181,12 @@ function rewireAllConsumers(edit: GraphEdit, index: GraphIndex, value: string, r
 
 /** The MatMul-like node whose output, through linear bookkeeping only, is the branch added at this junction. */
 function findOutProjection(index: GraphIndex, junction: ResidualJunction): string {
+  const { node, nodeIndex } = findOutProjectionNode(index, junction);
+  return node.name || `#${nodeIndex} ${node.opType}`;
+}
+
+/** findOutProjection's node and its index in the graph. */
+export function findOutProjectionNode(index: GraphIndex, junction: ResidualJunction): { node: NodeProto; nodeIndex: number } {
   const branch = junction.branchInput;
   let frontier: { value: string; path: number[] }[] = [{ value: branch, path: [] }];
   for (let depth = 0; depth <= PROJECTION_SEARCH_DEPTH && frontier.length > 0; depth++) {
@@ -188,7 +196,7 @@ function findOutProjection(index: GraphIndex, junction: ResidualJunction): strin
       if (!producer) continue;
       const opType = producer.node.opType ?? '';
       if (PROJECTION_OPS.has(opType)) {
-        if (tailIsLinear(index, producer.nodeIndex, path)) return producer.node.name || `#${producer.nodeIndex} ${opType}`;
+        if (tailIsLinear(index, producer.nodeIndex, path)) return { node: producer.node, nodeIndex: producer.nodeIndex };
         continue;
       }
       if (!PROJECTION_TAIL_OPS.has(opType)) continue;
@@ -217,8 +225,26 @@ function tailIsLinear(index: GraphIndex, projectionIndex: number, path: number[]
   return true;
 }
 
+/** The projection node that produces the logits (through casts and reshapes). */
+export function findLmHeadProjection(index: GraphIndex): { node: NodeProto; nodeIndex: number } {
+  const logits = index.outputs.includes('logits') ? 'logits' : index.outputs[0];
+  let frontier = [logits];
+  for (let depth = 0; depth <= PROJECTION_SEARCH_DEPTH && frontier.length > 0; depth++) {
+    const next: string[] = [];
+    for (const value of frontier) {
+      const producer = index.producerOf(value);
+      if (!producer) continue;
+      const opType = producer.node.opType ?? '';
+      if (PROJECTION_OPS.has(opType)) return { node: producer.node, nodeIndex: producer.nodeIndex };
+      if (PROJECTION_TAIL_OPS.has(opType)) for (const input of producer.node.input ?? []) if (input && !index.isConstant(input)) next.push(input);
+    }
+    frontier = next;
+  }
+  throw new UnsupportedModelError(`Could not find the lm_head projection that produces \`${logits}\`.`);
+}
+
 /** The float input of the projection that produces the logits (the final-norm output). */
-function findLmHeadInput(index: GraphIndex): string {
+export function findLmHeadInput(index: GraphIndex): string {
   const logits = index.outputs.includes('logits') ? 'logits' : index.outputs[0];
   let frontier = [logits];
   for (let depth = 0; depth <= PROJECTION_SEARCH_DEPTH && frontier.length > 0; depth++) {

@@ -199,6 +199,7 @@ export class GraphEdit {
   private readonly insertedAt = new Map<string, number>();
   private readonly newInitializers: TensorProto[] = [];
   private readonly newOutputs: ValueInfoProto[] = [];
+  private readonly newInputs: ValueInfoProto[] = [];
   readonly insertedNodes: string[] = [];
   readonly modifiedNodes: string[] = [];
 
@@ -245,6 +246,10 @@ export class GraphEdit {
     this.newOutputs.push(info);
   }
 
+  addInput(info: ValueInfoProto): void {
+    this.newInputs.push(info);
+  }
+
   apply(model: ModelProto): ModelProto {
     const graph = model.graph as GraphProto;
     const nodes: NodeProto[] = [...this.atStart];
@@ -256,7 +261,7 @@ export class GraphEdit {
       ...graph,
       node: nodes,
       initializer: [...(graph.initializer ?? []), ...this.newInitializers],
-      input: [...(graph.input ?? [])],
+      input: [...(graph.input ?? []), ...this.newInputs],
       output: [...(graph.output ?? []), ...this.newOutputs],
       valueInfo: [...(graph.valueInfo ?? [])],
     });

@@ -161,7 +161,7 @@ function aliasesOf(index: GraphIndex, value: string): string[] {
     for (const consumer of index.consumersOf(aliases[k])) {
       if (consumer.inputIndex < 0) continue;
       const node = index.nodes[consumer.nodeIndex];
-      if (isRankOneRemoval(index, node, aliases[k])) {
+      if (isRankOneRemoval(index, node, aliases[k]) || isConstantAddition(index, node, aliases[k])) {
         const output = (node.output ?? [])[0];
         if (output && !aliases.includes(output)) aliases.push(output);
         continue;
@@ -188,6 +188,13 @@ function isRankOneRemoval(index: GraphIndex, node: NodeProto, alias: string): bo
   if (!dot || dot.node.opType !== 'MatMul' || !index.isConstant(scaleValue ?? '')) return false;
   const [dotInput, dotDirection] = dot.node.input ?? [];
   return dotInput === alias && index.isConstant(dotDirection ?? '');
+}
+
+/** x + C with constant C: the steering graph's x + w·r at the embedding output, seen through like the hook. */
+function isConstantAddition(index: GraphIndex, node: NodeProto, alias: string): boolean {
+  if (node.opType !== 'Add' || (node.domain ?? '') !== '') return false;
+  const [a, b] = node.input ?? [];
+  return (a === alias && index.isConstant(b ?? '')) || (b === alias && index.isConstant(a ?? ''));
 }
 
 function followChain(index: GraphIndex, start: string): ResidualJunction[] {

@@ -15,11 +15,9 @@
  *   [experts, dModel, in]); each matrix W becomes W − α r (rᵀW).
  */
 import { UnsupportedModelError } from '../base/errors';
+import type { AblationComponent } from '../core/recipe';
 import type { ModelConfig } from '../formats/hf-folder';
-
-/** What the user can choose to orthogonalize. */
-export type AblationTarget = 'embed' | 'attn' | 'mlp';
-export const ABLATION_TARGETS: readonly AblationTarget[] = ['embed', 'attn', 'mlp'];
+import { decideTiedEmbeddings } from './tied-embeddings';
 
 export type TensorRole =
   | 'embedding'
@@ -37,7 +35,7 @@ export type Orientation = 'rows' | 'columns';
 export interface TensorRoleMatch {
   name: string;
   role: TensorRole;
-  target: AblationTarget;
+  target: AblationComponent;
   /** Block index (0-based), null for the embedding. */
   layer: number | null;
   /** Routed expert index when the name carries one. */
@@ -55,7 +53,7 @@ const BLOCK = new RegExp(String.raw`^${PREFIX}layers\.(\d+)\.(.+)$`);
 interface BlockPattern {
   pattern: RegExp;
   role: TensorRole;
-  target: AblationTarget;
+  target: AblationComponent;
   fusedExperts?: boolean;
   /** Shown in UnsupportedModelError so the user sees what was looked for. */
   shown: string;
@@ -140,8 +138,6 @@ export interface TargetScan {
   notes: string[];
 }
 
-const LM_HEAD = /^(?:model\.|language_model\.)?lm_head\.weight$/;
-
 /**
  * Scans all tensor names of a model. Throws UnsupportedModelError when no out-projection is recognised at all,
  * or when a name looks like a residual-writing projection in a layout this table does not know (editing the
@@ -173,8 +169,7 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
     );
   }
   const embeddingName = matches.find((match) => match.role === 'embedding')?.name ?? null;
-  const hasLmHead = tensorNames.some((name) => LM_HEAD.test(name));
-  const tiedEmbeddings = embeddingName !== null && (config.tieWordEmbeddings || !hasLmHead);
+  const tiedEmbeddings = decideTiedEmbeddings(config, tensorNames, embeddingName);
   const notes: string[] = [];
   if (tiedEmbeddings) {
     notes.push('lm_head is tied to the embedding: orthogonalizing the embedding also removes the direction from the output head');
@@ -195,7 +190,7 @@ export function scanAblationTargets(tensorNames: readonly string[], config: Mode
 export function selectAblationTargets(
   scan: TargetScan,
   config: ModelConfig,
-  options: { targets: readonly AblationTarget[]; layers?: readonly [number, number] },
+  options: { targets: readonly AblationComponent[]; layers?: readonly [number, number] },
 ): TensorRoleMatch[] {
   const selected = scan.matches.filter((match) => {
     if (!options.targets.includes(match.target)) return false;

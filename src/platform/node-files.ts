@@ -34,7 +34,10 @@ function checkRange(name: string, offset: number, length: number): void {
 /** Reads up to `length` bytes at `offset` (fewer only at end of file); never allocates past the file's end. */
 async function readRange(handle: FileHandle, size: number, offset: number, length: number): Promise<Uint8Array> {
   const wanted = Math.max(0, Math.min(length, size - offset));
-  const buffer = new Uint8Array(wanted);
+  // A buffer of its own (never Node's shared pool), not zero-filled since the read overwrites it; a plain
+  // Uint8Array view, because Buffer's slice() would not copy.
+  const unpooled = Buffer.allocUnsafeSlow(wanted);
+  const buffer = new Uint8Array(unpooled.buffer, unpooled.byteOffset, wanted);
   let filled = 0;
   while (filled < wanted) {
     const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);

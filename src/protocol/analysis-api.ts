@@ -3,7 +3,6 @@
  * One interface, implemented by the in-thread service (workers/analysis-service.ts) and by the comlink proxy
  * (src/clients/analysis-client.ts) alike, so the UI cannot tell which one it talks to.
  */
-import type { SerializedError } from '../base/errors';
 import type { LongCallOptions, Progress } from '../base/progress';
 import type { ReportJson } from '../formats/report-json';
 
@@ -58,6 +57,11 @@ export interface AnalysisResult {
   crossLayerCosine: (number | null)[][]; // [layer, layer]; null where a layer has no direction
   /** Held-out projections x·r_l per layer, for the A-vs-B histogram. */
   projections: { harmful: number[]; harmless: number[] }[]; // [layer] → [prompt]
+  /**
+   * The train / held-out split, as prompt indices into each set: `projections` follow `heldOut` (or `train` when
+   * nothing is held out). Absent in results saved before it existed.
+   */
+  split?: { harmful: { train: number[]; heldOut: number[] }; harmless: { train: number[]; heldOut: number[] } };
   /** Unit directions r_l, one row per layer, for export and chat hooks. */
   directions: Float32Array[]; // [layer] → [dModel]
   backend: ResolvedBackend;
@@ -78,7 +82,7 @@ export interface AnalysisApi {
 }
 
 /** Worker replies carry failures as data, so the UI rebuilds the named error class (never `String(err)`). */
-export type Envelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+import type { Envelope } from './envelope';
 
 /** What the worker exposes: AnalysisApi's calls with a call id and a proxied progress callback. */
 export interface AnalysisWorkerEndpoint {

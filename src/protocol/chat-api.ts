@@ -7,10 +7,11 @@
  * changed (a new base folder, another direction, scale or targets, another backend), so the UI stays stateless
  * about what the worker holds.
  */
-import type { Envelope, PromptInput, PromptMessage } from './analysis-api';
+import type { PromptInput, PromptMessage } from './analysis-api';
+import type { Envelope } from './envelope';
 import type { LongCallOptions, Progress } from '../base/progress';
+import type { AblationComponent } from '../core/recipe';
 
-export type AblationTarget = 'embed' | 'attn' | 'mlp';
 export type ChatSide = 'base' | 'ablated';
 
 /** Where the ablation direction comes from: a row of the analysis, or a direction file (parsed in the worker). */
@@ -20,7 +21,7 @@ export type DirectionSource =
 
 /** The ablated side: the base graph with hooks (no weight copy), or an exported (edited) model folder. */
 export type AblatedModelSpec =
-  | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationTarget[]; layers?: [number, number] }
+  | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationComponent[]; layers?: [number, number] }
   | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ }
   /** A whole recipe (recipe.json value) over the analysis' per-layer directions, e.g. a search trial's. */
   | { kind: 'recipe'; recipe: Record<string, unknown>; label: string; directions: Float32Array[] /* [L + 1] × [dModel] */ };
@@ -64,6 +65,8 @@ export interface ChatTokenEvent {
 
 export type { RefusalCheck } from '../core/refusal-spans';
 import type { RefusalCheck } from '../core/refusal-spans';
+import type { ActionOutcome } from '../core/action';
+import type { PreflightFigures, PreflightWarning } from '../core/preflight';
 import { type FolderDescriptor } from '../ports/folder-descriptor';
 import { type ResolvedBackend } from '../ports/onnx-session';
 
@@ -98,6 +101,29 @@ export interface EvaluationRequest {
   batchSize?: number;
   /** Refusal markers; DESIGN.md's list when absent. */
   markers?: string[];
+  /** Agent-prompted requests (action rate, refusal rate on them); none when absent or empty. */
+  agent?: PromptInput[];
+  /** JSON keys whose non-empty string makes a reply an action; `cmd`, `command` when absent. */
+  actionKeys?: string[];
+}
+
+/** One agent-prompted reply: is it an action (a JSON object with a command), is it a refusal. */
+export interface AgentReplyVerdict {
+  response: string;
+  action: boolean;
+  refused: boolean;
+  actionOutcome: ActionOutcome;
+  command: string | null;
+  finishReason: ChatReply['finishReason'];
+}
+
+/** eval.json's "agent" object as the panel receives it. */
+export interface AgentEvaluationResult {
+  count: number;
+  base: { actionRate: number; refusalRate: number };
+  ablated: { actionRate: number; refusalRate: number };
+  samples: { messages: PromptMessage[]; base: AgentReplyVerdict; ablated: AgentReplyVerdict }[];
+  actionKeys: string[];
 }
 
 export interface ReplyVerdict extends RefusalCheck {
@@ -113,8 +139,9 @@ export interface EvaluationSample {
 
 /** The numbers of `abliterate eval` (eval.json) plus what the panel shows. */
 export interface EvaluationResult {
-  base: { refusalRate: number };
-  ablated: { refusalRate: number };
+  /** refusalInterval: 95 % Wilson interval [low, high] over counts.harmful prompts. */
+  base: { refusalRate: number; refusalInterval: [number, number] };
+  ablated: { refusalRate: number; refusalInterval: [number, number] };
   klFirstToken: number;
   klPerPrompt: number[];
   samples: EvaluationSample[];
@@ -124,6 +151,8 @@ export interface EvaluationResult {
   ablatedLabel: string;
   backend: ResolvedBackend;
   seconds: number;
+  /** Present when the request carried agent prompts. */
+  agent?: AgentEvaluationResult;
 }
 
 export interface SweepRequest {
@@ -135,7 +164,7 @@ export interface SweepRequest {
   harmless: PromptInput[];
   maxNewTokens: number;
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   klBound?: number;
   markers?: string[];
 }
@@ -143,6 +172,8 @@ export interface SweepRequest {
 export interface SweepRow {
   layer: number;
   refusalRate: number;
+  /** 95 % Wilson interval of refusalRate over counts.harmful prompts. */
+  refusalInterval: [number, number];
   klFirstToken: number;
   withinKLBound: boolean;
 }
@@ -151,11 +182,33 @@ export interface SweepResult {
   rows: SweepRow[];
   skipped: { layer: number; reason: string }[];
   baseRefusalRate: number;
+  baseRefusalInterval: [number, number];
   klBound: number;
   recommendation: { layer: number; withinKLBound: boolean; reason: string } | null;
   counts: { harmful: number; harmless: number };
   backend: ResolvedBackend;
   seconds: number;
+}
+
+/** Preflight before a capture (engine/preflight.ts): the A and B prompts as the capture will use them. */
+export interface PreflightRequest {
+  models: Omit<ChatModelsSpec, 'ablated'>;
+  harmful: PromptInput[];
+  harmless: PromptInput[];
+  /** The capture's token position (−1 = last prompt token). */
+  position: number;
+  markers?: string[];
+  actionKeys?: string[];
+}
+
+export interface PreflightResult {
+  figures: PreflightFigures;
+  counts: { prompts: number; tokens: number; unknownTokens: number; tooLong: number; sampledA: number; sampledB: number };
+  template: { tokens: string[]; capturedIndex: number; unknownIndices: number[] };
+  unknownToken: string | null;
+  contextLength: number | null;
+  samples: { set: 'A' | 'B'; messages: PromptMessage[]; response: string; refused: boolean; action: boolean }[];
+  warnings: PreflightWarning[];
 }
 
 export interface ChatApi {
@@ -165,6 +218,7 @@ export interface ChatApi {
   generate(request: ChatRequest, options?: ChatCallOptions): Promise<ChatReply>;
   evaluate(request: EvaluationRequest, options?: LongCallOptions): Promise<EvaluationResult>;
   sweep(request: SweepRequest, options?: LongCallOptions): Promise<SweepResult>;
+  preflight(request: PreflightRequest, options?: LongCallOptions): Promise<PreflightResult>;
   /** Frees the models (a new folder is loaded, or the page goes away). */
   release(): Promise<void>;
 }
@@ -175,6 +229,7 @@ export interface ChatWorkerEndpoint {
   generate(callId: number, request: ChatRequest, onToken?: (event: ChatTokenEvent) => void, onProgress?: (event: Progress) => void): Promise<Envelope<ChatReply>>;
   evaluate(callId: number, request: EvaluationRequest, onProgress?: (event: Progress) => void): Promise<Envelope<EvaluationResult>>;
   sweep(callId: number, request: SweepRequest, onProgress?: (event: Progress) => void): Promise<Envelope<SweepResult>>;
+  preflight(callId: number, request: PreflightRequest, onProgress?: (event: Progress) => void): Promise<Envelope<PreflightResult>>;
   release(): Promise<Envelope<void>>;
   cancel(callId: number): void;
 }

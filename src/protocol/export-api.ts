@@ -3,19 +3,14 @@
  * the edited folder. One interface, implemented by the in-thread service (workers/export-service.ts) and the
  * comlink proxy (src/clients/export-client.ts) alike.
  */
-import type { SerializedError } from '../base/errors';
 import type { LongCallOptions, Progress } from '../base/progress';
-import { type FolderDescriptor } from '../ports/folder-descriptor';
-
-/** Where the edited folder goes: a directory the user picked, one download per file, or one zip download. */
-export type ExportTarget = 'folder' | 'downloads' | 'zip';
-export const EXPORT_TARGETS: readonly ExportTarget[] = ['folder', 'downloads', 'zip'];
+import type { AblationComponent } from '../core/recipe';
+import type { FolderDescriptor } from '../ports/folder-descriptor';
+import type { Envelope } from './envelope';
 
 /** Which orthogonalization backend runs: 'auto' picks the measured default (see ExportCapabilities). */
 export type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 import type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
-
-export type ExportTargetName = 'embed' | 'attn' | 'mlp';
 
 /**
  * The direction: the analysis' per-layer directions with the selected row (recorded in the manifest as the
@@ -26,6 +21,7 @@ export type ExportDirection =
   | { kind: 'analysis'; directions: Float32Array[] /* [L+1][dModel] */; layer: number }
   | { kind: 'file'; file: string; bytes: Uint8Array; layer: number | null };
 
+/** Where the edited folder goes: a directory the user picked, one download per file, or one zip download. */
 export type ExportDestination =
   | { kind: 'folder'; parent: FileSystemDirectoryHandle }
   | { kind: 'downloads' }
@@ -35,7 +31,8 @@ export interface ExportRequest {
   folder: FolderDescriptor;
   direction: ExportDirection;
   scale: number;
-  targets: ExportTargetName[];
+  /** The tensor groups edited (the CLI's --targets). */
+  targets: AblationComponent[];
   /** Inclusive block range for attn/mlp, as the CLI's --layers A-B. */
   layers: [number, number] | null;
   destination: ExportDestination;
@@ -55,7 +52,7 @@ export interface ExportedFile {
 export interface ExportResult {
   /** Name of the output: the folder name, or the zip file's name. */
   outputName: string;
-  destination: ExportTarget;
+  destination: ExportDestination['kind'];
   /** What the browser should download (downloads: every file; zip: the one archive; folder: none). */
   deliver: ExportedFile[];
   /** Every output file with its hash, as in abliteration.json (plus the manifest itself). */
@@ -80,11 +77,9 @@ export interface ExportApi {
   capabilities(): Promise<ExportCapabilities>;
 }
 
-export type ExportEnvelope<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
-
 /** What the worker exposes through comlink: ExportApi's calls with a call id for cancel and a proxied progress callback. */
 export interface ExportWorkerEndpoint {
-  exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void): Promise<ExportEnvelope<ExportResult>>;
-  capabilities(): Promise<ExportEnvelope<ExportCapabilities>>;
+  exportModel(callId: number, request: ExportRequest, onProgress?: (event: Progress) => void): Promise<Envelope<ExportResult>>;
+  capabilities(): Promise<Envelope<ExportCapabilities>>;
   cancel(callId: number): void;
 }

@@ -3,35 +3,18 @@
  * model and reports every trial as it ends. One interface, implemented by the in-thread service
  * (workers/search-service.ts) and the comlink proxy (src/clients/search-client.ts) alike.
  */
-import type { Envelope, FolderDescriptor, PromptInput, ResolvedBackend } from './analysis-api';
+import type { FolderDescriptor, PromptInput, ResolvedBackend } from './analysis-api';
+import type { Envelope } from './envelope';
 import type { LongCallOptions, Progress } from '../base/progress';
+import type { TrialRecord } from '../engine/recipe-search';
+
+export type { TrialRecord } from '../engine/recipe-search';
 
 /** A search parameter: a float range, a set of choices, or one pinned value (core/search-space.ts). */
 export type SearchParameterSpec =
   | { kind: 'float'; low: number; high: number }
   | { kind: 'categorical'; choices: readonly string[] }
   | { kind: 'pinned'; value: number | string };
-
-/** One finished trial: a line of trials.jsonl (CONTRACTS.md), the same object in the browser. */
-export interface TrialRecord {
-  trial: number;
-  /** The recipe as recipe.json writes it. */
-  recipe: Record<string, unknown>;
-  /** Refusal rate on the evaluation refusal prompts (objective 1, minimized). */
-  refusalRate: number;
-  /** Mean first-token KL(base ‖ ablated) on the evaluation compliance prompts (objective 2, minimized). */
-  klFirstToken: number;
-  /** Refusal rate on the evaluation compliance prompts; null when the trial was stopped before it was measured. */
-  falseRefusalRate: number | null;
-  /** Action rate on the agent prompts, when agent prompts were given. */
-  actionRate?: number | null;
-  /** Stopped early because it was already dominated: refusalRate is a lower bound. */
-  pruned: boolean;
-  sampler: 'startup' | 'motpe' | 'random';
-  /** The sampled parameter values (the search space's names). */
-  parameters: Record<string, number | string>;
-  seconds: number;
-}
 
 export interface SearchRequest {
   base: FolderDescriptor;

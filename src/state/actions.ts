@@ -35,14 +35,9 @@ let modelLoadGeneration = 0;
 
 export async function loadModel(descriptor: FolderDescriptor, label: string): Promise<void> {
   const generation = ++modelLoadGeneration;
-  store.setState({
-    model: { phase: 'loading', label, inspection: null, message: `Loading ${label}…` },
-    modelFolder: null,
-    result: null,
-    selectedLayer: null,
-    error: null,
-    capture: { phase: 'idle', fraction: 0, detail: '' },
-  });
+  // The working model stays usable until the new one is open: a failed load puts it back (the worker keeps it too).
+  const previous = store.getState().model.phase === 'ready' ? store.getState().model : null;
+  store.setState({ model: { phase: 'loading', label, inspection: null, message: `Loading ${label}…` }, error: null });
   try {
     const inspection = await analysisClient().openModel(descriptor, {
       onProgress: (event) => {
@@ -53,13 +48,21 @@ export async function loadModel(descriptor: FolderDescriptor, label: string): Pr
       },
     });
     if (generation !== modelLoadGeneration) return;
+    // A result restored from a session or run card stays until the next capture; one captured on another model goes.
+    const kept = store.getState();
+    const keepResult = kept.resultOrigin !== null && kept.result?.report.hiddenSize === inspection.hiddenSize && kept.result.report.numLayers === inspection.numLayers;
     store.setState({
       model: { phase: 'ready', label, inspection, message: `${label} ready` },
       modelFolder: descriptor,
+      ...(keepResult ? {} : { result: null, resultPrompts: null, resultOrigin: null, selectedLayer: null, capture: { phase: 'idle', fraction: 0, detail: '' } }),
     });
   } catch (error) {
     if (generation !== modelLoadGeneration) return;
-    store.setState({ model: { phase: 'failed', label, inspection: null, message: `${label} could not be loaded.` } });
+    store.setState({
+      model: previous
+        ? { ...previous, message: `${label} could not be loaded; ${previous.label} is still loaded.` }
+        : { phase: 'failed', label, inspection: null, message: `${label} could not be loaded.` },
+    });
     reportError(error);
   }
 }
@@ -145,6 +148,8 @@ export async function runCapture(): Promise<void> {
     );
     store.setState((current) => ({
       result,
+      resultPrompts: prompts,
+      resultOrigin: null,
       resultBackend: result.backend,
       selectedLayer: result.report.bestLayer,
       capture: { phase: 'done', fraction: 1, detail: result.fromCache ? 'Loaded from the activation cache' : `Captured on ${result.backend}` },

@@ -5,7 +5,8 @@
  */
 import { chatClient } from '../clients/chat-client';
 import type { FolderDescriptor, PromptMessage, ResolvedBackend } from '../protocol/analysis-api';
-import type { AblatedModelSpec, AblationTarget, ChatModelsSpec, ChatReply, ChatSide } from '../protocol/chat-api';
+import type { AblationComponent } from '../core/recipe';
+import type { AblatedModelSpec, ChatModelsSpec, ChatReply, ChatSide } from '../protocol/chat-api';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import { reportError } from './actions';
 import { chatStore, type ChatState, type ChatTurn } from './chat-store';
@@ -56,7 +57,7 @@ export function updateChat(update: Partial<ChatState>): void {
   chatStore.setState(update);
 }
 
-export function toggleTarget(target: AblationTarget, on: boolean): void {
+export function toggleTarget(target: AblationComponent, on: boolean): void {
   chatStore.setState((state) => ({ targets: on ? [...new Set([...state.targets, target])].sort() : state.targets.filter((entry) => entry !== target) }));
 }
 

@@ -12,6 +12,7 @@ import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
 import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
 import { workbenchStore } from './store';
+import { agentEvaluationInputs } from './agent-prompts';
 
 const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
 /** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
@@ -139,8 +140,9 @@ export function runEvaluation(): Promise<void> {
       if (!models.ablated) throw new InvalidInputError(ablation.why);
       const { harmful, harmless } = heldOutPrompts();
       const { evalMaxNewTokens, markers } = chatStore.getState();
+      const agent = agentEvaluationInputs();
       return chatClient().evaluate(
-        { models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: evalMaxNewTokens, ...(markers ? { markers: markers.list } : {}) },
+        { models: { ...models, ablated: models.ablated }, harmful, harmless, maxNewTokens: evalMaxNewTokens, ...(markers ? { markers: markers.list } : {}), ...(agent ?? {}) },
         { signal, onProgress },
       );
     },
@@ -148,11 +150,12 @@ export function runEvaluation(): Promise<void> {
   );
 }
 
-/** Layer indices to sweep: all when few, else the best by held-out AUC (as `abliterate run` does). */
+/** Layer indices to sweep: every layer with a direction when few, else the best by held-out AUC (as `abliterate run` does). */
 export function sweepCandidates(): number[] {
   const result = workbenchStore.getState().result;
   if (!result) return [];
-  const layers = result.report.layers;
+  // A degenerate layer (no mean gap, hence no direction — index 0 when every prompt ends on the same token) cannot be removed.
+  const layers = result.report.layers.filter((layer) => layer.degenerate !== true);
   if (layers.length <= MAX_SWEEP_LAYERS) return layers.map((layer) => layer.index);
   return [...layers]
     .sort((a, b) => b.auc - a.auc || a.index - b.index)

@@ -3,10 +3,10 @@
  * never writes except through the workbench's actions). No math here: replies, rates and KL arrive finished.
  */
 import { useSyncExternalStore } from 'react';
+import type { AblationComponent } from '../core/recipe';
 import type { PromptInput, FolderDescriptor } from '../protocol/analysis-api';
 import {
   DEFAULT_CHAT_SETTINGS,
-  type AblationTarget,
   type ChatSettings,
   type ChatSide,
   type EvaluationResult,
@@ -58,7 +58,7 @@ export interface ChatState {
   ablatedSource: 'hooks' | 'folder';
   directionChoice: 'analysis' | 'file';
   scale: number;
-  targets: AblationTarget[];
+  targets: AblationComponent[];
   ablatedFolder: { descriptor: FolderDescriptor; key: string } | null;
   /** A whole recipe made current (a search trial's), used by the hooks instead of the selected layer's direction. */
   recipe: { recipe: Record<string, unknown>; label: string } | null;

@@ -3,7 +3,7 @@
  * useSyncExternalStore for subscriptions. No math here: results arrive finished from the analysis worker.
  */
 import { useSyncExternalStore } from 'react';
-import type { AnalysisResult, BackendChoice, BackendProbe, FolderDescriptor, ModelInspection, ResolvedBackend } from '../protocol/analysis-api';
+import type { AnalysisResult, BackendChoice, BackendProbe, FolderDescriptor, ModelInspection, PromptSets, ResolvedBackend } from '../protocol/analysis-api';
 
 export type PromptSetName = 'harmful' | 'harmless' | 'referenceA' | 'referenceB';
 
@@ -51,6 +51,10 @@ export interface WorkbenchState {
   seed: number;
   capture: CaptureState;
   result: AnalysisResult | null;
+  /** The prompts the result was computed from (histogram bins and misclassified rows name them). */
+  resultPrompts: PromptSets | null;
+  /** Where the result came from when it was not captured in this page: a restored session or a loaded run card. */
+  resultOrigin: string | null;
   resultBackend: ResolvedBackend | null;
   selectedLayer: number | null;
   error: ErrorState | null;
@@ -75,6 +79,8 @@ export const initialState: WorkbenchState = {
   seed: 0,
   capture: { phase: 'idle', fraction: 0, detail: '' },
   result: null,
+  resultPrompts: null,
+  resultOrigin: null,
   resultBackend: null,
   selectedLayer: null,
   error: null,

@@ -5,12 +5,15 @@
 import { lazy, Suspense, useEffect, type ComponentType } from 'react';
 import { loadDefaultPrompts } from '../state/default-prompts';
 import { dismissError, loadDemoModel, probeBackend } from '../state/actions';
+import { indexedDbSessionStorage } from '../platform/session-storage';
+import { restoreSession, setSessionStorage, startSavingSession } from '../state/session-persist';
 import { useWorkbench, workbenchStore } from '../state/store';
 import type { BackendChoice, BackendProbe } from '../protocol/analysis-api';
 import { AnalysisPanel } from './AnalysisPanel';
 import { ModelPanel } from './ModelPanel';
 import { PromptsPanel } from './PromptsPanel';
 import { SearchPanel } from './search/SearchPanel';
+import { SessionBar } from './session/SessionBar';
 
 // The export panel is helper-owned (src/ui/export/); found by glob so the shell builds before and after it lands.
 const exportModules = import.meta.glob<{ ExportPanel: ComponentType }>('./export/ExportPanel.tsx');
@@ -94,9 +97,16 @@ function BackendSelect() {
 export function App() {
   useEffect(() => {
     void probeBackend();
-    void loadDefaultPrompts();
-    // The demo is the default model: a researcher sees a working page with no set-up.
-    if (workbenchStore.getState().model.phase === 'none') void loadDemoModel();
+    let stop: (() => void) | null = null;
+    // The saved session first: defaults only fill what it left empty, and saving starts once it is in.
+    setSessionStorage(indexedDbSessionStorage());
+    void restoreSession().then(() => {
+      stop = startSavingSession();
+      void loadDefaultPrompts();
+      // The demo is the default model: a researcher sees a working page with no set-up.
+      if (workbenchStore.getState().model.phase === 'none') void loadDemoModel();
+    });
+    return () => stop?.();
   }, []);
 
   return (
@@ -108,6 +118,7 @@ export function App() {
         </div>
         <BackendSelect />
       </header>
+      <SessionBar />
       <ErrorBanner />
       <Notes />
       <main className="layout">

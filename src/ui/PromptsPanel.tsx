@@ -6,6 +6,7 @@ import { importPromptFile, importReferenceDirection, setPromptSet } from '../sta
 import { applyPromptPreset } from '../state/default-prompts';
 import { promptLines } from '../state/prompt-sets';
 import { useWorkbench, type PromptSetName } from '../state/store';
+import { AgentPromptsEditor } from './agent/AgentPromptsEditor';
 
 const PROMPT_SETS: { name: PromptSetName; testId: string; title: string; hint: string }[] = [
   { name: 'harmful', testId: 'prompts.harmful', title: 'A · refusal', hint: 'prompts the model refuses' },
@@ -122,6 +123,7 @@ export function PromptsPanel() {
           </span>
         )}
       </div>
+      <AgentPromptsEditor />
     </section>
   );
 }

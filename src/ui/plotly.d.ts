@@ -14,6 +14,10 @@ declare module 'plotly.js-dist-min' {
   const Plotly: {
     react(element: HTMLElement, data: object[], layout: object, config?: object): Promise<PlotlyHTMLElement>;
     purge(element: HTMLElement): void;
+    /** A data URL ("data:image/svg+xml,…" or base64 PNG) of a rendered graph or of a {data, layout} figure. */
+    toImage(figure: HTMLElement | { data: object[]; layout: object }, options: { format: 'png' | 'svg'; width: number; height: number; scale?: number }): Promise<string>;
+    downloadImage(graph: HTMLElement, options: { format: 'png' | 'svg'; filename: string; width?: number; height?: number }): Promise<string>;
+    Icons: Record<string, unknown>;
     Plots: { resize(element: HTMLElement): void };
   };
   export default Plotly;

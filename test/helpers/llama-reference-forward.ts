@@ -76,7 +76,13 @@ export interface LlamaReferenceResult {
   logits: Float64Array;
 }
 
-export function llamaReferenceForward(config: LlamaReferenceConfig, weights: Map<string, Float32Array>, tokenIds: number[]): LlamaReferenceResult {
+/** Additive steering: `vector` [d] is added at every position to hidden state `index` (0 = embedding output). */
+export interface AddAtIndexHook {
+  index: number;
+  vector: ArrayLike<number>;
+}
+
+export function llamaReferenceForward(config: LlamaReferenceConfig, weights: Map<string, Float32Array>, tokenIds: number[], addAtIndex?: AddAtIndexHook): LlamaReferenceResult {
   const { hiddenSize: d, numLayers, numHeads, numKeyValueHeads, headDim, intermediateSize, vocabSize } = config;
   const seq = tokenIds.length;
   const weight = (name: string): Float32Array => {
@@ -90,6 +96,12 @@ export function llamaReferenceForward(config: LlamaReferenceConfig, weights: Map
     if (!Number.isInteger(token) || token < 0 || token >= vocabSize) throw new Error(`reference forward: token id ${token} out of range`);
     for (let k = 0; k < d; k++) hidden[position * d + k] = embedding[token * d + k];
   });
+  const steer = (state: Float64Array, index: number): void => {
+    if (addAtIndex?.index !== index) return;
+    if (addAtIndex.vector.length !== d) throw new Error(`reference forward: added vector has ${addAtIndex.vector.length} values, expected ${d}`);
+    for (let position = 0; position < seq; position++) for (let k = 0; k < d; k++) state[position * d + k] += addAtIndex.vector[k];
+  };
+  steer(hidden, 0);
   const hiddenStates = [hidden.slice()];
   const { cos, sin } = ropeTables(seq, headDim, config.ropeTheta); // [seq, headDim] each
   for (let layer = 0; layer < numLayers; layer++) {
@@ -108,6 +120,7 @@ export function llamaReferenceForward(config: LlamaReferenceConfig, weights: Map
     const up = linear(normed2, weight(`${prefix}.mlp.up_proj.weight`), seq, d, intermediateSize);
     for (let k = 0; k < gate.length; k++) gate[k] = (gate[k] / (1 + Math.exp(-gate[k]))) * up[k];
     hidden = add(hidden, linear(gate, weight(`${prefix}.mlp.down_proj.weight`), seq, intermediateSize, d));
+    steer(hidden, layer + 1);
     hiddenStates.push(hidden.slice());
   }
   const final = rmsNorm(hidden, weight('model.norm.weight'), seq, d, config.rmsNormEps);

@@ -43,7 +43,8 @@ export interface ToyLlamaShape {
 }
 
 /** Runs a left-padded batch (pad id 0, positions counted from the first real token) with an empty KV cache. */
-export async function runLeftPadded(model: ModelProto, batch: number[][], shape: ToyLlamaShape, outputNames: string[]): Promise<Record<string, ort.Tensor>> {
+/** `extraFeeds`: inputs a hook graph added (the recipe hook graph's numbers). */
+export async function runLeftPadded(model: ModelProto, batch: number[][], shape: ToyLlamaShape, outputNames: string[], extraFeeds: Record<string, ort.Tensor> = {}): Promise<Record<string, ort.Tensor>> {
   const session = await ort.InferenceSession.create(encodeOnnxModel(model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   try {
     const width = Math.max(...batch.map((ids) => ids.length));
@@ -60,6 +61,7 @@ export async function runLeftPadded(model: ModelProto, batch: number[][], shape:
       for (let k = 0; k < pad; k++) positionIds[row * width + k] = 1n; // what transformers.js feeds pad slots
     });
     const feeds: Record<string, ort.Tensor> = {
+      ...extraFeeds,
       input_ids: new ort.Tensor('int64', inputIds, [batch.length, width]),
       attention_mask: new ort.Tensor('int64', attentionMask, [batch.length, width]),
       position_ids: new ort.Tensor('int64', positionIds, [batch.length, width]),

@@ -104,7 +104,9 @@ describe('ablateModel over in-memory folders', () => {
   });
 
   it('a backend returning the wrong byte count stops the run and aborts the output', async () => {
-    const broken: OrthogonalizeBackend = { ...cpuOrthogonalizeBackend, name: 'broken', applyColumns: async () => new Uint8Array(2) };
+    const wrongSize = async () => new Uint8Array(2);
+    // Both ways the engine edits columns: two passes per chunk, or one fused call on a matrix that fits a chunk.
+    const broken: OrthogonalizeBackend = { ...cpuOrthogonalizeBackend, name: 'broken', applyColumns: wrongSize, orthogonalizeColumns: wrongSize };
     const output = new MemoryOutputFolder();
     await expect(ablateModel(input, output, options({ backend: broken }))).rejects.toThrow(/broken backend returned 2 bytes/);
     expect(output.state).toBe('aborted');

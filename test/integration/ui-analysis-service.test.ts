@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createNodeSessionFactory } from '../../src/platform/ort-node';
 import type { OnnxSessionFactory, ResolvedBackend } from '../../src/ports/onnx-session';
 import type { AnalysisRequest } from '../../src/protocol/analysis-api';
+import type { Progress } from '../../src/base/progress';
 import { BackendError, InvalidFileError } from '../../src/base/errors';
 import { parsePromptFile } from '../../src/formats/prompts';
 import { AnalysisService } from '../../workers/analysis-service';
@@ -44,18 +45,22 @@ function request(backend: AnalysisRequest['backend']): AnalysisRequest {
     heldOutFraction: 0.25,
     seed: 0,
     backend,
+    // Small batches, so a capture takes several forward passes and a failure can come midway.
+    batchSize: 2,
   };
 }
 
-/** A "WebGPU" whose forward passes fail the way a lost device does. */
+/** A "WebGPU" that runs its first forward pass and then fails the way a lost device does. */
 const failingWebGpu: OnnxSessionFactory = {
   name: 'fake webgpu',
   async create(model) {
     const session = await createNodeSessionFactory({ threads: 1 }).create(model);
+    let runs = 0;
     return {
       inputs: session.inputs,
       outputs: session.outputs,
-      run: async () => {
+      run: async (feeds, outputs) => {
+        if (runs++ === 0) return session.run(feeds, outputs);
         throw new BackendError('The WebGPU device was lost (simulated).', { backend: 'webgpu' });
       },
       release: () => session.release(),
@@ -89,9 +94,26 @@ describe('analysis service', () => {
   it('falls back from a failing WebGPU to wasm with a note, with the same numbers as a wasm run', async () => {
     const falling = service(failingWebGpu);
     await falling.openModel(filesDescriptor(DEMO, 'demo'));
-    const fallback = await falling.analyze(request('auto'));
+    const events: Progress[] = [];
+    const fallback = await falling.analyze(request('auto'), { onProgress: (event) => events.push(event) });
     expect(fallback.backend).toBe('wasm');
     expect(fallback.notes.join(' ')).toMatch(/WebGPU device was lost.*Retried on wasm/);
+    // The progress invariants hold across the retry: one start, fractions in [0, 1] that never go back,
+    // one done at the very end; the retry is announced, and the WebGPU attempt got somewhere before failing.
+    expect(events[0]).toEqual({ status: 'start', task: 'capture' });
+    expect(events.filter((event) => event.status === 'start')).toHaveLength(1);
+    expect(events.filter((event) => event.status === 'done')).toHaveLength(1);
+    expect(events[events.length - 1]).toEqual({ status: 'done', task: 'capture' });
+    const fractions = events.flatMap((event) => (event.status === 'progress' ? [event.fraction] : []));
+    fractions.forEach((fraction, index) => {
+      expect(fraction).toBeGreaterThanOrEqual(index === 0 ? 0 : fractions[index - 1]);
+      expect(fraction).toBeLessThanOrEqual(1);
+    });
+    const retryAt = events.findIndex((event) => event.status === 'message' && /Retried on wasm/.test(event.text));
+    expect(retryAt).toBeGreaterThan(0);
+    const before = events.slice(0, retryAt).flatMap((event) => (event.status === 'progress' ? [event.fraction] : []));
+    expect(Math.max(...before)).toBeGreaterThan(0);
+    expect(events.slice(retryAt).some((event) => event.status === 'progress' && /on wasm/.test(event.detail ?? ''))).toBe(true);
 
     const plain = service(null);
     await plain.openModel(filesDescriptor(DEMO, 'demo'));

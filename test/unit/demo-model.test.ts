@@ -122,14 +122,23 @@ describe('default prompt sets', () => {
   };
 
   it('index.json lists every file with its true count, and the contrasts name known sets', () => {
-    const listed = index.sets.flatMap((set) => Object.values(set.files)).sort();
+    // The agent set reuses a held-out file of another set, hence the de-duplication.
+    const listed = [...new Set(index.sets.flatMap((set) => Object.values(set.files)))].sort();
     expect(listed).toEqual(readdirSync(DEMO_PROMPT_DIR).filter((name) => name.endsWith('.jsonl')).sort());
     for (const set of index.sets) {
       for (const [split, file] of Object.entries(set.files)) expect(readRows(file).length, file).toBe(set.counts[split]);
     }
     const ids = new Set(index.sets.map((set) => set.id));
     for (const contrast of index.contrasts) for (const id of [contrast.a, contrast.b, contrast.c, contrast.d].filter(Boolean)) expect(ids.has(id!), `${contrast.id}: ${id}`).toBe(true);
-    expect(index.sets.map((set) => set.role).sort()).toEqual(['A', 'A', 'B', 'B', 'C', 'D']);
+    expect(index.sets.map((set) => set.role).sort()).toEqual(['A', 'A', 'B', 'B', 'C', 'D', 'agent']);
+    // The agent prompts are held out from every capture set: no train (or single-file) set holds them.
+    const agentFiles = Object.values(index.sets.find((set) => set.role === 'agent')!.files);
+    const captured = index.sets.filter((set) => set.role !== 'agent').flatMap((set) => [set.files.train, set.files.all].filter(Boolean));
+    for (const file of agentFiles) {
+      expect(file).toMatch(/\.test\.jsonl$/);
+      const prompts = new Set(readRows(file).map((row) => `${row.system ?? ''}|${row.prompt}`));
+      for (const other of captured) expect(readRows(other!).filter((row) => prompts.has(`${row.system ?? ''}|${row.prompt}`)), other).toEqual([]);
+    }
   });
 
   it('has at least 64 pairs per contrast, train and held-out, the shell pair being the same requests', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recommendLayer, type SweepRow } from '../../src/engine/layer-sweep';
 
-const row = (layer: number, refusalRate: number, klFirstToken: number): SweepRow => ({ layer, refusalRate, klFirstToken, withinKLBound: klFirstToken <= 0.5 });
+const row = (layer: number, refusalRate: number, klFirstToken: number): Omit<SweepRow, 'refusalInterval'> => ({ layer, refusalRate, klFirstToken, withinKLBound: klFirstToken <= 0.5 });
 
 describe('recommendLayer', () => {
   it('picks the lowest refusal rate among layers within the KL bound (toy-llama reference values)', () => {

@@ -62,6 +62,21 @@ describe('report.json', () => {
     expect(parseReport('report.json', text)).toEqual(JSON.parse(text));
   });
 
+  it('carries a seeded 95 % bootstrap interval around each non-degenerate layer\'s held-out AUC', () => {
+    const input = reportInput();
+    const report = buildReport(input);
+    expect(report.layers[0]!.aucInterval).toBeNull(); // degenerate: no direction, no interval
+    for (const layer of report.layers.slice(1)) {
+      const [low, high] = layer.aucInterval as [number, number];
+      expect(low).toBeLessThanOrEqual(layer.auc);
+      expect(high).toBeGreaterThanOrEqual(layer.auc);
+      expect(low).toBeGreaterThanOrEqual(0);
+      expect(high).toBeLessThanOrEqual(1);
+    }
+    // Same analysis and seed → the same bytes (the CLI and the browser write identical intervals).
+    expect(serializeReport(buildReport(input))).toBe(serializeReport(report));
+  });
+
   it('refuses files that miss contract fields, naming the file', () => {
     const report = JSON.parse(serializeReport(buildReport(reportInput())));
     const broken = (edit: (value: Record<string, unknown>) => void) => {

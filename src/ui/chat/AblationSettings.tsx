@@ -5,12 +5,12 @@
 import { describeFolderFiles } from '../../platform/browser-folder';
 import { descriptorFromInput } from '../../platform/browser-drop';
 import { reportError } from '../../state/actions';
-import type { AblationTarget } from '../../protocol/chat-api';
+import type { AblationComponent } from '../../core/recipe';
 import { chooseAblatedFolder, currentAblation, importDirectionFile, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
 
-const TARGETS: { target: AblationTarget; label: string; title: string }[] = [
+const TARGETS: { target: AblationComponent; label: string; title: string }[] = [
   { target: 'embed', label: 'embed', title: 'the embedding output' },
   { target: 'attn', label: 'attn', title: 'every attention out-projection' },
   { target: 'mlp', label: 'mlp', title: 'every MLP down-projection' },

@@ -8,13 +8,21 @@ import { selectLayer } from '../../state/actions';
 import { cancelEvaluation, cancelSweep, importHeldOut, importMarkers, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
 import { updateChat } from '../../state/chat-actions';
 import { useChat, type HeldOutSet, type TaskState } from '../../state/chat-store';
+import { EVAL_SAMPLE_COLUMNS } from '../../state/eval-export';
+import { SWEEP_COLUMNS } from '../../state/layer-choice';
 import { useWorkbench } from '../../state/store';
+import { TableDownload } from '../common/TableDownload';
 import { PlotlyChart } from '../plots/PlotlyChart';
 import { SamplesTable } from './SamplesTable';
+import { AgentMetric } from '../agent/AgentMetric';
+import { useAgentPrompts } from '../../state/agent-prompts';
+import { promptLines } from '../../state/prompt-sets';
 import { sweepFigure } from './sweep-figure';
 import '../chat/chat.css';
 
 const percent = (rate: number) => `${(rate * 100).toFixed(rate === 0 || rate === 1 ? 0 : 1)}%`;
+/** "95% CI 3–27%": the Wilson interval that comes with every rate. */
+const interval = (range: [number, number] | undefined) => (range ? `95% CI ${Math.round(range[0] * 100)}–${Math.round(range[1] * 100)}%` : '');
 
 function HeldOutPicker({ set, which, title }: { set: HeldOutSet; which: 'harmful' | 'harmless'; title: string }) {
   return (
@@ -99,6 +107,7 @@ export function EvaluationPanel() {
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const selected = useWorkbench((state) => state.selectedLayer);
   const result = evaluation.result;
+  const agentCount = useAgentPrompts((state) => promptLines(state.set.text).length);
   const figure = useMemo(() => (sweep.result ? sweepFigure(sweep.result, selected) : null), [sweep.result, selected]);
   const candidates = hasAnalysis ? sweepCandidates() : [];
   return (
@@ -134,7 +143,11 @@ export function EvaluationPanel() {
               {result ? percent(result.ablated.refusalRate) : '–'}
             </span>
           </div>
-          <div className="metric-detail">greedy, {result?.maxNewTokens ?? maxNewTokens} tokens; a reply with a marker (or empty) is a refusal</div>
+          <div className="metric-detail" data-testid="eval.refusal-interval">
+            {result ? `base ${interval(result.base.refusalInterval)} · ablated ${interval(result.ablated.refusalInterval)} (Wilson) · ` : ''}
+            greedy, {result?.maxNewTokens ?? maxNewTokens} tokens; a reply with a marker (or empty) is a refusal
+          </div>
+          <div className="metric-detail">prompts: {heldOut.harmful.source || 'none yet'}</div>
         </div>
         <div className="metric">
           <div className="metric-label">first-token KL(base ‖ ablated) ({result?.counts.harmless ?? heldOut.harmless.prompts.length} prompts)</div>
@@ -142,7 +155,9 @@ export function EvaluationPanel() {
             {result ? result.klFirstToken.toPrecision(4) : '–'}
           </div>
           <div className="metric-detail">{result ? `max over prompts ${Math.max(...result.klPerPrompt).toPrecision(3)} · nats` : 'mean over compliance prompts, nats'}</div>
+          <div className="metric-detail">prompts: {heldOut.harmless.source || 'none yet'}</div>
         </div>
+        <AgentMetric agent={result?.agent} pending={agentCount} />
         <div className="metric">
           <div className="metric-label">evaluated ablation</div>
           <div className="metric-detail" data-testid="eval.ablation">
@@ -150,7 +165,12 @@ export function EvaluationPanel() {
           </div>
         </div>
       </div>
-      {result && <SamplesTable samples={result.samples} />}
+      {result && (
+        <>
+          <TableDownload rows={result.samples.map((sample, index) => ({ ...sample, index }))} columns={EVAL_SAMPLE_COLUMNS} stem="eval-samples" testId="eval.download" json={() => `${JSON.stringify(result, null, 2)}\n`} />
+          <SamplesTable samples={result.samples} />
+        </>
+      )}
 
       <h3 className="subheading">Per-layer sweep</h3>
       <div className="eval-controls">
@@ -171,9 +191,10 @@ export function EvaluationPanel() {
                 recommended layer <strong>{sweep.result.recommendation.layer}</strong>: {sweep.result.recommendation.reason}.{' '}
               </>
             ) : null}
-            Same held-out prompts as above; click a point to select its layer.
-            {sweep.result.skipped.length > 0 && ` Skipped: ${sweep.result.skipped.map((entry) => `${entry.layer} (${entry.reason})`).join('; ')}.`}
+            Base refusal {percent(sweep.result.baseRefusalRate)} ({interval(sweep.result.baseRefusalInterval)}); the same {sweep.result.counts.harmful} refusal and {sweep.result.counts.harmless} compliance prompts as above; click a point to select its layer.
+            {sweep.result.skipped.length > 0 && ` Not swept: ${sweep.result.skipped.map((entry) => `layer ${entry.layer} — ${entry.reason}`).join('; ')}.`}
           </p>
+          <TableDownload rows={sweep.result.rows} columns={SWEEP_COLUMNS} stem="sweep" testId="sweep.download" json={() => `${JSON.stringify(sweep.result, null, 2)}\n`} />
           <PlotlyChart testId="plot.sweep" title="Refusal rate and first-token KL after removing each layer's direction" {...figure} onSelectLayer={selectLayer} height={280} />
         </>
       )}

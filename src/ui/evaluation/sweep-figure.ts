@@ -1,6 +1,7 @@
 /**
  * The per-layer sweep as a Plotly figure: ablated refusal rate (left axis) and first-token KL (right axis)
- * against the layer whose direction was removed, the base refusal rate and the KL bound as reference lines,
+ * against the layer whose direction was removed (rates with 95 % Wilson intervals), the base refusal rate and the
+ * KL bound as reference lines named in the legend,
  * the selected layer shaded and the recommended one starred. Numbers are the worker's; only layout here.
  */
 import type { SweepResult } from '../../protocol/chat-api';
@@ -16,6 +17,7 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
   const positive = sweep.rows.map((row) => row.klFirstToken).filter((value) => value > 0);
   const lowKL = Math.min(sweep.klBound, ...positive) / 3;
   const highKL = Math.max(sweep.klBound, ...positive) * 3;
+  const xSpan = x.length > 0 ? [Math.min(...x) - 0.5, Math.max(...x) + 0.5] : [0, 1];
   return {
     pointCount: x.length,
     data: [
@@ -27,7 +29,10 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
         name: 'ablated refusal rate',
         line: { color: COLOR_B, width: 2 },
         marker: { size: 8 },
-        hovertemplate: 'layer %{x}: refusal %{y:.0%}<extra></extra>',
+        // 95 % Wilson interval of each rate: with tens of prompts one refusal moves the rate by several points.
+        error_y: { type: 'data', symmetric: false, array: sweep.rows.map((row) => row.refusalInterval[1] - row.refusalRate), arrayminus: sweep.rows.map((row) => row.refusalRate - row.refusalInterval[0]), color: COLOR_B, thickness: 1, width: 4 },
+        customdata: sweep.rows.map((row) => row.refusalInterval.map((end) => Math.round(end * 100))),
+        hovertemplate: 'layer %{x}: refusal %{y:.0%} (95%% CI %{customdata[0]}–%{customdata[1]}%)<extra></extra>',
       },
       {
         x,
@@ -42,6 +47,9 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
         marker: { size: 7, symbol: 'diamond' },
         hovertemplate: 'layer %{x}: KL %{customdata:.3g}<extra></extra>',
       },
+      // The reference lines are traces, not annotations, so their labels sit in the legend and never on a tick label.
+      { x: xSpan, y: [sweep.baseRefusalRate, sweep.baseRefusalRate], type: 'scatter', mode: 'lines', name: `base refusal ${Math.round(sweep.baseRefusalRate * 100)}%`, line: { color: COLOR_A, dash: 'dash', width: 1 }, hoverinfo: 'skip' },
+      { x: xSpan, y: [sweep.klBound, sweep.klBound], yaxis: 'y2', type: 'scatter', mode: 'lines', name: `KL bound ${sweep.klBound}`, line: { color: KL_COLOR, dash: 'dash', width: 1 }, hoverinfo: 'skip' },
       ...(best
         ? [
             {
@@ -70,17 +78,9 @@ export function sweepFigure(sweep: SweepResult, selected: number | null): Figure
         showgrid: false,
         tickfont: { color: KL_COLOR },
       },
-      legend: { orientation: 'h', x: 0, y: 1.15 },
-      margin: { l: 56, r: 56, t: 8, b: 40 },
-      shapes: [
-        ...(selected === null ? [] : [{ type: 'rect', xref: 'x', yref: 'paper', x0: selected - 0.4, x1: selected + 0.4, y0: 0, y1: 1, fillcolor: 'rgba(120,120,120,0.18)', line: { width: 0 }, layer: 'below' }]),
-        { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: sweep.baseRefusalRate, y1: sweep.baseRefusalRate, line: { color: COLOR_A, dash: 'dash', width: 1 } },
-        { type: 'line', xref: 'paper', yref: 'y2', x0: 0, x1: 1, y0: sweep.klBound, y1: sweep.klBound, line: { color: KL_COLOR, dash: 'dash', width: 1 } },
-      ],
-      annotations: [
-        { xref: 'paper', x: 1, y: sweep.baseRefusalRate, yanchor: 'bottom', xanchor: 'right', text: `base ${Math.round(sweep.baseRefusalRate * 100)}%`, showarrow: false, font: { size: 10, color: COLOR_A } },
-        { xref: 'paper', yref: 'y2', x: 0, y: Math.log10(sweep.klBound), yanchor: 'bottom', xanchor: 'left', text: `KL bound ${sweep.klBound}`, showarrow: false, font: { size: 10, color: KL_COLOR } },
-      ],
+      legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
+      margin: { l: 56, r: 56, t: 52, b: 40 },
+      shapes: selected === null ? [] : [{ type: 'rect', xref: 'x', yref: 'paper', x0: selected - 0.4, x1: selected + 0.4, y0: 0, y1: 1, fillcolor: 'rgba(120,120,120,0.18)', line: { width: 0 }, layer: 'below' }],
     },
   };
 }

@@ -1,129 +1,56 @@
 /**
  * Step 5: export the orthogonalized model. Source: the open folder's safetensors; direction: the selected
- * layer's from the analysis or an imported file; scale, targets and block range as in `abliterate ablate`;
- * output to a picked folder, as one download per file, or as one zip. The work runs in the export worker;
- * this panel only collects the request, shows progress, and hands finished files to the browser's downloads.
+ * layer's from the analysis or an imported file; scale, tensor groups and block range as in `abliterate ablate`;
+ * output to a picked folder, as one download per file, or as one zip. The state and the run live in
+ * src/state/export-controller.ts and the work in the export worker; this panel only renders and forwards input.
  */
-import { useEffect, useRef, useState } from 'react';
-import { exportClient } from '../../clients/export-client';
+import { useEffect } from 'react';
+import type { AblationComponent } from '../../core/recipe';
+import type { ExportBackendChoice, ExportDestination } from '../../protocol/export-api';
 import { reportError, selectLayer } from '../../state/actions';
+import {
+  cancelExport,
+  destinationKind,
+  effectiveSource,
+  exportStatusText,
+  followDirectionSources,
+  releaseExportDownloads,
+  runExport,
+  setExportComponent,
+  setExportOptions,
+  useExport,
+  type DirectionSource,
+  type ExportBrowser,
+} from '../../state/export-controller';
 import { useWorkbench, workbenchStore } from '../../state/store';
-import { CancelledError, InvalidInputError } from '../../base/errors';
-import type { ExportBackendChoice, ExportDirection, ExportResult, ExportTarget, ExportTargetName } from '../../protocol/export-api';
-import type { Progress } from '../../base/progress';
-import { deliverDownloads, downloadName, hasDirectoryPicker, parseBlockRange, pickOutputDirectory } from './export-helpers';
+import { deliverDownloads, downloadName, hasDirectoryPicker, pickOutputDirectory } from './export-helpers';
 
-type Phase = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
+const COMPONENT_LABELS: Record<AblationComponent, string> = { embed: 'embedding', attn: 'attention out', mlp: 'MLP down' };
 
-const TARGET_LABELS: Record<ExportTargetName, string> = { embed: 'embedding', attn: 'attention out', mlp: 'MLP down' };
-
-function describeProgress(event: Progress, current: string): string {
-  if (event.status === 'start') return event.task === 'verify' ? 'Verifying (headers, SHA-256 of every file)…' : 'Writing…';
-  if (event.status === 'progress') return `${event.task === 'verify' ? 'Verifying' : 'Writing'} ${event.detail ?? ''}`.trim();
-  if (event.status === 'message') return event.text;
-  return current;
-}
+const browser: ExportBrowser = { canPickDirectory: hasDirectoryPicker(), pickDirectory: pickOutputDirectory, deliver: deliverDownloads };
 
 export function ExportPanel() {
   const model = useWorkbench((state) => state.model);
   const modelFolder = useWorkbench((state) => state.modelFolder);
-  const directions = useWorkbench((state) => state.result?.directions ?? null);
+  const result = useWorkbench((state) => state.result);
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const imported = useWorkbench((state) => state.importedDirection);
+  const form = useExport((state) => state);
 
-  const [source, setSource] = useState<'analysis' | 'file'>('analysis');
-  const [scale, setScale] = useState('1');
-  const [targets, setTargets] = useState<Record<ExportTargetName, boolean>>({ embed: true, attn: true, mlp: true });
-  const [blockRange, setBlockRange] = useState('');
-  const [backend, setBackend] = useState<ExportBackendChoice>('auto');
-  const [target, setTarget] = useState<ExportTarget>(hasDirectoryPicker() ? 'folder' : 'downloads');
-  const [phase, setPhase] = useState<Phase>('idle');
-  const [fraction, setFraction] = useState(0);
-  const [detail, setDetail] = useState('');
-  const [result, setResult] = useState<ExportResult | null>(null);
-  const controller = useRef<AbortController | null>(null);
-  const revokeUrls = useRef<() => void>(() => undefined);
-
-  useEffect(() => () => revokeUrls.current(), []);
-  // An import makes the file the source; a new analysis makes the analysis the source.
-  useEffect(() => setSource(imported ? 'file' : 'analysis'), [imported]);
   useEffect(() => {
-    if (directions) setSource('analysis');
-  }, [directions]);
+    const stop = followDirectionSources();
+    return () => {
+      stop();
+      releaseExportDownloads();
+    };
+  }, []);
 
-  const effectiveSource = source === 'file' ? (imported ? 'file' : directions ? 'analysis' : null) : directions ? 'analysis' : imported ? 'file' : null;
+  const directions = result?.directions ?? null;
+  const source = effectiveSource(form.source, { result, importedDirection: imported });
   const modelReady = model.phase === 'ready' && modelFolder !== null;
-  const canExport = modelReady && effectiveSource !== null && phase !== 'running';
-
-  const run = async () => {
-    const folder = workbenchStore.getState().modelFolder;
-    if (!folder || effectiveSource === null) return;
-    let started = false;
-    try {
-      // The picker needs the click's user activation: ask before anything else awaits.
-      const destination = target === 'folder' ? { kind: 'folder' as const, parent: await pickOutputDirectory() } : { kind: target };
-      const scaleValue = Number(scale);
-      if (scale.trim() === '' || !Number.isFinite(scaleValue)) throw new InvalidInputError(`Scale ${JSON.stringify(scale)} is not a number.`);
-      const layers = parseBlockRange(blockRange);
-      let direction: ExportDirection;
-      if (effectiveSource === 'analysis' && directions) {
-        if (selectedLayer === null) throw new InvalidInputError('Select a layer in the analysis first.');
-        direction = { kind: 'analysis', directions, layer: selectedLayer };
-      } else if (imported) {
-        direction = { kind: 'file', file: imported.file, bytes: imported.bytes, layer: selectedLayer };
-      } else {
-        return;
-      }
-      const chosenTargets = (Object.keys(targets) as ExportTargetName[]).filter((name) => targets[name]);
-      revokeUrls.current();
-      started = true;
-      controller.current = new AbortController();
-      setPhase('running');
-      setFraction(0);
-      setResult(null);
-      setDetail('Planning…');
-      workbenchStore.setState({ error: null });
-      const finished = await exportClient().exportModel(
-        { folder, direction, scale: scaleValue, targets: chosenTargets, layers, destination, backend },
-        {
-          signal: controller.current.signal,
-          onProgress: (event) => {
-            if (event.status === 'progress') setFraction(event.task === 'verify' ? 0.9 + 0.1 * event.fraction : 0.9 * event.fraction);
-            setDetail((current) => describeProgress(event, current));
-          },
-        },
-      );
-      revokeUrls.current = deliverDownloads(finished.deliver);
-      setResult(finished);
-      setFraction(1);
-      setPhase('done');
-    } catch (error) {
-      if (!started && (error as DOMException)?.name === 'AbortError') return; // the folder picker was dismissed
-      if (error instanceof CancelledError || (error as Error)?.name === 'CancelledError') {
-        setPhase('cancelled');
-        setDetail('Cancelled; the partial output was removed.');
-        return;
-      }
-      setPhase('failed');
-      setDetail((error as Error)?.message ?? String(error));
-      reportError(error);
-    } finally {
-      controller.current = null;
-    }
-  };
-
-  const percent = Math.round(fraction * 100);
-  const totalBytes = result ? result.files.reduce((sum, file) => sum + file.bytes, 0) : 0;
-  const statusText =
-    phase === 'done' && result
-      ? `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`
-      : phase === 'idle'
-        ? modelReady
-          ? effectiveSource
-            ? 'Ready to export.'
-            : 'Run the analysis or import a direction file.'
-          : 'Load a model folder with safetensors to export.'
-        : `${phase === 'running' ? '' : `${phase}: `}${detail}${phase === 'running' ? ` · ${percent}%` : ''}`;
+  const canExport = modelReady && source !== null && form.phase !== 'running';
+  const percent = Math.round(form.fraction * 100);
+  const output = destinationKind(form, browser.canPickDirectory);
 
   return (
     <div className="export-panel">
@@ -132,7 +59,7 @@ export function ExportPanel() {
         {directions && imported && (
           <label>
             Use{' '}
-            <select data-testid="export.direction-source" value={source} onChange={(event) => setSource(event.currentTarget.value as 'analysis' | 'file')}>
+            <select data-testid="export.direction-source" value={form.source} onChange={(event) => setExportOptions({ source: event.currentTarget.value as DirectionSource })}>
               <option value="analysis">the analysis, layer {selectedLayer ?? '–'}</option>
               <option value="file">{imported.file}</option>
             </select>
@@ -176,28 +103,20 @@ export function ExportPanel() {
       <fieldset className="export-options">
         <legend>Edit</legend>
         <label>
-          Scale α <input type="number" step="0.1" data-testid="export.scale" value={scale} onChange={(event) => setScale(event.currentTarget.value)} />
+          Scale α <input type="number" step="0.1" data-testid="export.scale" value={form.scale} onChange={(event) => setExportOptions({ scale: event.currentTarget.value })} />
         </label>
-        {(Object.keys(TARGET_LABELS) as ExportTargetName[]).map((name) => (
+        {(Object.keys(COMPONENT_LABELS) as AblationComponent[]).map((name) => (
           <label key={name}>
-            <input
-              type="checkbox"
-              data-testid={`export.targets.${name}`}
-              checked={targets[name]}
-              onChange={(event) => {
-                const checked = event.currentTarget.checked;
-                setTargets((current) => ({ ...current, [name]: checked }));
-              }}
-            />{' '}
-            {TARGET_LABELS[name]}
+            <input type="checkbox" data-testid={`export.targets.${name}`} checked={form.components[name]} onChange={(event) => setExportComponent(name, event.currentTarget.checked)} />{' '}
+            {COMPONENT_LABELS[name]}
           </label>
         ))}
         <label>
-          Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" value={blockRange} onChange={(event) => setBlockRange(event.currentTarget.value)} size={8} />
+          Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" value={form.blockRange} onChange={(event) => setExportOptions({ blockRange: event.currentTarget.value })} size={8} />
         </label>
         <label>
           Compute{' '}
-          <select data-testid="export.backend" value={backend} onChange={(event) => setBackend(event.currentTarget.value as ExportBackendChoice)}>
+          <select data-testid="export.backend" value={form.backend} onChange={(event) => setExportOptions({ backend: event.currentTarget.value as ExportBackendChoice })}>
             <option value="auto">auto (CPU: byte-identical to the CLI)</option>
             <option value="cpu">CPU</option>
             <option value="webgpu">WebGPU (may differ by one rounding step)</option>
@@ -207,39 +126,39 @@ export function ExportPanel() {
       <div className="button-row">
         <label>
           Output{' '}
-          <select data-testid="export.target" value={target} onChange={(event) => setTarget(event.currentTarget.value as ExportTarget)}>
-            <option value="folder" disabled={!hasDirectoryPicker()}>
+          <select data-testid="export.target" value={output} onChange={(event) => setExportOptions({ destination: event.currentTarget.value as ExportDestination['kind'] })}>
+            <option value="folder" disabled={!browser.canPickDirectory}>
               a folder I pick
             </option>
             <option value="downloads">one download per file</option>
             <option value="zip">one zip download</option>
           </select>
         </label>
-        <button type="button" className="primary" data-testid="export.run" disabled={!canExport} onClick={() => void run()}>
-          {phase === 'running' ? 'Exporting…' : 'Export'}
+        <button type="button" className="primary" data-testid="export.run" disabled={!canExport} onClick={() => void runExport(browser)}>
+          {form.phase === 'running' ? 'Exporting…' : 'Export'}
         </button>
-        <button type="button" data-testid="export.cancel" disabled={phase !== 'running'} onClick={() => controller.current?.abort()}>
+        <button type="button" data-testid="export.cancel" disabled={form.phase !== 'running'} onClick={cancelExport}>
           Cancel
         </button>
       </div>
       <div className="progress-wrap">
-        <div className="progress" role="progressbar" aria-label="export progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent} data-testid="export.progress" data-state={phase}>
+        <div className="progress" role="progressbar" aria-label="export progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent} data-testid="export.progress" data-state={form.phase}>
           <div className="progress-fill" style={{ width: `${percent}%` }} />
         </div>
-        <span className="progress-text" data-testid="export.status" data-state={phase}>
-          {statusText}
+        <span className="progress-text" data-testid="export.status" data-state={form.phase}>
+          {exportStatusText(form, modelReady, source)}
         </span>
       </div>
-      {phase === 'done' && result && result.deliver.length > 0 && (
+      {form.phase === 'done' && form.result && form.result.deliver.length > 0 && (
         <ul className="export-files" data-testid="export.files">
-          {result.deliver.map((file) => (
+          {form.result.deliver.map((file) => (
             <li key={file.path}>
               {downloadName(file.path)} ({(file.bytes / 1e6).toFixed(1)} MB)
             </li>
           ))}
         </ul>
       )}
-      {result?.notes.map((note) => (
+      {form.result?.notes.map((note) => (
         <p className="hint" key={note} data-testid="export.note">
           {note}
         </p>

@@ -1,5 +1,5 @@
 /**
- * Small browser-side helpers of the export panel: feature detection, the block-range field, and handing the
+ * Small browser-side helpers of the export panel: feature detection, the folder picker, and handing the
  * worker's finished files (disk-backed Files in the origin-private file system) to the browser's downloads.
  */
 import { InvalidInputError } from '../../base/errors';
@@ -18,16 +18,6 @@ export function pickOutputDirectory(): Promise<FileSystemDirectoryHandle> {
   const picker = (window as DirectoryPickerWindow).showDirectoryPicker;
   if (!picker) throw new InvalidInputError('This browser cannot write to a folder; choose downloads or zip.');
   return picker.call(window, { mode: 'readwrite', id: 'abliteration-export' });
-}
-
-/** '' → all blocks; 'A-B' or 'A' → inclusive range, as the CLI's --layers. */
-export function parseBlockRange(raw: string): [number, number] | null {
-  const text = raw.trim();
-  if (text === '') return null;
-  const match = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(text);
-  const range: [number, number] | null = match ? [Number(match[1]), Number(match[2] ?? match[1])] : null;
-  if (!range || range[0] > range[1]) throw new InvalidInputError(`Blocks "${raw}" is not a range A-B with A ≤ B (e.g. 4-20).`);
-  return range;
 }
 
 /** Downloads cannot create folders: a nested path's '/' becomes '__' ("onnx/model.onnx" → "onnx__model.onnx"). */

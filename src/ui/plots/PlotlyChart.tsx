@@ -1,12 +1,14 @@
 /**
  * A Plotly container. Plotly (3 MB) is imported on first use, so the page opens without it. Clicking a point
- * reports its x value (a layer index in every workbench plot) through `onSelectLayer`.
+ * reports its x value (a layer index in every workbench plot) through `onSelectLayer`, or the clicked points
+ * themselves through `onClickPoints` (a histogram bin's prompts). Every plot has Plotly's toolbar: PNG and SVG
+ * download (named after the plot), zoom, pan and reset.
  */
 import { useEffect, useRef, useState } from 'react';
 
 type PlotlyModule = typeof import('plotly.js-dist-min').default;
 let plotlyPromise: Promise<PlotlyModule> | null = null;
-function loadPlotly(): Promise<PlotlyModule> {
+export function loadPlotly(): Promise<PlotlyModule> {
   plotlyPromise ??= import('plotly.js-dist-min').then((module) => module.default);
   return plotlyPromise;
 }
@@ -19,17 +21,43 @@ export interface PlotlyChartProps {
   /** Number of layer points plotted, exposed as data-point-count for tests and screen readers. */
   pointCount: number;
   onSelectLayer?: (layer: number) => void;
-  /** Clicking a point that carries a numeric `customdata` reports it (e.g. a trial number) instead of x. */
-  onSelectPoint?: (customdata: number) => void;
+  /** Clicked points: the trace (curveNumber) and, for a histogram bin, the indices of the values in it. */
+  onClickPoints?: (points: ClickedPoint[]) => void;
   height?: number;
 }
 
-export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectLayer, onSelectPoint, height = 260 }: PlotlyChartProps) {
+export interface ClickedPoint {
+  curveNumber: number;
+  x: unknown;
+  pointNumbers: number[];
+}
+
+/** The toolbar: image downloads in both formats, named after the plot's test id ("plot.auc" → plot-auc.svg). */
+function plotConfig(Plotly: PlotlyModule, testId: string): object {
+  const filename = testId.replace(/\./g, '-');
+  return {
+    displayModeBar: 'hover', // shown over the plot on hover, so it never covers a legend in a still view
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
+    toImageButtonOptions: { format: 'png', filename, scale: 2 },
+    modeBarButtonsToAdd: [
+      {
+        name: 'downloadSvg',
+        title: 'Download plot as SVG',
+        icon: Plotly.Icons.disk,
+        click: (graph: HTMLElement) => void Plotly.downloadImage(graph, { format: 'svg', filename, width: graph.clientWidth, height: graph.clientHeight }),
+      },
+    ],
+  };
+}
+
+export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectLayer, onClickPoints, height = 260 }: PlotlyChartProps) {
   const container = useRef<HTMLDivElement>(null);
   const selectRef = useRef(onSelectLayer);
   selectRef.current = onSelectLayer;
-  const selectPointRef = useRef(onSelectPoint);
-  selectPointRef.current = onSelectPoint;
+  const pointsRef = useRef(onClickPoints);
+  pointsRef.current = onClickPoints;
   const [failed, setFailed] = useState<string | null>(null);
   const [rendered, setRendered] = useState(false);
 
@@ -44,14 +72,14 @@ export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectL
           element,
           data,
           { height, margin: { l: 52, r: 16, t: 8, b: 40 }, font: { size: 11 }, paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)', ...layout },
-          { displayModeBar: false, responsive: true },
+          plotConfig(Plotly, testId),
         );
         if (!(plot as { __workbenchClick?: boolean }).__workbenchClick) {
           (plot as { __workbenchClick?: boolean }).__workbenchClick = true;
           plot.on('plotly_click', (event) => {
-            const custom = (event.points[0] as { customdata?: unknown } | undefined)?.customdata;
-            if (selectPointRef.current && typeof custom === 'number') {
-              selectPointRef.current(custom);
+            if (pointsRef.current) {
+              const points = event.points as unknown as { curveNumber: number; x: unknown; pointNumber?: number; pointNumbers?: number[] }[];
+              pointsRef.current(points.map((point) => ({ curveNumber: point.curveNumber, x: point.x, pointNumbers: point.pointNumbers ?? (point.pointNumber === undefined ? [] : [point.pointNumber]) })));
               return;
             }
             const x = Number(event.points[0]?.x);
@@ -64,7 +92,7 @@ export function PlotlyChart({ testId, title, data, layout, pointCount, onSelectL
     return () => {
       alive = false;
     };
-  }, [data, layout, height]);
+  }, [data, layout, height, testId]);
 
   useEffect(() => {
     const element = container.current;

@@ -39,14 +39,37 @@ function recommendedMarker(x: number, y: number) {
   };
 }
 
-export function aucFigure(result: AnalysisResult, selected: number | null): Figure {
+/** "held-out" only when something was held out: with held-out 0 the AUC is scored on the training split. */
+export function aucLabel(result: AnalysisResult): string {
+  return result.report.counts.heldOut > 0 ? 'held-out' : 'train (nothing held out)';
+}
+
+/** The 95 % bootstrap interval of each layer's AUC as Plotly error bars (absent in reports without intervals). */
+function aucErrorBars(layers: AnalysisResult['report']['layers']) {
+  const intervals = layers.map((layer) => (Array.isArray(layer.aucInterval) ? (layer.aucInterval as [number, number]) : null));
+  if (intervals.every((interval) => interval === null)) return {};
+  return {
+    error_y: {
+      type: 'data',
+      symmetric: false,
+      array: intervals.map((interval, index) => (interval ? interval[1] - layers[index]!.auc : 0)),
+      arrayminus: intervals.map((interval, index) => (interval ? layers[index]!.auc - interval[0] : 0)),
+      color: COLOR_A,
+      thickness: 1,
+      width: 3,
+    },
+  };
+}
+
+export function aucFigure(result: AnalysisResult, selected: number | null, recommended: number = result.report.bestLayer): Figure {
   const layers = result.report.layers;
   const x = layers.map((layer) => layer.index);
-  const best = layers.find((layer) => layer.index === result.report.bestLayer);
+  const best = layers.find((layer) => layer.index === recommended);
+  const label = aucLabel(result);
   return {
     pointCount: x.length,
     data: [
-      { x, y: layers.map((layer) => layer.auc), type: 'scatter', mode: 'lines+markers', name: 'held-out', line: { color: COLOR_A, width: 2 }, marker: { size: 7 }, hovertemplate: 'layer %{x}: held-out AUC %{y:.4f}<extra></extra>' },
+      { x, y: layers.map((layer) => layer.auc), type: 'scatter', mode: 'lines+markers', name: `${label} (95% CI)`, line: { color: COLOR_A, width: 2 }, marker: { size: 7 }, ...aucErrorBars(layers), hovertemplate: `layer %{x}: ${label} AUC %{y:.4f}<extra></extra>` },
       { x, y: layers.map((layer) => layer.aucTrain), type: 'scatter', mode: 'lines+markers', name: 'train', line: { color: COLOR_A, width: 1, dash: 'dot' }, marker: { size: 5, symbol: 'circle-open' }, hovertemplate: 'layer %{x}: train AUC %{y:.4f}<extra></extra>' },
       ...(best ? [recommendedMarker(best.index, best.auc)] : []),
     ],
@@ -60,12 +83,12 @@ export function aucFigure(result: AnalysisResult, selected: number | null): Figu
   };
 }
 
-export function cosineFigure(result: AnalysisResult, selected: number | null): Figure {
+export function cosineFigure(result: AnalysisResult, selected: number | null, recommended: number = result.report.bestLayer): Figure {
   const layers = result.report.layers;
   const x = layers.map((layer) => layer.index);
   const y = layers.map((layer) => layer.cosineReference);
   const hasReference = y.some((value) => value !== null);
-  const best = layers.find((layer) => layer.index === result.report.bestLayer);
+  const best = layers.find((layer) => layer.index === recommended);
   return {
     pointCount: hasReference ? x.length : 0, // a degenerate layer (no direction) is a gap at its index
     data: hasReference
@@ -132,7 +155,7 @@ export function histogramFigure(result: AnalysisResult, selected: number | null)
     ],
     layout: {
       barmode: 'overlay',
-      xaxis: { title: { text: `projection on r_${selected} (held-out prompts)` }, gridcolor: GRID },
+      xaxis: { title: { text: `projection on r_${selected} (${result.report.counts.heldOut > 0 ? 'held-out' : 'training — nothing held out'} prompts; click a bar for its prompts)` }, gridcolor: GRID },
       yaxis: { title: { text: 'prompts' }, gridcolor: GRID },
       legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
       margin: MARGIN_WITH_LEGEND,

@@ -65,7 +65,12 @@ export function SearchPanel() {
         data={figure.data}
         layout={figure.layout}
         pointCount={figure.pointCount}
-        onSelectPoint={selectTrial}
+        onClickPoints={(points) => {
+          // Every trace carries the trial numbers as customdata, in point order.
+          const point = points[0];
+          const trial = point ? (figure.data[point.curveNumber] as { customdata?: number[] } | undefined)?.customdata?.[point.pointNumbers[0] ?? -1] : undefined;
+          if (trial !== undefined) selectTrial(trial);
+        }}
         height={300}
       />
       {suggestion && (

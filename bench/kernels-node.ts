@@ -1,0 +1,88 @@
+/**
+ * The CPU kernels in Node, in this process: the fast kernels (src/core/*-fast.ts) against their reference twins
+ * (src/core/orthogonalize.ts, norm-preserving.ts) on the chunks the ablation sees most (an MLP-down matrix
+ * [1024, 3584] for the columns edit, an embedding chunk [4096, 1024] for the rows edit), BF16, dense direction.
+ * Rounds alternate twin and fast and each figure is the best round, so machine load hits both alike; the outputs
+ * are compared byte for byte before a figure counts.
+ */
+import { encodeFromFloat64 } from '../src/core/dtypes';
+import { applyColumnsNormPreserving, applyRowsNormPreserving, normPreservingFactors, projectColumnsWithNorms, squaredLength } from '../src/core/norm-preserving';
+import { applyColumnsNormPreservingFast, applyRowsNormPreservingFast, projectColumnsWithNormsFast } from '../src/core/norm-preserving-fast';
+import { applyColumns, applyRows, projectColumns } from '../src/core/orthogonalize';
+import { applyColumnsFast, applyRowsFast, projectColumnsFast } from '../src/core/orthogonalize-fast';
+import { mulberry32 } from '../src/core/random';
+import { measuredRow, type BenchRow } from './table';
+
+const ROUNDS = 5;
+
+function matrix(rows: number, cols: number, seed: number): Uint8Array {
+  const random = mulberry32(seed);
+  return encodeFromFloat64(Float64Array.from({ length: rows * cols }, () => (random() - 0.5) * 0.05), 'BF16');
+}
+
+function unit(length: number): Float32Array {
+  const values = Float32Array.from({ length }, (_, i) => Math.sin(i * 0.37) + 0.1);
+  const norm = Math.hypot(...values);
+  return values.map((value) => value / norm);
+}
+
+function timed(body: () => Uint8Array): { seconds: number; output: Uint8Array } {
+  const started = performance.now();
+  const output = body();
+  return { seconds: (performance.now() - started) / 1000, output };
+}
+
+export function benchNodeKernels(log: (line: string) => void): BenchRow[] {
+  log('kernels (Node): fast CPU kernels vs their reference twins');
+  const down = matrix(1024, 3584, 1); // [dModel, in]
+  const embedding = matrix(4096, 1024, 2); // [rows, dModel]
+  const r = unit(1024); // [dModel]
+  const cases: { name: string; bytes: number; twin: () => Uint8Array; fast: () => Uint8Array }[] = [
+    {
+      name: 'columns edit, both passes, BF16 [1024, 3584]',
+      bytes: down.byteLength,
+      twin: () => applyColumns(down, 'BF16', 0, 1024, 3584, r, projectColumns(down, 'BF16', 0, 1024, 3584, r), 1),
+      fast: () => applyColumnsFast(down, 'BF16', 0, 1024, 3584, r, projectColumnsFast(down, 'BF16', 0, 1024, 3584, r), 1),
+    },
+    {
+      name: 'rows edit BF16 [4096, 1024]',
+      bytes: embedding.byteLength,
+      twin: () => applyRows(embedding, 'BF16', 4096, 1024, r, 1),
+      fast: () => applyRowsFast(embedding, 'BF16', 4096, 1024, r, 1),
+    },
+    {
+      name: 'norm-preserving columns, both passes, BF16 [1024, 3584]',
+      bytes: down.byteLength,
+      twin: () => {
+        const { projection, squaredNorms } = projectColumnsWithNorms(down, 'BF16', 0, 1024, 3584, r);
+        return applyColumnsNormPreserving(down, 'BF16', 0, 1024, 3584, r, projection, normPreservingFactors(projection, squaredNorms, squaredLength(r), 1), 1);
+      },
+      fast: () => {
+        const { projection, squaredNorms } = projectColumnsWithNormsFast(down, 'BF16', 0, 1024, 3584, r);
+        return applyColumnsNormPreservingFast(down, 'BF16', 0, 1024, 3584, r, projection, normPreservingFactors(projection, squaredNorms, squaredLength(r), 1), 1);
+      },
+    },
+    {
+      name: 'norm-preserving rows BF16 [4096, 1024]',
+      bytes: embedding.byteLength,
+      twin: () => applyRowsNormPreserving(embedding, 'BF16', 4096, 1024, r, 1),
+      fast: () => applyRowsNormPreservingFast(embedding, 'BF16', 4096, 1024, r, 1),
+    },
+  ];
+  const rows: BenchRow[] = [];
+  for (const kernel of cases) {
+    let twinSeconds = Infinity;
+    let fastSeconds = Infinity;
+    for (let round = 0; round < ROUNDS; round++) {
+      const twin = timed(kernel.twin);
+      const fast = timed(kernel.fast);
+      if (!Buffer.from(fast.output).equals(Buffer.from(twin.output))) throw new Error(`kernels: the fast ${kernel.name} differs from its twin`);
+      twinSeconds = Math.min(twinSeconds, twin.seconds);
+      fastSeconds = Math.min(fastSeconds, fast.seconds);
+    }
+    rows.push(measuredRow('kernels', `Node CPU twin ${kernel.name}`, kernel.bytes / twinSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round'));
+    rows.push(measuredRow('kernels', `Node fast kernel ${kernel.name}`, kernel.bytes / fastSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round; byte-identical to the twin'));
+    rows.push(measuredRow('kernels', `Node fast / twin ${kernel.name}`, twinSeconds / fastSeconds, '×', ROUNDS, 2));
+  }
+  return rows;
+}

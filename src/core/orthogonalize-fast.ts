@@ -1,0 +1,277 @@
+/**
+ * The fast CPU kernels of the weight orthogonalization: the same arithmetic as the reference twin
+ * (src/core/orthogonalize.ts), operation for operation in float64 and rounded once into the stored dtype, so the
+ * output is bit-identical — only without the per-element calls, the shared polymorphic element views and the
+ * per-call scratch allocation that made the reference run at ~40 M elements/s.
+ *
+ * Each kernel is one monomorphic loop per dtype: a row of stored elements is decoded into a float32 scratch row
+ * (BF16 by a 16-bit shift into the float32 bit pattern, F16 through a 65,536-entry table; both exact), the float64
+ * update is written to a float64 scratch row, and the encoder reads that row's bit pattern through an aliased
+ * Uint32Array to round to nearest even without leaving the loop. Values outside the normal range of the stored type
+ * (zeros, subnormals, overflow, NaN) fall back to the reference encoders, which are the same functions the twin uses.
+ *
+ * Untouched rows (a zero coefficient) are copied bit for bit, as in the twin, which keeps −0 and NaN payloads.
+ * The scratch rows live per column count in a small cache: a kernel call allocates only its output.
+ */
+import { float16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, type FloatDType } from './dtypes';
+
+// Requires a little-endian host (the twin asserts the same): word 2j+1 of a float64 row is its high word.
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export interface Scratch {
+  decoded: Float32Array; // [cols] one decoded row
+  decodedBits: Uint32Array; // same memory
+  row: Float64Array; // [cols] the updated row in float64
+  rowWords: Uint32Array; // same memory, 2 words per value
+}
+
+let scratchCache: Scratch | null = null;
+
+export function scratchFor(cols: number): Scratch {
+  if (!scratchCache || scratchCache.decoded.length < cols) {
+    const decoded = new Float32Array(cols);
+    const row = new Float64Array(cols);
+    scratchCache = { decoded, decodedBits: new Uint32Array(decoded.buffer), row, rowWords: new Uint32Array(row.buffer) };
+  }
+  return scratchCache;
+}
+
+let float16Table: Float32Array | null = null;
+function float16Decode(): Float32Array {
+  if (!float16Table) {
+    float16Table = new Float32Array(65536);
+    for (let bits = 0; bits < 65536; bits++) float16Table[bits] = float16BitsToFloat32(bits);
+  }
+  return float16Table;
+}
+
+export function check(chunk: Uint8Array, dtype: FloatDType, rows: number, cols: number, what: string): void {
+  if (!LITTLE_ENDIAN_HOST) throw new Error('Big-endian hosts are not supported: safetensors data is little-endian.');
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) throw new RangeError(`${what}: invalid shape [${rows}, ${cols}]`);
+  const bytesPerElement = dtype === 'F32' ? 4 : 2;
+  if (chunk.byteLength !== rows * cols * bytesPerElement) throw new RangeError(`${what}: ${chunk.byteLength} bytes is not [${rows}, ${cols}] ${dtype}`);
+}
+
+export function checkRowRange(rowStart: number, rows: number, directionLength: number, what: string): void {
+  if (rowStart < 0 || rowStart + rows > directionLength) {
+    throw new RangeError(`${what}: rows ${rowStart}..${rowStart + rows} outside a direction of length ${directionLength}`);
+  }
+}
+
+/** Element view of the chunk; a misaligned chunk is copied once (the twin does the same). */
+export function halfView(chunk: Uint8Array): Uint16Array {
+  const aligned = chunk.byteOffset % 2 === 0 ? chunk : chunk.slice();
+  return new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
+}
+export function wordView(chunk: Uint8Array): Uint32Array {
+  const aligned = chunk.byteOffset % 4 === 0 ? chunk : chunk.slice();
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+}
+export function floatView(words: Uint32Array): Float32Array {
+  return new Float32Array(words.buffer, words.byteOffset, words.length);
+}
+
+/** Decodes row `base .. base+cols` of 16-bit storage into `scratch.decoded` (exact). */
+export function decodeHalfRow(input: Uint16Array, base: number, cols: number, dtype: FloatDType, scratch: Scratch): void {
+  const bits = scratch.decodedBits;
+  if (dtype === 'BF16') {
+    for (let j = 0; j < cols; j++) bits[j] = input[base + j] << 16;
+  } else {
+    const table = float16Decode();
+    const decoded = scratch.decoded;
+    for (let j = 0; j < cols; j++) decoded[j] = table[input[base + j]];
+  }
+}
+
+/** Rounds `scratch.row[0..cols)` to nearest even into 16-bit storage at `base`; same bits as the twin's encoders. */
+export function encodeHalfRow(row: Float64Array, words: Uint32Array, cols: number, dtype: FloatDType, output: Uint16Array, base: number): void {
+  if (dtype === 'BF16') {
+    for (let j = 0; j < cols; j++) {
+      const high = words[2 * j + 1];
+      const exponent = (high >>> 20) & 0x7ff;
+      if (exponent >= 897 && exponent <= 1150) {
+        const low = words[2 * j];
+        const kept = (high >>> 13) & 0x7f;
+        // Round bit 12, sticky = bits 0..11 and the low word: adding 0xfff + (last kept bit) carries into bit 13
+        // exactly when round-to-nearest-even goes up. Branch-free, because the direction is data-random.
+        const below = (high & 0x1fff) | ((low | -low) >>> 31);
+        output[base + j] = (((high >>> 16) & 0x8000) | ((exponent - 896) << 7) | kept) + ((below + 0xfff + (kept & 1)) >>> 13);
+      } else {
+        output[base + j] = float32ToBfloat16Bits(row[j]);
+      }
+    }
+  } else {
+    for (let j = 0; j < cols; j++) {
+      const high = words[2 * j + 1];
+      const exponent = (high >>> 20) & 0x7ff;
+      if (exponent >= 1009 && exponent <= 1038) {
+        const low = words[2 * j];
+        const kept = (high >>> 10) & 0x3ff;
+        const below = (high & 0x3ff) | ((low | -low) >>> 31); // round bit 9, sticky bits 0..8 and the low word
+        output[base + j] = (((high >>> 16) & 0x8000) | ((exponent - 1008) << 10) | kept) + ((below + 0x1ff + (kept & 1)) >>> 10);
+      } else {
+        output[base + j] = float32ToFloat16Bits(row[j]);
+      }
+    }
+  }
+}
+
+/**
+ * `count` float64 values rounded to nearest even into BF16 / F16 bits at `output[start..]`: the row encoder of the
+ * kernels below, exposed so its rounding can be checked against the twin's encoders on chosen values.
+ */
+export function encodeHalfInto(values: Float64Array, count: number, dtype: 'BF16' | 'F16', output: Uint16Array, start: number): void {
+  if (count > values.length) throw new RangeError(`encodeHalfInto: ${count} values requested, ${values.length} given`);
+  encodeHalfRow(values, new Uint32Array(values.buffer, values.byteOffset, values.length * 2), count, dtype, output, start);
+}
+
+/** Pass 1 of the columns edit for one row chunk: the partial rᵀW [cols], bit-identical to the twin's. */
+export function projectColumnsFast(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rowStart: number,
+  rows: number,
+  cols: number,
+  direction: Float32Array, // [dModel]
+  projection: Float64Array = new Float64Array(cols), // [cols], accumulated into
+): Float64Array {
+  check(chunk, dtype, rows, cols, 'projectColumns');
+  checkRowRange(rowStart, rows, direction.length, 'projectColumns');
+  if (projection.length !== cols) throw new RangeError(`projectColumns: projection length ${projection.length} ≠ ${cols} columns`);
+  if (dtype === 'F32') {
+    const input = floatView(wordView(chunk));
+    for (let i = 0; i < rows; i++) {
+      const coefficient = direction[rowStart + i];
+      if (coefficient === 0) continue;
+      const base = i * cols;
+      for (let j = 0; j < cols; j++) projection[j] += coefficient * input[base + j];
+    }
+    return projection;
+  }
+  const input = halfView(chunk);
+  const scratch = scratchFor(cols);
+  const decoded = scratch.decoded;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = direction[rowStart + i];
+    if (coefficient === 0) continue;
+    decodeHalfRow(input, i * cols, cols, dtype, scratch);
+    for (let j = 0; j < cols; j++) projection[j] += coefficient * decoded[j];
+  }
+  return projection;
+}
+
+/** Pass 2 of the columns edit, W − α r pᵀ for one row chunk; bit-identical to the twin's `applyColumns`. */
+export function applyColumnsFast(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rowStart: number,
+  rows: number,
+  cols: number,
+  direction: Float32Array, // [dModel]
+  projection: Float64Array, // [cols] = rᵀW
+  scale: number,
+): Uint8Array {
+  check(chunk, dtype, rows, cols, 'applyColumns');
+  if (projection.length !== cols) throw new RangeError(`applyColumns: projection length ${projection.length} ≠ ${cols} columns`);
+  checkRowRange(rowStart, rows, direction.length, 'applyColumns');
+  const bytes = new Uint8Array(chunk.byteLength);
+  if (dtype === 'F32') {
+    const inputWords = wordView(chunk);
+    const input = floatView(inputWords);
+    const outputWords = new Uint32Array(bytes.buffer);
+    const output = floatView(outputWords);
+    for (let i = 0; i < rows; i++) {
+      const coefficient = scale * direction[rowStart + i];
+      const base = i * cols;
+      if (coefficient === 0) {
+        outputWords.set(inputWords.subarray(base, base + cols), base); // integer copy: a signalling NaN stays as stored
+        continue;
+      }
+      for (let j = 0; j < cols; j++) {
+        const delta = coefficient * projection[j];
+        output[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
+      }
+    }
+    return bytes;
+  }
+  const input = halfView(chunk);
+  const output = new Uint16Array(bytes.buffer);
+  const scratch = scratchFor(cols);
+  const { decoded, row } = scratch;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = scale * direction[rowStart + i];
+    const base = i * cols;
+    if (coefficient === 0) {
+      output.set(input.subarray(base, base + cols), base);
+      continue;
+    }
+    decodeHalfRow(input, base, cols, dtype, scratch);
+    for (let j = 0; j < cols; j++) {
+      const delta = coefficient * projection[j];
+      row[j] = delta !== 0 ? decoded[j] - delta : decoded[j];
+    }
+    encodeHalfRow(row, scratch.rowWords, cols, dtype, output, base);
+  }
+  return bytes;
+}
+
+/** Rows edit E − α (E r) rᵀ for whole rows (embedding rows, a bias as one row); bit-identical to `applyRows`. */
+export function applyRowsFast(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rows: number,
+  cols: number,
+  direction: Float32Array, // [cols = dModel]
+  scale: number,
+): Uint8Array {
+  check(chunk, dtype, rows, cols, 'applyRows');
+  if (direction.length !== cols) throw new RangeError(`applyRows: direction length ${direction.length} ≠ ${cols} columns`);
+  const bytes = new Uint8Array(chunk.byteLength);
+  if (dtype === 'F32') {
+    const inputWords = wordView(chunk);
+    const input = floatView(inputWords);
+    const outputWords = new Uint32Array(bytes.buffer);
+    const output = floatView(outputWords);
+    for (let i = 0; i < rows; i++) {
+      const base = i * cols;
+      let dot = 0;
+      for (let j = 0; j < cols; j++) dot += input[base + j] * direction[j];
+      const coefficient = scale * dot;
+      if (coefficient === 0) {
+        outputWords.set(inputWords.subarray(base, base + cols), base);
+        continue;
+      }
+      for (let j = 0; j < cols; j++) {
+        const delta = coefficient * direction[j];
+        output[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
+      }
+    }
+    return bytes;
+  }
+  const input = halfView(chunk);
+  const output = new Uint16Array(bytes.buffer);
+  const scratch = scratchFor(cols);
+  const { decoded, row } = scratch;
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    decodeHalfRow(input, base, cols, dtype, scratch);
+    let dot = 0;
+    for (let j = 0; j < cols; j++) dot += decoded[j] * direction[j];
+    const coefficient = scale * dot;
+    if (coefficient === 0) {
+      output.set(input.subarray(base, base + cols), base);
+      continue;
+    }
+    for (let j = 0; j < cols; j++) {
+      const delta = coefficient * direction[j];
+      row[j] = delta !== 0 ? decoded[j] - delta : decoded[j];
+    }
+    encodeHalfRow(row, scratch.rowWords, cols, dtype, output, base);
+  }
+  return bytes;
+}
+
+/** Bias edit b − α r (r·b), the one-row case of the rows edit. */
+export function applyBiasFast(bias: Uint8Array /* [dModel] stored */, dtype: FloatDType, direction: Float32Array, scale: number): Uint8Array {
+  return applyRowsFast(bias, dtype, 1, bias.byteLength / (dtype === 'F32' ? 4 : 2), direction, scale);
+}
