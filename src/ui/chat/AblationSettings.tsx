@@ -23,6 +23,7 @@ export function AblationSettings() {
   const scale = useChat((state) => state.scale);
   const targets = useChat((state) => state.targets);
   const ablatedFolder = useChat((state) => state.ablatedFolder);
+  useChat((state) => state.recipe); // re-render when a search trial's recipe is made current
   const models = useChat((state) => state.models);
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const hasAnalysis = useWorkbench((state) => state.result !== null);

@@ -44,6 +44,7 @@ export function ChatPanel() {
   const modelLabel = useWorkbench((state) => state.model.label);
   useWorkbench((state) => state.selectedLayer);
   useWorkbench((state) => state.result);
+  useChat((state) => state.recipe);
   const ablation = currentAblation();
   const ablatedSubtitle = !ablation.spec
     ? 'not set'
