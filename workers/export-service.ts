@@ -9,6 +9,7 @@ import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from
 import { readModelConfig } from '../src/formats/hf-folder';
 import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } from '../src/engine/backend-choice';
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
+import { onnxExportWork } from '../src/engine/onnx-export';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, openExportStaging, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
 import { InvalidInputError } from '../src/base/errors';
@@ -61,10 +62,11 @@ export class ExportService implements ExportApi {
     const { direction, provenance } = resolveDirection(request.direction, config.hiddenSize, config.numLayers);
     const selection = { direction, scale: request.scale, targets: request.targets, layers: request.layers ?? undefined };
     // Everything is validated before an output exists.
-    const plan = await planAblation(folder, selection);
+    const plan = await planAblation(folder, selection, undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'zip') {
-      const total = plan.shards.reduce((sum, shard) => sum + shard.header.fileSize, 0) + plan.otherFiles.reduce((sum, file) => sum + file.source.size, 0);
+      const total =
+        plan.shards.reduce((sum, shard) => sum + shard.header.fileSize, 0) + plan.otherFiles.reduce((sum, file) => sum + file.source.size, 0) + (plan.onnx ? onnxExportWork(plan.onnx) : 0);
       if (total > ZIP_MAX_BYTES) {
         throw new InvalidInputError(`${folder.name}: ${(total / 2 ** 30).toFixed(2)} GiB is more than a zip without ZIP64 can hold (4 GiB); export to a folder or as downloads instead.`);
       }
@@ -108,6 +110,7 @@ export class ExportService implements ExportApi {
       deliver,
       files,
       editedTensors: manifest.editedTensors.length,
+      onnx: manifest.onnx,
       backend: backend.name,
       seconds: (performance.now() - started) / 1000,
       verification,

@@ -14,8 +14,8 @@ import { createProgressPrinter } from './progress-bar';
 import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
 export const help = `Usage: abliterate ablate --model DIR --direction FILE [--layer N] [--scale 1]
-                        [--targets embed,attn,mlp] [--layers A-B] --out DIR
-       abliterate ablate --model DIR --direction directions.safetensors --recipe recipe.json --out DIR
+                        [--targets embed,attn,mlp] [--layers A-B] [--onnx] --out DIR
+       abliterate ablate --model DIR --direction directions.safetensors --recipe recipe.json [--onnx] --out DIR
 
 Orthogonalizes the weights of a Hugging Face safetensors model against a direction r (unit length):
   embedding E            E ← E − α (E r) rᵀ
@@ -32,6 +32,12 @@ Options:
   --targets LIST     comma-separated subset of embed,attn,mlp (default all three)
   --layers A-B       only blocks A..B (inclusive, 0-based) for attn/mlp; the embedding is governed by --targets
   --recipe FILE      recipe.json instead of --layer/--scale/--targets/--layers (see "Ablation recipes" below)
+  --onnx             also abliterate the ONNX graphs in DIR/onnx/ (every decoder and its embed_tokens graph;
+                     same file names, external data as <graph>.onnx_data): float weights are edited in place
+                     like the safetensors, quantized ones (q4 MatMulNBits, q8, QDQ) get the ablation baked into
+                     the graph as hook nodes (standard method only). A folder with ONNX and no safetensors
+                     ablates with --onnx. Without it onnx/ is copied unchanged. The manifest says
+                     "onnx": "ablated" | "copied".
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
   --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
@@ -47,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     out: { type: 'string' },
     'chunk-mb': { type: 'string' },
     threads: { type: 'string' },
+    onnx: { type: 'boolean' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');
@@ -58,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = await readModelConfig(input);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection, directionSource.layer ?? undefined);
+  const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
   const output = await createNodeOutputFolder(outDir);
 
   const started = Date.now();
@@ -99,6 +106,7 @@ function summarize(manifest: AblationManifest, outDir: string, seconds: number):
     `  direction: ${manifest.direction.file}${manifest.direction.layer !== null ? ` layer ${manifest.direction.layer}` : ''} (unit vector sha256 ${manifest.direction.sha256.slice(0, 16)}…)`,
     `  output:    ${outDir} (${Object.keys(manifest.files).length} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s)`,
     `  manifest:  ${outDir}/${MANIFEST_FILE}`,
+    `  onnx:      ${manifest.onnx}${manifest.onnxGraphs.length > 0 ? ` (${manifest.onnxGraphs.map((graph) => `${graph.file}: ${graph.editedInitializers.length} initializers edited, ${graph.bakedHooks.length} hooks baked`).join('; ')})` : ''}`,
     ...manifest.notes.map((note) => `  note: ${note}`),
   ];
   return `${lines.join('\n')}\n`;

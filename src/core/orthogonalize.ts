@@ -159,3 +159,54 @@ export function orthogonalizeColumns(
   const projection = projectColumns(weight, dtype, 0, rows, cols, direction);
   return applyColumns(weight, dtype, 0, rows, cols, direction, projection, scale);
 }
+
+/**
+ * The columns edit W ← W − α r (rᵀW) on a matrix stored transposed, as ONNX MatMul weights are: Wᵀ [in, dModel],
+ * one row per column of the HF matrix. Each stored row k gets p_k = Σ_i r_i Wᵀ[k, i], then Wᵀ[k, i] − (α r_i) p_k.
+ * The arithmetic is that of `projectColumns` + `applyColumns` on the HF layout, operation for operation: p_k is
+ * summed over i in partial sums of `partialRows` HF rows each (the row chunks the safetensors export reads), so
+ * an ONNX initializer and its safetensors twin come out bit for bit the same. Rows are independent: any chunk of
+ * whole stored rows can be edited on its own.
+ */
+export function applyColumnsTransposed(
+  chunk: Uint8Array, // [rows = in, cols = dModel] stored
+  dtype: FloatDType,
+  rows: number,
+  cols: number,
+  direction: ArrayLike<number>, // [dModel]
+  scale: number,
+  partialRows: number,
+): Uint8Array {
+  checkShape(chunk, dtype, rows, cols, 'applyColumnsTransposed');
+  if (direction.length !== cols) throw new RangeError(`applyColumnsTransposed: direction length ${direction.length} ≠ ${cols} columns`);
+  if (!Number.isInteger(partialRows) || partialRows < 1) throw new RangeError(`applyColumnsTransposed: invalid partial sum length ${partialRows}`);
+  const input = storedElements(chunk, dtype);
+  const { bytes, view: output } = allocateStored(rows * cols, dtype);
+  const row = new Float64Array(cols);
+  const coefficients = Float64Array.from({ length: cols }, (_, i) => scale * direction[i]); // [dModel]: α r_i as applyColumns forms it
+  const untouched = [...coefficients.keys()].filter((i) => coefficients[i] === 0);
+  // Bit copies through integer views, so a NaN payload survives as applyColumns' untouched rows keep it.
+  const inputBits = dtype === 'F32' ? new Uint32Array(input.buffer, input.byteOffset, input.length) : (input as Uint16Array);
+  const outputBits = dtype === 'F32' ? new Uint32Array(output.buffer, output.byteOffset, output.length) : (output as Uint16Array);
+  for (let k = 0; k < rows; k++) {
+    decodeElementsInto(input, dtype, k * cols, cols, row);
+    let projection = 0; // p_k = rᵀ W[:, k]
+    for (let start = 0; start < cols; start += partialRows) {
+      let partial = 0;
+      const end = Math.min(cols, start + partialRows);
+      for (let i = start; i < end; i++) {
+        const coefficient = direction[i];
+        if (coefficient !== 0) partial += coefficient * row[i];
+      }
+      projection += partial;
+    }
+    for (let i = 0; i < cols; i++) {
+      const delta = coefficients[i] * projection;
+      if (delta !== 0) row[i] -= delta;
+    }
+    encodeElementsInto(row, cols, dtype, output, k * cols);
+    // An HF row with α r_i = 0 is copied bit for bit by applyColumns; here that row is a column.
+    for (const i of untouched) outputBits[k * cols + i] = inputBits[k * cols + i];
+  }
+  return bytes;
+}

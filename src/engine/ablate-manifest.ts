@@ -57,6 +57,10 @@ export interface AblationManifest {
   editedTensors: string[];
   edits: EditedTensorRecord[];
   excludedTensors: Exclusion[];
+  /** 'ablated': onnx/ holds abliterated graphs (--onnx); 'copied': any ONNX files are the base model's. */
+  onnx: 'ablated' | 'copied';
+  /** Per abliterated graph: the initializers edited in place and the hooks baked in (with why). */
+  onnxGraphs: { file: string; editedInitializers: { name: string; target: string; layer: number | null; layout: string; dtype: string }[]; bakedHooks: { target: string; layer: number | null; reason: string }[] }[];
   files: Record<string, OutputFileRecord>;
 }
 
@@ -128,6 +132,12 @@ export function buildManifest(
       weight: edit.weight,
     })),
     excludedTensors: plan.scan.excluded,
+    onnx: plan.onnx ? 'ablated' : 'copied',
+    onnxGraphs: (plan.onnx?.graphs ?? []).map((graph) => ({
+      file: graph.path,
+      editedInitializers: graph.ablation.edits.map((edit) => ({ name: edit.initializer, target: edit.target, layer: edit.layer >= 0 ? edit.layer : null, layout: edit.layout, dtype: edit.dtype })),
+      bakedHooks: graph.ablation.baked.map((site) => ({ target: site.target, layer: site.layer >= 0 ? site.layer : null, reason: site.reason })),
+    })),
     files,
   };
 }

@@ -12,6 +12,7 @@ import type { ModelFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
 import type { RecipeMethod } from '../core/recipe';
 import { resolveAblation, type AblationSelection, type ResolvedAblation } from './ablation-selection';
+import { planOnnxExport, type OnnxExportPlan } from './onnx-export';
 
 export type { AblationSelection, RecipeSelection, ShorthandSelection } from './ablation-selection';
 
@@ -53,12 +54,19 @@ export interface AblationPlan {
   notes: string[];
   /** The recipe as applied, with its per-target directions and weights. */
   ablation: ResolvedAblation;
+  /** The abliterated ONNX graphs to write (`--onnx`), or null when onnx/ is copied unchanged. */
+  onnx: OnnxExportPlan | null;
+}
+
+export interface PlanOptions {
+  /** Also abliterate the ONNX graphs; a folder without safetensors then ablates its ONNX only. */
+  onnx?: boolean;
 }
 
 /**
  * `shorthandLayer`: the directions-file row the shorthand's direction came from (recorded in the manifest's recipe).
  */
-export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number): Promise<AblationPlan> {
+export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number, options: PlanOptions = {}): Promise<AblationPlan> {
   // Checks that need no model first, so a bad recipe or direction fails before the folder is read.
   resolveAblation(selection, undefined, shorthandLayer);
   const config = await readModelConfig(input);
@@ -72,7 +80,8 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
     throw new InvalidInputError(`--layers ${ablation.shorthand.layers[0]}-${ablation.shorthand.layers[1]} is outside the model's blocks 0-${config.numLayers - 1}`);
   }
   if (ablation.components.length === 0) throw new InvalidInputError('the recipe gives every component weight 0: nothing would change');
-  const shardMap = await readShardMap(input);
+  const onnxOnly = options.onnx === true && !hasSafetensors(input);
+  const shardMap = onnxOnly ? { indexFile: null, shards: [], tensorToShard: new Map<string, string>(), metadata: null } : await readShardMapHinted(input);
   const shards: ShardPlan[] = [];
   for (const path of shardMap.shards) {
     const source = await input.open(path);
@@ -81,8 +90,10 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   const notes: string[] = [];
   const tensorShard = checkShardConsistency(input, shardMap, shards, notes);
 
-  const scan = scanAblationTargets([...tensorShard.keys()], config);
-  const selected = selectAblationTargets(scan, config, { targets: ablation.components, layers: ablation.shorthand?.layers });
+  const scan: TargetScan = onnxOnly
+    ? { matches: [], embeddingName: null, tiedEmbeddings: config.tieWordEmbeddings, excluded: [], notes: [] }
+    : scanAblationTargets([...tensorShard.keys()], config);
+  const selected = onnxOnly ? [] : selectAblationTargets(scan, config, { targets: ablation.components, layers: ablation.shorthand?.layers });
   const edits = new Map<string, TensorEdit>();
   for (const match of selected) {
     const block = match.layer ?? -1;
@@ -94,20 +105,42 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   }
   notes.push(...scan.notes);
 
+  const onnx = options.onnx ? await planOnnxExport(input, config, ablation) : null;
+  if (onnxOnly) notes.push('the folder has no safetensors: only its ONNX graphs were ablated');
   const shardPaths = new Set(shardMap.shards);
   const otherFiles: { path: string; source: ByteSource }[] = [];
   for (const path of input.list()) {
-    if (shardPaths.has(path)) continue;
+    if (shardPaths.has(path) || onnx?.consumedPaths.has(path)) continue;
     if (path === MANIFEST_FILE) {
       notes.push(`the input's own ${MANIFEST_FILE} (an earlier ablation) was replaced by this run's manifest`);
       continue;
     }
     otherFiles.push({ path, source: await input.open(path) });
   }
-  if (otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
-    notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are)');
+  if (!onnx && otherFiles.some((file) => /\.onnx(_data)?$|(^|\/)onnx\//.test(file.path))) {
+    notes.push('ONNX files were copied unchanged: they are NOT ablated (only the safetensors weights are; --onnx ablates them too)');
   }
-  return { input, config, shardMap, shards, edits, scan, otherFiles, notes, ablation };
+  for (const graph of onnx?.graphs ?? []) {
+    for (const site of graph.ablation.baked) {
+      notes.push(`${graph.path}: ${site.target}${site.layer >= 0 ? ` block ${site.layer}` : ''} ablated by a hook baked into the graph (${site.reason})`);
+    }
+  }
+  return { input, config, shardMap, shards, edits, scan, otherFiles, notes, ablation, onnx };
+}
+
+function hasSafetensors(input: ModelFolder): boolean {
+  return input.list().some((path) => path === SAFETENSORS_INDEX_FILE || (!path.includes('/') && path.endsWith('.safetensors')));
+}
+
+async function readShardMapHinted(input: ModelFolder): Promise<ShardMap> {
+  try {
+    return await readShardMap(input);
+  } catch (error) {
+    if (error instanceof InvalidFileError && /has no safetensors weights/.test(error.message) && input.list().some((path) => /^onnx\/[^/]+\.onnx$/.test(path))) {
+      throw new InvalidFileError(input.name, 'has no safetensors weights, only ONNX graphs: ablate them with --onnx (the export option "also write abliterated ONNX")');
+    }
+    throw error;
+  }
 }
 
 /** tensor name → its shard and header entry; checks the index against the headers. */

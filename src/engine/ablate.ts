@@ -8,7 +8,6 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import { Sha256 } from '../core/sha256';
 import { readExactly } from '../formats/safetensors';
 import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
@@ -18,9 +17,12 @@ import { MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection,
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
+import { onnxExportWork, writeOnnxGraph } from './onnx-export';
+import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 
 export type { AblationManifest } from './ablate-manifest';
 export { planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
+export type { IncrementalHash } from './output-writer';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -37,18 +39,15 @@ export interface AblateRunOptions {
    * pass node:crypto's, which is an order of magnitude faster on gigabytes.
    */
   createHash?: () => IncrementalHash;
-}
-
-export interface IncrementalHash {
-  update(bytes: Uint8Array): unknown;
-  hexDigest(): string;
+  /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
+  onnx?: boolean;
 }
 
 /** Plans (validating everything) and writes the ablated folder; aborts the output on any failure. */
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
   let plan: AblationPlan;
   try {
-    plan = await planAblation(input, options, options.directionSource?.layer ?? undefined);
+    plan = await planAblation(input, options, options.directionSource?.layer ?? undefined, { onnx: options.onnx === true });
   } catch (error) {
     await output.abort();
     throw error;
@@ -61,7 +60,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
-  const createHash = options.createHash ?? (() => new Sha256());
+  const createHash = options.createHash ?? portableHash;
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
   const files: Record<string, OutputFileRecord> = {};
@@ -97,6 +96,10 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await writer.drain();
       });
     }
+    for (const graph of plan.onnx?.graphs ?? []) {
+      throwIfAborted(options.signal);
+      Object.assign(files, await writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
+    }
     const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
     throwIfAborted(options.signal);
@@ -117,50 +120,8 @@ function totalWork(plan: AblationPlan): number {
     if (edit.orientation === 'columns') total += edit.tensor.dataOffsets[1] - edit.tensor.dataOffsets[0];
   }
   for (const file of plan.otherFiles) total += file.source.size;
+  if (plan.onnx) total += onnxExportWork(plan.onnx);
   return total;
-}
-
-class ByteMeter {
-  private done = 0;
-  constructor(
-    private readonly progress: ProgressReporter,
-    private readonly total: number,
-  ) {}
-  advance(bytes: number, file: string): void {
-    this.done += bytes;
-    this.progress.report(this.total > 0 ? this.done / this.total : 1, file, { bytes: this.done, totalBytes: this.total });
-  }
-}
-
-/** Creates one output file, lets `body` write it through a hashing sink, and closes it. */
-async function writeFile(
-  output: OutputFolder,
-  path: string,
-  createHash: () => IncrementalHash,
-  body: (sink: ByteSink) => Promise<void>,
-): Promise<OutputFileRecord> {
-  const sink = await output.createFile(path);
-  const hash = createHash();
-  let bytes = 0;
-  const hashing: ByteSink = {
-    name: path, // progress shows folder-relative names
-
-    async write(chunk) {
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-      await sink.write(chunk);
-    },
-    close: () => sink.close(),
-    abort: () => sink.abort(),
-  };
-  try {
-    await body(hashing);
-    await sink.close();
-  } catch (error) {
-    await sink.abort().catch(() => undefined);
-    throw error;
-  }
-  return { sha256: hash.hexDigest(), bytes };
 }
 
 /**
@@ -233,11 +194,6 @@ function checkedSize(edited: Uint8Array, chunkBytes: number, backend: Orthogonal
     throw new BackendError(`${backend.name} backend returned ${edited.byteLength} bytes for a ${chunkBytes}-byte chunk of ${edit.tensor.name}`);
   }
   return edited;
-}
-
-/** Rows per chunk: as many whole rows as fit, at least one. */
-function rowsPerChunk(cols: number, elementBytes: number, maxChunkBytes: number): number {
-  return Math.max(1, Math.floor(maxChunkBytes / (cols * elementBytes)));
 }
 
 /**

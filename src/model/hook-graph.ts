@@ -35,6 +35,11 @@ export interface HookOptions extends FindResidualOptions {
   tiedEmbeddings?: boolean;
   /** Residual points found beforehand on this very model object (node indices refer to it); found when absent. */
   residual?: ResidualPoints;
+  /**
+   * Which of the sites chosen by `targets` / `layers` / `tiedEmbeddings` get a hook; all when absent. The ONNX
+   * export bakes hooks only where it cannot edit the weight itself (quantized weights, shared tables).
+   */
+  include?: (site: { target: HookTarget | 'lm_head'; layer: number }) => boolean;
 }
 
 export interface HookSite {
@@ -78,11 +83,14 @@ export function buildHookGraph(model: ModelProto, options: HookOptions): HookGra
 
   const sites: HookSite[] = [];
   const [firstLayer, lastLayer] = options.layers ?? [0, numLayers - 1];
+  const include = options.include ?? (() => true);
   if (options.targets.includes('embed')) {
     const value = residual.points[0];
-    rewireAllConsumers(edit, index, value, insertProjection(edit, index, value, residual.elemType, 'embed', directionName, scaledName));
-    sites.push({ target: 'embed', layer: -1, value, projection: null });
-    if (options.tiedEmbeddings) {
+    if (include({ target: 'embed', layer: -1 })) {
+      rewireAllConsumers(edit, index, value, insertProjection(edit, index, value, residual.elemType, 'embed', directionName, scaledName));
+      sites.push({ target: 'embed', layer: -1, value, projection: null });
+    }
+    if (options.tiedEmbeddings && include({ target: 'lm_head', layer: -1 })) {
       const lmHeadInput = findLmHeadInput(index);
       rewireAllConsumers(edit, index, lmHeadInput, insertProjection(edit, index, lmHeadInput, residual.elemType, 'lm_head', directionName, scaledName));
       sites.push({ target: 'lm_head', layer: -1, value: lmHeadInput, projection: null });
@@ -90,7 +98,7 @@ export function buildHookGraph(model: ModelProto, options: HookOptions): HookGra
   }
   for (const junction of residual.junctions) {
     const target: HookTarget = junction.kind === 'mixer' ? 'attn' : 'mlp';
-    if (!options.targets.includes(target) || junction.block < firstLayer || junction.block > lastLayer) continue;
+    if (!options.targets.includes(target) || junction.block < firstLayer || junction.block > lastLayer || !include({ target, layer: junction.block })) continue;
     const projection = findOutProjection(index, junction);
     const label = `${target}/${junction.block}`;
     const node = edit.nodeForEdit(junction.nodeIndex);
@@ -141,7 +149,7 @@ export function foldSkipNormBias(edit: GraphEdit, index: GraphIndex, node: NodeP
 
 /** Inserts (Cast →) x − α r(r·x) (→ Cast back) on `value`; returns the name of the hooked value. */
 function insertProjection(edit: GraphEdit, index: GraphIndex, value: string, streamType: number, label: string, directionName: string, scaledName: string): string {
-  const elemType = index.elemType(value) ?? streamType;
+  const elemType = index.inferElemType(value) ?? streamType;
   const prefix = `abliterate/hook/${label}`;
   const nodes: NodeProto[] = [];
   let input = value;

@@ -17,6 +17,12 @@ export interface ValueConsumer {
   inputIndex: number;
 }
 
+const INFER_DEPTH = 64;
+const INT64_RESULT_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin']);
+const BOOL_RESULT_OPS = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf']);
+/** Ops whose output type is not their inputs' (quantizers, integer matmuls): inference stops there. */
+const OPAQUE_RESULT_OPS = new Set(['QuantizeLinear', 'DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger', 'If', 'Loop', 'Scan']);
+
 export class GraphIndex {
   readonly nodes: NodeProto[];
   readonly producers = new Map<string, ValueProducer>();
@@ -77,6 +83,44 @@ export class GraphIndex {
     if (fromInfo) return fromInfo;
     const tensor = this.initializers.get(name);
     return tensor?.dataType ? tensor.dataType : null;
+  }
+
+  /**
+   * Element type as the graph states it, else as the ops imply it (a Cast's `to`, a DequantizeLinear's scale, a
+   * MatMul's inputs...): exports keep value_info only for some values, and a hook on a float32 branch of a graph
+   * whose embedding table is float16 must not cast that branch to float16. Null when nothing says.
+   */
+  inferElemType(name: string): number | null {
+    const memo = new Map<string, number | null>();
+    const visit = (value: string, depth: number): number | null => {
+      const stated = this.elemType(value);
+      if (stated !== null || depth > INFER_DEPTH) return stated;
+      if (memo.has(value)) return memo.get(value) as number | null;
+      memo.set(value, null);
+      const producer = this.producerOf(value);
+      let type: number | null = null;
+      if (producer) {
+        const { node } = producer;
+        const op = node.opType ?? '';
+        const inputs = node.input ?? [];
+        const attribute = (key: string) => (node.attribute ?? []).find((entry) => entry.name === key);
+        if (op === 'Cast') type = int64ToNumber(attribute('to')?.i);
+        else if (op === 'Constant') type = attribute('value')?.t?.dataType ?? (attribute('value_float') || attribute('value_floats') ? 1 : null);
+        else if (op === 'DequantizeLinear') type = visit(inputs[1] ?? '', depth + 1);
+        else if (INT64_RESULT_OPS.has(op)) type = 7;
+        else if (BOOL_RESULT_OPS.has(op)) type = 9;
+        else if (op === 'Where') type = visit(inputs[1] ?? '', depth + 1);
+        else if (!OPAQUE_RESULT_OPS.has(op)) {
+          for (const input of inputs) {
+            type = input ? visit(input, depth + 1) : null;
+            if (type !== null) break;
+          }
+        }
+      }
+      memo.set(value, type);
+      return type;
+    };
+    return visit(name, 0);
   }
 
   /** Static dims (numbers) or symbolic names (strings); null when unknown. */

@@ -39,6 +39,8 @@ export interface ExportRequest {
   backend: ExportBackendChoice;
   /** Largest chunk read at once (the CLI's --chunk-mb); the engine's default when absent. */
   maxChunkBytes?: number;
+  /** Also write abliterated ONNX graphs to onnx/ (the CLI's --onnx); a folder without safetensors needs it. */
+  onnx?: boolean;
 }
 
 /** One delivered file: for downloads and zip, a disk-backed File in the origin-private file system. */
@@ -58,6 +60,8 @@ export interface ExportResult {
   /** Every output file with its hash, as in abliteration.json (plus the manifest itself). */
   files: ExportedFile[];
   editedTensors: number;
+  /** 'ablated': onnx/ holds abliterated graphs; 'copied': any ONNX files are the base model's. */
+  onnx?: 'ablated' | 'copied';
   backend: string;
   seconds: number;
   verification: { filesChecked: number; bytesChecked: number; headersChecked: number };

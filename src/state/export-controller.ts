@@ -23,6 +23,8 @@ export interface ExportState {
   components: Record<AblationComponent, boolean>;
   blockRange: string; // '' for all blocks, or 'A-B'
   backend: ExportBackendChoice;
+  /** Also write the abliterated ONNX graphs (the CLI's --onnx). */
+  onnx: boolean;
   /** null until the user picks one: a folder where the browser can write one, else downloads (destinationKind). */
   destination: ExportDestination['kind'] | null;
   phase: ExportPhase;
@@ -37,6 +39,7 @@ export const initialExportState: ExportState = {
   components: { embed: true, attn: true, mlp: true },
   blockRange: '',
   backend: 'auto',
+  onnx: false,
   destination: null,
   phase: 'idle',
   fraction: 0,
@@ -63,7 +66,7 @@ export interface ExportBrowser {
 let running: AbortController | null = null;
 let releaseDownloads: () => void = () => undefined;
 
-export function setExportOptions(update: Partial<Pick<ExportState, 'source' | 'scale' | 'blockRange' | 'backend' | 'destination'>>): void {
+export function setExportOptions(update: Partial<Pick<ExportState, 'source' | 'scale' | 'blockRange' | 'backend' | 'onnx' | 'destination'>>): void {
   exportStore.setState(update);
 }
 
@@ -112,10 +115,10 @@ export function exportStatusText(state: ExportState, modelReady: boolean, source
   const { phase, result, detail } = state;
   if (phase === 'done' && result) {
     const totalBytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
-    return `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`;
+    return `done: ${result.outputName} — ${result.files.length + 1} files, ${(totalBytes / 1e6).toFixed(1)} MB, ${result.editedTensors} tensors edited${result.onnx === 'ablated' ? ', ONNX ablated' : ''}, verified (${result.verification.filesChecked} SHA-256, ${result.verification.headersChecked} headers), ${result.backend}, ${result.seconds.toFixed(1)} s`;
   }
   if (phase === 'idle') {
-    if (!modelReady) return 'Load a model folder with safetensors to export.';
+    if (!modelReady) return 'Load a model folder with safetensors (or ONNX, with the ONNX option) to export.';
     return source ? 'Ready to export.' : 'Run the analysis or import a direction file.';
   }
   if (phase === 'running') return `${detail} · ${Math.round(state.fraction * 100)}%`;
@@ -154,7 +157,7 @@ export async function runExport(browser: ExportBrowser, api: ExportApi = exportC
     exportStore.setState({ phase: 'running', fraction: 0, result: null, detail: 'Planning…' });
     workbenchStore.setState({ error: null });
     const finished = await api.exportModel(
-      { folder, direction, scale, targets, layers, destination, backend: state.backend },
+      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx },
       {
         signal: running.signal,
         onProgress: (event) =>

@@ -114,6 +114,9 @@ export function ExportPanel() {
         <label>
           Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" value={form.blockRange} onChange={(event) => setExportOptions({ blockRange: event.currentTarget.value })} size={8} />
         </label>
+        <label title="Also write the abliterated ONNX graphs to onnx/, so the export runs in transformers.js and loads here as a model. Float weights are edited in place; quantized ones (q4, q8) get the ablation baked into the graph.">
+          <input type="checkbox" data-testid="export.onnx" checked={form.onnx} onChange={(event) => setExportOptions({ onnx: event.currentTarget.checked })} /> also write abliterated ONNX
+        </label>
         <label>
           Compute{' '}
           <select data-testid="export.backend" value={form.backend} onChange={(event) => setExportOptions({ backend: event.currentTarget.value as ExportBackendChoice })}>
