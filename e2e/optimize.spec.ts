@@ -14,7 +14,7 @@ test('demo model: 10-trial search, 10 points on the Pareto plot, clicking one ch
   await selectBackend(page, 'wasm');
   await page.getByTestId('capture.run').click();
   await expect(page.getByTestId('capture.progress')).toHaveAttribute('data-state', 'done', { timeout: 240_000 });
-  await expect(page.getByText('held-out: shell_nosys.test.jsonl')).toBeVisible();
+  await expect(page.getByText('held-out: shell_nosys.test.jsonl').first()).toBeVisible();
 
   await page.getByTestId('optimize.trials').fill(String(TRIALS));
   const started = Date.now();
