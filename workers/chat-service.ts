@@ -10,6 +10,8 @@ import { wilsonPair } from '../src/core/intervals';
 import { evaluateRefusals, EvaluationSession, progressSlice, resolveMarkers, runEvaluationSteps, type RefusalEvaluation } from '../src/engine/evaluate';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
+import { RecipeHookModelSource } from '../src/engine/recipe-hook-models';
+import { parseRecipe } from '../src/core/recipe';
 import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
 import { readModelConfig } from '../src/formats/hf-folder';
 import type { ModelFolder } from '../src/ports/folder';
@@ -52,6 +54,7 @@ interface BaseModel {
   session: EvaluationSession;
   hiddenSize: number;
   backend: ResolvedBackend;
+  device: string | undefined;
   /** Base replies and first-token logits per prompt set and settings, reused by later evaluations. */
   refusals: Map<string, Promise<RefusalEvaluation>>;
   logits: Map<string, Promise<Float32Array[]>>;
@@ -76,11 +79,13 @@ function directionKey(source: DirectionSource): string {
 
 function ablationKey(spec: AblatedModelSpec): string {
   if (spec.kind === 'folder') return `folder:${spec.key}`;
+  if (spec.kind === 'recipe') return `recipe:${JSON.stringify(spec.recipe)}:${spec.directions.map((row) => fingerprint(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))).join(',')}`;
   return `hooks:${directionKey(spec.direction)}:${spec.scale}:${[...spec.targets].sort().join('+')}:${spec.layers?.join('-') ?? 'all'}`;
 }
 
 function ablationLabel(spec: AblatedModelSpec): string {
   if (spec.kind === 'folder') return `exported model ${spec.folder.name}`;
+  if (spec.kind === 'recipe') return `hooks · ${spec.label}`;
   const source = spec.direction.kind === 'analysis' ? `r from layer ${spec.direction.layer}` : `r from ${spec.direction.file}${spec.direction.layer === null ? '' : ` row ${spec.direction.layer}`}`;
   return `hooks · ${source} · α ${spec.scale} · ${spec.targets.join('+')}${spec.layers ? ` · blocks ${spec.layers[0]}–${spec.layers[1]}` : ''}`;
 }
@@ -149,7 +154,7 @@ export class ChatService implements ChatApi {
         await session.dispose();
         throw error;
       });
-      const value: BaseModel = { folder, session, hiddenSize: config.hiddenSize, backend: models.backend, refusals: new Map(), logits: new Map() };
+      const value: BaseModel = { folder, session, hiddenSize: config.hiddenSize, backend: models.backend, device, refusals: new Map(), logits: new Map() };
       this.base = { key, lease: new Leased(value, () => session.dispose()) };
     }
     return this.base.lease.acquire();
@@ -161,7 +166,11 @@ export class ChatService implements ChatApi {
       this.ablated?.lease.retire();
       this.ablated = null;
       let model: LanguageModel;
-      if (spec.kind === 'hooks') {
+      if (spec.kind === 'recipe') {
+        const recipe = parseRecipe(spec.recipe, base.session.numLayers);
+        const source = await RecipeHookModelSource.open(base.folder, base.session.tokenizer, spec.directions, base.device ? { device: base.device } : {});
+        model = (await source.modelFor(recipe, options)).model;
+      } else if (spec.kind === 'hooks') {
         const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
         model = await base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
       } else {

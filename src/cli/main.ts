@@ -11,6 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   ablate: { summary: 'orthogonalize a safetensors model against a direction (streaming)', load: () => import('./ablate') },
   eval: { summary: 'refusal rate and first-token KL, base vs hook-ablated', load: () => import('./eval') },
   run: { summary: 'analyze → recommended layer → eval → ablate, with a summary table', load: () => import('./run') },
+  optimize: { summary: 'multi-objective search over ablation recipes (refusals vs KL), Pareto front', load: () => import('./optimize') },
 };
 
 export const usage = `Usage: abliterate <command> [options]

@@ -271,7 +271,7 @@ interface AnalyzeInputs {
   harmlessPath: string;
 }
 
-async function analyze(
+export async function analyze(
   folder: ModelFolder,
   root: string,
   graphs: NonNullable<ReturnType<typeof findOnnxGraphFiles>>,

@@ -22,7 +22,9 @@ export type DirectionSource =
 /** The ablated side: the base graph with hooks (no weight copy), or an exported (edited) model folder. */
 export type AblatedModelSpec =
   | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationComponent[]; layers?: [number, number] }
-  | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ };
+  | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ }
+  /** A whole recipe (recipe.json value) over the analysis' per-layer directions, e.g. a search trial's. */
+  | { kind: 'recipe'; recipe: Record<string, unknown>; label: string; directions: Float32Array[] /* [L + 1] × [dModel] */ };
 
 export interface ChatModelsSpec {
   base: FolderDescriptor;

@@ -30,6 +30,7 @@ export function currentAblation(chat: ChatState = chatStore.getState()): { spec:
     return { spec: { kind: 'folder', folder: chat.ablatedFolder.descriptor, key: chat.ablatedFolder.key }, why: '' };
   }
   const workbench = workbenchStore.getState();
+  if (chat.recipe && workbench.result) return { spec: { kind: 'recipe', recipe: chat.recipe.recipe, label: chat.recipe.label, directions: workbench.result.directions }, why: '' };
   const layer = workbench.selectedLayer;
   const hooks = { scale: chat.scale, targets: [...chat.targets] };
   if (chat.targets.length === 0) return { spec: null, why: 'Tick at least one ablation target (embed, attn, mlp).' };
@@ -223,6 +224,7 @@ export function resetForNewModel(): void {
       ? {}
       : { evaluation: { phase: 'idle' as const, fraction: 0, detail: '', result: null }, sweep: { phase: 'idle' as const, fraction: 0, detail: '', result: null } }),
     ablatedFolder: null,
+    recipe: null,
     ablatedSource: state.ablatedSource === 'folder' ? 'hooks' : state.ablatedSource,
   }));
 }

@@ -60,6 +60,8 @@ export interface ChatState {
   scale: number;
   targets: AblationComponent[];
   ablatedFolder: { descriptor: FolderDescriptor; key: string } | null;
+  /** A whole recipe made current (a search trial's), used by the hooks instead of the selected layer's direction. */
+  recipe: { recipe: Record<string, unknown>; label: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
   /** Refusal markers from a file; null = DESIGN.md's default list (the CLI's default). */
@@ -89,6 +91,7 @@ export const initialChatState: ChatState = {
   scale: 1,
   targets: ['embed', 'attn', 'mlp'],
   ablatedFolder: null,
+  recipe: null,
   models: { phase: 'idle', info: null, detail: '' },
   heldOut: { harmful: emptySet, harmless: emptySet },
   markers: null,

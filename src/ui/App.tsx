@@ -12,6 +12,7 @@ import type { BackendChoice, BackendProbe } from '../protocol/analysis-api';
 import { AnalysisPanel } from './AnalysisPanel';
 import { ModelPanel } from './ModelPanel';
 import { PromptsPanel } from './PromptsPanel';
+import { SearchPanel } from './search/SearchPanel';
 import { SessionBar } from './session/SessionBar';
 
 // The export panel is helper-owned (src/ui/export/); found by glob so the shell builds before and after it lands.
@@ -137,6 +138,10 @@ export function App() {
             ) : (
               <p className="hint">Side-by-side chat and the refusal-rate / KL evaluation with the selected layer's direction will appear here.</p>
             )}
+          </section>
+          <section className="region region-wide" aria-labelledby="region-search">
+            <h2 id="region-search">Recipe search: refusals vs KL</h2>
+            <SearchPanel />
           </section>
           <section className="region" aria-labelledby="region-export">
             <h2 id="region-export">5 · Export</h2>

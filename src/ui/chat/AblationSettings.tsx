@@ -23,6 +23,7 @@ export function AblationSettings() {
   const scale = useChat((state) => state.scale);
   const targets = useChat((state) => state.targets);
   const ablatedFolder = useChat((state) => state.ablatedFolder);
+  useChat((state) => state.recipe); // re-render when a search trial's recipe is made current
   const models = useChat((state) => state.models);
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const hasAnalysis = useWorkbench((state) => state.result !== null);
@@ -30,6 +31,7 @@ export function AblationSettings() {
   useWorkbench((state) => state.result); // re-render when a capture lands
   const ablation = currentAblation();
   const direction = ablation.spec?.kind === 'hooks' ? ablation.spec.direction : null;
+  const recipe = ablation.spec?.kind === 'recipe' ? ablation.spec : null;
   return (
     <div className="ablation-settings">
       <div className="ablation-row">
@@ -50,7 +52,14 @@ export function AblationSettings() {
       {ablatedSource === 'hooks' ? (
         <div className="ablation-row">
           <span className="hint direction-source" data-testid="chat.direction">
-            {direction === null
+            {recipe ? (
+              <>
+                <strong>{recipe.label}</strong>{' '}
+                <button type="button" className="link-button" onClick={() => updateChat({ recipe: null })}>
+                  back to the selected layer
+                </button>
+              </>
+            ) : direction === null
               ? ablation.why
               : direction.kind === 'analysis'
                 ? <>direction <strong>r<sub>{direction.layer}</sub></strong> from the analysis (selected layer {selectedLayer})</>

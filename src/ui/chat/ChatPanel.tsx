@@ -44,12 +44,15 @@ export function ChatPanel() {
   const modelLabel = useWorkbench((state) => state.model.label);
   useWorkbench((state) => state.selectedLayer);
   useWorkbench((state) => state.result);
+  useChat((state) => state.recipe);
   const ablation = currentAblation();
   const ablatedSubtitle = !ablation.spec
     ? 'not set'
     : ablation.spec.kind === 'folder'
       ? ablation.spec.folder.name
-      : `${ablation.spec.direction.kind === 'analysis' ? `r${ablation.spec.direction.layer}` : ablation.spec.direction.file} · α ${ablation.spec.scale} · ${ablation.spec.targets.join('+')}`;
+      : ablation.spec.kind === 'recipe'
+        ? ablation.spec.label
+        : `${ablation.spec.direction.kind === 'analysis' ? `r${ablation.spec.direction.layer}` : ablation.spec.direction.file} · α ${ablation.spec.scale} · ${ablation.spec.targets.join('+')}`;
   return (
     <div className="chat-panel">
       <h3 className="subheading">Chat: base | ablated</h3>
