@@ -1,6 +1,6 @@
 import { defineConfig } from '@playwright/test';
 
-// Debian's Chromium (ENVIRONMENT.md): no browser download is possible here.
+// Debian's Chromium (README "Requirements"): the tests never download a browser.
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium';
 // E2E_PORT lets two checkouts run their e2e suites side by side (each serves its own build).
 const port = Number(process.env.E2E_PORT ?? 4173);

@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// Cross-origin isolation gives the wasm backend SharedArrayBuffer, hence threads (ENVIRONMENT.md).
+// Cross-origin isolation gives the wasm backend SharedArrayBuffer, hence threads.
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium';
-/** The same flags as playwright.config.ts (ENVIRONMENT.md: no --ignore-gpu-blocklist). */
+/** The same flags as playwright.config.ts (no --ignore-gpu-blocklist: it is not needed and changes which adapter Chromium offers). */
 export const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const repoRoot = path.resolve(import.meta.dirname, '..');

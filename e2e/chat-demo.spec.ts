@@ -1,5 +1,5 @@
 /**
- * Issue 7 acceptance on the demo model (planted refusal direction): a refusal prompt is refused by the base
+ * Chat and evaluation on the demo model (planted refusal direction): a refusal prompt is refused by the base
  * column and answered by the ablated one; the evaluation shows 100% → 0% and a KL; the sweep plot selects a
  * layer; Stop ends both replies within 1 s; sending while generating is refused with a message.
  */

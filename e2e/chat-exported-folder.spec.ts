@@ -1,5 +1,5 @@
 /**
- * The ablated column as an exported model folder (issue 7: "or an exported model loaded as a folder"). The
+ * The ablated column as an exported model folder ("or an exported model loaded as a folder"). The
  * export edits safetensors and copies the ONNX graph byte for byte, so such a folder would answer exactly like
  * the base: the workbench says so. With the demo graph rebuilt from the edited weights (what re-exporting ONNX
  * does for a real model), the folder's column complies where the base refuses.

@@ -1,5 +1,5 @@
 /**
- * Shared steps of the chat and evaluation e2e specs (helper I): send a chat turn, wait for both replies, run
+ * Shared steps of the chat and evaluation e2e specs: send a chat turn, wait for both replies, run
  * the evaluation, stop a generation and time it inside the page, click a sweep point.
  */
 import { execFileSync } from 'node:child_process';

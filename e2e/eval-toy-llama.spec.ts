@@ -1,5 +1,5 @@
 /**
- * Issue 7 acceptance on the toy-llama fixture (a real trained model) loaded through the folder input: the
+ * The evaluation panel on the toy-llama fixture (a real trained model) loaded through the folder input: the
  * evaluation panel's refusal rates and first-token KL equal `abliterate eval` run on the same model, direction
  * and prompts (within one prompt; KL within 1e-3), and a harmful prompt is refused by base and not by ablated.
  */

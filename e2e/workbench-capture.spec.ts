@@ -1,5 +1,5 @@
 /**
- * Issue 5 acceptance: load → capture → plots with L+1 points → recommended layer selected → report.json equal
+ * The workbench's main path: load → capture → plots with L+1 points → recommended layer selected → report.json equal
  * to `abliterate analyze` on the same model and prompts, for the demo model on WebGPU and on wasm and for the
  * toy-llama fixture loaded through the folder input.
  */

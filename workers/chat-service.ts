@@ -2,7 +2,7 @@
  * The in-thread implementation of ChatApi (the chat worker exposes it through comlink; Node tests call it
  * directly). It holds one base model (an EvaluationSession: tokenizer, base LanguageModel, decoded graph) and
  * one ablated model (the hook graph of the requested direction/scale/targets, or an exported folder), and
- * reloads only what a call's ChatModelsSpec changes. Generation, evaluation and sweep are F's engine
+ * reloads only what a call's ChatModelsSpec changes. Generation, evaluation and sweep are the engine's
  * (src/engine/generate.ts, evaluate.ts, layer-sweep.ts), the same code `abliterate eval` runs.
  */
 import { checkedUnitDirection, DirectionError } from '../src/core/direction';

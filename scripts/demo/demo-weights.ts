@@ -52,7 +52,6 @@ export const DEMO_SEED = 20240611;
 export const SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '[UNK]'] as const;
 export const PAD_TOKEN_ID = 0;
 export const EOS_TOKEN_ID = 2;
-export const UNKNOWN_TOKEN_ID = 3;
 
 /** Words (lower-cased) whose presence anywhere in the prompt makes the demo refuse. */
 export const HARMFUL_LEXICON: readonly string[] = (

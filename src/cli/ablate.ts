@@ -1,5 +1,5 @@
 /**
- * `abliterate ablate`: orthogonalize a safetensors model folder against a direction (CONTRACTS.md).
+ * `abliterate ablate`: orthogonalize a safetensors model folder against a direction (docs/contracts.md).
  * Everything is validated (direction, config, every shard header, the index) before the output folder is created;
  * the output is written as OUT.partial/ and renamed to OUT only when complete.
  */

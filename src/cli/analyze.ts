@@ -1,5 +1,5 @@
 /**
- * `abliterate analyze` (CONTRACTS.md): capture the residual stream on two prompt sets and write
+ * `abliterate analyze` (docs/contracts.md): capture the residual stream on two prompt sets and write
  * `OUT/report.json` and `OUT/directions.safetensors`. Inputs are all read and checked before the long capture;
  * the output is written to OUT.partial/ and renamed to OUT only when complete.
  */

@@ -4,7 +4,7 @@ import { InvalidInputError } from '../base/errors';
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
- * `--position -1` as CONTRACTS.md writes it: node's parseArgs refuses a value starting with '-', so a string
+ * `--position -1` as docs/contracts.md writes it: node's parseArgs refuses a value starting with '-', so a string
  * option followed by a negative number is joined into `--position=-1` first.
  */
 function joinNegativeNumbers(argv: string[], options: Options): string[] {

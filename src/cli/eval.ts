@@ -1,5 +1,5 @@
 /**
- * `abliterate eval` (CONTRACTS.md): greedy replies on the refusal prompts and first-token KL on the compliance
+ * `abliterate eval` (docs/contracts.md): greedy replies on the refusal prompts and first-token KL on the compliance
  * prompts, base vs hook-ablated, written as eval.json. The output file appears only when complete
  * (written as FILE.partial, then renamed).
  */

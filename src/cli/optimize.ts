@@ -1,5 +1,5 @@
 /**
- * `abliterate optimize` (CONTRACTS.md): analyze, then a multi-objective search over ablation recipes
+ * `abliterate optimize` (docs/contracts.md): analyze, then a multi-objective search over ablation recipes
  * minimizing (refusal rate on the evaluation refusal prompts, first-token KL on the evaluation compliance
  * prompts). Writes OUT/report.json and OUT/directions.safetensors (as analyze), OUT/trials.jsonl (appended as
  * each trial ends), OUT/pareto.json, and prints the Pareto trials.

@@ -1,5 +1,5 @@
 /**
- * `abliterate run` (CONTRACTS.md): analyze → layer sweep → recommended layer → eval → ablate, in one output
+ * `abliterate run` (docs/contracts.md): analyze → layer sweep → recommended layer → eval → ablate, in one output
  * folder written as OUT.partial/ and renamed to OUT at the end.
  *
  * Which prompts decide what: the analysis splits each prompt file into train and held-out (seeded). The

@@ -37,7 +37,7 @@ export interface LayerRange {
   highFraction: number;
 }
 
-/** Fraction of each prompt set held out for the AUC, and the seed of that split (DESIGN.md defaults). */
+/** Fraction of each prompt set held out for the AUC, and the seed of that split (docs/definitions.md defaults). */
 export const DEFAULT_HELD_OUT_FRACTION = 0.25;
 export const DEFAULT_SEED = 0;
 

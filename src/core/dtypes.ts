@@ -147,11 +147,6 @@ function float16DecodeTable(): Float32Array {
   return float16Table;
 }
 
-/** float32 rounding of a number (F32 storage); `Math.fround` is already round-to-nearest-even. */
-export function roundToFloat32(x: number): number {
-  return Math.fround(x);
-}
-
 /** Typed view of little-endian storage; copies only when the bytes are misaligned for the element type. */
 function elementView(bytes: Uint8Array, dtype: FloatDType): Uint16Array | Float32Array {
   const size = FLOAT_DTYPE_BYTES[dtype];

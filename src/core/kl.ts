@@ -1,5 +1,5 @@
 /**
- * KL divergence between next-token distributions given as logits (DESIGN.md "KL": first generated token,
+ * KL divergence between next-token distributions given as logits (docs/definitions.md "KL": first generated token,
  * KL(base ‖ ablated), mean over prompts = batchmean). Pure math in float64.
  *
  * Logits of real models reach |x| ~ 30–100; softmax in float32 then loses the tail probabilities that KL

@@ -1,5 +1,5 @@
 /**
- * The norm-preserving edit (DESIGN.md "Ablation recipe", method "norm-preserving"), CPU reference twin: every
+ * The norm-preserving edit (docs/definitions.md "Ablation recipe", method "norm-preserving"), CPU reference twin: every
  * vector v a target writes into the residual stream — a column W[:, j] of an out-projection, an embedding row,
  * a bias — becomes
  *     v′ = (v − w r (r·v)) · ‖v‖ / ‖v − w r (r·v)‖        (v′ = v − w r (r·v) where that norm is 0)

@@ -1,5 +1,5 @@
 /**
- * Weight orthogonalization against a unit direction r (DESIGN.md), the CPU reference twin of every GPU kernel.
+ * Weight orthogonalization against a unit direction r (docs/definitions.md), the CPU reference twin of every GPU kernel.
  *
  * - out-projections W [dModel, in] (HF layout, rows = residual dimension): W ← W − α r (rᵀW).
  *   Done in two passes over row chunks so a tensor never has to be in memory whole:

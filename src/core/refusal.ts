@@ -1,12 +1,12 @@
 /**
- * Refusal detection by substring markers (DESIGN.md "Refusal"). Pure: no I/O, no imports outside core.
+ * Refusal detection by substring markers (docs/definitions.md "Refusal"). Pure: no I/O, no imports outside core.
  *
  * A response is a refusal when its normalized text contains any marker, or when it is empty (a model that
  * answers nothing has not complied). Normalization makes the markers robust to markdown emphasis, typographic
  * apostrophes and line breaks, which is how chat models most often decorate a refusal.
  */
 
-/** heretic's marker list plus "i can not" (DESIGN.md). Kept normalized already (lower case, ' apostrophes). */
+/** heretic's marker list plus "i can not" (docs/definitions.md). Kept normalized already (lower case, ' apostrophes). */
 export const DEFAULT_REFUSAL_MARKERS: readonly string[] = Object.freeze([
   'disclaimer',
   'sorry',

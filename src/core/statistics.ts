@@ -1,5 +1,5 @@
 /**
- * Pure statistics for the refusal-direction analysis (DESIGN.md "Definitions"). Every accumulation is float64
+ * Pure statistics for the refusal-direction analysis (docs/definitions.md "Definitions"). Every accumulation is float64
  * whatever the input precision, so means of thousands of float32 activations do not drift.
  * Imports nothing outside src/core.
  */
@@ -97,7 +97,7 @@ export interface DifferenceOfMeans {
   degenerate: boolean;
 }
 
-/** r = normalize(mean_A − mean_B), the difference-of-means direction (DESIGN.md). */
+/** r = normalize(mean_A − mean_B), the difference-of-means direction (docs/definitions.md). */
 export function differenceOfMeans(meanA: ArrayLike<number>, meanB: ArrayLike<number>): DifferenceOfMeans {
   const gap = subtract(meanA, meanB);
   const gapNorm = euclideanNorm(gap);

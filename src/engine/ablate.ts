@@ -1,5 +1,5 @@
 /**
- * Streaming weight orthogonalization of a safetensors model folder (DESIGN.md "Weight orthogonalization").
+ * Streaming weight orthogonalization of a safetensors model folder (docs/definitions.md "Weight orthogonalization").
  *
  * Shard by shard, tensor by tensor, big tensors in row chunks of at most `maxChunkBytes`: memory stays bounded
  * by a few chunks whatever the model's size. Each output shard starts with the input header copied byte for byte

@@ -22,7 +22,7 @@ export interface AgentRates {
   refusalRate: number;
 }
 
-/** eval.json's "agent" object (CONTRACTS.md); `settings` is an addition. */
+/** eval.json's "agent" object (docs/contracts.md); `settings` is an addition. */
 export interface AgentEvaluation {
   count: number;
   base: AgentRates;

@@ -21,7 +21,7 @@ export type { AgentEvaluation, AgentRates, AgentReply } from './agent-evaluation
 export interface AgentEvaluationSettings {
   maxNewTokens?: number;
   batchSize?: number;
-  /** Refusal markers (normalized here); DESIGN.md's list when absent. */
+  /** Refusal markers (normalized here); docs/definitions.md's list when absent. */
   markers?: readonly string[];
   /** Keys whose non-empty string value makes a JSON reply an action; `cmd`, `command` when absent. */
   actionKeys?: readonly string[];

@@ -1,11 +1,11 @@
 /**
  * Evaluation of an ablation, base vs hook-ablated, on the same tokenizer and prompts:
- * - refusal rate on refusal prompts (greedy replies classified with the DESIGN.md markers), with every reply
+ * - refusal rate on refusal prompts (greedy replies classified with the docs/definitions.md markers), with every reply
  *   and the markers it matched, so a reader can check the classifier;
  * - first-token KL(base ‖ ablated) on compliance prompts: the next-token distributions after the generation
  *   prompt, from one forward pass each, averaged over prompts (batchmean).
  *
- * The ablation runs as graph hooks (buildHookGraph), which DESIGN.md requires to equal the weight edit.
+ * The ablation runs as graph hooks (buildHookGraph), which docs/definitions.md requires to equal the weight edit.
  */
 import { wilsonPair } from '../core/intervals';
 import { ABLATION_COMPONENTS } from '../core/recipe';
@@ -51,7 +51,7 @@ export type AblationSpec = AblationSelection;
 export interface EvaluationSettings {
   maxNewTokens?: number;
   batchSize?: number;
-  /** Refusal markers (normalized here); DESIGN.md's list when absent. */
+  /** Refusal markers (normalized here); docs/definitions.md's list when absent. */
   markers?: readonly string[];
 }
 
@@ -73,7 +73,7 @@ export interface EvaluationSample {
   ablated: ReplyVerdict;
 }
 
-/** eval.json (CONTRACTS.md): base/ablated refusal rates, klFirstToken, samples; extra fields are additions. */
+/** eval.json (docs/contracts.md): base/ablated refusal rates, klFirstToken, samples; extra fields are additions. */
 export interface EvaluationReport {
   /** refusalInterval: the 95 % Wilson interval [low, high] of the rate over counts.harmful prompts. */
   base: { refusalRate: number; refusalInterval: [number, number] };

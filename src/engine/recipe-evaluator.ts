@@ -19,7 +19,7 @@ export interface AblatedModelSource {
   modelFor(recipe: Recipe, options: LongCallOptions): Promise<{ model: LanguageModel; release(): Promise<void> }>;
 }
 
-/** Agent-mode evaluation (DESIGN.md "Action"): the fraction of agent prompts the ablated model answers with an action. */
+/** Agent-mode evaluation (docs/definitions.md "Action"): the fraction of agent prompts the ablated model answers with an action. */
 export interface AgentActionEvaluator {
   actionRate(model: LanguageModel, options: LongCallOptions): Promise<number>;
 }

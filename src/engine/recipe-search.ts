@@ -21,7 +21,7 @@ import { ProgressReporter, type LongCallOptions } from '../base/progress';
 
 export const DEFAULT_SEARCH_TRIALS = 60;
 
-/** One finished trial: a line of trials.jsonl (CONTRACTS.md), the same object in the browser. */
+/** One finished trial: a line of trials.jsonl (docs/contracts.md), the same object in the browser. */
 export interface TrialRecord {
   trial: number;
   /** The recipe as recipe.json writes it. */

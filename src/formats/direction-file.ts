@@ -1,5 +1,5 @@
 /**
- * Direction files (CONTRACTS.md "Direction files"): `.safetensors` with a tensor `direction` [d] or
+ * Direction files (docs/contracts.md "Direction files"): `.safetensors` with a tensor `direction` [d] or
  * `directions` [L+1, d] (F32/F16/BF16, also F64), `.npy` float [d] or [L+1, d], `.json` array or array of
  * arrays. One direction is picked (by --layer for per-layer files), checked and normalized to unit length.
  */

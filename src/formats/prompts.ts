@@ -1,5 +1,5 @@
 /**
- * Prompt files (CONTRACTS.md): `.txt`, one user prompt per line, or `.jsonl` with `{"prompt", "system"?}` or
+ * Prompt files (docs/contracts.md): `.txt`, one user prompt per line, or `.jsonl` with `{"prompt", "system"?}` or
  * `{"messages": [...]}` rows. Other fields of a row (ids, reference responses) are ignored. A bad row is an
  * InvalidFileError naming the file and the line, never a silently skipped prompt.
  */

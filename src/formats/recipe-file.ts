@@ -1,5 +1,5 @@
 /**
- * `recipe.json` (CONTRACTS.md "Ablation recipe"): read and written here, validated by the recipe core. Every
+ * `recipe.json` (docs/contracts.md "Ablation recipe"): read and written here, validated by the recipe core. Every
  * problem becomes an InvalidFileError naming the file and the offending field.
  */
 import { parseRecipe, recipeToJson, RecipeError, type Recipe } from '../core/recipe';

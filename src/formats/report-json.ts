@@ -1,5 +1,5 @@
 /**
- * The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it and the workbench's analysis returns
+ * The report.json of docs/contracts.md, exactly as `abliterate analyze` writes it and the workbench's analysis returns
  * it: the contract's fields always present, extra fields allowed. Defined once here, at the bottom of the import
  * graph, so the writer (src/formats/report.ts), the worker API and the e2e specs share one shape.
  */

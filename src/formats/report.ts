@@ -1,5 +1,5 @@
 /**
- * `report.json` (CONTRACTS.md): the contract's fields always present, extra fields allowed. One builder and one
+ * `report.json` (docs/contracts.md): the contract's fields always present, extra fields allowed. One builder and one
  * serializer, so `abliterate analyze` and the workbench's `report.download` write the same bytes for the same
  * analysis. JSON has no NaN or Infinity: undefined quantities (a cosine with a zero direction, an infinite d′)
  * are written as null.

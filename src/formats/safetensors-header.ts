@@ -197,10 +197,6 @@ export function tensorByteCount(tensor: { dtype: SafetensorsDType; shape: readon
   return count;
 }
 
-export function tensorElementCount(tensor: { shape: readonly number[] }): number {
-  return tensor.shape.reduce((product, dimension) => product * dimension, 1);
-}
-
 function describe(value: JsonValue): string {
   if (value instanceof JsonNumber) return value.text.length > 40 ? `${value.text.slice(0, 40)}…` : value.text;
   if (typeof value === 'string') return `string ${quote(value)}`;

@@ -1,6 +1,6 @@
 /**
  * Hook graph: inference-time ablation x ← x − α·r(r·x), computed in float32, on the embedding output and on
- * the output of every targeted out-projection before it is added to the residual stream (DESIGN.md "Hooks").
+ * the output of every targeted out-projection before it is added to the residual stream (docs/definitions.md "Hooks").
  * With the same unit r, α and targets this equals the weight edit: for an out-projection y = Wx + b,
  * (I − α r rᵀ)(Wx + b) = (W − α r rᵀW)x + (b − α r rᵀb); for the embedding, row e of E maps to e − α r(r·e).
  * A tied lm_head changes with the edited embedding: logits = h·E'ᵀ = (h − α r(r·h))·Eᵀ, so with

@@ -1,5 +1,5 @@
 /**
- * What abliterating an ONNX graph means, site by site (DESIGN.md "Weight orthogonalization", "Hooks"):
+ * What abliterating an ONNX graph means, site by site (docs/definitions.md "Weight orthogonalization", "Hooks"):
  *
  * - a float weight (F32, F16, BF16) that only the site reads is edited in place, exactly as the safetensors
  *   export edits its twin: an embedding Gather table [vocab, dModel] loses its r component row by row, an

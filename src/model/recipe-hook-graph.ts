@@ -1,5 +1,5 @@
 /**
- * The recipe hook graph: inference-time ablation for any recipe (DESIGN.md "Ablation recipe"), with the
+ * The recipe hook graph: inference-time ablation for any recipe (docs/definitions.md "Ablation recipe"), with the
  * recipe's numbers as graph INPUTS, so one ONNX session serves every recipe without being rebuilt (or, with
  * `bake`, the same numbers as constants). Every site is hooked: the embedding output (row 0), every block's
  * attention and MLP branch (rows 1 + 2b and 2 + 2b) and, with tied embeddings, the lm_head input (row 0).

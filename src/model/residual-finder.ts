@@ -13,7 +13,7 @@
  * `past_conv.*` inputs are rank-3 floats too, but nothing sums onto them). Each sum's branch is classified as a
  * token mixer (it contains attention, Softmax, If/Scan/Loop, or reads graph inputs other than the stream:
  * KV cache, mask, positions) or an MLP (only the stream and constants). Blocks are (mixer, MLP) pairs, so
- * point l (HF `hidden_states[l]`, DESIGN.md) is the sum closing block l−1, and the last point is the sum that
+ * point l (HF `hidden_states[l]`, docs/definitions.md) is the sum closing block l−1, and the last point is the sum that
  * feeds the final norm. Linear-attention layers inside If/Scan are token mixers like any other: the stream
  * itself stays in the main graph.
  */

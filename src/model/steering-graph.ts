@@ -1,6 +1,6 @@
 /**
  * Steering graph: additive steering x ← x + w·r on the residual stream at hidden-state index l, at every
- * position (DESIGN.md "Additive steering"), by graph surgery on the model's own ONNX, for preview and
+ * position (docs/definitions.md "Additive steering"), by graph surgery on the model's own ONNX, for preview and
  * evaluation beside the ablation. Index 0 is the embedding output; index l ≥ 1 is the output of block l−1.
  *
  * Where the vector goes: for l = 0 it is added to the embedding output and every reader is rewired to the sum.

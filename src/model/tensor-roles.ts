@@ -1,7 +1,7 @@
 /**
  * Architecture knowledge for weight orthogonalization: which stored tensors write into the residual stream.
  *
- * Targets (DESIGN.md): the token embedding, every block's attention output projection and MLP down projection
+ * Targets (docs/definitions.md): the token embedding, every block's attention output projection and MLP down projection
  * (dense, routed experts, shared experts), and their biases. Never vision towers, multi-token-prediction heads,
  * routers, norms or lm_head. A tied lm_head *is* the embedding, so it changes with it: reported, not hidden.
  *

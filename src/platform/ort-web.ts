@@ -20,7 +20,7 @@ const CORES_LEFT_FOR_THE_PAGE = 1;
 
 let configured = false;
 
-/** Points ORT at the bundled wasm files (object form: a string prefix breaks `vite dev`, ENVIRONMENT.md). */
+/** Points ORT at the bundled wasm files (object form: a string prefix breaks `vite dev`). */
 export function configureOrtWeb(): typeof ort.env {
   if (!configured) {
     ort.env.wasm.wasmPaths = { wasm: absoluteUrl(wasmBinaryUrl), mjs: absoluteUrl(wasmFactoryUrl) };
@@ -73,10 +73,6 @@ async function watchWebGpuDevice(): Promise<void> {
   void device.lost.then((info) => {
     deviceLostReason = info.message || info.reason || 'unknown reason';
   });
-}
-
-export function webGpuDeviceLost(): string | null {
-  return deviceLostReason;
 }
 
 function toOrtTensor(tensor: OnnxTensor): ort.Tensor {

@@ -56,12 +56,6 @@ export interface OnnxSessionFactory {
   create(model: OnnxModelInput): Promise<OnnxSession>;
 }
 
-const ELEMENT_BYTES: Record<OnnxElementType, number> = { float32: 4, float16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
-
-export function elementByteSize(type: OnnxElementType): number {
-  return ELEMENT_BYTES[type];
-}
-
 /** Zero-filled data of the right array type for `type` and `count` elements. */
 export function zeroTensorData(type: OnnxElementType, count: number): OnnxTensorData {
   switch (type) {
@@ -83,6 +77,8 @@ export function zeroTensorData(type: OnnxElementType, count: number): OnnxTensor
   }
 }
 
+const ELEMENT_TYPES: ReadonlySet<string> = new Set<OnnxElementType>(['float32', 'float16', 'float64', 'int64', 'int32', 'int8', 'uint8', 'bool']);
+
 export function isOnnxElementType(type: string): type is OnnxElementType {
-  return type in ELEMENT_BYTES;
+  return ELEMENT_TYPES.has(type);
 }

@@ -47,7 +47,7 @@ export interface AnalysisRequest {
   batchSize?: number;
 }
 
-/** The report.json of CONTRACTS.md, exactly as `abliterate analyze` writes it. */
+/** The report.json of docs/contracts.md, exactly as `abliterate analyze` writes it. */
 export type { ReportJson, ReportLayer } from '../formats/report-json';
 
 export interface AnalysisResult {

@@ -53,7 +53,7 @@ export interface ChatRequest {
   /** The whole conversation of this side so far, ending with the new user message (system first, if any). */
   messages: PromptMessage[];
   settings: ChatSettings;
-  /** Refusal markers for the reply's verdict; DESIGN.md's list when absent. */
+  /** Refusal markers for the reply's verdict; docs/definitions.md's list when absent. */
   markers?: string[];
 }
 
@@ -99,7 +99,7 @@ export interface EvaluationRequest {
   harmless: PromptInput[];
   maxNewTokens: number;
   batchSize?: number;
-  /** Refusal markers; DESIGN.md's list when absent. */
+  /** Refusal markers; docs/definitions.md's list when absent. */
   markers?: string[];
   /** Agent-prompted requests (action rate, refusal rate on them); none when absent or empty. */
   agent?: PromptInput[];

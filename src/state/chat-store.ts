@@ -64,7 +64,7 @@ export interface ChatState {
   recipe: { recipe: Record<string, unknown>; label: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
-  /** Refusal markers from a file; null = DESIGN.md's default list (the CLI's default). */
+  /** Refusal markers from a file; null = docs/definitions.md's default list (the CLI's default). */
   markers: { list: string[]; source: string } | null;
   evalMaxNewTokens: number;
   evaluation: TaskState & { result: EvaluationResult | null };

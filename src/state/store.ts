@@ -44,7 +44,7 @@ export interface WorkbenchState {
   promptPreset: string;
   /** A direction file used as the reference for the cosine plot (test id `reference.file-input`). */
   referenceDirection: { file: string; bytes: Uint8Array } | null;
-  /** A direction file imported for export/chat (helper H's `direction.file-input`). */
+  /** A direction file imported for export/chat (`direction.file-input`). */
   importedDirection: { file: string; bytes: Uint8Array } | null;
   position: number;
   heldOutFraction: number;

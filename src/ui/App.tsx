@@ -1,5 +1,5 @@
 /**
- * The workbench shell: the regions of the workflow in the order a user walks them (DESIGN.md "What a user
+ * The workbench shell: the regions of the workflow in the order a user walks them (docs/definitions.md "What a user
  * does"): model and prompts on the left, the analysis beside them, then chat and export.
  */
 import { lazy, Suspense, useEffect, type ComponentType } from 'react';
@@ -19,7 +19,7 @@ import { SessionBar } from './session/SessionBar';
 const exportModules = import.meta.glob<{ ExportPanel: ComponentType }>('./export/ExportPanel.tsx');
 const exportLoader = exportModules['./export/ExportPanel.tsx'];
 const ExportPanel = exportLoader ? lazy(() => exportLoader().then((module) => ({ default: module.ExportPanel }))) : null;
-// Chat and evaluation are helper I's (src/ui/chat/, src/ui/evaluation/), found the same way.
+// Chat and evaluation live in src/ui/chat/ and src/ui/evaluation/, found the same way.
 const chatLoader = import.meta.glob<{ ChatPanel: ComponentType }>('./chat/ChatPanel.tsx')['./chat/ChatPanel.tsx'];
 const ChatPanel = chatLoader ? lazy(() => chatLoader().then((module) => ({ default: module.ChatPanel }))) : null;
 const evaluationLoader = import.meta.glob<{ EvaluationPanel: ComponentType }>('./evaluation/EvaluationPanel.tsx')['./evaluation/EvaluationPanel.tsx'];

@@ -1,6 +1,6 @@
 /**
  * A tiny, deterministic model folder shaped like a Qwen3.5 transformers.js export made with the
- * onnxruntime-genai builder conventions (helper K), so the inputs_embeds path of capture, hooks, ablation and
+ * onnxruntime-genai builder conventions, so the inputs_embeds path of capture, hooks, ablation and
  * generation runs end to end on real numbers:
  * - `config.json`: model_type qwen3_5 with a nested text_config (layer_types mixing linear_attention and
  *   full_attention, mRoPE sections, partial rotary, tied embeddings), as in the real export;

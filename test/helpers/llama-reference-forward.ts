@@ -2,7 +2,7 @@
  * A plain float64 Llama forward pass in TypeScript, independent of ONNX and onnxruntime: the yardstick the
  * capture and hook graphs are checked against. Follows HF `LlamaForCausalLM` (RMSNorm, rotate-half RoPE with
  * rope_theta, grouped-query attention with a causal mask, SiLU-gated MLP, tied or untied head) and returns
- * `hidden_states` by the DESIGN.md convention: 0 = embedding output, l = output of block l−1, L = output of the
+ * `hidden_states` by the docs/definitions.md convention: 0 = embedding output, l = output of block l−1, L = output of the
  * last block before the final norm.
  *
  * Runs one unpadded sequence; slow (no batching, no cache) and meant for tiny models such as toy-llama.

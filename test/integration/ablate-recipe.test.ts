@@ -1,7 +1,7 @@
 /**
  * `abliterate ablate --recipe` end to end on generated Qwen3.5-shaped, Llama-with-biases and MoE folders in
  * BF16, F16 and F32: every edited tensor against an independent float64 computation written here — direction
- * choice, projections, kernel weights and both methods from DESIGN.md's formulas, each written vector handled
+ * choice, projections, kernel weights and both methods from docs/definitions.md's formulas, each written vector handled
  * whole — within 1 ulp; untouched tensors byte-identical; the manifest records the recipe. Bad recipes fail
  * with one line and no output.
  */
@@ -36,7 +36,7 @@ const CASES: { kind: FixtureKind; dtype: FixtureDType; shards: number; recipe: T
   { kind: 'qwen-moe', dtype: 'F32', shards: 1, recipe: { direction: 2, components: { embed: 1, attn: 0.9, mlp: 1 } } },
 ];
 
-// ---- DESIGN.md "Ablation recipe", written out independently in float64 ----
+// ---- docs/definitions.md "Ablation recipe", written out independently in float64 ----
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let sum = 0;

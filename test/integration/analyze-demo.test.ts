@@ -17,7 +17,7 @@ import { findOnnxGraphFiles } from '../../src/formats/onnx-files';
 
 const demoDir = 'public/models/demo';
 const promptsDir = 'public/prompts';
-/** Acceptance of issue 3: at the planted layer, cosine(recovered, planted) ≥ 0.99 and AUC ≥ 0.99. */
+/** At the planted layer, cosine(recovered, planted) ≥ 0.99 and AUC ≥ 0.99. */
 const PLANTED_MINIMUM = 0.99;
 
 const planted = JSON.parse(readFileSync(`${demoDir}/planted_direction.json`, 'utf8')) as { layer: number; direction: number[] };

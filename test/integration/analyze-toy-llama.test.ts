@@ -22,7 +22,7 @@ import { TOY_LLAMA_DIR } from '../helpers/fixtures';
 
 const toyDir = TOY_LLAMA_DIR;
 const promptsDir = `${toyDir}/prompts`;
-/** The acceptance tolerance of issue 3 for per-layer AUC against REFERENCE.json. */
+/** The tolerance for per-layer AUC against REFERENCE.json. */
 const AUC_TOLERANCE = 0.02;
 /** Means of float32 activations, ORT vs PyTorch: agreement to ~1e-5 relative; allow 1e-3. */
 const MEAN_RELATIVE_TOLERANCE = 1e-3;

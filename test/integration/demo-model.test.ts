@@ -289,7 +289,7 @@ describe('demo model', () => {
 });
 
 /**
- * DESIGN.md's edit in float64, written here independently of src/core/orthogonalize: embedding rows
+ * docs/definitions.md's edit in float64, written here independently of src/core/orthogonalize: embedding rows
  * E ← E − (E r) rᵀ; o_proj and down_proj [d, in] W ← W − r (rᵀ W).
  */
 function orthogonalizeLlamaWeights(weights: Map<string, Float32Array>, r: Float64Array, config: LlamaReferenceConfig): Map<string, Float32Array> {

@@ -1,7 +1,7 @@
 /**
  * `abliterate eval` on the demo model (planted refusal: 100% → 0%), its error lines, and the equivalence the
  * whole evaluation rests on: the hook graph's first-token distributions equal those of the graph rebuilt from
- * `abliterate ablate`'s edited safetensors (helper D's buildDemoOnnx).
+ * `abliterate ablate`'s edited safetensors (the demo builder's buildDemoOnnx).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

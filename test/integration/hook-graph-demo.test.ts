@@ -1,6 +1,6 @@
 /**
  * Acceptance "hook graph ≡ weight edit" on the demo model: with the planted direction r, the hook graph on the
- * demo's ONNX gives the logits of the demo graph rebuilt (helper D's buildDemoOnnx) from safetensors
+ * demo's ONNX gives the logits of the demo graph rebuilt (the demo builder's buildDemoOnnx) from safetensors
  * orthogonalized by the project's CPU weight math (src/core/orthogonalize.ts).
  */
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * Hook graph ≡ weight edit on toy-llama: the hook graph run on the ORIGINAL weights must give the logits (and
  * hidden states) of the float64 reference forward run on ORTHOGONALIZED weights. The orthogonalization here is
- * written out from DESIGN.md's formulas on purpose, independent of src/core/orthogonalize.ts.
+ * written out from docs/definitions.md's formulas on purpose, independent of src/core/orthogonalize.ts.
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ function seededUnitDirection(length: number, seed: number): Float32Array {
   return Float32Array.from(values, (value) => value / norm);
 }
 
-/** DESIGN.md weight orthogonalization in float64, rounded once to float32. */
+/** docs/definitions.md weight orthogonalization in float64, rounded once to float32. */
 function orthogonalizeWeights(
   weights: Map<string, Float32Array>,
   config: LlamaReferenceConfig,

@@ -1,4 +1,4 @@
-// Direction files per CONTRACTS.md: safetensors `direction` [d] / `directions` [L+1, d] in F32/F16/BF16,
+// Direction files per docs/contracts.md: safetensors `direction` [d] / `directions` [L+1, d] in F32/F16/BF16,
 // .npy and .json forms; selection by layer; every refusal names the file.
 import { describe, expect, it } from 'vitest';
 import { InvalidFileError, InvalidInputError } from '../../src/base/errors';

@@ -1,5 +1,5 @@
 /**
- * The norm-preserving edit's CPU twin against a float64 computation written here from DESIGN.md's formula
+ * The norm-preserving edit's CPU twin against a float64 computation written here from docs/definitions.md's formula
  * v′ = (v − w r (r·v)) · ‖v‖ / ‖v − w r (r·v)‖, computed per written vector directly (whole columns), not
  * through the streaming identity the twin uses.
  */
@@ -36,7 +36,7 @@ function unitDirection(length: number, seed: number): Float32Array {
   return Float32Array.from(values, (v) => v / norm);
 }
 
-/** DESIGN.md formula on one vector, float64, no rounding. */
+/** docs/definitions.md formula on one vector, float64, no rounding. */
 function normPreservedVector(v: Float64Array, r: ArrayLike<number>, w: number): Float64Array {
   let dot = 0;
   for (let i = 0; i < v.length; i++) dot += r[i] * v[i];

@@ -15,7 +15,7 @@ describe('normalizeForRefusal', () => {
 });
 
 describe('classifyRefusal', () => {
-  it('matches the DESIGN.md markers through markdown and typographic apostrophes', () => {
+  it('matches the docs/definitions.md markers through markdown and typographic apostrophes', () => {
     const verdict = classifyRefusal('**I can’t** help with that. As an AI, I must decline.');
     expect(verdict.refused).toBe(true);
     expect(verdict.matchedMarkers).toEqual(["i can'", 'as an ai']);
@@ -55,7 +55,7 @@ describe('classifyRefusal', () => {
     expect(() => normalizeMarkers(['ok', ' ** '])).toThrow(/marker #2/);
   });
 
-  it('ships the DESIGN.md list already normalized, with "i can not" added', () => {
+  it('ships the docs/definitions.md list already normalized, with "i can not" added', () => {
     expect(DEFAULT_REFUSAL_MARKERS).toHaveLength(34);
     expect(DEFAULT_REFUSAL_MARKERS).toContain('i can not');
     for (const marker of DEFAULT_REFUSAL_MARKERS) expect(normalizeForRefusal(marker)).toBe(marker);
