@@ -33,7 +33,7 @@ test('demo model: base refuses and ablated complies, evaluation 100% → 0% with
   await expect(page.getByTestId('chat.ablated').locator('mark.refusal-marker')).toHaveCount(0);
 
   // The held-out halves of the default preset: shell_nosys.test (A) and shell_agent.test (B).
-  await expect(page.getByText('held-out: shell_nosys.test.jsonl')).toBeVisible();
+  await expect(page.getByText('held-out: shell_nosys.test.jsonl', { exact: true }).first()).toBeVisible();
   const evaluationStarted = Date.now();
   const numbers = await runEvaluationInPage(page);
   testInfo.annotations.push({ type: 'evaluation (18 + 18 prompts)', description: `${Date.now() - evaluationStarted} ms` });

@@ -12,7 +12,7 @@ import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate
 import { onnxExportWork } from '../src/engine/onnx-export';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
-import { openExportStaging } from '../src/platform/browser-staging';
+import { openExportStaging, discardExportStaging } from '../src/platform/browser-staging';
 import { InvalidInputError } from '../src/base/errors';
 import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportDirection, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
@@ -63,7 +63,8 @@ export class ExportService implements ExportApi {
     const { direction, provenance } = resolveDirection(request.direction, config.hiddenSize, config.numLayers);
     const selection = { direction, scale: request.scale, targets: request.targets, layers: request.layers ?? undefined };
     // Everything is validated before an output exists.
-    const plan = await planAblation(folder, selection, undefined, { onnx: request.onnx === true });
+    // The recipe the manifest records names the direction's row, as the CLI's does for the same file and layer.
+    const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
       checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MANIFEST_FILE]);
@@ -81,12 +82,13 @@ export class ExportService implements ExportApi {
     };
     const destination = request.destination;
     const { backend, release, note } = await openOrthogonalizeBackend(request.backend, () => this.decide());
+    const staging = destination.kind === 'folder' ? null : await openExportStaging();
     const output =
       destination.kind === 'folder'
         ? await DirectoryOutputFolder.create(destination.parent, outputName, { verify, lastFile: MANIFEST_FILE })
         : destination.kind === 'downloads'
-          ? await DirectoryOutputFolder.create(await openExportStaging(), outputName, { verify, lastFile: MANIFEST_FILE })
-          : await ZipOutputFolder.create(await openExportStaging(), outputName, { verify });
+          ? await DirectoryOutputFolder.create(staging!, outputName, { verify, lastFile: MANIFEST_FILE })
+          : await ZipOutputFolder.create(staging!, outputName, { verify });
     let manifest;
     try {
       manifest = await writeAblation(plan, output, {
@@ -97,6 +99,9 @@ export class ExportService implements ExportApi {
         signal: options.signal,
         onProgress: options.onProgress,
       });
+    } catch (error) {
+      if (staging) await discardExportStaging(staging);
+      throw error;
     } finally {
       release();
     }

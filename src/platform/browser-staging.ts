@@ -88,3 +88,16 @@ export async function openExportStaging(environment?: StagingEnvironment): Promi
   ownStaging.set(name, () => release());
   return staging.getDirectoryHandle(name, { create: true });
 }
+
+/**
+ * Removes a staging folder this context made, at once, and releases its lock: a cancelled or failed export
+ * leaves nothing behind (a finished one keeps its files until the next export, since its downloads read them).
+ */
+export async function discardExportStaging(folder: FileSystemDirectoryHandle, environment?: StagingEnvironment): Promise<void> {
+  const release = ownStaging.get(folder.name);
+  if (!release) return;
+  const resolved = environment ?? (await defaultEnvironment());
+  if (resolved) await removeQuietly(await resolved.root.getDirectoryHandle(STAGING_ROOT, { create: true }), folder.name);
+  release();
+  ownStaging.delete(folder.name);
+}

@@ -8,7 +8,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { parseDirectionFile, selectDirection } from '../../src/formats/direction-file';
 import { encodeDirectionsSafetensors } from '../../src/formats/direction-file';
 import { generateModelFolder, type FixtureDType, type FixtureKind, type GeneratedModel } from '../helpers/generate-models';
 import {
@@ -71,22 +70,22 @@ afterAll(async () => {
 });
 
 /** A seeded non-unit direction (the tool must normalize it), written in the requested format. */
-async function writeDirection(dir: string, format: Case['directionFormat'], hiddenSize: number, numLayers: number, seed: number): Promise<{ file: string; layer?: number }> {
+async function writeDirection(dir: string, format: Case['directionFormat'], hiddenSize: number, numLayers: number, seed: number): Promise<{ file: string; layer?: number; row: Float32Array }> {
   // A per-layer file holds one row per hidden state (L+1), as analyze writes it; a model with another count is refused.
   const rows = Array.from({ length: numLayers + 1 }, (_, row) => row).map((row) => Float32Array.from({ length: hiddenSize }, (_, i) => Math.sin(seed * 7.1 + row * 3.3 + i * 1.7) * (row + 1.5)));
   if (format === 'safetensors') {
     const file = path.join(dir, 'directions.safetensors');
     await fs.writeFile(file, encodeDirectionsSafetensors(rows)); // per-layer [L+1, d]: pick row 2
-    return { file, layer: 2 };
+    return { file, layer: 2, row: rows[2] };
   }
   if (format === 'npy') {
     const file = path.join(dir, 'direction.npy');
     await fs.writeFile(file, encodeNpyFloat32(rows[0], [hiddenSize]));
-    return { file };
+    return { file, row: rows[0] };
   }
   const file = path.join(dir, 'direction.json');
   await fs.writeFile(file, JSON.stringify(Array.from(rows[1])));
-  return { file };
+  return { file, row: rows[1] };
 }
 
 describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single file' : `${c.shards} shards`}${c.targets ? ` targets ${c.targets}` : ''}${c.layers ? ` layers ${c.layers.join('-')}` : ''}${c.scale !== undefined ? ` scale ${c.scale}` : ''}`, c] as const))(
@@ -106,8 +105,10 @@ describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single
       const hiddenSize = Number(text.hidden_size);
       const written = await writeDirection(caseDir, testCase.directionFormat, hiddenSize, Number(text.num_hidden_layers), testCase.shards);
       directionFile = written.file;
-      // The direction the tool must use: the file's row, normalized (checked below against the manifest's hash).
-      direction = selectDirection(parseDirectionFile(directionFile, new Uint8Array(await fs.readFile(directionFile))), { layer: written.layer, hiddenSize });
+      // The direction the tool must use: the row written, normalized here in float64 and rounded to float32
+      // (checked below against the manifest's hash of the direction the tool used).
+      const norm = Math.sqrt(written.row.reduce((sum, value) => sum + value * value, 0));
+      direction = Float32Array.from(written.row, (value) => value / norm);
       outDir = path.join(caseDir, 'out');
       const args = ['ablate', '--model', model.dir, '--direction', directionFile, '--out', outDir];
       if (written.layer !== undefined) args.push('--layer', String(written.layer));

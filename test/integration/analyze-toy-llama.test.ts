@@ -4,7 +4,7 @@
  * its error cases.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,7 +140,7 @@ describe('abliterate analyze', () => {
   it('refuses a folder without an ONNX graph', () => {
     const model = join(work, 'no-onnx');
     mkdirSync(model);
-    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(`${toyDir}/${file}`, join(model, file));
+    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(`${toyDir}/${file}`, join(model, file));
     const result = runCli(['--model', model, '--harmful', `${promptsDir}/harmful_val.jsonl`, '--harmless', `${promptsDir}/harmless_val.jsonl`, '--out', join(work, 'out-no-onnx')]);
     expect(result.status).not.toBe(0);
     expect(errorLine(result.stderr)).toMatch(/no-onnx\/onnx: no ONNX graph found/);
@@ -158,7 +158,7 @@ describe('abliterate analyze', () => {
   it('refuses a graph whose residual stream it cannot find', () => {
     const model = join(work, 'unknown-style');
     mkdirSync(join(model, 'onnx'), { recursive: true });
-    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(`${toyDir}/${file}`, join(model, file));
+    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(`${toyDir}/${file}`, join(model, file));
     // A valid graph with no embedding and no residual adds: input_ids → Identity → logits.
     const graph = onnx.ModelProto.create({
       irVersion: 8,

@@ -4,7 +4,7 @@
  * (the capture graph is created from bytes, so ORT must be told where those files live).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,7 +89,7 @@ describe('external data', () => {
   it('captures the same residuals from a graph whose weights live in model.onnx_data, in the engine and the CLI', async () => {
     const model = join(work, 'toy-external');
     mkdirSync(join(model, 'onnx'), { recursive: true });
-    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(`${toyDir}/${file}`, join(model, file));
+    for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(`${toyDir}/${file}`, join(model, file));
     const original = readFileSync(`${toyDir}/onnx/model.onnx`);
     const { graph, data } = externalize(original);
     expect(graph.length).toBeLessThan(original.length / 4);

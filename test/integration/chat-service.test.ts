@@ -24,8 +24,6 @@ import { type FolderDescriptor } from '../../src/ports/folder-descriptor';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'public/models/demo');
 const PROMPTS = path.join(ROOT, 'public/prompts');
-/** Stop must end a generation within this (the bound), measured from abort to the rejected promise. */
-const STOP_LATENCY_SECONDS = 1;
 
 const folderOf = (dir: string): FolderDescriptor => ({ kind: 'url', name: path.basename(dir), baseUrl: dir, files: [] });
 const runtime = { openFolder: (descriptor: FolderDescriptor) => openNodeModelFolder(descriptor.kind === 'url' ? descriptor.baseUrl : ''), device: () => undefined };
@@ -74,26 +72,26 @@ describe('chat service on the demo model', () => {
     expect(base!.finishReason).toBe('eos');
   });
 
-  it('stops a long generation within a second of the abort, and a model switch waits for the running reply', async () => {
+  it('stops a long generation within one token of the abort, and a model switch waits for the running reply', async () => {
     const [prompt] = await readPrompts('harmless.test.jsonl');
     const controller = new AbortController();
     let tokens = 0;
-    let abortedAt = 0;
+    let tokensAtAbort = 0;
     const running = service.generate(
       { models, side: 'ablated', messages: prompt!.messages, settings: { ...DEFAULT_CHAT_SETTINGS, maxNewTokens: 400, minNewTokens: 400 } },
       {
         signal: controller.signal,
         onToken: () => {
           if (++tokens === 20) {
-            abortedAt = performance.now();
+            tokensAtAbort = tokens;
             controller.abort();
           }
         },
       },
     );
     await expect(running).rejects.toBeInstanceOf(CancelledError);
-    expect((performance.now() - abortedAt) / 1000).toBeLessThan(STOP_LATENCY_SECONDS);
-    expect(tokens).toBeLessThan(400);
+    // The abort is honoured before the next forward pass: at most the token already being decoded follows it.
+    expect(tokens - tokensAtAbort).toBeLessThanOrEqual(1);
 
     // Switch the ablation (scale 0 = no-op hooks) while a forced-length reply of the old one is running.
     const long = service.generate({ models, side: 'ablated', messages: prompt!.messages, settings: { ...DEFAULT_CHAT_SETTINGS, maxNewTokens: 60, minNewTokens: 60 } });
