@@ -15,12 +15,13 @@ test('the page answers while a capture runs, and cancel stops it', async ({ page
   await openWorkbench(page);
   await expectModelReady(page);
   await selectBackend(page, 'wasm');
-  // A long set (the harmful prompts many times over, each made unique so no cache entry matches).
+  // A long set (the harmful prompts many times over, each made unique so no cache entry matches), long enough
+  // that the capture cannot finish during the checks below even on an idle machine.
   const lines = readFileSync(join(PROMPTS_DIR, 'harmful.train.jsonl'), 'utf8')
     .split('\n')
     .filter((line) => line.trim())
     .map((line) => (JSON.parse(line) as { prompt: string }).prompt);
-  const many = Array.from({ length: 1000 }, (_, index) => `${lines[index % lines.length]} (variant ${index} ${Date.now()})`);
+  const many = Array.from({ length: 6000 }, (_, index) => `${lines[index % lines.length]} (variant ${index} ${Date.now()})`);
   await page.getByTestId('prompts.harmful').fill(many.join('\n'));
 
   await page.getByTestId('capture.run').click();
