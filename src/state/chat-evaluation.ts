@@ -13,6 +13,7 @@ import { currentAblation, currentModels } from './chat-actions';
 import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
 import { workbenchStore } from './store';
 import { agentEvaluationInputs } from './agent-prompts';
+import { isPresetSet, syncEvaluationSets } from './evaluation-sets';
 
 const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
 /** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
@@ -36,7 +37,7 @@ async function fetchText(url: string): Promise<string | null> {
 async function loadSet(file: string): Promise<HeldOutSet | null> {
   const text = await fetchText(PROMPTS_BASE_URL + file);
   if (text === null) return null;
-  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false };
+  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false, origin: 'preset' };
 }
 
 /** The held-out (test) files of the preset's A and B sets; keeps sets the user imported. */
@@ -48,10 +49,12 @@ export async function loadHeldOutDefaults(presetId: string): Promise<void> {
     const testFile = (id: string) => index!.sets?.find((set) => set.id === id)?.files.test ?? null;
     const [harmfulFile, harmlessFile] = [testFile(contrast.a), testFile(contrast.b)];
     const [harmful, harmless] = await Promise.all([harmfulFile ? loadSet(harmfulFile) : null, harmlessFile ? loadSet(harmlessFile) : null]);
+    // Only while A (B) still is the preset's set: an imported or typed set is evaluated on its own split.
+    const { prompts } = workbenchStore.getState();
     chatStore.setState((state) => ({
       heldOut: {
-        harmful: harmful && !state.heldOut.harmful.imported ? harmful : state.heldOut.harmful,
-        harmless: harmless && !state.heldOut.harmless.imported ? harmless : state.heldOut.harmless,
+        harmful: harmful && !state.heldOut.harmful.imported && isPresetSet(prompts.harmful.source) ? harmful : state.heldOut.harmful,
+        harmless: harmless && !state.heldOut.harmless.imported && isPresetSet(prompts.harmless.source) ? harmless : state.heldOut.harmless,
       },
     }));
   } catch (error) {
@@ -59,11 +62,19 @@ export async function loadHeldOutDefaults(presetId: string): Promise<void> {
   }
 }
 
+/** Drops an imported evaluation file: the side follows its prompt set again (the preset's test file or the split). */
+export function followPromptSet(set: 'harmful' | 'harmless'): void {
+  chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts: [], source: '', imported: false, origin: 'split' } } }));
+  syncEvaluationSets();
+  const preset = workbenchStore.getState().promptPreset;
+  if (preset) void loadHeldOutDefaults(preset);
+}
+
 export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Promise<void> {
   try {
     const prompts: PromptInput[] = parsePromptFile(file.name, await file.text());
     if (prompts.length === 0) throw new InvalidInputError(`${file.name}: holds no prompts.`);
-    chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts, source: file.name, imported: true } } }));
+    chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts, source: file.name, imported: true, origin: 'file' } } }));
   } catch (error) {
     reportError(error);
   }
@@ -105,12 +116,19 @@ function progressInto(key: 'evaluation' | 'sweep', signal: AbortSignal) {
   };
 }
 
+/** The labels of the sets a run used, kept with its result ("held-out split of A: 12 of 48 prompts …"). */
+function promptSources(): { harmful: string; harmless: string } {
+  const { harmful, harmless } = chatStore.getState().heldOut;
+  return { harmful: harmful.source, harmless: harmless.source };
+}
+
 const controllers: { evaluation: AbortController | null; sweep: AbortController | null } = { evaluation: null, sweep: null };
 
 function heldOutPrompts(): { harmful: PromptInput[]; harmless: PromptInput[] } {
+  syncEvaluationSets();
   const { harmful, harmless } = chatStore.getState().heldOut;
-  if (harmful.prompts.length === 0) throw new InvalidInputError('No held-out refusal prompts: import a file for A (one prompt per line, or .jsonl).');
-  if (harmless.prompts.length === 0) throw new InvalidInputError('No held-out compliance prompts: import a file for B (needed for the first-token KL).');
+  if (harmful.prompts.length === 0) throw new InvalidInputError(`No refusal prompts to evaluate (${harmful.source || 'A is empty'}): fix set A or import a file for the evaluation.`);
+  if (harmless.prompts.length === 0) throw new InvalidInputError(`No compliance prompts to evaluate (${harmless.source || 'B is empty'}): fix set B or import a file (needed for the first-token KL).`);
   return { harmful: harmful.prompts, harmless: harmless.prompts };
 }
 
@@ -146,7 +164,7 @@ export function runEvaluation(): Promise<void> {
         { signal, onProgress },
       );
     },
-    (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+    (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result: { ...result, promptSources: promptSources() } } }),
   );
 }
 
@@ -188,7 +206,15 @@ export function runSweep(): Promise<void> {
         { signal, onProgress },
       );
     },
-    (result) => ({ sweep: { phase: 'done', fraction: 1, detail: `${result.rows.length} layers in ${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+    (result) => {
+      const kept = { ...result, promptSources: promptSources() };
+      // A cancelled sweep returns the layers that finished: they stay on the plot and in the table.
+      if (result.cancelled) {
+        const total = result.rows.length + result.cancelled.notSwept.length;
+        return { sweep: { phase: 'cancelled', fraction: result.rows.length / total, detail: `Cancelled: ${result.rows.length} of ${total} layers finished and kept`, result: kept } };
+      }
+      return { sweep: { phase: 'done', fraction: 1, detail: `${result.rows.length} layers in ${result.seconds.toFixed(1)} s on ${result.backend}`, result: kept } };
+    },
   );
 }
 

@@ -36,10 +36,15 @@ export interface TaskState {
 
 export interface HeldOutSet {
   prompts: PromptInput[];
-  /** Where they came from: "held-out: shell_nosys.test.jsonl" or an imported file's name. */
+  /** Where they came from: "held-out: shell_nosys.test.jsonl" (a preset's test file), an imported file's name, "held-out split of A: …". */
   source: string;
   /** True once the user imported a file: presets no longer replace it. */
   imported: boolean;
+  /**
+   * `file`: imported into the evaluation panel; `preset`: a preset's held-out file; `split`: the held-out split
+   * of the A/B prompt set (evaluation-sets.ts). Absent in sessions saved before it existed.
+   */
+  origin?: 'file' | 'preset' | 'split';
 }
 
 export interface ChatState {
