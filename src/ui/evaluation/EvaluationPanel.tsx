@@ -187,9 +187,9 @@ export function EvaluationPanel() {
       <h3 className="subheading">Per-layer sweep</h3>
       <div className="eval-controls">
         <button type="button" data-testid="sweep.run" disabled={!modelReady || !hasAnalysis || sweep.phase === 'running'} onClick={() => void runSweep()} title={hasAnalysis ? `layers ${candidates.join(', ')}` : 'needs the capture (step 3)'}>
-          {sweep.phase === 'running' ? 'Sweeping…' : `Sweep ${candidates.length || ''} layers`}
+          {sweep.phase === 'running' ? 'Sweeping…' : candidates.length > 0 ? `Sweep ${candidates.length} layer${candidates.length === 1 ? '' : 's'}` : 'Sweep layers'}
         </button>
-        <button type="button" disabled={sweep.phase !== 'running'} onClick={cancelSweep}>
+        <button type="button" data-testid="sweep.cancel" disabled={sweep.phase !== 'running'} onClick={cancelSweep} title="Stop the sweep; the layers that finished stay on the plot">
           Cancel
         </button>
         <TaskProgress task={sweep} testId="sweep.progress" />
