@@ -45,8 +45,10 @@ function HeldOutPicker({ set, which, title }: { set: HeldOutSet; which: 'harmful
           />
         </label>
       </span>
-      <span className="hint eval-set-source" title={set.source} data-testid={`eval.${which}-source`}>
-        {set.source || 'none yet'}
+      <span className="hint eval-set-source">
+        <span title={set.source} data-testid={`eval.${which}-source`}>
+          {set.source || 'none yet'}
+        </span>
         {set.imported && (
           <>
             {' '}
@@ -198,16 +200,16 @@ export function EvaluationPanel() {
       {sweep.result && figure && (
         <>
           <p className="hint sweep-summary" data-testid="sweep.recommendation">
-            {sweep.result.recommendation ? (
-              <>
-                recommended layer <strong>{sweep.result.recommendation.layer}</strong>: {sweep.result.recommendation.reason}.{' '}
-              </>
-            ) : null}
             {sweep.result.cancelled && (
               <span data-testid="sweep.cancelled">
                 Cancelled after {sweep.result.rows.length} of {sweep.result.rows.length + sweep.result.cancelled.notSwept.length} layers: the finished ones are kept (recommendation among them); not reached: {sweep.result.cancelled.notSwept.join(', ')}.{' '}
               </span>
             )}
+            {sweep.result.recommendation ? (
+              <>
+                recommended layer <strong>{sweep.result.recommendation.layer}</strong>: {sweep.result.recommendation.reason}.{' '}
+              </>
+            ) : null}
             Base refusal {percent(sweep.result.baseRefusalRate)} ({interval(sweep.result.baseRefusalInterval)}) on {sweep.result.counts.harmful} refusal prompts ({sweep.result.promptSources?.harmful ?? 'the evaluation set A'}); KL on {sweep.result.counts.harmless} compliance prompts ({sweep.result.promptSources?.harmless ?? 'the evaluation set B'}); click a point to select its layer.
             {sweep.result.skipped.length > 0 && ` Not swept: ${sweep.result.skipped.map((entry) => `layer ${entry.layer} — ${entry.reason}`).join('; ')}.`}
           </p>
