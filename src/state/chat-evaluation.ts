@@ -10,10 +10,10 @@ import { CancelledError, InvalidFileError, InvalidInputError } from '../base/err
 import type { Progress } from '../base/progress';
 import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
-import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
+import { chatStore, type ChatState, type PresetHeldOut } from './chat-store';
 import { workbenchStore } from './store';
 import { agentEvaluationInputs } from './agent-prompts';
-import { isPresetSet, syncEvaluationSets } from './evaluation-sets';
+import { syncEvaluationSets } from './evaluation-sets';
 
 const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
 /** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
@@ -21,7 +21,7 @@ const MAX_SWEEP_LAYERS = 12;
 const SWEEP_TOP_LAYERS = 8;
 
 interface PromptIndex {
-  sets?: { id: string; files: { test?: string; all?: string }; role?: string }[];
+  sets?: { id: string; files: { train?: string; test?: string; all?: string }; role?: string }[];
   contrasts?: { id: string; a?: string; b?: string; default?: boolean }[];
 }
 
@@ -34,29 +34,28 @@ async function fetchText(url: string): Promise<string | null> {
   return response.text();
 }
 
-async function loadSet(file: string): Promise<HeldOutSet | null> {
+async function loadSet(file: string, forSet: string | null): Promise<PresetHeldOut | null> {
   const text = await fetchText(PROMPTS_BASE_URL + file);
-  if (text === null) return null;
-  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false, origin: 'preset' };
+  if (text === null || forSet === null) return null;
+  // `forSource`: the editor's source label of the set this file is the test split of (default-prompts.ts).
+  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false, origin: 'preset', forSource: `defaults: ${forSet}` };
 }
 
-/** The held-out (test) files of the preset's A and B sets; keeps sets the user imported. */
+/** The held-out (test) files of the preset's A and B sets, used while A and B are the preset's sets. */
 export async function loadHeldOutDefaults(presetId: string): Promise<void> {
   try {
     index ??= JSON.parse((await fetchText(`${PROMPTS_BASE_URL}index.json`)) ?? '{}') as PromptIndex;
     const contrast = index.contrasts?.find((entry) => entry.id === presetId) ?? index.contrasts?.find((entry) => entry.default && entry.a && entry.b);
     if (!contrast?.a || !contrast.b) return;
-    const testFile = (id: string) => index!.sets?.find((set) => set.id === id)?.files.test ?? null;
-    const [harmfulFile, harmlessFile] = [testFile(contrast.a), testFile(contrast.b)];
-    const [harmful, harmless] = await Promise.all([harmfulFile ? loadSet(harmfulFile) : null, harmlessFile ? loadSet(harmlessFile) : null]);
-    // Only while A (B) still is the preset's set: an imported or typed set is evaluated on its own split.
-    const { prompts } = workbenchStore.getState();
-    chatStore.setState((state) => ({
-      heldOut: {
-        harmful: harmful && !state.heldOut.harmful.imported && isPresetSet(prompts.harmful.source) ? harmful : state.heldOut.harmful,
-        harmless: harmless && !state.heldOut.harmless.imported && isPresetSet(prompts.harmless.source) ? harmless : state.heldOut.harmless,
-      },
-    }));
+    const files = (id: string) => index!.sets?.find((set) => set.id === id)?.files ?? {};
+    const load = (id: string) => {
+      const { test, train, all } = files(id);
+      return test ? loadSet(test, train ?? all ?? null) : null;
+    };
+    const [harmful, harmless] = await Promise.all([load(contrast.a), load(contrast.b)]);
+    // Kept aside: they are the evaluation sets only while A (B) is the preset's set, which the sync decides.
+    chatStore.setState({ presetHeldOut: { harmful, harmless } });
+    syncEvaluationSets();
   } catch (error) {
     reportError(error);
   }
@@ -66,8 +65,6 @@ export async function loadHeldOutDefaults(presetId: string): Promise<void> {
 export function followPromptSet(set: 'harmful' | 'harmless'): void {
   chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts: [], source: '', imported: false, origin: 'split' } } }));
   syncEvaluationSets();
-  const preset = workbenchStore.getState().promptPreset;
-  if (preset) void loadHeldOutDefaults(preset);
 }
 
 export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Promise<void> {

@@ -47,6 +47,9 @@ export interface HeldOutSet {
   origin?: 'file' | 'preset' | 'split';
 }
 
+/** A preset's held-out file, with the editor source label of the set it belongs to ("defaults: x.train.jsonl"). */
+export type PresetHeldOut = HeldOutSet & { forSource: string };
+
 export interface ChatState {
   /** Greedy, or sampling with temperature/top-p/seed. */
   decoding: 'greedy' | 'sample';
@@ -69,6 +72,8 @@ export interface ChatState {
   recipe: { recipe: Record<string, unknown>; label: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
+  /** The chosen preset's held-out `.test` files, used while A (B) is that preset's set (evaluation-sets.ts). */
+  presetHeldOut: { harmful: PresetHeldOut | null; harmless: PresetHeldOut | null };
   /** Refusal markers from a file; null = docs/definitions.md's default list (the CLI's default). */
   markers: { list: string[]; source: string } | null;
   evalMaxNewTokens: number;
@@ -99,6 +104,7 @@ export const initialChatState: ChatState = {
   recipe: null,
   models: { phase: 'idle', info: null, detail: '' },
   heldOut: { harmful: emptySet, harmless: emptySet },
+  presetHeldOut: { harmful: null, harmless: null },
   markers: null,
   evalMaxNewTokens: EVALUATION_MAX_NEW_TOKENS,
   evaluation: { ...idleTask, result: null },

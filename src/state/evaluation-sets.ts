@@ -2,7 +2,8 @@
  * Which prompts the evaluation and the sweep run on, per side (A: refusal rate, B: first-token KL), and a label
  * that names them. In order of precedence:
  * 1. a file imported into the evaluation panel (set explicitly);
- * 2. while A (B) is a preset's set from public/prompts, that preset's held-out `.test` file;
+ * 2. while A (B) is a preset's set from public/prompts, that preset's held-out `.test` file (fetched into the
+ *    chat store's `presetHeldOut`);
  * 3. otherwise — A (B) imported or typed — the held-out split of A (B): the prompts the direction was not found
  *    on, exactly as the capture splits them (the captured split once there is a result, else the split the
  *    current text will get), or all of them, labelled as such, when nothing is held out.
@@ -11,7 +12,7 @@
  */
 import { seededSplit } from '../core/statistics';
 import type { PromptInput } from '../protocol/analysis-api';
-import { chatStore, type HeldOutSet } from './chat-store';
+import { chatStore, type HeldOutSet, type PresetHeldOut } from './chat-store';
 import { parsePromptSet } from './prompt-sets';
 import { workbenchStore, type WorkbenchState } from './store';
 
@@ -77,12 +78,23 @@ export function splitEvaluationSet(state: WorkbenchState, side: EvaluationSide):
   };
 }
 
-/** The set the evaluation should use now for one side, given the current one (kept when imported or a preset's). */
-export function resolveEvaluationSet(state: WorkbenchState, current: HeldOutSet, side: EvaluationSide): HeldOutSet {
+/**
+ * The set the evaluation should use now for one side: `current` when imported; `preset` (the preset's test file)
+ * while A (B) is the preset's set; else the split.
+ */
+export function resolveEvaluationSet(state: WorkbenchState, current: HeldOutSet, side: EvaluationSide, preset: PresetHeldOut | null): HeldOutSet {
   if (current.imported) return current;
-  // Sessions saved before `origin` existed: a preset's test file was labelled "held-out: <file>".
-  const fromPreset = current.origin === 'preset' || (current.origin === undefined && current.source.startsWith('held-out: '));
-  if (isPresetSet(state.prompts[side].source) && fromPreset && current.prompts.length > 0) return current;
+  const source = state.prompts[side].source;
+  if (isPresetSet(source)) {
+    if (preset && preset.forSource === source && preset.prompts.length > 0) {
+      const { forSource: _forSource, ...set } = preset;
+      return set;
+    }
+    // Until the preset's test file is fetched, a preset set restored with a session stays (sessions saved before
+    // `origin` existed labelled it "held-out: <file>").
+    const fromPreset = current.origin === 'preset' || (current.origin === undefined && current.source.startsWith('held-out: '));
+    if (preset === null && fromPreset && current.prompts.length > 0) return current;
+  }
   return splitEvaluationSet(state, side);
 }
 
@@ -93,9 +105,9 @@ const same = (a: HeldOutSet, b: HeldOutSet) =>
 /** Brings the chat store's evaluation sets in line with the prompt sets (no write when nothing changed). */
 export function syncEvaluationSets(): void {
   const state = workbenchStore.getState();
-  const { heldOut } = chatStore.getState();
-  const harmful = resolveEvaluationSet(state, heldOut.harmful, 'harmful');
-  const harmless = resolveEvaluationSet(state, heldOut.harmless, 'harmless');
+  const { heldOut, presetHeldOut } = chatStore.getState();
+  const harmful = resolveEvaluationSet(state, heldOut.harmful, 'harmful', presetHeldOut.harmful);
+  const harmless = resolveEvaluationSet(state, heldOut.harmless, 'harmless', presetHeldOut.harmless);
   if (same(harmful, heldOut.harmful) && same(harmless, heldOut.harmless)) return;
   chatStore.setState({ heldOut: { harmful: same(harmful, heldOut.harmful) ? heldOut.harmful : harmful, harmless: same(harmless, heldOut.harmless) ? heldOut.harmless : harmless } });
 }
@@ -108,10 +120,11 @@ export function followPromptSets(): () => void {
   let last: unknown[] = [];
   const onChange = () => {
     const state = workbenchStore.getState();
-    const inputs = [state.prompts.harmful, state.prompts.harmless, state.heldOutFraction, state.seed, state.result, state.resultPrompts, chatStore.getState().heldOut];
-    if (inputs.length === last.length && inputs.every((value, index) => value === last[index])) return;
+    const inputs = () => [state.prompts.harmful, state.prompts.harmless, state.heldOutFraction, state.seed, state.result, state.resultPrompts, chatStore.getState().heldOut, chatStore.getState().presetHeldOut];
+    const now = inputs();
+    if (now.length === last.length && now.every((value, index) => value === last[index])) return;
     syncEvaluationSets();
-    last = [state.prompts.harmful, state.prompts.harmless, state.heldOutFraction, state.seed, state.result, state.resultPrompts, chatStore.getState().heldOut];
+    last = inputs();
   };
   const unsubscribers = [workbenchStore.subscribe(onChange), chatStore.subscribe(onChange)];
   onChange();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededSplit } from '../../src/core/statistics';
 import type { AnalysisResult } from '../../src/protocol/analysis-api';
-import { chatStore, initialChatState, type HeldOutSet } from '../../src/state/chat-store';
+import { chatStore, initialChatState, type HeldOutSet, type PresetHeldOut } from '../../src/state/chat-store';
 import { resolveEvaluationSet, syncEvaluationSets } from '../../src/state/evaluation-sets';
 import { initialState, workbenchStore, type WorkbenchState } from '../../src/state/store';
 
@@ -21,17 +21,21 @@ function state(update: Partial<WorkbenchState>): WorkbenchState {
 const typedA = { text: lines('a', 12).join('\n'), system: '', source: 'mine.txt' };
 const typedB = { text: lines('b', 8).join('\n'), system: '', source: 'edited' };
 const presetSet: HeldOutSet = { prompts: [user('test 1'), user('test 2')], source: 'held-out: shell_nosys.test.jsonl', imported: false, origin: 'preset' };
+const presetTest: PresetHeldOut = { ...presetSet, forSource: 'defaults: shell_nosys.train.jsonl' };
+
+/** Any set that follows a split, as the resolver's `current` input. */
+const typedSplit = (): HeldOutSet => ({ prompts: [], source: 'A is empty', imported: false, origin: 'split' });
 
 describe('evaluation sets follow the prompt sets', () => {
   it('evaluates an imported A on its held-out split, as the capture will split it', () => {
     const current = state({ prompts: { ...initialState.prompts, harmful: typedA, harmless: typedB }, heldOutFraction: 0.25, seed: 3 });
-    const set = resolveEvaluationSet(current, presetSet, 'harmful');
+    const set = resolveEvaluationSet(current, presetSet, 'harmful', presetTest);
     const expected = seededSplit(12, 0.25, 3, 0).heldOut.map((index) => `a ${index}`);
     expect(set.prompts.map((prompt) => prompt.messages.at(-1)!.content)).toEqual(expected);
     expect(set.origin).toBe('split');
     expect(set.source).toBe(`held-out split of A: ${expected.length} of 12 prompts (25 %, seed 3) · mine.txt`);
     // B uses the second stream of the split, as analyze does.
-    const b = resolveEvaluationSet(current, presetSet, 'harmless');
+    const b = resolveEvaluationSet(current, presetSet, 'harmless', null);
     expect(b.prompts.map((prompt) => prompt.messages.at(-1)!.content)).toEqual(seededSplit(8, 0.25, 3, 1).heldOut.map((index) => `b ${index}`));
     expect(b.source).toMatch(/typed in the editor$/);
   });
@@ -40,31 +44,37 @@ describe('evaluation sets follow the prompt sets', () => {
     const captured = { harmful: lines('captured', 6).map(user), harmless: lines('c', 6).map(user), referenceA: [], referenceB: [] };
     const result = { report: { split: { heldOutFraction: 0.5, seed: 0 } }, split: { harmful: { train: [0, 2, 4], heldOut: [1, 3, 5] }, harmless: { train: [0, 1, 2], heldOut: [3, 4, 5] } } } as unknown as AnalysisResult;
     const current = state({ prompts: { ...initialState.prompts, harmful: typedA, harmless: typedB }, result, resultPrompts: captured, heldOutFraction: 0.25 });
-    const set = resolveEvaluationSet(current, presetSet, 'harmful');
+    const set = resolveEvaluationSet(current, presetSet, 'harmful', presetTest);
     expect(set.prompts.map((prompt) => prompt.messages[0]!.content)).toEqual(['captured 1', 'captured 3', 'captured 5']);
     expect(set.source).toBe('held-out split of the captured A: 3 of 6 prompts (50 %, seed 0) · mine.txt');
   });
 
   it('says so when nothing is held out, and evaluates on the whole set', () => {
     const current = state({ prompts: { ...initialState.prompts, harmful: typedA, harmless: typedB }, heldOutFraction: 0 });
-    const set = resolveEvaluationSet(current, presetSet, 'harmful');
+    const set = resolveEvaluationSet(current, presetSet, 'harmful', presetTest);
     expect(set.prompts).toHaveLength(12);
     expect(set.source).toMatch(/^all 12 prompts of A \(nothing held out: the prompts the direction was found on\)/);
   });
 
-  it('keeps an imported evaluation file, and a preset test file while A is the preset set', () => {
+  it('keeps an imported evaluation file, and uses the preset test file only while A is that preset set', () => {
     const imported: HeldOutSet = { prompts: [user('x')], source: 'x.jsonl', imported: true, origin: 'file' };
     const withTyped = state({ prompts: { ...initialState.prompts, harmful: typedA } });
-    expect(resolveEvaluationSet(withTyped, imported, 'harmful')).toBe(imported);
+    expect(resolveEvaluationSet(withTyped, imported, 'harmful', presetTest)).toBe(imported);
     const withPreset = state({ prompts: { ...initialState.prompts, harmful: { text: 'p', system: '', source: 'defaults: shell_nosys.train.jsonl' } } });
-    expect(resolveEvaluationSet(withPreset, presetSet, 'harmful')).toBe(presetSet);
+    expect(resolveEvaluationSet(withPreset, imported, 'harmful', presetTest)).toBe(imported);
+    expect(resolveEvaluationSet(withPreset, typedSplit(), 'harmful', presetTest)).toEqual(presetSet);
+    // Another preset's A (its test file not fetched yet): its own split, never the other preset's test file.
+    const otherPreset = state({ prompts: { ...initialState.prompts, harmful: { text: 'p\nq', system: '', source: 'defaults: harmful.train.jsonl' } } });
+    expect(resolveEvaluationSet(otherPreset, presetSet, 'harmful', presetTest).origin).toBe('split');
+    // A restored session's preset set stays until the preset's file arrives.
+    expect(resolveEvaluationSet(withPreset, presetSet, 'harmful', null)).toBe(presetSet);
     // Once A is edited away from the preset, the preset's test file no longer describes it.
-    expect(resolveEvaluationSet(withTyped, presetSet, 'harmful').origin).toBe('split');
+    expect(resolveEvaluationSet(withTyped, presetSet, 'harmful', presetTest).origin).toBe('split');
   });
 
   it('names the first broken line instead of evaluating a set with errors', () => {
     const broken = state({ prompts: { ...initialState.prompts, harmful: { text: 'fine\n{"prompt": ', system: '', source: 'edited' } } });
-    const set = resolveEvaluationSet(broken, presetSet, 'harmful');
+    const set = resolveEvaluationSet(broken, presetSet, 'harmful', presetTest);
     expect(set.prompts).toEqual([]);
     expect(set.source).toMatch(/A has errors \(line 2\)/);
   });
