@@ -103,6 +103,18 @@ function parseScale(raw: string): number {
   return value;
 }
 
+/**
+ * One progress event applied to the bar: writing fills 0–90 %, verifying (which runs inside the write's commit)
+ * 90–100 %. The bar never goes back — the write's own final 100 % arrives after the verification, mapping to 90 %
+ * — and events that arrive once the export has ended (they travel from the worker on their own message port, so
+ * they may overtake or trail the result) leave the finished state alone: "done" shows 100 %.
+ */
+export function progressUpdate(current: ExportState, event: Progress): Partial<ExportState> {
+  if (current.phase !== 'running') return {};
+  const mapped = event.status === 'progress' ? (event.task === 'verify' ? 0.9 + 0.1 * event.fraction : 0.9 * event.fraction) : current.fraction;
+  return { fraction: Math.max(current.fraction, mapped), detail: describeProgress(event, current.detail) };
+}
+
 /** The status line under the progress bar. */
 export function describeProgress(event: Progress, current: string): string {
   if (event.status === 'start') return event.task === 'verify' ? 'Verifying (headers, SHA-256 of every file)…' : 'Writing…';
@@ -160,11 +172,7 @@ export async function runExport(browser: ExportBrowser, api: ExportApi = exportC
       { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx },
       {
         signal: running.signal,
-        onProgress: (event) =>
-          exportStore.setState((current) => ({
-            fraction: event.status === 'progress' ? (event.task === 'verify' ? 0.9 + 0.1 * event.fraction : 0.9 * event.fraction) : current.fraction,
-            detail: describeProgress(event, current.detail),
-          })),
+        onProgress: (event) => exportStore.setState((current) => progressUpdate(current, event)),
       },
     );
     releaseDownloads = browser.deliver(finished.deliver);
