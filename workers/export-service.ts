@@ -9,6 +9,7 @@ import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from
 import { readModelConfig } from '../src/formats/hf-folder';
 import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } from '../src/engine/backend-choice';
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
+import { MODEL_CARD_FILE } from '../src/engine/model-card';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
 import { openExportStaging, discardExportStaging } from '../src/platform/browser-staging';
@@ -65,7 +66,7 @@ export class ExportService implements ExportApi {
     const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
-      checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MANIFEST_FILE]);
+      checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE]);
     }
     let verification: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
     const verify = async (reader: OutputReader) => {
@@ -87,6 +88,7 @@ export class ExportService implements ExportApi {
         backend,
         maxChunkBytes: request.maxChunkBytes,
         directionSource: provenance,
+        results: request.results ?? null,
         signal: options.signal,
         onProgress: options.onProgress,
       });

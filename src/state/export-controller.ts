@@ -10,7 +10,9 @@ import type { Progress } from '../base/progress';
 import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import { exportClient } from '../clients/export-client';
 import type { ExportApi, ExportBackendChoice, ExportDestination, ExportDirection, ExportResult } from '../protocol/export-api';
+import { resultsFromEvaluation, type ModelCardResults } from '../formats/model-card';
 import { reportError } from './actions';
+import { chatStore } from './chat-store';
 import { Store, workbenchStore, type WorkbenchState } from './store';
 
 export type ExportPhase = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
@@ -137,6 +139,13 @@ export function exportStatusText(state: ExportState, modelReady: boolean, source
   return `${phase}: ${detail}`;
 }
 
+/** The last evaluation's figures for the model card, saying which ablation they measured. */
+function evaluationResults(): ModelCardResults | null {
+  const evaluation = chatStore.getState().evaluation.result;
+  if (!evaluation) return null;
+  return resultsFromEvaluation(evaluation, `the workbench's evaluation of ${evaluation.ablatedLabel} (hook-ablated, greedy, up to ${evaluation.maxNewTokens} new tokens)`);
+}
+
 /**
  * Runs one export of the open model folder with the form's settings. `api` is the export worker's client unless
  * a test passes the in-thread service.
@@ -169,7 +178,7 @@ export async function runExport(browser: ExportBrowser, api: ExportApi = exportC
     exportStore.setState({ phase: 'running', fraction: 0, result: null, detail: 'Planning…' });
     workbenchStore.setState({ error: null });
     const finished = await api.exportModel(
-      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx },
+      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx, results: evaluationResults() },
       {
         signal: running.signal,
         onProgress: (event) => exportStore.setState((current) => progressUpdate(current, event)),
