@@ -66,7 +66,7 @@ export class ExportService implements ExportApi {
     const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
-      checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE]);
+      checkDownloadNames([...new Set([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE])]);
     }
     let verification: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
     const verify = async (reader: OutputReader) => {

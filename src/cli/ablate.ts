@@ -22,7 +22,8 @@ Orthogonalizes the weights of a Hugging Face safetensors model against a directi
   embedding E            E ← E − α (E r) rᵀ
   attention-out / MLP-down W (and their biases)   W ← W − α r (rᵀ W)
 streaming shard by shard, so memory stays bounded whatever the model's size. Writes the same shard names,
-the index, every other file of DIR byte for byte, and abliteration.json (direction sha256, layer, scale,
+the index, every other file of DIR byte for byte, README.md (a model card: base_model, tags, the recipe and
+direction, with DIR's own README.md kept below it), and abliteration.json (direction sha256, layer, scale,
 targets, edited tensors, sha256 of every output file). Output goes to OUT.partial/, renamed to OUT at the end.
 
 Options:
