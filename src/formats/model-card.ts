@@ -7,6 +7,7 @@
  * so the same inputs give the same bytes everywhere.
  */
 import packageJson from '../../package.json';
+import { InvalidFileError } from '../base/errors';
 
 /** This tool, as cards and manifests name it. */
 export const TOOL = { name: packageJson.name, version: packageJson.version } as const;
@@ -176,5 +177,33 @@ export function resultsFromEvaluation(evaluation: EvaluationFigures, source: str
     refusal: { base: evaluation.base.refusalRate, ablated: evaluation.ablated.refusalRate, count: evaluation.counts.harmful },
     klFirstToken: { value: evaluation.klFirstToken, count: evaluation.counts.harmless },
     ...(evaluation.agent ? { action: { base: evaluation.agent.base.actionRate, ablated: evaluation.agent.ablated.actionRate, count: evaluation.agent.count } } : {}),
+  };
+}
+
+const isRate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 1;
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+
+/** eval.json's figures (as `abliterate eval`/`run` write it), checked; one clear error naming the file otherwise. */
+export function evaluationFiguresFromJson(file: string, text: string): EvaluationFigures {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new InvalidFileError(file, `is not valid JSON (${(error as Error).message})`);
+  }
+  const base = value?.base as Record<string, unknown> | undefined;
+  const ablated = value?.ablated as Record<string, unknown> | undefined;
+  const counts = value?.counts as Record<string, unknown> | undefined;
+  if (!isRate(base?.refusalRate) || !isRate(ablated?.refusalRate) || typeof value.klFirstToken !== 'number' || !Number.isFinite(value.klFirstToken) || !isCount(counts?.harmful) || !isCount(counts?.harmless)) {
+    throw new InvalidFileError(file, 'is not an eval.json of abliterate eval/run (needs base.refusalRate, ablated.refusalRate, klFirstToken and counts)');
+  }
+  const agent = value.agent as { count?: unknown; base?: { actionRate?: unknown }; ablated?: { actionRate?: unknown } } | undefined;
+  const hasAgent = agent !== undefined && agent !== null && isCount(agent.count) && isRate(agent.base?.actionRate) && isRate(agent.ablated?.actionRate);
+  return {
+    base: { refusalRate: base!.refusalRate as number },
+    ablated: { refusalRate: ablated!.refusalRate as number },
+    klFirstToken: value.klFirstToken,
+    counts: { harmful: counts!.harmful as number, harmless: counts!.harmless as number },
+    ...(hasAgent ? { agent: { count: agent.count as number, base: { actionRate: agent.base!.actionRate as number }, ablated: { actionRate: agent.ablated!.actionRate as number } } } : {}),
   };
 }

@@ -4,7 +4,7 @@
  * and the base card's text below, unchanged. Expected strings are written out here, not built by the module.
  */
 import { describe, expect, it } from 'vitest';
-import { baseModelId, buildModelCard, copiedFrontMatterLines, resultsFromEvaluation, splitFrontMatter, type ModelCardFacts } from '../../src/formats/model-card';
+import { baseModelId, buildModelCard, copiedFrontMatterLines, evaluationFiguresFromJson, resultsFromEvaluation, splitFrontMatter, type ModelCardFacts } from '../../src/formats/model-card';
 
 const facts: ModelCardFacts = {
   baseModel: 'Qwen/Qwen3.5-0.8B',
@@ -96,5 +96,12 @@ describe('model card', () => {
     );
     expect(card).toContain('`onnx/` holds abliterated graphs');
     expect(card).not.toContain("base model's card follows");
+  });
+
+  it('reads the figures of an eval.json for `ablate --eval`, and names the file when they are missing', () => {
+    const text = JSON.stringify({ base: { refusalRate: 1 }, ablated: { refusalRate: 0.25 }, klFirstToken: 0.5, counts: { harmful: 8, harmless: 6 }, samples: [], agent: { count: 3, base: { actionRate: 0 }, ablated: { actionRate: 1 }, samples: [] } });
+    expect(evaluationFiguresFromJson('eval.json', text)).toEqual({ base: { refusalRate: 1 }, ablated: { refusalRate: 0.25 }, klFirstToken: 0.5, counts: { harmful: 8, harmless: 6 }, agent: { count: 3, base: { actionRate: 0 }, ablated: { actionRate: 1 } } });
+    expect(() => evaluationFiguresFromJson('out/eval.json', '{"base": {"refusalRate": 2}}')).toThrow(/^out\/eval\.json: is not an eval\.json of abliterate eval\/run/);
+    expect(() => evaluationFiguresFromJson('out/eval.json', '{')).toThrow(/^out\/eval\.json: is not valid JSON/);
   });
 });
