@@ -204,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
         layer: bestLayer,
         directions: directionsBytes,
         results: null,
+        report: outcome.report,
         written: ['report.json', 'directions.safetensors'],
       });
       await output.commit();

@@ -182,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
       layer: typeof chosen.recipe.direction === 'number' && Number.isInteger(chosen.recipe.direction) ? chosen.recipe.direction : null,
       prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(evalFiles ? { evalHarmful: promptRecords(evalFiles.harmful), evalHarmless: promptRecords(evalFiles.harmless) } : {}) },
       results: { source: `trial ${chosen.trial} in trials.jsonl (the lowest refusal rate with KL ≤ ${klBound})`, refusal: { base: null, ablated: chosen.refusalRate, count: result.counts.harmful }, klFirstToken: { value: chosen.klFirstToken, count: result.counts.harmless } },
-      written: ['report.json', 'directions.safetensors', TRIALS_FILE, PARETO_FILE],
+      report: result.outcome.report, written: ['report.json', 'directions.safetensors', TRIALS_FILE, PARETO_FILE],
     });
   }
   await output.commit(search.trials);

@@ -255,7 +255,7 @@ export async function run(argv: string[]): Promise<number> {
     await writeCliRunCard((path, bytes) => writeOutputFile(output, path, bytes), {
       command: 'run', argv, modelDir, config: config.raw, recipe: recipeToJson(recipeFromShorthand({ layer: result.layer, scale, targets })), layer: result.layer, directions: directionsBytes, results: cardResults, sweep: result.sweep,
       prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(reference ? { referenceA: promptRecords(reference.a), referenceB: promptRecords(reference.b) } : {}), ...(evalSets ? { evalHarmful: promptRecords(evalSets.a), evalHarmless: promptRecords(evalSets.b) } : {}), ...(agent ? { agent: promptRecords(agent.prompts) } : {}) },
-      written: ['report.json', 'directions.safetensors', 'eval.json', ...(manifest ? ['model/'] : [])],
+      report, written: ['report.json', 'directions.safetensors', 'eval.json', ...(manifest ? ['model/'] : [])],
     });
     await output.commit();
     process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));

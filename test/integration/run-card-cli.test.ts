@@ -3,7 +3,8 @@
  * workbench's run-card files — recipe.json for the recommended layer, the prompt sets (as given, one
  * {"messages"} per line) with SHA256SUMS (checked with node:crypto), README.md (the model card) and
  * reproduce.sh — and reproduce.sh, run in a shell from the checkout, recomputes the same report from the card's
- * own prompt copies (same AUCs, same recommendation) into $RUN_CARD/reproduced/.
+ * own prompt copies (same AUCs, same recommendation) into $RUN_CARD/reproduced/. plots/auc.svg carries the
+ * report's AUCs.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,8 +34,21 @@ describe('abliterate analyze writes a run card', () => {
     cli(['analyze', '--model', 'public/models/demo', '--harmful', harmful, '--harmless', harmless, '--held-out', '0.25', '--seed', '4', '--out', out]);
 
     const files = readdirSync(out, { recursive: true }).map(String).sort();
-    expect(files).toEqual(['README.md', 'directions.safetensors', 'prompts', 'prompts/SHA256SUMS', 'prompts/harmful.jsonl', 'prompts/harmless.jsonl', 'recipe.json', 'report.json', 'reproduce.sh']);
+    expect(files).toEqual(['README.md', 'directions.safetensors', 'plots', 'plots/auc.svg', 'prompts', 'prompts/SHA256SUMS', 'prompts/harmful.jsonl', 'prompts/harmless.jsonl', 'recipe.json', 'report.json', 'reproduce.sh']);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    // The AUC plot: well-formed SVG (python3's XML parser), one dot per layer and series carrying report.json's
+    // values, drawn higher for a higher AUC.
+    const svgCheck = `
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+dots = [(c.get("data-series"), float(c.get("data-x")), float(c.get("data-y")), float(c.get("cy"))) for c in root.iter("{http://www.w3.org/2000/svg}circle")]
+print(json.dumps(dots))
+`;
+    const dots = JSON.parse(execFileSync('python3', ['-c', svgCheck, join(out, 'plots/auc.svg')], { encoding: 'utf8' })) as [string, number, number, number][];
+    const heldOut = dots.filter(([series]) => series === 'AUC (held-out)');
+    expect(heldOut.map(([, x, y]) => [x, y])).toEqual(report.layers.map((layer: { index: number; auc: number }) => [layer.index, layer.auc]));
+    expect(dots.filter(([series]) => series === 'AUC (train)').map(([, , y]) => y)).toEqual(report.layers.map((layer: { aucTrain: number }) => layer.aucTrain));
+    for (const [, , a, cyA] of heldOut) for (const [, , b, cyB] of heldOut) if (a > b) expect(cyA).toBeLessThan(cyB);
     expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'))).toEqual({ method: 'standard', direction: report.bestLayer, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } });
     const asJsonl = (prompts: string[]) => prompts.map((content) => `{"messages":[{"role":"user","content":${JSON.stringify(content)}}]}\n`).join('');
     expect(readFileSync(join(out, 'prompts/harmful.jsonl'), 'utf8')).toBe(asJsonl(HARMFUL));

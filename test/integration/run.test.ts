@@ -40,7 +40,7 @@ describe('abliterate run on toy-llama', () => {
     expect(run.code).toBe(0);
 
     // Outputs: complete folder, no partial left behind.
-    expect((await readdir(out)).sort()).toEqual(['README.md', 'directions.safetensors', 'eval.json', 'model', 'prompts', 'recipe.json', 'report.json', 'reproduce.sh', 'sweep.json']);
+    expect((await readdir(out)).sort()).toEqual(['README.md', 'directions.safetensors', 'eval.json', 'model', 'plots', 'prompts', 'recipe.json', 'report.json', 'reproduce.sh', 'sweep.json']);
     await expect(access(`${out}.partial`)).rejects.toThrow();
     const modelFiles = await readdir(path.join(out, 'model'));
     expect(modelFiles).toEqual(expect.arrayContaining(['model.safetensors', 'config.json', 'tokenizer.json', 'abliteration.json']));
