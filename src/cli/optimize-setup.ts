@@ -52,6 +52,7 @@ export interface PreparedSearch {
 export async function prepareSearch(inputs: SearchSetupInputs, options: LongCallOptions & { signal: AbortSignal }): Promise<PreparedSearch> {
   const { folder, graphs, signal } = { ...inputs, signal: options.signal };
   const session = await EvaluationSession.open(folder, { signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}), onnxFile: graphs.decoder });
+  let source: RecipeHookModelSource | null = null;
   try {
     session.checkPromptsFit(inputs.harmful, inputs.harmfulPath);
     session.checkPromptsFit(inputs.harmless, inputs.harmlessPath);
@@ -73,8 +74,8 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
       throw new InvalidInputError('--held-out 0 leaves no prompts to score the trials on; give --eval-harmful and --eval-harmless, or a held-out fraction > 0');
     }
     const harmlessMeans = trainMeans(outcome.captures.harmless, outcome.split.harmless.train);
-    const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides);
-    const source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder });
+    source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder, signal });
+    const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides, source.methods);
     const evaluator = await ModelRecipeEvaluator.create(session.base, source, evaluation, {
       maxNewTokens: inputs.maxNewTokens,
       batchSize: inputs.batchSize,
@@ -82,8 +83,20 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
       ...(inputs.markers ? { markers: inputs.markers } : {}),
       signal,
     });
-    return { outcome, evaluator, space, notes, counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length }, dispose: () => session.dispose() };
+    const opened = source;
+    return {
+      outcome,
+      evaluator,
+      space,
+      notes,
+      counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length },
+      dispose: async () => {
+        await opened.dispose();
+        await session.dispose();
+      },
+    };
   } catch (error) {
+    await source?.dispose();
     await session.dispose();
     throw error;
   }

@@ -33,7 +33,7 @@ Searches ablation recipes (direction, projection, method, per-component weight k
 remove the most refusals while changing the compliant answers' first token the least:
   1. analyze   per-layer directions and harmless means from the train split of --harmful/--harmless
   2. search    each trial proposes a recipe (multi-objective TPE after ${DEFAULT_STARTUP_TRIALS} random trials), hook-ablates the
-               model and measures refusal rate on the evaluation refusal prompts and first-token KL on the
+               model (one onnxruntime session for every trial: the recipe's numbers are its inputs) and measures refusal rate on the evaluation refusal prompts and first-token KL on the
                evaluation compliance prompts (both minimized; a trial already dominated by its refusals is
                stopped early), plus false refusals on the compliance prompts
 Writes OUT/report.json, OUT/directions.safetensors, OUT/trials.jsonl (one line as each trial ends),
@@ -43,7 +43,8 @@ when the search ends; Ctrl-C keeps OUT.partial/ with every finished trial: conti
 
 Search parameters (--range NAME=A-B sets a range, --pin NAME=VALUE fixes one):
   ${PARAMETER_NAMES.join(', ')}
-  directionMode: index | per-layer; method: standard; projection: none | harmless-mean | biprojected;
+  directionMode: index | per-layer; method: standard | norm-preserving (the latter needs the safetensors);
+  projection: none | harmless-mean | biprojected;
   attn.*/mlp.* are heretic's kernel {max, peak, min, distance} over blocks; embed a constant weight.
   Default direction range: the hidden-state indices whose held-out AUC is within 0.05 of the best.
 
