@@ -10,6 +10,7 @@ import type { AnalysisOutcome } from '../engine/analyze';
 import type { findOnnxGraphFiles } from '../formats/onnx-files';
 import { EvaluationSession } from '../engine/evaluate';
 import type { Conversation } from '../engine/generate';
+import { agentActionRater } from '../engine/agent-evaluation';
 import { ModelRecipeEvaluator } from '../engine/recipe-evaluator';
 import { RecipeHookModelSource } from '../engine/recipe-hook-models';
 import type { ModelFolder } from '../ports/folder';
@@ -38,6 +39,8 @@ export interface SearchSetupInputs {
   markers?: readonly string[];
   falseRefusals: boolean;
   overrides: SpaceOverrides;
+  /** Agent-prompted requests: each finished trial reports its action rate on them. */
+  agent?: { prompts: Conversation[]; path: string; actionKeys: readonly string[] };
 }
 
 export interface PreparedSearch {
@@ -46,6 +49,8 @@ export interface PreparedSearch {
   space: SearchSpace;
   notes: string[];
   counts: { harmful: number; harmless: number };
+  /** The base model's action rate on the agent prompts (null without them). */
+  agentBase: { count: number; actionRate: number } | null;
   dispose(): Promise<void>;
 }
 
@@ -60,6 +65,7 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
       session.checkPromptsFit(inputs.evalFiles.harmful, inputs.evalFiles.harmfulPath ?? 'evaluation harmful prompts');
       session.checkPromptsFit(inputs.evalFiles.harmless, inputs.evalFiles.harmlessPath ?? 'evaluation harmless prompts');
     }
+    if (inputs.agent) session.checkPromptsFit(inputs.agent.prompts, inputs.agent.path);
     const outcome = await analyze(
       folder,
       resolve(inputs.modelDir),
@@ -76,11 +82,16 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
     const harmlessMeans = trainMeans(outcome.captures.harmless, outcome.split.harmless.train);
     source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder, signal });
     const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides, source.methods);
+    const agent = inputs.agent
+      ? agentActionRater(inputs.agent.prompts, { maxNewTokens: inputs.maxNewTokens, batchSize: inputs.batchSize, actionKeys: inputs.agent.actionKeys, ...(inputs.markers ? { markers: inputs.markers } : {}) })
+      : null;
+    const agentBase = agent && inputs.agent ? { count: inputs.agent.prompts.length, actionRate: await agent.actionRate(session.base, { signal }) } : null;
     const evaluator = await ModelRecipeEvaluator.create(session.base, source, evaluation, {
       maxNewTokens: inputs.maxNewTokens,
       batchSize: inputs.batchSize,
       falseRefusals: inputs.falseRefusals,
       ...(inputs.markers ? { markers: inputs.markers } : {}),
+      ...(agent ? { agent } : {}),
       signal,
     });
     const opened = source;
@@ -90,6 +101,7 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
       space,
       notes,
       counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length },
+      agentBase,
       dispose: async () => {
         await opened.dispose();
         await session.dispose();

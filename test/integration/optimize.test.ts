@@ -1,7 +1,8 @@
 /**
  * `abliterate optimize` end to end on the demo model: the contract's files (trials.jsonl one line per trial,
  * pareto.json = the non-dominated trials in ascending refusal rate, report.json, directions.safetensors),
- * --resume continuing the numbering, and the bad-input lines.
+ * --resume continuing the numbering, --agent's per-trial action rate (checked against `eval --recipe --agent`,
+ * which bakes the recipe into its own graph), and the bad-input lines (no output left behind).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
@@ -29,6 +30,7 @@ interface Trial {
   refusalRate: number;
   klFirstToken: number;
   pruned: boolean;
+  actionRate?: number | null;
 }
 
 const readTrials = async (dir: string): Promise<Trial[]> =>
@@ -79,6 +81,34 @@ describe('abliterate optimize', () => {
     expect(continued.slice(0, 4)).toEqual(trials);
   });
 
+  it('--agent: every finished trial records its action rate, the one eval --recipe --agent measures', async () => {
+    const out = path.join(work, 'agent');
+    const agentFile = path.join(PROMPTS, 'shell_agent.test.jsonl');
+    const result = await runCli([...base, '--trials', '3', '--agent', agentFile, '--no-false-refusals', '--out', out]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/action/);
+    const trials = await readTrials(out);
+    for (const trial of trials) {
+      if (trial.pruned) expect(trial.actionRate).toBeNull();
+      else expect(typeof trial.actionRate).toBe('number');
+    }
+    const finished = trials.filter((trial) => !trial.pruned).at(-1)!;
+    const recipeFile = path.join(work, 'agent-recipe.json');
+    await writeFile(recipeFile, JSON.stringify(finished.recipe));
+    const evalOut = path.join(work, 'agent-eval.json');
+    const evaluation = await runCli([
+      'eval', '--model', DEMO, '--direction', path.join(out, 'directions.safetensors'), '--recipe', recipeFile,
+      '--harmful', path.join(PROMPTS, 'shell_nosys.test.jsonl'), '--harmless', path.join(PROMPTS, 'shell_agent.test.jsonl'),
+      '--agent', agentFile, '--max-new-tokens', '16', '--out', evalOut,
+    ]);
+    expect(evaluation.code).toBe(0);
+    const evalJson = JSON.parse(await readFile(evalOut, 'utf8')) as { agent: { count: number; base: { actionRate: number }; ablated: { actionRate: number } } };
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { optimize: { agent: { count: number; base: { actionRate: number } } } };
+    expect(report.optimize.agent.count).toBe(evalJson.agent.count);
+    expect(report.optimize.agent.base.actionRate).toBe(evalJson.agent.base.actionRate);
+    expect(finished.actionRate).toBe(evalJson.agent.ablated.actionRate);
+  });
+
   it('bad input: one clear line and a non-zero exit', async () => {
     const empty = path.join(work, 'empty.txt');
     await writeFile(empty, '\n');
@@ -93,6 +123,9 @@ describe('abliterate optimize', () => {
       expect(result.code).not.toBe(0);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toMatch(message);
+      const out = args[args.indexOf('--out') + 1]!;
+      await expect(access(out)).rejects.toThrow();
+      await expect(access(`${out}.partial`)).rejects.toThrow();
     }
   });
 });
