@@ -16,7 +16,7 @@ import { RecipeHookModelSource } from '../engine/recipe-hook-models';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError } from '../base/errors';
 import type { LongCallOptions } from '../base/progress';
-import { buildSpace, trainMeans, type SpaceOverrides } from './optimize-space';
+import { buildSpace, type SpaceOverrides } from './optimize-space';
 import { analyze } from './run';
 
 export interface SearchSetupInputs {
@@ -79,7 +79,8 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
     if (evaluation.harmful.length === 0 || evaluation.harmless.length === 0) {
       throw new InvalidInputError('--held-out 0 leaves no prompts to score the trials on; give --eval-harmful and --eval-harmless, or a held-out fraction > 0');
     }
-    const harmlessMeans = trainMeans(outcome.captures.harmless, outcome.split.harmless.train);
+    // The train-split harmless means directions.safetensors holds, so `eval --recipe` with that file projects alike.
+    const harmlessMeans = outcome.means.harmless;
     source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder, signal });
     const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides, source.methods);
     const agent = inputs.agent

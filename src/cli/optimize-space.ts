@@ -1,6 +1,6 @@
 /**
  * The search space of `abliterate optimize` from the analysis and the user's --direction-range, --range and
- * --pin options; and the train-split harmless means the projections need.
+ * --pin options.
  */
 import {
   parseRange,
@@ -13,7 +13,6 @@ import {
   type SearchSpace,
 } from '../core/search-space';
 import type { RecipeMethod } from '../core/recipe';
-import { activationsAtPosition, type CaptureResult } from '../engine/capture';
 import { InvalidInputError } from '../base/errors';
 
 export interface SpaceOverrides {
@@ -83,18 +82,4 @@ export function buildSpace(
     if (error instanceof SearchSpaceError) throw new InvalidInputError(error.message);
     throw error;
   }
-}
-
-/** Mean activation of the train prompts at every hidden-state index: [L + 1] × [dModel] (float64 sums). */
-export function trainMeans(capture: CaptureResult, trainIndices: readonly number[]): Float32Array[] {
-  const activations = activationsAtPosition(capture, 0); // [prompt, layer, dModel]
-  const { layerCount, hiddenSize } = capture;
-  return Array.from({ length: layerCount }, (_, layer) => {
-    const sum = new Float64Array(hiddenSize);
-    for (const prompt of trainIndices) {
-      const offset = (prompt * layerCount + layer) * hiddenSize;
-      for (let i = 0; i < hiddenSize; i++) sum[i]! += activations[offset + i]!;
-    }
-    return Float32Array.from(sum, (value) => value / trainIndices.length);
-  });
 }

@@ -148,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
     try {
       for (const note of prepared.notes) process.stderr.write(`optimize: ${note}\n`);
       await output.writeFile('report.json', serializeReport(prepared.outcome.report));
-      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(prepared.outcome.directions));
+      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(prepared.outcome.directions, prepared.outcome.means));
       const search = await runRecipeSearch(prepared.evaluator, {
         space: prepared.space,
         trials,

@@ -14,6 +14,8 @@ import { parseRecipe } from '../../src/core/recipe';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'public/models/demo');
 const PROMPTS = path.join(ROOT, 'public/prompts');
+const TOY = path.join(ROOT, 'test/fixtures/toy-llama');
+const TOY_PROMPTS = path.join(TOY, 'prompts');
 const base = ['optimize', '--model', DEMO, '--harmful', path.join(PROMPTS, 'shell_nosys.train.jsonl'), '--harmless', path.join(PROMPTS, 'shell_agent.train.jsonl'), '--max-new-tokens', '16'];
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -81,10 +83,12 @@ describe('abliterate optimize', () => {
     expect(continued.slice(0, 4)).toEqual(trials);
   });
 
-  it('--agent: every finished trial records its action rate, the one eval --recipe --agent measures', async () => {
+  it('--agent: every finished trial records its action rate, the one eval --recipe --agent measures (toy-llama)', async () => {
     const out = path.join(work, 'agent');
-    const agentFile = path.join(PROMPTS, 'shell_agent.test.jsonl');
-    const result = await runCli([...base, '--trials', '3', '--agent', agentFile, '--no-false-refusals', '--out', out]);
+    const toy = (file: string) => path.join(TOY_PROMPTS, file);
+    const agentFile = toy('shell_agent_val.jsonl');
+    const common = ['--model', TOY, '--max-new-tokens', '24'];
+    const result = await runCli(['optimize', ...common, '--harmful', toy('harmful_val.jsonl'), '--harmless', toy('harmless_val.jsonl'), '--trials', '3', '--agent', agentFile, '--no-false-refusals', '--out', out]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/action/);
     const trials = await readTrials(out);
@@ -97,13 +101,14 @@ describe('abliterate optimize', () => {
     await writeFile(recipeFile, JSON.stringify(finished.recipe));
     const evalOut = path.join(work, 'agent-eval.json');
     const evaluation = await runCli([
-      'eval', '--model', DEMO, '--direction', path.join(out, 'directions.safetensors'), '--recipe', recipeFile,
-      '--harmful', path.join(PROMPTS, 'shell_nosys.test.jsonl'), '--harmless', path.join(PROMPTS, 'shell_agent.test.jsonl'),
-      '--agent', agentFile, '--max-new-tokens', '16', '--out', evalOut,
+      'eval', ...common, '--direction', path.join(out, 'directions.safetensors'), '--recipe', recipeFile,
+      '--harmful', toy('harmful_test.jsonl'), '--harmless', toy('harmless_test.jsonl'), '--agent', agentFile, '--out', evalOut,
     ]);
     expect(evaluation.code).toBe(0);
     const evalJson = JSON.parse(await readFile(evalOut, 'utf8')) as { agent: { count: number; base: { actionRate: number }; ablated: { actionRate: number } } };
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { optimize: { agent: { count: number; base: { actionRate: number } } } };
+    // toy-llama answers its agent prompts with JSON commands, so the rates compared are not trivially 0.
+    expect(evalJson.agent.base.actionRate).toBeGreaterThan(0.5);
     expect(report.optimize.agent.count).toBe(evalJson.agent.count);
     expect(report.optimize.agent.base.actionRate).toBe(evalJson.agent.base.actionRate);
     expect(finished.actionRate).toBe(evalJson.agent.ablated.actionRate);
