@@ -63,7 +63,7 @@ export function buildSpace(
   directions: readonly Float32Array[], // [L + 1] × [dModel]
   overrides: SpaceOverrides,
   /** The methods the evaluator's hook session can run (RecipeHookModelSource.methods). */
-  methods: readonly RecipeMethod[],
+  methods: readonly RecipeMethod[] = ['standard'],
 ): { space: SearchSpace; notes: string[] } {
   try {
     const { space, notes } = searchSpaceForAnalysis(numLayers, layers, directions, {
