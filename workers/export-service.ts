@@ -64,7 +64,7 @@ export class ExportService implements ExportApi {
     const selection = { direction, scale: request.scale, targets: request.targets, layers: request.layers ?? undefined };
     // Everything is validated before an output exists.
     // The recipe the manifest records names the direction's row, as the CLI's does for the same file and layer.
-    const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
+    const plan = await planAblation(folder, selection, provenance.layer, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
       checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MANIFEST_FILE]);

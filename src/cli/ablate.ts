@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
   const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
+  const plan = await planAblation(input, selection, directionSource.layer, { onnx: values.onnx === true });
   checkEditsFitChunk(plan, maxChunkBytes);
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : [])], onNote: printNote });
 

@@ -174,7 +174,7 @@ export async function run(argv: string[]): Promise<number> {
   const hasSafetensors = folder.list().some((path) => path.endsWith('.safetensors'));
   // The weights are validated now (every header, the index, the targets), not after hours of analysis and sweep:
   // the plan depends on the direction only through its length, so any unit vector of hidden_size stands in.
-  if (hasSafetensors) checkEditsFitChunk(await planAblation(folder, { direction: unitVector(config.hiddenSize), scale, targets }), DEFAULT_MAX_CHUNK_BYTES);
+  if (hasSafetensors) checkEditsFitChunk(await planAblation(folder, { direction: unitVector(config.hiddenSize), scale, targets }, null), DEFAULT_MAX_CHUNK_BYTES);
   const started = Date.now();
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, harmfulPath, harmlessPath], onNote: printNote });
   const onProgress = createProgressPrinter();
@@ -230,7 +230,7 @@ export async function run(argv: string[]): Promise<number> {
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
       const selection = { direction: result.direction, scale, targets };
-      const plan = await planAblation(folder, selection);
+      const plan = await planAblation(folder, selection, result.layer);
       manifest = await withInterrupt((signal) =>
         writeAblation(plan, subfolder(output, 'model'), { ...selection, directionSource: { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes), layer: result.layer }, signal, onProgress }),
       );

@@ -8,6 +8,7 @@
  * Only the "standard" method is expressible this way (norm-preserving rescales the out-projection's input,
  * which these hooks do not do): such a recipe is refused with a message that says so.
  */
+import { folderTiedEmbeddings } from './tied-embeddings';
 import { componentWeight, resolveRecipeDirections, type AblationComponent, type Recipe } from '../core/recipe';
 import type { ModelProto } from '../formats/onnx';
 import { decodeOnnxModel } from '../formats/onnx';
@@ -84,9 +85,8 @@ export class RecipeHookModelSource implements AblatedModelSource {
     if (directions.length !== residual.points.length) {
       throw new InvalidInputError(`the directions have ${directions.length} rows but the model has ${residual.points.length} hidden-state indices (0..${residual.points.length - 1})`);
     }
-    const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
-    const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
-    const tied = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
+    // Tied exactly when the export's edit of the embedding reaches the output head (the one decision both use).
+    const tied = await folderTiedEmbeddings(folder);
     const externalData = await readExternalData(folder, onnxFile, graph);
     return new RecipeHookModelSource(folder, tokenizer, graph, onnxFile, externalData, tied, directions, options.harmlessMeans, options.device);
   }

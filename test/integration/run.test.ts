@@ -58,6 +58,8 @@ describe('abliterate run on toy-llama', () => {
     expect(evaluation.klFirstToken).toBeLessThanOrEqual(0.5);
     const manifest = JSON.parse(await readFile(path.join(out, 'model/abliteration.json'), 'utf8'));
     expect(manifest.direction.layer).toBe(layer);
+    // The recipe the manifest records names the row the direction is, not the embedding output.
+    expect(manifest.recipe.direction).toBe(layer);
     expect(run.stdout).toMatch(/recommended layer \d/);
     expect(run.stdout).toMatch(/files written/);
 
