@@ -10,6 +10,7 @@
 const strToU8 = (text: string) => new TextEncoder().encode(text);
 const strFromU8 = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 import { sha256Hex } from '../core/sha256';
+import { parseBlockRange } from './block-range';
 import { recipeFromShorthand, recipeToJson } from '../core/recipe';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
 import type { PromptInput } from '../protocol/analysis-api';
@@ -92,6 +93,16 @@ function modelCard(snapshot: SessionSnapshot, files: string[]): string {
 }
 
 /** The session as JSON: typed arrays become plain arrays; the directions live in directions.safetensors instead. */
+/** The shorthand's block range as `recipeFromShorthand` takes it; a range that does not parse is every block. */
+function blockRangeOf(text: string | undefined): { layers?: [number, number] } {
+  try {
+    const layers = parseBlockRange(text ?? '');
+    return layers ? { layers } : {};
+  } catch {
+    return {};
+  }
+}
+
 function sessionJson(snapshot: SessionSnapshot): string {
   const result = snapshot.result ? { ...snapshot.result, directions: [] } : null;
   return `${JSON.stringify({ ...snapshot, result }, null, 1)}\n`;
@@ -112,7 +123,9 @@ export function runCardFiles({ snapshot, plots }: RunCardInput): Record<string, 
   put('report.json', result.reportText);
   put('directions.safetensors', encodeDirectionsSafetensors(result.directions));
   const layer = snapshot.selectedLayer ?? recommendLayer(result, snapshot.sweep).layer;
-  put('recipe.json', `${JSON.stringify(recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets })), null, 2)}\n`);
+  // The current ablation's recipe: a whole recipe when one is current, else the shorthand's at the chosen layer.
+  const current = snapshot.ablation.recipe?.recipe ?? recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets, ...blockRangeOf(snapshot.ablation.blockRange) }));
+  put('recipe.json', `${JSON.stringify(current, null, 2)}\n`);
   const hashes: string[] = [];
   const putPrompts = (name: string, prompts: readonly PromptInput[]) => {
     if (prompts.length === 0) return;
