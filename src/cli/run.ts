@@ -26,7 +26,7 @@ import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, planAblation, type Ablatio
 import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
 import { DEFAULT_KL_BOUND } from '../engine/layer-sweep';
-import { runPipeline, writePipelineModel, type PipelineChoice } from '../engine/pipeline';
+import { pipelineRecipe as resolveAblationRecipe, runPipeline, writePipelineModel, type PipelineChoice } from '../engine/pipeline';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import {
   ABLATION_OPTIONS,
@@ -44,6 +44,9 @@ import {
 import { createProgressPrinter } from './progress-bar';
 import { agentHelp, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
+import { resultsFromEvaluation } from '../formats/model-card';
+import { recipeToJson } from '../core/recipe';
+import { promptRecords, writeCliRunCard } from './run-card-output';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
 export const DEFAULT_SWEEP_PROMPTS = 32;
@@ -66,7 +69,8 @@ The whole recipe in one go:
                the chosen trial = lowest refusal rate on the Pareto front with KL ≤ --kl-bound)
   3. eval      base vs ablated with the recommended layer (or chosen recipe) on the held-out prompts (as 'abliterate eval')
   4. ablate    when DIR has *.safetensors, the edited model (as 'abliterate ablate') in OUT/model/
-Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/
+Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/, and
+the rest of a run card: recipe.json, sweep.json, the prompt sets with SHA256SUMS, reproduce.sh, README.md
 (and OUT/trials.jsonl with --trials).
 OUT is written as OUT.partial/ and renamed when complete.
 
@@ -239,12 +243,16 @@ export async function run(argv: string[]): Promise<number> {
     // 4. ablate: the very selection that was evaluated
     const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
     const { pipeline } = result;
+    const { choice } = pipeline;
+    const chosenText = choice.kind === 'layer' ? `layer ${choice.layer}` : `search trial ${choice.chosen.trial}`;
+    const cardResults = resultsFromEvaluation(pipeline.evaluation, `eval.json: ${chosenText}, ${evalSets ? 'the --eval-* prompt files' : 'the held-out split'}`);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
-      manifest = await withInterrupt((signal) => writePipelineModel(folder, subfolder(output, 'model'), pipeline, { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes) }, { signal, onProgress }));
+      manifest = await withInterrupt((signal) =>
+        writePipelineModel(folder, subfolder(output, 'model'), pipeline, { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes) }, { results: cardResults, signal, onProgress }),
+      );
     }
     const report = result.outcome.report;
-    const { choice } = pipeline;
     const layer = choice.kind === 'layer' ? choice.layer : null;
     report.run =
       choice.kind === 'layer'
@@ -262,6 +270,11 @@ export async function run(argv: string[]): Promise<number> {
     await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(report)));
     await writeOutputFile(output, 'directions.safetensors', directionsBytes);
     await writeOutputFile(output, 'eval.json', new TextEncoder().encode(`${JSON.stringify(evalJson, null, 1)}\n`));
+    await writeCliRunCard((path, bytes) => writeOutputFile(output, path, bytes), {
+      command: 'run', argv, modelDir, config: config.raw, recipe: recipeToJson(resolveAblationRecipe(pipeline)), layer: pipeline.row, directions: directionsBytes, results: cardResults, sweep: choice.kind === 'layer' ? choice.sweep : null,
+      prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(reference ? { referenceA: promptRecords(reference.a), referenceB: promptRecords(reference.b) } : {}), ...(evalSets ? { evalHarmful: promptRecords(evalSets.a), evalHarmless: promptRecords(evalSets.b) } : {}), ...(agent ? { agent: promptRecords(agent.prompts) } : {}) },
+      report, written: ['report.json', 'directions.safetensors', 'eval.json', ...(manifest ? ['model/'] : [])],
+    });
     await output.commit();
     process.stdout.write(summary(result.outcome, choice, pipeline.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));
     return 0;

@@ -12,9 +12,9 @@ import { searchSpaceForAnalysis } from '../core/search-space';
 import { InvalidInputError } from '../base/errors';
 import type { LongCallOptions } from '../base/progress';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
-import { planAblation, writeAblation, type AblationManifest } from './ablate';
+import { planAblation, writeAblation, type AblateRunOptions, type AblationManifest } from './ablate';
 import type { DirectionProvenance } from './ablate-manifest';
-import type { AblationSelection } from './ablation-selection';
+import { resolveAblation, type AblationSelection } from './ablation-selection';
 import { evaluateAgentForAblation } from './agent-evaluation';
 import type { AnalysisOutcome } from './analyze';
 import type { EvaluationReport, EvaluationSession } from './evaluate';
@@ -130,13 +130,18 @@ async function chooseAblation(
   };
 }
 
+/** The recipe the pipeline applies: the chosen trial's, or the one the chosen layer's shorthand stands for. */
+export function pipelineRecipe(result: Pick<PipelineResult, 'selection' | 'row'>): Recipe {
+  return resolveAblation(result.selection, undefined, result.row).recipe;
+}
+
 /** Plans (validating every header and target first) and writes the edit of the pipeline's selection. */
 export async function writePipelineModel(
   folder: ModelFolder,
   output: OutputFolder,
   result: Pick<PipelineResult, 'selection' | 'row'>,
   directionSource: Omit<DirectionProvenance, 'layer'>,
-  options: LongCallOptions = {},
+  options: LongCallOptions & Pick<AblateRunOptions, 'results'> = {},
 ): Promise<AblationManifest> {
   const plan = await planAblation(folder, result.selection, result.row);
   return writeAblation(plan, output, { ...result.selection, directionSource: { ...directionSource, layer: result.row }, ...options });
