@@ -6,7 +6,7 @@
  * before any work with one line.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +65,7 @@ describe('abliterate run --trials on toy-llama', () => {
     const run = await runCli(['run', '--model', TOY, ...prompts, '--trials', String(TRIALS), '--sweep-prompts', '8', '--max-new-tokens', '16', '--out', out]);
     expect(run.stderr).not.toMatch(/^abliterate run:/m);
     expect(run.code).toBe(0);
-    expect((await readdir(out)).sort()).toEqual(['directions.safetensors', 'eval.json', 'model', 'report.json', 'trials.jsonl']);
+    expect(await readdir(out)).toEqual(expect.arrayContaining(['directions.safetensors', 'eval.json', 'model', 'recipe.json', 'report.json', 'trials.jsonl']));
 
     const trials = (await readFile(path.join(out, 'trials.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Trial);
     expect(trials.map((trial) => trial.trial)).toEqual([0, 1, 2, 3]);
@@ -74,21 +74,27 @@ describe('abliterate run --trials on toy-llama', () => {
     const evaluation = JSON.parse(await readFile(path.join(out, 'eval.json'), 'utf8'));
     const manifest = JSON.parse(await readFile(path.join(out, 'model/abliteration.json'), 'utf8'));
     expect(evaluation.search.chosenTrial).toBe(chosen.trial);
-    for (const recipe of [report.run.recipe, evaluation.recipe, evaluation.settings.recipe, manifest.recipe]) expect(recipe).toEqual(chosen.recipe);
+    const cardRecipe = JSON.parse(await readFile(path.join(out, 'recipe.json'), 'utf8'));
+    for (const recipe of [report.run.recipe, evaluation.recipe, evaluation.settings.recipe, manifest.recipe, cardRecipe]) expect(recipe).toEqual(chosen.recipe);
     // The held-out quarter of 50 + 50 prompts, not the train sample the search scored on.
     expect(evaluation.counts).toEqual({ harmful: 13, harmless: 13 });
     expect(evaluation.base.refusalRate).toBeGreaterThanOrEqual(0.9);
     expect(evaluation.ablated.refusalRate).toBeLessThan(evaluation.base.refusalRate);
     expect(run.stdout).toMatch(new RegExp(`chosen recipe: .*\\n  search trial ${chosen.trial} of ${TRIALS}`));
 
-    // The edit is `ablate --recipe` of the chosen recipe over the run's own directions file, byte for byte.
-    await writeFile(path.join(out, 'chosen-recipe.json'), JSON.stringify(chosen.recipe));
+    // The edit is `ablate --recipe` of the run card's recipe.json over the run's own directions file, byte for byte
+    // (the model card aside: it reports the run's measured figures, which a bare ablate does not have).
     const ablated = path.join(work, 'ablate');
-    const ablate = await runCli(['ablate', '--model', TOY, '--direction', 'directions.safetensors', '--recipe', 'chosen-recipe.json', '--out', ablated], out);
+    const ablate = await runCli(['ablate', '--model', TOY, '--direction', 'directions.safetensors', '--recipe', 'recipe.json', '--out', ablated], out);
     expect(ablate.code).toBe(0);
     const [fromRun, fromAblate] = [await readTree(path.join(out, 'model')), await readTree(ablated)];
     expect([...fromRun.keys()].sort()).toEqual([...fromAblate.keys()].sort());
-    for (const [file, bytes] of fromRun) expect(bytes.equals(fromAblate.get(file)!), file).toBe(true);
+    for (const [file, bytes] of fromRun) {
+      if (file === 'README.md' || file === 'abliteration.json') continue;
+      expect(bytes.equals(fromAblate.get(file)!), file).toBe(true);
+    }
+    const ablateManifest = JSON.parse(fromAblate.get('abliteration.json')!.toString('utf8'));
+    for (const key of ['recipe', 'direction', 'editedTensors', 'edits', 'tiedEmbeddings']) expect(manifest[key], key).toEqual(ablateManifest[key]);
     console.info(`toy-llama run --trials ${TRIALS}: trial ${chosen.trial} ${JSON.stringify(chosen.recipe)}; held-out refusal ${evaluation.base.refusalRate.toFixed(2)} → ${evaluation.ablated.refusalRate.toFixed(2)}, KL ${evaluation.klFirstToken.toFixed(4)}`);
   });
 
