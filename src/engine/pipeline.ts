@@ -21,7 +21,7 @@ import type { EvaluationReport, EvaluationSession } from './evaluate';
 import type { Conversation } from './generate';
 import { DEFAULT_KL_BOUND, sweepLayers, type LayerSweep } from './layer-sweep';
 import { ModelRecipeEvaluator } from './recipe-evaluator';
-import { HOOK_GRAPH_METHODS, RecipeHookModelSource } from './recipe-hook-models';
+import { RecipeHookModelSource } from './recipe-hook-models';
 import { chooseTrial, runRecipeSearch, type SearchResult, type TrialRecord } from './recipe-search';
 
 export interface PromptPair {
@@ -105,18 +105,28 @@ async function chooseAblation(
     if (!sweep.recommendation) throw new InvalidInputError(`no layer could be evaluated in the sweep (${sweep.skipped.map((entry) => `${entry.layer}: ${entry.reason}`).join('; ')})`);
     return { kind: 'layer', layer: sweep.recommendation.layer, sweep, reason: sweep.recommendation.reason };
   }
-  // The recipe search: the per-trial hook graph expresses the standard method; projections use the train-split harmless means.
-  const { space } = searchSpaceForAnalysis(outcome.report.numLayers, outcome.report.layers, outcome.directions, { methods: HOOK_GRAPH_METHODS, harmlessMeans: true });
-  const source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans: outcome.means.harmless, ...(options.onnxFile ? { onnxFile: options.onnxFile } : {}) });
-  const evaluator = await ModelRecipeEvaluator.create(session.base, source, options.train, { ...settings, falseRefusals: false });
-  const search = await runRecipeSearch(evaluator, {
-    space,
-    trials: options.trials,
-    seed: options.seed ?? 0,
+  // The recipe search on one recipe session: the methods it offers (norm-preserving where the weights allow),
+  // projections with the train-split harmless means.
+  const source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, {
+    harmlessMeans: outcome.means.harmless,
+    ...(options.onnxFile ? { onnxFile: options.onnxFile } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.onTrial ? { onTrial: (record) => options.onTrial!(record) } : {}),
   });
+  let search: SearchResult;
+  try {
+    const { space } = searchSpaceForAnalysis(outcome.report.numLayers, outcome.report.layers, outcome.directions, { methods: source.methods, harmlessMeans: true });
+    const evaluator = await ModelRecipeEvaluator.create(session.base, source, options.train, { ...settings, falseRefusals: false });
+    search = await runRecipeSearch(evaluator, {
+      space,
+      trials: options.trials,
+      seed: options.seed ?? 0,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onTrial ? { onTrial: (record) => options.onTrial!(record) } : {}),
+    });
+  } finally {
+    await source.dispose();
+  }
   if (search.cancelled) throw new InvalidInputError('the recipe search was cancelled');
   const chosen = chooseTrial(search.trials, klBound);
   if (!chosen) throw new InvalidInputError('the recipe search finished no trial');
