@@ -36,7 +36,7 @@ export interface LargeResult {
 /** Checks one MLP-down matrix of the output against the twin, chunk by chunk as the engine sums its partials. */
 async function sampleMatchesTwin(modelDir: string, outDir: string, direction: Float32Array): Promise<{ name: string; identical: boolean }> {
   const input = await openNodeModelFolder(modelDir);
-  const plan = await planAblation(input, { direction, scale: 1, targets: ['embed', 'attn', 'mlp'] });
+  const plan = await planAblation(input, { direction, scale: 1, targets: ['embed', 'attn', 'mlp'] }, null);
   const edit = [...plan.edits.values()].find((candidate) => candidate.orientation === 'columns' && candidate.tensor.name.endsWith('down_proj.weight'));
   if (!edit) throw new Error('no MLP-down tensor in the large model');
   const shard = plan.shards.find((candidate) => candidate.path === edit.shard)!;

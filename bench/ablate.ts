@@ -123,7 +123,7 @@ async function writeSideFiles(model: Omit<BenchModel, 'recipe' | 'peerPlan'>): P
   const peerPlan = path.join(model.dir, 'peer-plan.json');
   const raw = JSON.parse(await fs.readFile(model.direction, 'utf8')) as number[];
   const norm = Math.hypot(...raw);
-  const plan = await planAblation(await openNodeModelFolder(model.modelDir), { direction: Float32Array.from(raw, (value) => value / norm), scale: 1, targets: ['embed', 'attn', 'mlp'] });
+  const plan = await planAblation(await openNodeModelFolder(model.modelDir), { direction: Float32Array.from(raw, (value) => value / norm), scale: 1, targets: ['embed', 'attn', 'mlp'] }, null);
   await fs.writeFile(peerPlan, JSON.stringify(Object.fromEntries([...plan.edits].map(([name, edit]) => [name, edit.orientation]))));
   return { ...model, recipe, peerPlan };
 }

@@ -10,8 +10,7 @@ import { wilsonPair } from '../src/core/intervals';
 import { evaluateRefusals, EvaluationSession, progressSlice, resolveMarkers, runEvaluationSteps, type RefusalEvaluation } from '../src/engine/evaluate';
 import { DEFAULT_BATCH_SIZE, LanguageModel, loadGenerationTokenizer, type Conversation } from '../src/engine/generate';
 import { sweepLayers } from '../src/engine/layer-sweep';
-import { RecipeHookModelSource } from '../src/engine/recipe-hook-models';
-import { parseRecipe } from '../src/core/recipe';
+import { parseRecipe, RecipeError, type Recipe } from '../src/core/recipe';
 import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
 import { readModelConfig } from '../src/formats/hf-folder';
 import type { ModelFolder } from '../src/ports/folder';
@@ -79,7 +78,10 @@ function directionKey(source: DirectionSource): string {
 
 function ablationKey(spec: AblatedModelSpec): string {
   if (spec.kind === 'folder') return `folder:${spec.key}`;
-  if (spec.kind === 'recipe') return `recipe:${JSON.stringify(spec.recipe)}:${spec.directions.map((row) => fingerprint(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))).join(',')}`;
+  if (spec.kind === 'recipe') {
+    const rows = (list: Float32Array[] | undefined) => (list ?? []).map((row) => fingerprint(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))).join(',');
+    return `recipe:${JSON.stringify(spec.recipe)}:${rows(spec.directions)}:${rows(spec.harmlessMeans)}`;
+  }
   return `hooks:${directionKey(spec.direction)}:${spec.scale}:${[...spec.targets].sort().join('+')}:${spec.layers?.join('-') ?? 'all'}`;
 }
 
@@ -88,6 +90,16 @@ function ablationLabel(spec: AblatedModelSpec): string {
   if (spec.kind === 'recipe') return `hooks · ${spec.label}`;
   const source = spec.direction.kind === 'analysis' ? `r from layer ${spec.direction.layer}` : `r from ${spec.direction.file}${spec.direction.layer === null ? '' : ` row ${spec.direction.layer}`}`;
   return `hooks · ${source} · α ${spec.scale} · ${spec.targets.join('+')}${spec.layers ? ` · blocks ${spec.layers[0]}–${spec.layers[1]}` : ''}`;
+}
+
+/** A recipe sent by the page, checked as recipe.json is: an InvalidInputError naming the field. */
+function parseRecipeValue(value: Record<string, unknown>, numLayers: number): Recipe {
+  try {
+    return parseRecipe(value, numLayers);
+  } catch (error) {
+    if (error instanceof RecipeError) throw new InvalidInputError(`the current recipe: ${error.message}`, { field: error.field });
+    throw error;
+  }
 }
 
 function conversations(prompts: readonly PromptInput[]): Conversation[] {
@@ -167,9 +179,9 @@ export class ChatService implements ChatApi {
       this.ablated = null;
       let model: LanguageModel;
       if (spec.kind === 'recipe') {
-        const recipe = parseRecipe(spec.recipe, base.session.numLayers);
-        const source = await RecipeHookModelSource.open(base.folder, base.session.tokenizer, spec.directions, base.device ? { device: base.device } : {});
-        model = (await source.modelFor(recipe, options)).model;
+        // Every method, projection and kernel, baked into the recipe hook graph exactly as `abliterate eval --recipe` does.
+        const recipe = parseRecipeValue(spec.recipe, base.session.numLayers);
+        model = await base.session.loadAblated({ recipe, directions: spec.directions, ...(spec.harmlessMeans ? { harmlessMeans: spec.harmlessMeans } : {}) }, options);
       } else if (spec.kind === 'hooks') {
         const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
         model = await base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);

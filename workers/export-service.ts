@@ -1,44 +1,53 @@
 /**
- * The export engine in-thread (ExportApi): open the model folder, resolve the direction exactly as
- * `abliterate ablate` does, validate everything (planAblation) before creating any output, stream
+ * The export engine in-thread (ExportApi): open the model folder, resolve the current ablation (recipe and
+ * direction rows) exactly as `abliterate ablate` does, validate everything (planAblation) before creating any output, stream
  * writeAblation into the chosen browser output folder, verify before commit, and hand back what to download.
  * The worker (workers/export.worker.ts) wraps this class; tests may run it on the page directly.
  */
 import { Sha256 } from '../src/core/sha256';
-import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from '../src/formats/direction-file';
-import { readModelConfig } from '../src/formats/hf-folder';
+import { parseRecipe, RecipeError, type Recipe } from '../src/core/recipe';
+import { encodeDirectionsSafetensors, parseDirectionFile } from '../src/formats/direction-file';
+import { readModelConfig, type ModelConfig } from '../src/formats/hf-folder';
+import type { AblationSelection } from '../src/engine/ablation-selection';
+import type { DirectionProvenance } from '../src/engine/ablate-manifest';
+import { recipeFromFile, shorthandFromFile } from '../src/engine/selection-from-file';
+import type { AblationSpec } from '../src/protocol/ablation-spec';
 import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } from '../src/engine/backend-choice';
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
 import { MODEL_CARD_FILE } from '../src/engine/model-card';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { DirectoryOutputFolder, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
 import { openExportStaging, discardExportStaging } from '../src/platform/browser-staging';
-import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportDirection, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
+import { InvalidInputError } from '../src/base/errors';
+import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
 
-interface ResolvedDirection {
-  direction: Float32Array; // [dModel], unit
-  provenance: { file: string; sha256: string; layer: number | null };
-}
-
-function resolveDirection(source: ExportDirection, hiddenSize: number, numLayers: number): ResolvedDirection {
-  if (source.kind === 'analysis') {
-    // The same file `abliterate analyze` writes (and the report download saves): `--direction
-    // directions.safetensors --layer N` then gives the very same unit vector and manifest.
-    const bytes = encodeDirectionsSafetensors(source.directions);
-    const parsed = parseDirectionFile('directions.safetensors', bytes);
-    return {
-      direction: selectDirection(parsed, { layer: source.layer, hiddenSize, numLayers }),
-      provenance: { file: 'directions.safetensors', sha256: new Sha256().update(bytes).hexDigest(), layer: source.layer },
-    };
+/**
+ * The selection the current ablation describes, exactly as `abliterate ablate` builds it from the same directions
+ * file and flags (or recipe): the analysis' rows become the `directions.safetensors` that `abliterate analyze`
+ * writes (and the report download saves), so `--direction directions.safetensors --layer N` (or `--recipe`) gives
+ * the very same edit and manifest.
+ */
+function selectionFor(spec: AblationSpec, config: ModelConfig): { selection: AblationSelection; provenance: DirectionProvenance } {
+  const file = spec.directions.kind === 'analysis' ? 'directions.safetensors' : spec.directions.file;
+  const bytes = spec.directions.kind === 'analysis' ? encodeDirectionsSafetensors(spec.directions.rows) : spec.directions.bytes;
+  const parsed = parseDirectionFile(file, bytes);
+  const sha256 = new Sha256().update(bytes).hexDigest();
+  if (spec.shorthand) {
+    const { row, scale, targets, layers } = spec.shorthand;
+    const chosen = shorthandFromFile(parsed, config, { layer: row ?? undefined, scale, targets, ...(layers ? { layers } : {}) });
+    return { selection: chosen.selection, provenance: { file, sha256, layer: chosen.row } };
   }
-  const parsed = parseDirectionFile(source.file, source.bytes);
-  const layer = parsed.perLayer ? (source.layer ?? undefined) : undefined;
-  return {
-    direction: selectDirection(parsed, { layer, hiddenSize }),
-    provenance: { file: source.file, sha256: new Sha256().update(source.bytes).hexDigest(), layer: layer ?? null },
-  };
+  let recipe: Recipe;
+  try {
+    recipe = parseRecipe(spec.recipe, config.numLayers);
+  } catch (error) {
+    if (error instanceof RecipeError) throw new InvalidInputError(`the current recipe: ${error.message}`, { field: error.field });
+    throw error;
+  }
+  const chosen = recipeFromFile(parsed, config, recipe, 'the current recipe');
+  return { selection: chosen.selection, provenance: { file, sha256, layer: chosen.row } };
 }
 
 export class ExportService implements ExportApi {
@@ -59,11 +68,10 @@ export class ExportService implements ExportApi {
     const started = performance.now();
     const folder = await openFolderDescriptor(request.folder);
     const config = await readModelConfig(folder);
-    const { direction, provenance } = resolveDirection(request.direction, config.hiddenSize, config.numLayers);
-    const selection = { direction, scale: request.scale, targets: request.targets, layers: request.layers ?? undefined };
+    const { selection, provenance } = selectionFor(request.ablation, config);
     // Everything is validated before an output exists.
     // The recipe the manifest records names the direction's row, as the CLI's does for the same file and layer.
-    const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
+    const plan = await planAblation(folder, selection, provenance.layer, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
       checkDownloadNames([...new Set([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE])]);

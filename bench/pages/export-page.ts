@@ -65,10 +65,12 @@ async function timeExport(folder: FolderDescriptor, task: ExportTask): Promise<{
       1,
       {
         folder,
-        direction: { kind: 'file', file: 'direction.json', bytes: new TextEncoder().encode(task.directionJson), layer: null },
-        scale: 1,
-        targets: ['embed', 'attn', 'mlp'],
-        layers: null,
+        ablation: {
+          recipe: { method: 'standard', direction: 0, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } },
+          label: 'direction.json, α 1',
+          directions: { kind: 'file', file: 'direction.json', bytes: new TextEncoder().encode(task.directionJson) },
+          shorthand: { row: null, scale: 1, targets: ['embed', 'attn', 'mlp'], layers: null },
+        },
         destination: { kind: 'downloads' },
         backend: task.backend,
       },

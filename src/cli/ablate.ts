@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const results = evalPath === undefined ? null : resultsFromEvaluation(evaluationFiguresFromJson(evalPath, await readInputText(evalPath, 'eval file')), `${basename(evalPath)} (given with --eval)`);
   const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
-  const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
+  const plan = await planAblation(input, selection, directionSource.layer, { onnx: values.onnx === true });
   checkEditsFitChunk(plan, maxChunkBytes);
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : []), ...(evalPath ? [evalPath] : [])], onNote: printNote });
 

@@ -1,6 +1,6 @@
 /**
- * Everything a recipe search needs before its first trial, shared by `abliterate optimize`, `abliterate run
- * --trials` and the throughput measurement: the base model (prompts checked against its context), the
+ * Everything a recipe search needs before its first trial, shared by `abliterate optimize` and the
+ * throughput measurement (`abliterate run --trials` searches inside the engine's pipeline, engine/pipeline.ts): the base model (prompts checked against its context), the
  * analysis (directions, harmless means, the held-out split), the evaluation prompts, the search space and an
  * evaluator whose base first-token logits are computed once.
  */

@@ -4,11 +4,12 @@
  */
 import { RECIPE_FIELDS } from '../core/recipe';
 import { Sha256 } from '../core/sha256';
-import { parseDirectionFile, selectDirection } from '../formats/direction-file';
+import { parseDirectionFile } from '../formats/direction-file';
 import type { ModelConfig } from '../formats/hf-folder';
 import { parseRecipeFile } from '../formats/recipe-file';
 import type { AblationSelection } from '../engine/ablation-selection';
 import type { DirectionProvenance } from '../engine/ablate-manifest';
+import { recipeFromFile, shorthandFromFile } from '../engine/selection-from-file';
 import { InvalidInputError } from '../base/errors';
 import { parseAblationOptions, readInputFile } from './common';
 
@@ -29,34 +30,16 @@ export async function readCommandSelection(values: Record<string, unknown>, dire
   const recipePath = values.recipe as string | undefined;
   if (recipePath === undefined) {
     const { layer, scale, targets, layers } = parseAblationOptions(values);
-    const direction = selectDirection(parsed, { layer, hiddenSize: config.hiddenSize, numLayers: config.numLayers });
-    return { selection: { direction, scale, targets, layers }, directionSource: { file: directionPath, sha256, layer: layer ?? null } };
+    const { selection } = shorthandFromFile(parsed, config, { layer, scale, targets, ...(layers ? { layers } : {}) });
+    return { selection, directionSource: { file: directionPath, sha256, layer: layer ?? null } };
   }
   const mixed = SHORTHAND_FLAGS.filter((flag) => values[flag] !== undefined);
   if (mixed.length > 0) {
     throw new InvalidInputError(`--recipe replaces ${mixed.map((flag) => `--${flag}`).join(', ')}; put those settings in ${recipePath} instead`);
   }
   const recipe = parseRecipeFile(recipePath, await readInputFile(recipePath, 'recipe file'), config.numLayers);
-  if (recipe.projection !== 'none' && !parsed.harmlessMeans) {
-    throw new InvalidInputError(
-      `${directionPath}: holds no harmless_mean, which the projection "${recipe.projection}" of ${recipePath} needs; use the directions.safetensors abliterate analyze writes`,
-      { file: directionPath },
-    );
-  }
-  if (parsed.perLayer && parsed.rows.length !== config.numLayers + 1) {
-    throw new InvalidInputError(
-      `${directionPath}: holds ${parsed.rows.length} per-layer directions but the model has ${config.numLayers} layers (${config.numLayers + 1} expected); was it made for another model?`,
-      { file: directionPath },
-    );
-  }
-  if (parsed.rows[0].length !== config.hiddenSize) {
-    throw new InvalidInputError(`${directionPath}: the directions have ${parsed.rows[0].length} values but ${config.file} says hidden_size ${config.hiddenSize}`, { file: directionPath });
-  }
-  const layer = typeof recipe.direction === 'number' && Number.isInteger(recipe.direction) && parsed.perLayer ? recipe.direction : null;
-  return {
-    selection: { recipe, directions: parsed.rows, harmlessMeans: parsed.harmlessMeans },
-    directionSource: { file: directionPath, sha256, layer },
-  };
+  const { selection, row } = recipeFromFile(parsed, config, recipe, recipePath);
+  return { selection, directionSource: { file: directionPath, sha256, layer: row } };
 }
 
 /** `--help` text for recipes, from the one schema (RECIPE_FIELDS) the README and the UI also follow. */

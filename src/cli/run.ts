@@ -22,10 +22,11 @@ import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
 import { createNodeSessionFactory } from '../platform/ort-node';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
-import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
+import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, planAblation, type AblationManifest } from '../engine/ablate';
 import { contextLengthOf, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, type Conversation } from '../engine/generate';
 import { EvaluationSession, type EvaluationReport } from '../engine/evaluate';
-import { DEFAULT_KL_BOUND, sweepLayers, type LayerSweep } from '../engine/layer-sweep';
+import { DEFAULT_KL_BOUND } from '../engine/layer-sweep';
+import { pipelineRecipe as resolveAblationRecipe, runPipeline, writePipelineModel, type PipelineChoice } from '../engine/pipeline';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import {
   ABLATION_OPTIONS,
@@ -42,10 +43,9 @@ import {
 } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { agentHelp, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
-import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { resultsFromEvaluation } from '../formats/model-card';
-import { recipeFromShorthand, recipeToJson } from '../core/recipe';
+import { recipeToJson } from '../core/recipe';
 import { promptRecords, writeCliRunCard } from './run-card-output';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
@@ -58,17 +58,20 @@ export const help = `Usage: abliterate run --model DIR --harmful FILE --harmless
                     [--position -1] [--held-out 0.25] [--seed 0] [--batch-size N]
                     [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--sweep-prompts ${DEFAULT_SWEEP_PROMPTS}]
                     [--sweep-top ${DEFAULT_SWEEP_TOP} | --sweep-layers A-B]
-                    [--layer N] [--scale 1] [--targets embed,attn,mlp] [--markers FILE]
+                    [--layer N] [--scale 1] [--targets embed,attn,mlp] [--trials N] [--markers FILE]
                     [--agent FILE [--action-keys cmd,command]]
 
 The whole recipe in one go:
   1. analyze   per-layer directions from the train split of both prompt files (as 'abliterate analyze')
   2. sweep     for each candidate layer's direction, hook-ablated refusal rate and first-token KL on a sample
                of the train prompts; recommended layer = lowest refusal rate with KL ≤ --kl-bound (ties: lower KL)
-  3. eval      base vs ablated with the recommended layer on the held-out prompts (as 'abliterate eval')
+               (with --trials N: the recipe search instead, as 'abliterate optimize' on the same train sample;
+               the chosen trial = lowest refusal rate on the Pareto front with KL ≤ --kl-bound)
+  3. eval      base vs ablated with the recommended layer (or chosen recipe) on the held-out prompts (as 'abliterate eval')
   4. ablate    when DIR has *.safetensors, the edited model (as 'abliterate ablate') in OUT/model/
 Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/, and
-the rest of a run card: recipe.json, sweep.json, the prompt sets with SHA256SUMS, reproduce.sh, README.md.
+the rest of a run card: recipe.json, sweep.json, the prompt sets with SHA256SUMS, reproduce.sh, README.md
+(and OUT/trials.jsonl with --trials).
 OUT is written as OUT.partial/ and renamed when complete.
 
 Options:
@@ -92,6 +95,8 @@ Options:
   --layer N            skip the sweep and use this layer index
   --scale α            ablation strength (default 1)
   --targets LIST       comma-separated subset of embed,attn,mlp (default all three)
+  --trials N           choose a recipe with N trials of the recipe search instead of the single-layer sweep
+                       (direction, projection, per-block kernels; standard method); the edit applies that recipe
   --markers FILE       refusal markers instead of the default list (.json array or .txt one per line)
   --threads N          onnxruntime threads for the capture (default: all cores)
 ${agentHelp(23)}
@@ -138,6 +143,7 @@ export async function run(argv: string[]): Promise<number> {
     'sweep-layers': { type: 'string' },
     'sweep-top': { type: 'string' },
     ...ABLATION_OPTIONS,
+    trials: { type: 'string' },
     markers: { type: 'string' },
     threads: { type: 'string' },
     ...AGENT_OPTIONS,
@@ -156,6 +162,11 @@ export async function run(argv: string[]): Promise<number> {
   if (sweepRange && values['sweep-top'] !== undefined) throw new InvalidInputError('give either --sweep-top or --sweep-layers, not both');
   const { layer: fixedLayer, scale, targets } = parseAblationOptions(values);
   const threads = integerOption(values, 'threads', 0, (n) => n >= 0);
+  const trials = values.trials === undefined ? undefined : integerOption(values, 'trials', 1, (n) => n >= 1);
+  if (trials !== undefined) {
+    const clashing = (['layer', 'scale', 'targets', 'sweep-layers', 'sweep-top'] as const).filter((flag) => values[flag] !== undefined);
+    if (clashing.length > 0) throw new InvalidInputError(`--trials chooses the whole recipe; drop ${clashing.map((flag) => `--${flag}`).join(', ')}`);
+  }
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
 
   // Everything cheap is read and checked before anything is written or computed.
@@ -178,7 +189,8 @@ export async function run(argv: string[]): Promise<number> {
   const hasSafetensors = folder.list().some((path) => path.endsWith('.safetensors'));
   // The weights are validated now (every header, the index, the targets), not after hours of analysis and sweep:
   // the plan depends on the direction only through its length, so any unit vector of hidden_size stands in.
-  if (hasSafetensors) checkEditsFitChunk(await planAblation(folder, { direction: unitVector(config.hiddenSize), scale, targets }), DEFAULT_MAX_CHUNK_BYTES);
+  // A search may weight any component, so its plan is checked with all of them.
+  if (hasSafetensors) checkEditsFitChunk(await planAblation(folder, { direction: unitVector(config.hiddenSize), scale, targets: trials === undefined ? targets : ['embed', 'attn', 'mlp'] }, null), DEFAULT_MAX_CHUNK_BYTES);
   const started = Date.now();
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, harmfulPath, harmlessPath], onNote: printNote });
   const onProgress = createProgressPrinter();
@@ -198,67 +210,73 @@ export async function run(argv: string[]): Promise<number> {
       const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, reference, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
       try {
         const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
-        const settings = { maxNewTokens, ...(batchSize ? { batchSize } : {}), ...(markers ? { markers } : {}), signal, onProgress };
-        // 2. sweep on train prompts
-        let sweep: LayerSweep | null = null;
-        let layer = fixedLayer;
-        if (layer === undefined) {
-          const range = sweepRange ?? null;
-          const candidates = range
-            ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index)
-            : outcome.analysis.layerRanking.slice(0, sweepTop).sort((a, b) => a - b);
-          sweep = await sweepLayers(
-            session,
-            outcome.directions,
-            { harmful: spreadSample(pick(harmful, outcome.split.harmful.train), sweepPrompts), harmless: spreadSample(pick(harmless, outcome.split.harmless.train), sweepPrompts) },
-            { ...settings, candidateLayers: candidates, klBound, scale, targets },
-          );
-          if (!sweep.recommendation) throw new InvalidInputError(`no layer could be evaluated in the sweep (${sweep.skipped.map((entry) => `${entry.layer}: ${entry.reason}`).join('; ')})`);
-          layer = sweep.recommendation.layer;
-        }
-        // 3. eval on held-out prompts
         const heldOut = {
           harmful: evalSets ? evalSets.a : outcome.split.harmful.heldOut.length ? pick(harmful, outcome.split.harmful.heldOut) : harmful,
           harmless: evalSets ? evalSets.b : outcome.split.harmless.heldOut.length ? pick(harmless, outcome.split.harmless.heldOut) : harmless,
         };
-        const direction = outcome.directions[layer]!;
-        const evaluation = await session.evaluate({ direction, scale, targets }, heldOut, settings);
-        if (agent) evaluation.agent = await evaluateAgentForAblation(session, { direction, scale, targets }, agent.prompts, { ...settings, actionKeys: agent.actionKeys });
-        return { outcome, sweep, layer, direction, evaluation, heldOutIsTrain: !evalSets && outcome.split.harmful.heldOut.length === 0 };
+        const range = sweepRange ?? null;
+        const candidates = range ? Array.from({ length: range[1] - range[0] + 1 }, (_, index) => range[0] + index) : outcome.analysis.layerRanking.slice(0, sweepTop).sort((a, b) => a - b);
+        // 2. choose on a sample of the train prompts (sweep or search), 3. evaluate on the held-out prompts
+        const pipeline = await runPipeline(session, folder, outcome, {
+          train: { harmful: spreadSample(pick(harmful, outcome.split.harmful.train), sweepPrompts), harmless: spreadSample(pick(harmless, outcome.split.harmless.train), sweepPrompts) },
+          heldOut,
+          ...(fixedLayer !== undefined ? { fixedLayer } : {}),
+          candidates,
+          ...(trials !== undefined ? { trials } : {}),
+          seed,
+          klBound,
+          scale,
+          targets,
+          maxNewTokens,
+          ...(batchSize ? { batchSize } : {}),
+          ...(markers ? { markers } : {}),
+          onnxFile: graphs.decoder,
+          ...(agent ? { agent: { prompts: agent.prompts, actionKeys: agent.actionKeys } } : {}),
+          signal,
+          onProgress,
+        });
+        return { outcome, pipeline, heldOutIsTrain: !evalSets && outcome.split.harmful.heldOut.length === 0 };
       } finally {
         await session.dispose();
       }
     });
-    // 4. ablate
+    // 4. ablate: the very selection that was evaluated
     const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
-    const cardResults = resultsFromEvaluation(result.evaluation, `eval.json: layer ${result.layer}, ${evalSets ? 'the --eval-* prompt files' : 'the held-out split'}`);
+    const { pipeline } = result;
+    const { choice } = pipeline;
+    const chosenText = choice.kind === 'layer' ? `layer ${choice.layer}` : `search trial ${choice.chosen.trial}`;
+    const cardResults = resultsFromEvaluation(pipeline.evaluation, `eval.json: ${chosenText}, ${evalSets ? 'the --eval-* prompt files' : 'the held-out split'}`);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
-      const selection = { direction: result.direction, scale, targets };
-      const plan = await planAblation(folder, selection);
       manifest = await withInterrupt((signal) =>
-        writeAblation(plan, subfolder(output, 'model'), { ...selection, directionSource: { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes), layer: result.layer }, results: cardResults, signal, onProgress }),
+        writePipelineModel(folder, subfolder(output, 'model'), pipeline, { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes) }, { results: cardResults, signal, onProgress }),
       );
     }
     const report = result.outcome.report;
-    report.run = { recommendedLayer: result.layer, recommendation: result.sweep?.recommendation ?? { layer: result.layer, reason: 'chosen with --layer' }, klBound };
+    const layer = choice.kind === 'layer' ? choice.layer : null;
+    report.run =
+      choice.kind === 'layer'
+        ? { recommendedLayer: choice.layer, recommendation: choice.sweep?.recommendation ?? { layer: choice.layer, reason: choice.reason }, klBound }
+        : { recommendedLayer: null, recipe: choice.chosen.recipe, recommendation: { trial: choice.chosen.trial, reason: choice.reason }, klBound };
     const evalJson = {
-      ...result.evaluation,
-      layer: result.layer,
+      ...pipeline.evaluation,
+      layer,
+      ...(choice.kind === 'recipe' ? { recipe: choice.chosen.recipe, search: { trials: choice.search.trials.length, chosenTrial: choice.chosen.trial, paretoTrials: choice.search.pareto.map((trial) => trial.trial) } } : {}),
       split: 'held-out',
       ...(result.heldOutIsTrain ? { note: '--held-out 0: evaluated on the same prompts the direction came from' } : {}),
-      layerSweep: result.sweep,
+      layerSweep: choice.kind === 'layer' ? choice.sweep : null,
     };
+    if (choice.kind === 'recipe') await writeOutputFile(output, 'trials.jsonl', new TextEncoder().encode(choice.search.trials.map((trial) => `${JSON.stringify(trial)}\n`).join('')));
     await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(report)));
     await writeOutputFile(output, 'directions.safetensors', directionsBytes);
     await writeOutputFile(output, 'eval.json', new TextEncoder().encode(`${JSON.stringify(evalJson, null, 1)}\n`));
     await writeCliRunCard((path, bytes) => writeOutputFile(output, path, bytes), {
-      command: 'run', argv, modelDir, config: config.raw, recipe: recipeToJson(recipeFromShorthand({ layer: result.layer, scale, targets })), layer: result.layer, directions: directionsBytes, results: cardResults, sweep: result.sweep,
+      command: 'run', argv, modelDir, config: config.raw, recipe: recipeToJson(resolveAblationRecipe(pipeline)), layer: pipeline.row, directions: directionsBytes, results: cardResults, sweep: choice.kind === 'layer' ? choice.sweep : null,
       prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(reference ? { referenceA: promptRecords(reference.a), referenceB: promptRecords(reference.b) } : {}), ...(evalSets ? { evalHarmful: promptRecords(evalSets.a), evalHarmless: promptRecords(evalSets.b) } : {}), ...(agent ? { agent: promptRecords(agent.prompts) } : {}) },
       report, written: ['report.json', 'directions.safetensors', 'eval.json', ...(manifest ? ['model/'] : [])],
     });
     await output.commit();
-    process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));
+    process.stdout.write(summary(result.outcome, choice, pipeline.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));
     return 0;
   } catch (error) {
     await output.abort().catch(() => undefined);
@@ -317,28 +335,38 @@ export async function analyze(
   }
 }
 
-function summary(outcome: AnalysisOutcome, sweep: LayerSweep | null, layer: number, evaluation: EvaluationReport, manifest: AblationManifest | null, outDir: string, seconds: number, evaluationSource: 'held-out' | 'eval-file'): string {
+function summary(outcome: AnalysisOutcome, choice: PipelineChoice, evaluation: EvaluationReport, manifest: AblationManifest | null, outDir: string, seconds: number, evaluationSource: 'held-out' | 'eval-file'): string {
   const percent = (value: number | undefined) => (value === undefined ? '     —' : `${(value * 100).toFixed(1).padStart(5)}%`);
   const fixed = (value: number | undefined, digits: number) => (value === undefined ? '—' : value.toFixed(digits));
-  const sweepRows = new Map((sweep?.rows ?? []).map((row) => [row.layer, row]));
-  const lines = ['', 'layer    AUC  refusal before  refusal after  first-token KL   (sweep: train prompts)'];
-  for (const entry of outcome.report.layers) {
-    const row = sweepRows.get(entry.index);
-    if (!row && entry.index !== layer) continue;
-    lines.push(
-      `${entry.index === layer ? '→' : ' '}${String(entry.index).padStart(4)}  ${fixed(entry.auc, 3).padStart(5)}  ${percent(sweep?.baseRefusalRate).padStart(14)}  ${percent(row?.refusalRate).padStart(13)}  ${fixed(row?.klFirstToken, 4).padStart(14)}`,
-    );
+  const lines: string[] = [''];
+  let chosen: string;
+  if (choice.kind === 'layer') {
+    const { sweep, layer } = choice;
+    const sweepRows = new Map((sweep?.rows ?? []).map((row) => [row.layer, row]));
+    lines.push('layer    AUC  refusal before  refusal after  first-token KL   (sweep: train prompts)');
+    for (const entry of outcome.report.layers) {
+      const row = sweepRows.get(entry.index);
+      if (!row && entry.index !== layer) continue;
+      lines.push(
+        `${entry.index === layer ? '→' : ' '}${String(entry.index).padStart(4)}  ${fixed(entry.auc, 3).padStart(5)}  ${percent(sweep?.baseRefusalRate).padStart(14)}  ${percent(row?.refusalRate).padStart(13)}  ${fixed(row?.klFirstToken, 4).padStart(14)}`,
+      );
+    }
+    lines.push('', `recommended layer ${layer}: ${choice.reason}`);
+    chosen = `layer ${layer}`;
+  } else {
+    lines.push(`recipe search (train prompts): ${choice.search.trials.length} trials, ${choice.search.pareto.length} on the Pareto front`);
+    lines.push(`chosen recipe: ${JSON.stringify(choice.chosen.recipe)}`, `  ${choice.reason}`);
+    chosen = `trial ${choice.chosen.trial}`;
   }
   lines.push(
-    '',
-    `recommended layer ${layer}: ${sweep?.recommendation?.reason ?? 'chosen with --layer'}`,
-    `${evaluationSource} evaluation, layer ${layer}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
+    `${evaluationSource} evaluation, ${chosen}: refusal ${percent(evaluation.base.refusalRate).trim()} → ${percent(evaluation.ablated.refusalRate).trim()} (${evaluation.counts.harmful} prompts), first-token KL ${evaluation.klFirstToken.toFixed(4)} (${evaluation.counts.harmless} prompts)`,
     ...(evaluation.agent ? [formatAgentEvaluation(evaluation.agent)] : []),
     '',
     'files written:',
     `  ${outDir}/report.json`,
     `  ${outDir}/directions.safetensors   (${outcome.directions.length} × ${outcome.directions[0]?.length ?? 0})`,
     `  ${outDir}/eval.json`,
+    ...(choice.kind === 'recipe' ? [`  ${outDir}/trials.jsonl   (${choice.search.trials.length} trials)`] : []),
     manifest ? `  ${outDir}/model/   (${Object.keys(manifest.files).length} files, ${manifest.editedTensors.length} tensors edited)` : `  (no *.safetensors in the model folder: no edited model written)`,
     `done in ${seconds.toFixed(1)} s`,
     '',

@@ -64,14 +64,15 @@ export interface PlanOptions {
 }
 
 /**
- * `shorthandLayer`: the directions-file row the shorthand's direction came from (recorded in the manifest's recipe).
+ * `directionRow`: the directions-file row a shorthand's direction is (its provenance's layer; null for a single
+ * direction), recorded in the manifest's recipe. Ignored for a recipe, which names its own direction.
  */
-export async function planAblation(input: ModelFolder, selection: AblationSelection, shorthandLayer?: number, options: PlanOptions = {}): Promise<AblationPlan> {
+export async function planAblation(input: ModelFolder, selection: AblationSelection, directionRow: number | null, options: PlanOptions = {}): Promise<AblationPlan> {
   // Checks that need no model first, so a bad recipe or direction fails before the folder is read.
-  resolveAblation(selection, undefined, shorthandLayer);
+  resolveAblation(selection, undefined, directionRow);
   checkPortableNames(input);
   const config = await readModelConfig(input);
-  const ablation = resolveAblation(selection, config.numLayers, shorthandLayer);
+  const ablation = resolveAblation(selection, config.numLayers, directionRow);
   if (ablation.dModel !== config.hiddenSize) {
     throw new InvalidInputError(
       `the direction has ${ablation.dModel} values but ${config.file} says hidden_size ${config.hiddenSize}; use a direction computed for this model`,

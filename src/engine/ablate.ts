@@ -52,7 +52,8 @@ export interface AblateRunOptions {
 export async function ablateModel(input: ModelFolder, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
   let plan: AblationPlan;
   try {
-    plan = await planAblation(input, options, options.directionSource?.layer ?? undefined, { onnx: options.onnx === true });
+    // Without a provenance the direction is a bare vector: a single direction, not a row of a file.
+    plan = await planAblation(input, options, options.directionSource?.layer ?? null, { onnx: options.onnx === true });
   } catch (error) {
     await output.abort();
     throw error;

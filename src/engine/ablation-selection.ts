@@ -60,10 +60,22 @@ export function isShorthandSelection(selection: AblationSelection): selection is
 
 /**
  * Resolves a selection. `numLayers` (the model's block count, when known) checks a per-layer directions file
- * against the model. Errors are InvalidInputError with one clear sentence.
+ * against the model. A shorthand needs `directionRow`, the row of the directions file its direction is (the
+ * recipe it stands for names it): a hidden-state index, or null for a single direction, which is the one row of
+ * its file, so its recipe says direction 0 (`--recipe` with direction 0 over that file is the same edit). There is
+ * no default: a forgotten row must not silently record the embedding output. Errors are InvalidInputError with
+ * one clear sentence.
  */
-export function resolveAblation(selection: AblationSelection, numLayers?: number, shorthandLayer = 0): ResolvedAblation {
-  if (isShorthandSelection(selection)) return resolveShorthand(selection, shorthandLayer);
+export function resolveAblation(selection: RecipeSelection, numLayers?: number): ResolvedAblation;
+export function resolveAblation(selection: AblationSelection, numLayers: number | undefined, directionRow: number | null): ResolvedAblation;
+export function resolveAblation(selection: AblationSelection, numLayers?: number, directionRow?: number | null): ResolvedAblation {
+  if (isShorthandSelection(selection)) {
+    if (directionRow === undefined) throw new TypeError('resolveAblation: a shorthand selection needs the direction row it came from (null for a single direction)');
+    if (directionRow !== null && !(Number.isInteger(directionRow) && directionRow >= 0 && (numLayers === undefined || directionRow <= numLayers))) {
+      throw new InvalidInputError(`direction row ${directionRow} is not a hidden-state index 0..${numLayers ?? 'L'}`);
+    }
+    return resolveShorthand(selection, directionRow ?? 0);
+  }
   const { recipe, directions, harmlessMeans, reference } = selection;
   if (directions.length === 0) throw new InvalidInputError('no direction rows were given');
   const dModel = directions[0].length;

@@ -23,8 +23,11 @@ export type DirectionSource =
 export type AblatedModelSpec =
   | { kind: 'hooks'; direction: DirectionSource; scale: number; targets: AblationComponent[]; layers?: [number, number] }
   | { kind: 'folder'; folder: FolderDescriptor; key: string /* identifies the folder's content */ }
-  /** A whole recipe (recipe.json value) over the analysis' per-layer directions, e.g. a search trial's. */
-  | { kind: 'recipe'; recipe: Record<string, unknown>; label: string; directions: Float32Array[] /* [L + 1] × [dModel] */ };
+  /**
+   * A whole recipe (recipe.json value) over direction rows — the analysis' per-layer directions or an imported
+   * file's (one row for a single direction) — with the file's harmless means when the recipe projects.
+   */
+  | { kind: 'recipe'; recipe: Record<string, unknown>; label: string; directions: Float32Array[] /* [rows] × [dModel] */; harmlessMeans?: Float32Array[] /* [L + 1] × [dModel] */ };
 
 export interface ChatModelsSpec {
   base: FolderDescriptor;

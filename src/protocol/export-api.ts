@@ -1,11 +1,11 @@
 /**
- * The export worker's API: orthogonalize the open model folder's safetensors against a direction and deliver
+ * The export worker's API: orthogonalize the open model folder's safetensors with the current ablation and deliver
  * the edited folder. One interface, implemented by the in-thread service (workers/export-service.ts) and the
  * comlink proxy (src/clients/export-client.ts) alike.
  */
 import type { LongCallOptions, Progress } from '../base/progress';
 import { InvalidInputError } from '../base/errors';
-import type { AblationComponent } from '../core/recipe';
+import type { AblationSpec } from './ablation-spec';
 import type { FolderDescriptor } from '../ports/folder-descriptor';
 import type { Envelope } from './envelope';
 
@@ -13,15 +13,6 @@ import type { Envelope } from './envelope';
 export type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 import type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 import type { ModelCardResults } from '../formats/model-card';
-
-/**
- * The direction: the analysis' per-layer directions with the selected row (recorded in the manifest as the
- * `directions.safetensors` that `abliterate analyze` writes and the report download saves), or a direction
- * file the user imported (`layer` picks the row of a per-layer file).
- */
-export type ExportDirection =
-  | { kind: 'analysis'; directions: Float32Array[] /* [L+1][dModel] */; layer: number }
-  | { kind: 'file'; file: string; bytes: Uint8Array; layer: number | null };
 
 /** Where the edited folder goes: a directory the user picked, one download per file, or one zip download. */
 export type ExportDestination =
@@ -31,12 +22,8 @@ export type ExportDestination =
 
 export interface ExportRequest {
   folder: FolderDescriptor;
-  direction: ExportDirection;
-  scale: number;
-  /** The tensor groups edited (the CLI's --targets). */
-  targets: AblationComponent[];
-  /** Inclusive block range for attn/mlp, as the CLI's --layers A-B. */
-  layers: [number, number] | null;
+  /** The current ablation: the recipe and the direction rows it reads (the one value chat and evaluation use too). */
+  ablation: AblationSpec;
   destination: ExportDestination;
   backend: ExportBackendChoice;
   /** Largest chunk read at once (the CLI's --chunk-mb); the engine's default when absent. */

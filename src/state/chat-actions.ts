@@ -1,15 +1,14 @@
 /**
- * Chat actions: what the ablated side is (from the workbench's analysis result, selected layer and imported
- * direction, or an exported folder), sending one prompt to both sides, stopping, and conversation history.
+ * Chat actions: what the ablated side is (the current ablation of src/state/ablation.ts as hooks, or an
+ * exported folder), sending one prompt to both sides, stopping, and conversation history.
  * Sending while a reply is being generated is refused with a message; the typed text stays in the box.
  */
-import { parseDirectionFile } from '../formats/direction-file';
 import { chatClient } from '../clients/chat-client';
 import type { FolderDescriptor, PromptMessage, ResolvedBackend } from '../protocol/analysis-api';
-import type { AblationComponent } from '../core/recipe';
 import type { AblatedModelSpec, ChatModelsSpec, ChatReply, ChatSide } from '../protocol/chat-api';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import { reportError } from './actions';
+import { clearRecipe, currentAblation } from './ablation';
 import { chatStore, type ChatState, type ChatTurn } from './chat-store';
 import { workbenchStore } from './store';
 
@@ -23,23 +22,23 @@ export function generationBackend(): ResolvedBackend {
   return webGpu?.auto ?? 'wasm';
 }
 
-/** What the ablated side would be now, and why not when it cannot be. */
-export function currentAblation(chat: ChatState = chatStore.getState()): { spec: AblatedModelSpec | null; why: string } {
+/** What the ablated side would be now (the current ablation as hooks, or an exported folder), and why not when it cannot be. */
+export function ablatedSideSpec(chat: ChatState = chatStore.getState()): { spec: AblatedModelSpec | null; why: string } {
   if (chat.ablatedSource === 'folder') {
     if (!chat.ablatedFolder) return { spec: null, why: 'Choose the exported model folder for the ablated side.' };
     return { spec: { kind: 'folder', folder: chat.ablatedFolder.descriptor, key: chat.ablatedFolder.key }, why: '' };
   }
-  const workbench = workbenchStore.getState();
-  if (chat.recipe && workbench.result) return { spec: { kind: 'recipe', recipe: chat.recipe.recipe, label: chat.recipe.label, directions: workbench.result.directions }, why: '' };
-  const layer = workbench.selectedLayer;
-  const hooks = { scale: chat.scale, targets: [...chat.targets] };
-  if (chat.targets.length === 0) return { spec: null, why: 'Tick at least one ablation target (embed, attn, mlp).' };
-  const fromAnalysis = workbench.result && layer !== null ? workbench.result.directions[layer] : undefined;
-  const fromFile = workbench.importedDirection;
-  const useFile = fromFile && (chat.directionChoice === 'file' || !fromAnalysis);
-  if (useFile) return { spec: { kind: 'hooks', direction: { kind: 'file', file: fromFile.file, bytes: fromFile.bytes, layer }, ...hooks }, why: '' };
-  if (fromAnalysis && layer !== null) return { spec: { kind: 'hooks', direction: { kind: 'analysis', layer, values: fromAnalysis }, ...hooks }, why: '' };
-  return { spec: null, why: 'No direction yet: run the capture (step 3) to get one per layer, or import a direction file.' };
+  const { current, why } = currentAblation();
+  if (!current) return { spec: null, why };
+  const { spec } = current;
+  if (spec.shorthand) {
+    // The shorthand runs as the seed hook graph, the recipe it stands for as the recipe's; both equal the edit.
+    const { row, scale, targets, layers } = spec.shorthand;
+    const hooks = { scale, targets: [...targets], ...(layers ? { layers } : {}) };
+    if (spec.directions.kind === 'analysis') return { spec: { kind: 'hooks', direction: { kind: 'analysis', layer: row!, values: spec.directions.rows[row!]! }, ...hooks }, why: '' };
+    return { spec: { kind: 'hooks', direction: { kind: 'file', file: spec.directions.file, bytes: spec.directions.bytes, layer: row }, ...hooks }, why: '' };
+  }
+  return { spec: { kind: 'recipe', recipe: spec.recipe, label: spec.label, directions: current.rows, ...(current.harmlessMeans ? { harmlessMeans: current.harmlessMeans } : {}) }, why: '' };
 }
 
 /** The models a call needs, or an error saying what is missing. */
@@ -51,15 +50,11 @@ export function currentModels(): ChatModelsSpec {
   if (!workbench.model.inspection.capabilities.chat) {
     throw new InvalidInputError(`${workbench.model.label} cannot chat: it needs config.json, the tokenizer files and an ONNX graph (onnx/model.onnx).`);
   }
-  return { base: workbench.modelFolder, baseKey: workbench.model.inspection.fingerprint, ablated: currentAblation().spec, backend: generationBackend() };
+  return { base: workbench.modelFolder, baseKey: workbench.model.inspection.fingerprint, ablated: ablatedSideSpec().spec, backend: generationBackend() };
 }
 
 export function updateChat(update: Partial<ChatState>): void {
   chatStore.setState(update);
-}
-
-export function toggleTarget(target: AblationComponent, on: boolean): void {
-  chatStore.setState((state) => ({ targets: on ? [...new Set([...state.targets, target])].sort() : state.targets.filter((entry) => entry !== target) }));
 }
 
 export function chooseAblatedFolder(descriptor: FolderDescriptor | null, key: string): void {
@@ -116,7 +111,7 @@ export async function sendChat(): Promise<void> {
     reportError(error);
     return;
   }
-  const ablation = currentAblation(chat);
+  const ablation = ablatedSideSpec(chat);
   const settings = chat.decoding === 'greedy' ? { ...chat.settings, temperature: 0 } : chat.settings;
   const requests = Object.fromEntries(SIDES.map((side) => [side, conversationOf(chat.sides[side], chat.systemPrompt, message)])) as Record<ChatSide, PromptMessage[]>;
   const own = new AbortController();
@@ -224,19 +219,8 @@ export function resetForNewModel(): void {
       ? {}
       : { evaluation: { phase: 'idle' as const, fraction: 0, detail: '', result: null }, sweep: { phase: 'idle' as const, fraction: 0, detail: '', result: null } }),
     ablatedFolder: null,
-    recipe: null,
     ablatedSource: state.ablatedSource === 'folder' ? 'hooks' : state.ablatedSource,
   }));
-}
-
-/** A direction file for the hooks; stored where the export panel reads it too (the workbench's importedDirection). */
-export async function importDirectionFile(file: File): Promise<void> {
-  try {
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    parseDirectionFile(file.name, bytes); // a file that is not a direction is refused here, not at first use
-    workbenchStore.setState({ importedDirection: { file: file.name, bytes } });
-    chatStore.setState({ directionChoice: 'file' });
-  } catch (error) {
-    reportError(error);
-  }
+  // A search trial's recipe belongs to the old model's analysis; an imported recipe.json stays current.
+  clearRecipe('search');
 }

@@ -9,7 +9,8 @@ import type { PromptInput } from '../protocol/analysis-api';
 import { CancelledError, InvalidFileError, InvalidInputError } from '../base/errors';
 import type { Progress } from '../base/progress';
 import { reportError } from './actions';
-import { currentAblation, currentModels } from './chat-actions';
+import { ablatedSideSpec, currentModels } from './chat-actions';
+import { ablationStore } from './ablation';
 import { chatStore, type ChatState, type PresetHeldOut } from './chat-store';
 import { workbenchStore } from './store';
 import { agentEvaluationInputs } from './agent-prompts';
@@ -151,7 +152,7 @@ export function runEvaluation(): Promise<void> {
     'evaluation',
     (signal, onProgress) => {
       const models = currentModels();
-      const ablation = currentAblation();
+      const ablation = ablatedSideSpec();
       if (!models.ablated) throw new InvalidInputError(ablation.why);
       const { harmful, harmless } = heldOutPrompts();
       const { evalMaxNewTokens, markers } = chatStore.getState();
@@ -196,8 +197,9 @@ export function runSweep(): Promise<void> {
           harmful,
           harmless,
           maxNewTokens: chat.evalMaxNewTokens,
-          scale: chat.scale,
-          targets: chat.targets,
+          // The sweep tries every layer with the current ablation's scale and targets.
+          scale: ablationStore.getState().scale,
+          targets: ablationStore.getState().targets,
           ...(chat.markers ? { markers: chat.markers.list } : {}),
         },
         { signal, onProgress },

@@ -3,7 +3,6 @@
  * never writes except through the workbench's actions). No math here: replies, rates and KL arrive finished.
  */
 import { useSyncExternalStore } from 'react';
-import type { AblationComponent } from '../core/recipe';
 import type { PromptInput, FolderDescriptor } from '../protocol/analysis-api';
 import {
   DEFAULT_CHAT_SETTINGS,
@@ -62,14 +61,9 @@ export interface ChatState {
   generating: boolean;
   /** A short message under the input ("still generating…", "stopped"); test id chat.notice. */
   notice: string | null;
-  /** Ablation of the right-hand side. */
+  /** The right-hand side: hooks with the current ablation (src/state/ablation.ts), or an exported folder. */
   ablatedSource: 'hooks' | 'folder';
-  directionChoice: 'analysis' | 'file';
-  scale: number;
-  targets: AblationComponent[];
   ablatedFolder: { descriptor: FolderDescriptor; key: string } | null;
-  /** A whole recipe made current (a search trial's), used by the hooks instead of the selected layer's direction. */
-  recipe: { recipe: Record<string, unknown>; label: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
   /** The chosen preset's held-out `.test` files, used while A (B) is that preset's set (evaluation-sets.ts). */
@@ -97,11 +91,7 @@ export const initialChatState: ChatState = {
   generating: false,
   notice: null,
   ablatedSource: 'hooks',
-  directionChoice: 'analysis',
-  scale: 1,
-  targets: ['embed', 'attn', 'mlp'],
   ablatedFolder: null,
-  recipe: null,
   models: { phase: 'idle', info: null, detail: '' },
   heldOut: { harmful: emptySet, harmless: emptySet },
   presetHeldOut: { harmful: null, harmless: null },

@@ -1,29 +1,24 @@
 /**
- * The export step's state and actions: the form (direction source, scale, tensor groups, block range, compute
- * backend, destination), the run (progress, cancel, result) and the status line. The panel
+ * The export step's state and actions: the form (compute backend, destination, ONNX), the run (progress, cancel,
+ * result) and the status line. What is exported is the current ablation (src/state/ablation.ts), the value chat
+ * and evaluation use too. The panel
  * (src/ui/export/ExportPanel.tsx) only renders this state and calls these actions; the browser-only pieces
  * (the folder picker, starting downloads) come in as `ExportBrowser` so this module runs without a DOM.
  */
 import { useSyncExternalStore } from 'react';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import type { Progress } from '../base/progress';
-import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import { exportClient } from '../clients/export-client';
-import type { ExportApi, ExportBackendChoice, ExportDestination, ExportDirection, ExportResult } from '../protocol/export-api';
+import type { ExportApi, ExportBackendChoice, ExportDestination, ExportResult } from '../protocol/export-api';
 import { resultsFromEvaluation, type ModelCardResults } from '../formats/model-card';
 import { reportError } from './actions';
+import { currentAblation } from './ablation';
 import { chatStore } from './chat-store';
-import { Store, workbenchStore, type WorkbenchState } from './store';
+import { Store, workbenchStore } from './store';
 
 export type ExportPhase = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
-export type DirectionSource = 'analysis' | 'file';
 
 export interface ExportState {
-  /** The source the user chose; the effective one falls back to whichever exists (effectiveSource). */
-  source: DirectionSource;
-  scale: string; // as typed; parsed when the export starts
-  components: Record<AblationComponent, boolean>;
-  blockRange: string; // '' for all blocks, or 'A-B'
   backend: ExportBackendChoice;
   /** Also write the abliterated ONNX graphs (the CLI's --onnx). */
   onnx: boolean;
@@ -36,10 +31,6 @@ export interface ExportState {
 }
 
 export const initialExportState: ExportState = {
-  source: 'analysis',
-  scale: '1',
-  components: { embed: true, attn: true, mlp: true },
-  blockRange: '',
   backend: 'auto',
   onnx: false,
   destination: null,
@@ -68,41 +59,13 @@ export interface ExportBrowser {
 let running: AbortController | null = null;
 let releaseDownloads: () => void = () => undefined;
 
-export function setExportOptions(update: Partial<Pick<ExportState, 'source' | 'scale' | 'blockRange' | 'backend' | 'onnx' | 'destination'>>): void {
+export function setExportOptions(update: Partial<Pick<ExportState, 'backend' | 'onnx' | 'destination'>>): void {
   exportStore.setState(update);
-}
-
-export function setExportComponent(component: AblationComponent, on: boolean): void {
-  exportStore.setState((state) => ({ components: { ...state.components, [component]: on } }));
 }
 
 /** The destination an export goes to: the chosen one, else the browser's default. */
 export function destinationKind(state: Pick<ExportState, 'destination'>, canPickDirectory: boolean): ExportDestination['kind'] {
   return state.destination ?? (canPickDirectory ? 'folder' : 'downloads');
-}
-
-/** Which direction an export would use now: the chosen source if it exists, else the other, else none. */
-export function effectiveSource(source: DirectionSource, workbench: Pick<WorkbenchState, 'result' | 'importedDirection'>): DirectionSource | null {
-  const hasAnalysis = workbench.result !== null;
-  const hasFile = workbench.importedDirection !== null;
-  if (source === 'file') return hasFile ? 'file' : hasAnalysis ? 'analysis' : null;
-  return hasAnalysis ? 'analysis' : hasFile ? 'file' : null;
-}
-
-/** '' → all blocks; 'A-B' or 'A' → inclusive range, as the CLI's --layers. */
-export function parseBlockRange(raw: string): [number, number] | null {
-  const text = raw.trim();
-  if (text === '') return null;
-  const match = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(text);
-  const range: [number, number] | null = match ? [Number(match[1]), Number(match[2] ?? match[1])] : null;
-  if (!range || range[0] > range[1]) throw new InvalidInputError(`Blocks "${raw}" is not a range A-B with A ≤ B (e.g. 4-20).`);
-  return range;
-}
-
-function parseScale(raw: string): number {
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value)) throw new InvalidInputError(`Scale ${JSON.stringify(raw)} is not a number.`);
-  return value;
 }
 
 /**
@@ -125,7 +88,8 @@ export function describeProgress(event: Progress, current: string): string {
   return current;
 }
 
-export function exportStatusText(state: ExportState, modelReady: boolean, source: DirectionSource | null): string {
+/** `why`: why there is no current ablation ('' when there is one). */
+export function exportStatusText(state: ExportState, modelReady: boolean, why: string): string {
   const { phase, result, detail } = state;
   if (phase === 'done' && result) {
     const totalBytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
@@ -133,7 +97,7 @@ export function exportStatusText(state: ExportState, modelReady: boolean, source
   }
   if (phase === 'idle') {
     if (!modelReady) return 'Load a model folder with safetensors (or ONNX, with the ONNX option) to export.';
-    return source ? 'Ready to export.' : 'Run the analysis or import a direction file.';
+    return why === '' ? 'Ready to export.' : why;
   }
   if (phase === 'running') return `${detail} · ${Math.round(state.fraction * 100)}%`;
   return `${phase}: ${detail}`;
@@ -154,31 +118,20 @@ export async function runExport(browser: ExportBrowser, api: ExportApi = exportC
   const workbench = workbenchStore.getState();
   const state = exportStore.getState();
   const folder = workbench.modelFolder;
-  const source = effectiveSource(state.source, workbench);
-  if (!folder || source === null || state.phase === 'running') return;
+  if (!folder || state.phase === 'running') return;
   let started = false;
   try {
+    const { current, why } = currentAblation();
+    if (!current) throw new InvalidInputError(why);
     const kind = destinationKind(state, browser.canPickDirectory);
     const destination: ExportDestination = kind === 'folder' ? { kind, parent: await browser.pickDirectory() } : { kind };
-    const scale = parseScale(state.scale);
-    const layers = parseBlockRange(state.blockRange);
-    let direction: ExportDirection;
-    if (source === 'analysis' && workbench.result) {
-      if (workbench.selectedLayer === null) throw new InvalidInputError('Select a layer in the analysis first.');
-      direction = { kind: 'analysis', directions: workbench.result.directions, layer: workbench.selectedLayer };
-    } else if (workbench.importedDirection) {
-      direction = { kind: 'file', file: workbench.importedDirection.file, bytes: workbench.importedDirection.bytes, layer: workbench.selectedLayer };
-    } else {
-      return;
-    }
-    const targets = ABLATION_COMPONENTS.filter((component) => state.components[component]);
     releaseDownloads();
     started = true;
     running = new AbortController();
     exportStore.setState({ phase: 'running', fraction: 0, result: null, detail: 'Planning…' });
     workbenchStore.setState({ error: null });
     const finished = await api.exportModel(
-      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx, results: evaluationResults() },
+      { folder, ablation: current.spec, destination, backend: state.backend, onnx: state.onnx, results: evaluationResults() },
       {
         signal: running.signal,
         onProgress: (event) => exportStore.setState((current) => progressUpdate(current, event)),
@@ -206,22 +159,4 @@ export function cancelExport(): void {
 /** Frees the object URLs of the last downloads (the panel calls this when it unmounts). */
 export function releaseExportDownloads(): void {
   releaseDownloads();
-}
-
-/** Keeps the direction source in step with the workbench: an import selects the file, a new analysis the analysis. */
-export function followDirectionSources(): () => void {
-  let imported = workbenchStore.getState().importedDirection;
-  let result = workbenchStore.getState().result;
-  exportStore.setState({ source: result || !imported ? 'analysis' : 'file' });
-  return workbenchStore.subscribe(() => {
-    const next = workbenchStore.getState();
-    if (next.importedDirection !== imported) {
-      imported = next.importedDirection;
-      exportStore.setState({ source: imported ? 'file' : 'analysis' });
-    }
-    if (next.result !== result) {
-      result = next.result;
-      if (result) exportStore.setState({ source: 'analysis' });
-    }
-  });
 }

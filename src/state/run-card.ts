@@ -7,6 +7,7 @@
  * (platform/zip-archive.ts).
  */
 import { sha256Hex } from '../core/sha256';
+import { parseBlockRange } from './block-range';
 import { recipeFromShorthand, recipeToJson } from '../core/recipe';
 import { encodeDirectionsSafetensors, parseDirectionFile } from '../formats/direction-file';
 import { buildModelCard, resultsFromEvaluation, TOOL } from '../formats/model-card';
@@ -60,7 +61,7 @@ function reproduceComments(snapshot: SessionSnapshot): string[] {
 }
 
 /** The model card of the ablation the card's recipe describes, then what the session measured. */
-function modelCard(snapshot: SessionSnapshot, recipe: Record<string, unknown>, layer: number, directionsSha256: string): string {
+function modelCard(snapshot: SessionSnapshot, recipe: Record<string, unknown>, layer: number | null, directionsSha256: string): string {
   const result = snapshot.result!;
   const report = result.report;
   const choice = recommendLayer(result, snapshot.sweep);
@@ -97,6 +98,16 @@ function modelCard(snapshot: SessionSnapshot, recipe: Record<string, unknown>, l
 }
 
 /** The session as JSON: typed arrays become plain arrays; the directions live in directions.safetensors instead. */
+/** The shorthand's block range as `recipeFromShorthand` takes it; a range that does not parse is every block. */
+function blockRangeOf(text: string | undefined): { layers?: [number, number] } {
+  try {
+    const layers = parseBlockRange(text ?? '');
+    return layers ? { layers } : {};
+  } catch {
+    return {};
+  }
+}
+
 function sessionJson(snapshot: SessionSnapshot): string {
   const result = snapshot.result ? { ...snapshot.result, directions: [] } : null;
   return `${JSON.stringify({ ...snapshot, result }, null, 1)}\n`;
@@ -114,7 +125,11 @@ export function runCardFiles({ snapshot, plots }: RunCardInput): Record<string, 
   if (!result) throw new InvalidFileError('run card', 'needs a capture result: run the capture (step 3) first');
   const directions = encodeDirectionsSafetensors(result.directions);
   const layer = snapshot.selectedLayer ?? recommendLayer(result, snapshot.sweep).layer;
-  const recipe = recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets }));
+  // The current ablation's recipe: a whole recipe when one is current, else the shorthand's at the chosen layer.
+  const current = snapshot.ablation.recipe?.recipe;
+  const recipe = current ?? recipeToJson(recipeFromShorthand({ layer, scale: snapshot.ablation.scale, targets: snapshot.ablation.targets, ...blockRangeOf(snapshot.ablation.blockRange) }));
+  // The directions row the recipe uses: a whole recipe names its own (none when fractional or per-layer).
+  const row = current ? (typeof current.direction === 'number' && Number.isInteger(current.direction) ? current.direction : null) : layer;
   const prompts = snapshot.resultPrompts;
   return formatRunCardFiles({
     reportText: result.reportText,
@@ -130,7 +145,7 @@ export function runCardFiles({ snapshot, plots }: RunCardInput): Record<string, 
     layersCsv: tableToCsv(layerChoiceRows(result, snapshot.sweep), LAYER_CHOICE_COLUMNS),
     plots,
     reproduce: reproduceScript(reproduceArguments(snapshot, modelPathFor(snapshot)), reproduceComments(snapshot)),
-    modelCard: modelCard(snapshot, recipe, layer, sha256Hex(directions)),
+    modelCard: modelCard(snapshot, recipe, row, sha256Hex(directions)),
     session: sessionJson(snapshot),
   });
 }

@@ -11,6 +11,7 @@ import type { PromptInput } from '../protocol/analysis-api';
 import { CancelledError, InvalidInputError } from '../base/errors';
 import type { SearchParameterSpec, TrialRecord } from '../protocol/search-api';
 import { reportError } from './actions';
+import { makeRecipeCurrent } from './ablation';
 import { currentModels } from './chat-actions';
 import { chatStore } from './chat-store';
 import { searchStore, type SearchState, type TrialSortKey } from './search-store';
@@ -116,12 +117,13 @@ export function cancelSearch(): void {
   controller?.abort();
 }
 
-/** Makes a trial's recipe the current one: the chat's and evaluation's ablated side use it from now on. */
+/** Makes a trial's recipe the current ablation: chat, evaluation and export use it from now on. */
 export function selectTrial(trial: number): void {
   const record = searchStore.getState().results.find((entry) => entry.trial === trial);
   if (!record) return;
   searchStore.setState({ selectedTrial: trial });
-  chatStore.setState({ recipe: { recipe: record.recipe, label: `recipe of search trial ${trial}` }, ablatedSource: 'hooks' });
+  makeRecipeCurrent(record.recipe, `recipe of search trial ${trial}`, 'search');
+  chatStore.setState({ ablatedSource: 'hooks' });
 }
 
 /** The trial numbers on the Pareto front of the finished trials. */

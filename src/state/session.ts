@@ -5,8 +5,9 @@
  * carries it in a zip (run-card.ts). Restoring one never needs the model: plots and tables come back as data.
  */
 import type { AnalysisResult, PromptSets } from '../protocol/analysis-api';
-import type { AblationComponent } from '../core/recipe';
+import { parseRecipe, recipeToJson, type AblationComponent } from '../core/recipe';
 import type { EvaluationResult, SweepResult } from '../protocol/chat-api';
+import { ablationStore, type AblationState } from './ablation-store';
 import { chatStore, type HeldOutSet } from './chat-store';
 import { workbenchStore, type PromptSetName, type PromptSetState } from './store';
 
@@ -24,7 +25,8 @@ export interface SessionSnapshot {
   result: AnalysisResult | null;
   resultPrompts: PromptSets | null;
   selectedLayer: number | null;
-  ablation: { scale: number; targets: AblationComponent[] };
+  /** The current ablation: the shorthand's numbers, and a whole recipe when one is current (recipe.json's value). */
+  ablation: { scale: number; targets: AblationComponent[]; blockRange?: string; recipe?: { recipe: Record<string, unknown>; label: string; origin: 'file' | 'search' } | null };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
   evaluation: EvaluationResult | null;
   sweep: SweepResult | null;
@@ -33,6 +35,7 @@ export interface SessionSnapshot {
 export function takeSnapshot(): SessionSnapshot {
   const state = workbenchStore.getState();
   const chat = chatStore.getState();
+  const ablation = ablationStore.getState();
   const inspection = state.model.phase === 'ready' ? state.model.inspection : null;
   return {
     format: SESSION_FORMAT,
@@ -47,7 +50,12 @@ export function takeSnapshot(): SessionSnapshot {
     result: state.result,
     resultPrompts: state.resultPrompts,
     selectedLayer: state.selectedLayer,
-    ablation: { scale: chat.scale, targets: [...chat.targets] },
+    ablation: {
+      scale: ablation.scale,
+      targets: [...ablation.targets],
+      blockRange: ablation.blockRange,
+      recipe: ablation.recipe ? { recipe: recipeToJson(ablation.recipe.recipe), label: ablation.recipe.label, origin: ablation.recipe.origin } : null,
+    },
     heldOut: chat.heldOut,
     evaluation: chat.evaluation.result,
     sweep: chat.sweep.result,
@@ -77,11 +85,20 @@ export function applySnapshot(snapshot: SessionSnapshot, origin: string): void {
     selectedLayer: snapshot.selectedLayer,
     capture: hasResult ? { phase: 'done', fraction: 1, detail: `Restored from ${origin}` } : { phase: 'idle', fraction: 0, detail: '' },
   });
+  ablationStore.setState({ scale: snapshot.ablation.scale, targets: snapshot.ablation.targets, blockRange: snapshot.ablation.blockRange ?? '', recipe: restoredRecipe(snapshot.ablation.recipe) });
   chatStore.setState((chat) => ({
-    scale: snapshot.ablation.scale,
-    targets: snapshot.ablation.targets,
     heldOut: snapshot.heldOut,
     evaluation: snapshot.evaluation ? { phase: 'done', fraction: 1, detail: `restored from ${origin}`, result: snapshot.evaluation } : chat.evaluation,
     sweep: snapshot.sweep ? { phase: 'done', fraction: 1, detail: `restored from ${origin}`, result: snapshot.sweep } : chat.sweep,
   }));
+}
+
+/** The snapshot's current recipe, checked as recipe.json is; one that does not parse is not restored (the shorthand is). */
+function restoredRecipe(saved: SessionSnapshot['ablation']['recipe']): AblationState['recipe'] {
+  if (!saved) return null;
+  try {
+    return { recipe: parseRecipe(saved.recipe), label: saved.label, origin: saved.origin === 'search' ? 'search' : 'file' };
+  } catch {
+    return null;
+  }
 }

@@ -5,6 +5,7 @@
 import { lazy, Suspense, useEffect, type ComponentType } from 'react';
 import { loadDefaultPrompts } from '../state/default-prompts';
 import { dismissError, loadDemoModel, probeBackend } from '../state/actions';
+import { followDirectionSources } from '../state/ablation';
 import { indexedDbSessionStorage } from '../platform/session-storage';
 import { restoreSession, setSessionStorage, startSavingSession } from '../state/session-persist';
 import { useWorkbench, workbenchStore } from '../state/store';
@@ -12,6 +13,7 @@ import type { BackendChoice, BackendProbe } from '../protocol/analysis-api';
 import { AnalysisPanel } from './AnalysisPanel';
 import { ModelPanel } from './ModelPanel';
 import { PromptsPanel } from './PromptsPanel';
+import { CurrentRecipePanel } from './recipe/CurrentRecipePanel';
 import { SearchPanel } from './search/SearchPanel';
 import { SessionBar } from './session/SessionBar';
 
@@ -97,6 +99,8 @@ function BackendSelect() {
 export function App() {
   useEffect(() => {
     void probeBackend();
+    // A new capture makes the analysis' rows the current ablation's direction again.
+    const stopFollowing = followDirectionSources();
     let stop: (() => void) | null = null;
     // The saved session first: defaults only fill what it left empty, and saving starts once it is in.
     setSessionStorage(indexedDbSessionStorage());
@@ -106,7 +110,10 @@ export function App() {
       // The demo is the default model: a researcher sees a working page with no set-up.
       if (workbenchStore.getState().model.phase === 'none') void loadDemoModel();
     });
-    return () => stop?.();
+    return () => {
+      stopFollowing();
+      stop?.();
+    };
   }, []);
 
   return (
@@ -128,6 +135,10 @@ export function App() {
         </div>
         <div className="column-results">
           <AnalysisPanel />
+          <section className="region region-wide" aria-labelledby="region-recipe">
+            <h2 id="region-recipe">Current recipe: what chat, evaluation and export apply</h2>
+            <CurrentRecipePanel />
+          </section>
           <section className="region region-wide" aria-labelledby="region-chat">
             <h2 id="region-chat">4 · Chat and evaluation: base | ablated</h2>
             {ChatPanel && EvaluationPanel ? (

@@ -58,6 +58,8 @@ describe('abliterate run on toy-llama', () => {
     expect(evaluation.klFirstToken).toBeLessThanOrEqual(0.5);
     const manifest = JSON.parse(await readFile(path.join(out, 'model/abliteration.json'), 'utf8'));
     expect(manifest.direction.layer).toBe(layer);
+    // The recipe the manifest records names the row the direction is, not the embedding output.
+    expect(manifest.recipe.direction).toBe(layer);
     // The run card: the recipe and measured figures of this run, in the card and in the edited model's card.
     expect(JSON.parse(await readFile(path.join(out, 'recipe.json'), 'utf8'))).toEqual({ method: 'standard', direction: layer, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } });
     expect(JSON.parse(await readFile(path.join(out, 'sweep.json'), 'utf8'))).toEqual(evaluation.layerSweep);

@@ -51,7 +51,7 @@ beforeAll(async () => {
   const hidden = (generated.config as { hidden_size: number }).hidden_size;
   const direction = new Float32Array(hidden).fill(1 / Math.sqrt(hidden)); // [dModel], unit
   const selection = { direction, scale: 1, targets: ['embed', 'attn', 'mlp'] as ('embed' | 'attn' | 'mlp')[] };
-  plan = await planAblation(await openNodeModelFolder(join(work, 'model')), selection);
+  plan = await planAblation(await openNodeModelFolder(join(work, 'model')), selection, null);
   const output = new MemoryOutputFolder();
   await writeAblation(plan, output, selection);
   written = new Map([...output.files].map(([path, sink]) => [path, sink.bytes()]));

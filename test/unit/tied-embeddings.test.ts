@@ -49,3 +49,23 @@ describe('tied embeddings: export and preview decide alike', () => {
     if (lmHead !== null) expect(scanAblationTargets(NAMES(lmHead), parseModelConfig('config.json', json)).tiedEmbeddings).toBe(tied);
   });
 });
+
+describe('tied embeddings: no second decision', () => {
+  it('no engine, model or worker module reads tie_word_embeddings from config.json itself', async () => {
+    // The hook preview (evaluate.ts, recipe-hook-models.ts) once re-read the flag and defaulted it to false;
+    // the config parser (formats/hf-folder.ts) applies the per-architecture default and the decision lives in
+    // model/tied-embeddings.ts. Every other module must ask folderTiedEmbeddings or the target scan.
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '../..');
+    const readers: string[] = [];
+    for (const dir of ['src/engine', 'src/model', 'workers']) {
+      for (const name of readdirSync(join(root, dir))) {
+        if (!name.endsWith('.ts') || name === 'tied-embeddings.ts') continue;
+        const code = readFileSync(join(root, dir, name), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+        if (code.includes('tie_word_embeddings')) readers.push(`${dir}/${name}`);
+      }
+    }
+    expect(readers).toEqual([]);
+  });
+});

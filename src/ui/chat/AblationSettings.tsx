@@ -1,12 +1,14 @@
 /**
- * What the ablated column is: the base graph with hooks (direction r of the selected layer, or an imported
- * direction file; scale α; targets), or an exported model folder. Shared by chat and evaluation.
+ * What the ablated column is: the base graph with hooks of the current ablation (the one value export uses too:
+ * direction r of the selected layer or an imported direction file, scale α, targets — or a whole recipe made
+ * current), or an exported model folder. Shared by chat and evaluation.
  */
 import { describeFolderFiles } from '../../platform/browser-folder';
 import { descriptorFromInput } from '../../platform/browser-drop';
 import { reportError } from '../../state/actions';
 import type { AblationComponent } from '../../core/recipe';
-import { chooseAblatedFolder, currentAblation, importDirectionFile, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
+import { ablatedSideSpec, chooseAblatedFolder, prepareModels, updateChat } from '../../state/chat-actions';
+import { clearRecipe, importDirectionFile, setAblation, toggleTarget, useAblation, type DirectionChoice } from '../../state/ablation';
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
 
@@ -19,17 +21,19 @@ const TARGETS: { target: AblationComponent; label: string; title: string }[] = [
 export function AblationSettings() {
   // Only the ablation fields: this bar must not re-render for every streamed token.
   const ablatedSource = useChat((state) => state.ablatedSource);
-  const directionChoice = useChat((state) => state.directionChoice);
-  const scale = useChat((state) => state.scale);
-  const targets = useChat((state) => state.targets);
+  const directionChoice = useAblation((state) => state.directionChoice);
+  const scale = useAblation((state) => state.scale);
+  const targets = useAblation((state) => state.targets);
   const ablatedFolder = useChat((state) => state.ablatedFolder);
-  useChat((state) => state.recipe); // re-render when a search trial's recipe is made current
+  useAblation((state) => state.recipe); // re-render when a recipe is made current
+  useAblation((state) => state.blockRange);
   const models = useChat((state) => state.models);
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const importedDirection = useWorkbench((state) => state.importedDirection);
   useWorkbench((state) => state.result); // re-render when a capture lands
-  const ablation = currentAblation();
+  useWorkbench((state) => state.importedDirection);
+  const ablation = ablatedSideSpec();
   const direction = ablation.spec?.kind === 'hooks' ? ablation.spec.direction : null;
   const recipe = ablation.spec?.kind === 'recipe' ? ablation.spec : null;
   return (
@@ -55,7 +59,7 @@ export function AblationSettings() {
             {recipe ? (
               <>
                 <strong>{recipe.label}</strong>{' '}
-                <button type="button" className="link-button" onClick={() => updateChat({ recipe: null })}>
+                <button type="button" className="link-button" onClick={() => clearRecipe()}>
                   back to the selected layer
                 </button>
               </>
@@ -66,7 +70,7 @@ export function AblationSettings() {
                 : <>direction from <strong>{direction.file}</strong>{direction.layer !== null ? ` (row ${direction.layer} if per-layer)` : ''}</>}
           </span>
           {hasAnalysis && importedDirection && (
-            <select value={directionChoice} onChange={(event) => updateChat({ directionChoice: event.target.value as 'analysis' | 'file' })} aria-label="direction source">
+            <select value={directionChoice} onChange={(event) => setAblation({ directionChoice: event.target.value as DirectionChoice })} aria-label="direction source">
               <option value="analysis">analysis r of the selected layer</option>
               <option value="file">imported {importedDirection.file}</option>
             </select>
@@ -87,7 +91,7 @@ export function AblationSettings() {
           </label>
           <label title="α: 1 removes the component along r entirely; 0 leaves the model unchanged">
             scale α{' '}
-            <input type="number" className="small-number" step={0.1} value={scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && updateChat({ scale: event.target.valueAsNumber })} />
+            <input type="number" className="small-number" step={0.1} value={scale} data-testid="chat.scale" onChange={(event) => Number.isFinite(event.target.valueAsNumber) && setAblation({ scale: event.target.valueAsNumber })} />
           </label>
           <span className="targets">
             targets

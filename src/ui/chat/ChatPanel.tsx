@@ -4,9 +4,10 @@
  * props: everything comes from the workbench store (model, selected layer, directions) and the chat store.
  */
 import { useEffect } from 'react';
-import { clearConversation, currentAblation, loadAgentPreset, resetForNewModel, sendChat, stopChat, updateChat } from '../../state/chat-actions';
+import { ablatedSideSpec, clearConversation, loadAgentPreset, resetForNewModel, sendChat, stopChat, updateChat } from '../../state/chat-actions';
 import { loadHeldOutDefaults } from '../../state/chat-evaluation';
 import { useChat } from '../../state/chat-store';
+import { useAblation } from '../../state/ablation';
 import { useWorkbench } from '../../state/store';
 import { AblationSettings } from './AblationSettings';
 import { ChatColumn } from './ChatColumn';
@@ -36,16 +37,14 @@ export function ChatPanel() {
   const generating = useChat((state) => state.generating);
   const notice = useChat((state) => state.notice);
   useChat((state) => state.ablatedSource);
-  useChat((state) => state.scale);
-  useChat((state) => state.targets);
+  useAblation((state) => state);
   useChat((state) => state.ablatedFolder);
-  useChat((state) => state.directionChoice);
+  useWorkbench((state) => state.importedDirection);
   const modelReady = useWorkbench((state) => state.model.phase === 'ready');
   const modelLabel = useWorkbench((state) => state.model.label);
   useWorkbench((state) => state.selectedLayer);
   useWorkbench((state) => state.result);
-  useChat((state) => state.recipe);
-  const ablation = currentAblation();
+  const ablation = ablatedSideSpec();
   const ablatedSubtitle = !ablation.spec
     ? 'not set'
     : ablation.spec.kind === 'folder'

@@ -1,28 +1,16 @@
 /**
- * Step 5: export the orthogonalized model. Source: the open folder's safetensors; direction: the selected
- * layer's from the analysis or an imported file; scale, tensor groups and block range as in `abliterate ablate`;
- * output to a picked folder, as one download per file, or as one zip. The state and the run live in
+ * Step 5: export the orthogonalized model. Source: the open folder's safetensors; what is applied: the current
+ * ablation (src/state/ablation.ts) — the selected layer's direction from the analysis or an imported file with
+ * scale, tensor groups and block range as in `abliterate ablate`, or a whole recipe made current — the very
+ * value chat and evaluation use; output to a picked folder, as one download per file, or as one zip. The state and the run live in
  * src/state/export-controller.ts and the work in the export worker; this panel only renders and forwards input.
  */
 import { useEffect } from 'react';
 import type { AblationComponent } from '../../core/recipe';
 import type { ExportBackendChoice, ExportDestination } from '../../protocol/export-api';
 import { selectLayer } from '../../state/actions';
-import { importDirectionFile } from '../../state/chat-actions';
-import {
-  cancelExport,
-  destinationKind,
-  effectiveSource,
-  exportStatusText,
-  followDirectionSources,
-  releaseExportDownloads,
-  runExport,
-  setExportComponent,
-  setExportOptions,
-  useExport,
-  type DirectionSource,
-  type ExportBrowser,
-} from '../../state/export-controller';
+import { currentAblation, importDirectionFile, setAblation, toggleTarget, useAblation, type DirectionChoice } from '../../state/ablation';
+import { cancelExport, destinationKind, exportStatusText, releaseExportDownloads, runExport, setExportOptions, useExport, type ExportBrowser } from '../../state/export-controller';
 import { useWorkbench } from '../../state/store';
 import { deliverDownloads, downloadName, hasDirectoryPicker, pickOutputDirectory } from './export-helpers';
 
@@ -37,19 +25,16 @@ export function ExportPanel() {
   const selectedLayer = useWorkbench((state) => state.selectedLayer);
   const imported = useWorkbench((state) => state.importedDirection);
   const form = useExport((state) => state);
+  const ablation = useAblation((state) => state);
 
-  useEffect(() => {
-    const stop = followDirectionSources();
-    return () => {
-      stop();
-      releaseExportDownloads();
-    };
-  }, []);
+  useEffect(() => releaseExportDownloads, []);
 
   const directions = result?.directions ?? null;
-  const source = effectiveSource(form.source, { result, importedDirection: imported });
+  const { current, why } = currentAblation();
   const modelReady = model.phase === 'ready' && modelFolder !== null;
-  const canExport = modelReady && source !== null && form.phase !== 'running';
+  const canExport = modelReady && current !== null && form.phase !== 'running';
+  // A whole recipe made current replaces the shorthand's scale, groups and blocks.
+  const recipeCurrent = ablation.recipe !== null;
   const percent = Math.round(form.fraction * 100);
   const output = destinationKind(form, browser.canPickDirectory);
 
@@ -60,7 +45,7 @@ export function ExportPanel() {
         {directions && imported && (
           <label>
             Use{' '}
-            <select data-testid="export.direction-source" value={form.source} onChange={(event) => setExportOptions({ source: event.currentTarget.value as DirectionSource })}>
+            <select data-testid="export.direction-source" value={ablation.directionChoice} onChange={(event) => setAblation({ directionChoice: event.currentTarget.value as DirectionChoice })}>
               <option value="analysis">the analysis, layer {selectedLayer ?? '–'}</option>
               <option value="file">{imported.file}</option>
             </select>
@@ -102,17 +87,26 @@ export function ExportPanel() {
       </fieldset>
       <fieldset className="export-options">
         <legend>Edit</legend>
+        {recipeCurrent && <p className="hint">The current recipe ({ablation.recipe!.label}) sets the weights; see “Current recipe”.</p>}
         <label>
-          Scale α <input type="number" step="0.1" data-testid="export.scale" value={form.scale} onChange={(event) => setExportOptions({ scale: event.currentTarget.value })} />
+          Scale α{' '}
+          <input
+            type="number"
+            step="0.1"
+            data-testid="export.scale"
+            disabled={recipeCurrent}
+            value={ablation.scale}
+            onChange={(event) => Number.isFinite(event.currentTarget.valueAsNumber) && setAblation({ scale: event.currentTarget.valueAsNumber })}
+          />
         </label>
         {(Object.keys(COMPONENT_LABELS) as AblationComponent[]).map((name) => (
           <label key={name}>
-            <input type="checkbox" data-testid={`export.targets.${name}`} checked={form.components[name]} onChange={(event) => setExportComponent(name, event.currentTarget.checked)} />{' '}
+            <input type="checkbox" data-testid={`export.targets.${name}`} disabled={recipeCurrent} checked={ablation.targets.includes(name)} onChange={(event) => toggleTarget(name, event.currentTarget.checked)} />{' '}
             {COMPONENT_LABELS[name]}
           </label>
         ))}
         <label>
-          Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" value={form.blockRange} onChange={(event) => setExportOptions({ blockRange: event.currentTarget.value })} size={8} />
+          Blocks <input type="text" placeholder="all (or A-B)" data-testid="export.layers" disabled={recipeCurrent} value={ablation.blockRange} onChange={(event) => setAblation({ blockRange: event.currentTarget.value })} size={8} />
         </label>
         <label title="Also write the abliterated ONNX graphs to onnx/, so the export runs in transformers.js and loads here as a model. Float weights are edited in place; quantized ones (q4, q8) get the ablation baked into the graph.">
           <input type="checkbox" data-testid="export.onnx" checked={form.onnx} onChange={(event) => setExportOptions({ onnx: event.currentTarget.checked })} /> also write abliterated ONNX
@@ -149,7 +143,7 @@ export function ExportPanel() {
           <div className="progress-fill" style={{ width: `${percent}%` }} />
         </div>
         <span className="progress-text" data-testid="export.status" data-state={form.phase}>
-          {exportStatusText(form, modelReady, source)}
+          {exportStatusText(form, modelReady, why)}
         </span>
       </div>
       {form.phase === 'done' && form.result && form.result.deliver.length > 0 && (
