@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
-import { defaultKernelThreads, NodeKernelPool } from './kernel-pool';
+import { createNodeKernelPool, defaultKernelThreads } from './kernel-pool';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { DIRECTION_ABLATION_OPTIONS, printNote, withInterrupt } from './common';
@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : [])], onNote: printNote });
 
   const started = Date.now();
-  const pool = threads > 0 ? new NodeKernelPool(threads, true) : null;
+  const pool = threads > 0 ? createNodeKernelPool(threads, true) : null;
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,
