@@ -123,6 +123,9 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${formatTextTable(rows)}\n\n`);
   const notes = rows.filter((row) => row.note).map((row) => `  ${row.section} / ${row.measure}: ${row.note}`);
   if (notes.length > 0) process.stdout.write(`notes:\n${notes.join('\n')}\n\n`);
+  // Ready for the README's Performance section (its "final figures" place), with the conditions it was measured in.
+  const conditions = `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.chromium}; ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${results.minutes} min; load average ${machine.loadAverageAtStart} at the start, ${results.machine.loadAverageAtEnd} at the end`;
+  process.stdout.write(`README rows (${conditions}):\n\n${results.markdown}\n\n`);
   process.stdout.write(`${results.minutes} min; raw samples and a Markdown copy of the table in ${path.relative(process.cwd(), file)}\n`);
 }
 

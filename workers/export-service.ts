@@ -17,6 +17,7 @@ import { InvalidInputError } from '../src/base/errors';
 import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportDirection, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
+import { createWasmSha256 } from '../src/platform/wasm-sha256';
 
 interface ResolvedDirection {
   direction: Float32Array; // [dModel], unit
@@ -96,6 +97,7 @@ export class ExportService implements ExportApi {
         backend,
         maxChunkBytes: request.maxChunkBytes,
         directionSource: provenance,
+        createHash: createWasmSha256, // each byte hashed once, as it is written
         signal: options.signal,
         onProgress: options.onProgress,
       });

@@ -17,12 +17,12 @@ import { buildManifest, type AblationManifest, type DirectionProvenance, type Ou
 import { cpuInPlaceOrthogonalizeBackend, cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 import { onnxExportWork, writeOnnxGraph } from './onnx-export';
-import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
+import { ByteMeter, portableHash, rowsPerChunk, writeFile, type HashFactory } from './output-writer';
 import { ChunkBuffers } from './chunk-buffers';
 
 export type { AblationManifest } from './ablate-manifest';
 export { checkEditsFitChunk, planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
-export type { IncrementalHash } from './output-writer';
+export type { HashFactory, IncrementalHash } from './output-writer';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -35,10 +35,10 @@ export interface AblateRunOptions {
   /** Where the direction came from, recorded in the manifest. */
   directionSource?: DirectionProvenance;
   /**
-   * SHA-256 of the output files; defaults to the pure-TypeScript one (browser and Node alike). Node callers may
-   * pass node:crypto's, which is an order of magnitude faster on gigabytes.
+   * SHA-256 of the output files; defaults to the pure-TypeScript one (browser and Node alike). Callers pass a
+   * faster one where they have it: node:crypto's in Node, a WebAssembly one in the browser.
    */
-  createHash?: () => IncrementalHash;
+  createHash?: HashFactory;
   /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
   onnx?: boolean;
 }

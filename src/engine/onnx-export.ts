@@ -18,7 +18,7 @@ import { planDecoderAblation, planEmbeddingGraphAblation, type AblationNumbers, 
 import { MemoryByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type ModelFolder, type OutputFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
-import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type IncrementalHash, type OutputFileRecord } from './output-writer';
+import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type HashFactory, type OutputFileRecord } from './output-writer';
 
 export interface OnnxExternalFile {
   /** The location the input graph names, and the folder path of that file. */
@@ -45,7 +45,7 @@ export interface OnnxExportPlan {
 
 export interface OnnxWriteOptions {
   maxChunkBytes: number;
-  createHash: () => IncrementalHash;
+  createHash: HashFactory;
   meter: ByteMeter;
   signal?: AbortSignal;
 }
