@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export]`
+ * `npm run bench [-- --quick] [--only ablate,capture,browser,search] [--keep-models] [--webgpu-export]`
  *
  * Prints one table (every figure a median over the stated number of runs, every comparison a ratio of two
  * figures measured in the same run) and writes bench/results.json with the raw samples.
  *   ablate   CLI `abliterate ablate` vs `cat` and `cp` on generated Qwen3.5-shaped BF16 models, peak RSS
  *   capture  tokens/s of the capture graph vs the plain graph: onnxruntime-node, onnxruntime-web wasm and webgpu
  *   browser  export in Chromium vs a plain streamed copy there; WebGPU kernels vs their CPU twin
+ *   search   the recipe search loop on toy-llama: trials per minute, MOTPE and random sampling
  * --quick: one 0.25 GB model and fewer repetitions, for a fast check that everything runs.
  * --keep-models: leave the generated models in $TMPDIR/abliterate-bench for the next run (else deleted).
  * --webgpu-export: also time the whole browser export on the WebGPU backend (SwiftShader here: slow).
@@ -19,12 +20,13 @@ import { benchAblateLarge, largeRows, type LargeResult } from './ablate-large';
 import { benchNodeKernels } from './kernels-node';
 import { benchBrowser, browserRows, type BrowserRaw } from './browser';
 import { benchCapture, captureRows, type ModelResult } from './capture';
+import { benchSearch, searchRows, type SearchRaw } from './search';
 import { CHROMIUM_PATH } from './browser-harness';
 import { describeMachine } from './measure';
 import { formatMarkdownTable, formatTextTable, unavailableRow, type BenchRow } from './table';
 
-type Section = 'ablate' | 'capture' | 'browser';
-const SECTIONS: Section[] = ['ablate', 'capture', 'browser'];
+type Section = 'ablate' | 'capture' | 'browser' | 'search';
+const SECTIONS: Section[] = ['ablate', 'capture', 'browser', 'search'];
 
 interface Settings {
   quick: boolean;
@@ -51,7 +53,7 @@ function parseSettings(argv: string[]): Settings {
       for (const name of names) if (!SECTIONS.includes(name as Section)) throw new Error(`--only ${list}: '${name}' is not one of ${SECTIONS.join(', ')}`);
       settings.only = names as Section[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export] [--large] [--rerender results.json]\n');
+      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser,search] [--keep-models] [--webgpu-export] [--large] [--rerender results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${arg} (try --help)`);
   }
@@ -63,8 +65,14 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 /** The rows of a saved run, recomputed from its raw samples. */
 async function rerender(file: string): Promise<void> {
   const saved = JSON.parse(await fs.readFile(file, 'utf8'));
-  const raw = saved.raw as { ablate?: AblateSizeResult[]; large?: LargeResult; capture?: ModelResult[]; browser?: BrowserRaw };
-  const rows: BenchRow[] = [...(raw.ablate ? ablateRows(raw.ablate) : []), ...(raw.large ? largeRows(raw.large) : []), ...(raw.capture ? captureRows(raw.capture) : []), ...(raw.browser ? browserRows(raw.browser) : [])];
+  const raw = saved.raw as { ablate?: AblateSizeResult[]; large?: LargeResult; capture?: ModelResult[]; browser?: BrowserRaw; search?: SearchRaw };
+  const rows: BenchRow[] = [
+    ...(raw.ablate ? ablateRows(raw.ablate) : []),
+    ...(raw.large ? largeRows(raw.large) : []),
+    ...(raw.capture ? captureRows(raw.capture) : []),
+    ...(raw.browser ? browserRows(raw.browser) : []),
+    ...(raw.search ? searchRows(raw.search) : []),
+  ];
   const out = path.join(import.meta.dirname, 'results.json');
   await fs.writeFile(out, `${JSON.stringify({ ...saved, rows, markdown: formatMarkdownTable(rows), rerenderedAt: new Date().toISOString() }, null, 2)}\n`);
   process.stdout.write(`${formatTextTable(rows)}\n\nrows of the run started ${saved.startedAt}, recomputed into ${path.relative(process.cwd(), out)}\n`);
@@ -105,6 +113,11 @@ async function main(): Promise<void> {
     const browser = await benchBrowser({ quick: settings.quick, keepModels: settings.keepModels, webgpuExport: settings.webgpuExport, log });
     raw.browser = browser.raw;
     rows.push(...browser.rows);
+  }
+  if (settings.only.includes('search')) {
+    const search = await benchSearch({ quick: settings.quick, log });
+    raw.search = search;
+    rows.push(...searchRows(search));
   }
 
   const finished = new Date();
