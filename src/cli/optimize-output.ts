@@ -87,7 +87,10 @@ export async function openSearchOutput(outDir: string | undefined, resume: strin
     partialPath,
     finalPath,
     previous,
-    writeFile: (name, contents) => fs.writeFile(nodePath.join(partialPath, name), contents),
+    writeFile: async (name, contents) => {
+      await fs.mkdir(nodePath.dirname(nodePath.join(partialPath, name)), { recursive: true });
+      await fs.writeFile(nodePath.join(partialPath, name), contents);
+    },
     appendTrial: (record) => fs.appendFile(nodePath.join(partialPath, TRIALS_FILE), `${JSON.stringify(record)}\n`),
     async commit(trials) {
       await fs.writeFile(nodePath.join(partialPath, PARETO_FILE), `${JSON.stringify({ trials: paretoTrials(trials) }, null, 1)}\n`);

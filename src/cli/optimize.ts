@@ -19,7 +19,8 @@ import { openNodeModelFolder } from '../platform/node-files';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { parseSplitOptions, readMarkerFile, readPromptConversations, SPLIT_OPTIONS, withInterrupt } from './common';
-import { openSearchOutput, paretoTable, TRIALS_FILE } from './optimize-output';
+import { openSearchOutput, PARETO_FILE, paretoTable, TRIALS_FILE } from './optimize-output';
+import { promptRecords, writeCliRunCard } from './run-card-output';
 import { parseSpaceOverrides } from './optimize-space';
 import { prepareSearch } from './optimize-setup';
 import { createProgressPrinter } from './progress-bar';
@@ -175,6 +176,15 @@ export async function run(argv: string[]): Promise<number> {
     trialsPerMinute: newTrials / minutes,
   };
   await output.writeFile('report.json', serializeReport(report as typeof result.outcome.report));
+  if (chosen) {
+    await writeCliRunCard((path, bytes) => output.writeFile(path, bytes), {
+      command: 'optimize', argv, modelDir, config: config.raw, recipe: chosen.recipe, directions: encodeDirectionsSafetensors(result.outcome.directions),
+      layer: typeof chosen.recipe.direction === 'number' && Number.isInteger(chosen.recipe.direction) ? chosen.recipe.direction : null,
+      prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(evalFiles ? { evalHarmful: promptRecords(evalFiles.harmful), evalHarmless: promptRecords(evalFiles.harmless) } : {}) },
+      results: { source: `trial ${chosen.trial} in trials.jsonl (the lowest refusal rate with KL ≤ ${klBound})`, refusal: { base: null, ablated: chosen.refusalRate, count: result.counts.harmful }, klFirstToken: { value: chosen.klFirstToken, count: result.counts.harmless } },
+      report: result.outcome.report, written: ['report.json', 'directions.safetensors', TRIALS_FILE, PARETO_FILE],
+    });
+  }
   await output.commit(search.trials);
   process.stdout.write(
     [
@@ -184,7 +194,7 @@ export async function run(argv: string[]): Promise<number> {
       '',
       chosen ? `chosen: trial ${chosen.trial} (lowest refusal rate with KL ≤ ${klBound})` : 'no trial finished',
       `${newTrials} trial(s) in ${(minutes * 60).toFixed(1)} s (${(newTrials / minutes).toFixed(1)} trials/min)`,
-      `files written: ${shownOut}/report.json, directions.safetensors, trials.jsonl, pareto.json`,
+      `files written: ${shownOut}/report.json, directions.safetensors, trials.jsonl, pareto.json${chosen ? ', and the run card (recipe.json of the chosen trial, prompts/, reproduce.sh, README.md)' : ''}`,
       '',
     ].join('\n'),
   );

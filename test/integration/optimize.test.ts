@@ -71,6 +71,17 @@ describe('abliterate optimize', () => {
     expect(report.layers.length).toBeGreaterThan(1);
     expect(report.optimize.trials).toBe(4);
     await access(path.join(out, 'directions.safetensors'));
+    // The run card beside them: the chosen trial's recipe, its figures in the model card, the command.
+    const chosen = (report as unknown as { optimize: { chosen: { trial: number; recipe: unknown; refusalRate: number } } }).optimize.chosen;
+    expect(JSON.parse(await readFile(path.join(out, 'recipe.json'), 'utf8'))).toEqual(chosen.recipe);
+    const card = await readFile(path.join(out, 'README.md'), 'utf8');
+    expect(card).toContain(`From trial ${chosen.trial} in trials.jsonl`);
+    expect(card).toContain(`| refusal rate | — | ${(chosen.refusalRate * 100).toFixed(1)} % |`);
+    expect(await readFile(path.join(out, 'reproduce.sh'), 'utf8')).toContain(
+      `npx abliterate optimize --model ${DEMO} --harmful "$RUN_CARD/prompts/harmful.jsonl" --harmless "$RUN_CARD/prompts/harmless.jsonl" --max-new-tokens 16 --trials 4 --out "$RUN_CARD/reproduced"`,
+    );
+    await access(path.join(out, 'prompts/SHA256SUMS'));
+    await access(path.join(out, 'plots/auc.svg'));
 
     const resumed = await runCli([...base, '--trials', '6', '--resume', out]);
     expect(resumed.code).toBe(0);
