@@ -8,9 +8,8 @@
  * Ownership: the engine owns every chunk it reads and every result a backend returns ("new stored bytes"), so
  * once such bytes are written their buffer can take the next read: the hash has copied what it needs, and the
  * sinks a source with readInto (a Node file) meets, Node's file sink and the in-memory sink (which copies), are
- * done with a chunk when write() resolves. (The browser's zip sink keeps chunks after that, which is fine because browser sources never read
- * into these buffers.) A buffer comes back only when its capacity is one of the classes and the bytes start at
- * its beginning, which is what a read from here or an in-place edit of one gives.
+ * done with a chunk when write() resolves. A buffer comes back only when its capacity is one of the classes and
+ * the bytes start at its beginning, which is what a read from here or an in-place edit of one gives.
  */
 import { InvalidFileError } from '../base/errors';
 import type { ByteSource } from '../ports/bytes';
