@@ -46,7 +46,7 @@ Options:
                      the model card README.md reports; without it the card says "not measured"
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
-  --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
+  --threads N        worker threads for the edit (default: one per core but one, 1 to 4, here ${defaultKernelThreads()}; 0 = the main
                      thread only); the output is the same bytes whatever N
 
 ${RECIPE_HELP}`;
