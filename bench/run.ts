@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export]`
+ * `npm run bench [-- --quick] [--only ablate,capture,browser,search] [--keep-models] [--webgpu-export]`
  *
  * Prints one table (every figure a median over the stated number of runs, every comparison a ratio of two
  * figures measured in the same run) and writes bench/results.json with the raw samples.
  *   ablate   CLI `abliterate ablate` vs `cat` and `cp` on generated Qwen3.5-shaped BF16 models, peak RSS
  *   capture  tokens/s of the capture graph vs the plain graph: onnxruntime-node, onnxruntime-web wasm and webgpu
  *   browser  export in Chromium vs a plain streamed copy there; WebGPU kernels vs their CPU twin
+ *   search   the recipe search loop on toy-llama: trials per minute, MOTPE and random sampling
  * --quick: one 0.25 GB model and fewer repetitions, for a fast check that everything runs.
  * --keep-models: leave the generated models in $TMPDIR/abliterate-bench for the next run (else deleted).
  * --webgpu-export: also time the whole browser export on the WebGPU backend (SwiftShader here: slow).
@@ -19,12 +20,13 @@ import { benchAblateLarge, largeRows, type LargeResult } from './ablate-large';
 import { benchNodeKernels } from './kernels-node';
 import { benchBrowser, browserRows, type BrowserRaw } from './browser';
 import { benchCapture, captureRows, type ModelResult } from './capture';
+import { benchSearch, searchRows, type SearchRaw } from './search';
 import { CHROMIUM_PATH } from './browser-harness';
 import { describeMachine } from './measure';
 import { formatMarkdownTable, formatTextTable, unavailableRow, type BenchRow } from './table';
 
-type Section = 'ablate' | 'capture' | 'browser';
-const SECTIONS: Section[] = ['ablate', 'capture', 'browser'];
+type Section = 'ablate' | 'capture' | 'browser' | 'search';
+const SECTIONS: Section[] = ['ablate', 'capture', 'browser', 'search'];
 
 interface Settings {
   quick: boolean;
@@ -51,7 +53,7 @@ function parseSettings(argv: string[]): Settings {
       for (const name of names) if (!SECTIONS.includes(name as Section)) throw new Error(`--only ${list}: '${name}' is not one of ${SECTIONS.join(', ')}`);
       settings.only = names as Section[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser] [--keep-models] [--webgpu-export] [--large] [--rerender results.json]\n');
+      process.stdout.write('usage: npm run bench [-- --quick] [--only ablate,capture,browser,search] [--keep-models] [--webgpu-export] [--large] [--rerender results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${arg} (try --help)`);
   }
@@ -63,8 +65,14 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 /** The rows of a saved run, recomputed from its raw samples. */
 async function rerender(file: string): Promise<void> {
   const saved = JSON.parse(await fs.readFile(file, 'utf8'));
-  const raw = saved.raw as { ablate?: AblateSizeResult[]; large?: LargeResult; capture?: ModelResult[]; browser?: BrowserRaw };
-  const rows: BenchRow[] = [...(raw.ablate ? ablateRows(raw.ablate) : []), ...(raw.large ? largeRows(raw.large) : []), ...(raw.capture ? captureRows(raw.capture) : []), ...(raw.browser ? browserRows(raw.browser) : [])];
+  const raw = saved.raw as { ablate?: AblateSizeResult[]; large?: LargeResult; capture?: ModelResult[]; browser?: BrowserRaw; search?: SearchRaw };
+  const rows: BenchRow[] = [
+    ...(raw.ablate ? ablateRows(raw.ablate) : []),
+    ...(raw.large ? largeRows(raw.large) : []),
+    ...(raw.capture ? captureRows(raw.capture) : []),
+    ...(raw.browser ? browserRows(raw.browser) : []),
+    ...(raw.search ? searchRows(raw.search) : []),
+  ];
   const out = path.join(import.meta.dirname, 'results.json');
   await fs.writeFile(out, `${JSON.stringify({ ...saved, rows, markdown: formatMarkdownTable(rows), rerenderedAt: new Date().toISOString() }, null, 2)}\n`);
   process.stdout.write(`${formatTextTable(rows)}\n\nrows of the run started ${saved.startedAt}, recomputed into ${path.relative(process.cwd(), out)}\n`);
@@ -106,6 +114,11 @@ async function main(): Promise<void> {
     raw.browser = browser.raw;
     rows.push(...browser.rows);
   }
+  if (settings.only.includes('search')) {
+    const search = await benchSearch({ quick: settings.quick, log });
+    raw.search = search;
+    rows.push(...searchRows(search));
+  }
 
   const finished = new Date();
   const results = {
@@ -123,6 +136,9 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${formatTextTable(rows)}\n\n`);
   const notes = rows.filter((row) => row.note).map((row) => `  ${row.section} / ${row.measure}: ${row.note}`);
   if (notes.length > 0) process.stdout.write(`notes:\n${notes.join('\n')}\n\n`);
+  // Ready for the README's Performance section (its "final figures" place), with the conditions it was measured in.
+  const conditions = `${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.chromium}; ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${results.minutes} min; load average ${machine.loadAverageAtStart} at the start, ${results.machine.loadAverageAtEnd} at the end`;
+  process.stdout.write(`README rows (${conditions}):\n\n${results.markdown}\n\n`);
   process.stdout.write(`${results.minutes} min; raw samples and a Markdown copy of the table in ${path.relative(process.cwd(), file)}\n`);
 }
 

@@ -4,7 +4,7 @@
  */
 
 export interface BenchRow {
-  section: 'ablate' | 'ablate --large' | 'browser export' | 'kernels' | 'capture';
+  section: 'ablate' | 'ablate --large' | 'browser export' | 'kernels' | 'capture' | 'search';
   measure: string;
   /** The figure as printed (units included), or "not available: <reason>". */
   value: string;

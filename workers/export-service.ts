@@ -22,6 +22,7 @@ import { InvalidInputError } from '../src/base/errors';
 import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
+import { createWasmSha256 } from '../src/platform/wasm-sha256';
 
 /**
  * The selection the current ablation describes, exactly as `abliterate ablate` builds it from the same directions
@@ -96,6 +97,7 @@ export class ExportService implements ExportApi {
         backend,
         maxChunkBytes: request.maxChunkBytes,
         directionSource: provenance,
+        createHash: createWasmSha256, // each byte hashed once, as it is written
         results: request.results ?? null,
         signal: options.signal,
         onProgress: options.onProgress,

@@ -5,7 +5,7 @@
  * ablation changes tensor data only). No extra files, none missing. Any mismatch is an InvalidFileError naming
  * the file, and the output stays partial.
  */
-import { Sha256 } from '../src/core/sha256';
+import { createWasmSha256 } from '../src/platform/wasm-sha256';
 import { readSafetensorsHeader } from '../src/formats/safetensors';
 import { MANIFEST_FILE, type AblationPlan } from '../src/engine/ablate';
 import type { OutputReader } from '../src/platform/browser-output';
@@ -61,7 +61,7 @@ export async function verifyExport(
       if (!sameBytes(header.rawHeader, inputHeader)) throw new InvalidFileError(source.name, 'its safetensors header differs from the input shard’s');
       summary.headersChecked++;
     }
-    const hash = new Sha256();
+    const hash = await createWasmSha256();
     for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
       throwIfAborted(options.signal);
       const chunk = await source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));

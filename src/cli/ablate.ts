@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
-import { defaultKernelThreads, NodeKernelPool } from './kernel-pool';
+import { createNodeKernelPool, defaultKernelThreads } from './kernel-pool';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { DIRECTION_ABLATION_OPTIONS, printNote, readInputText, withInterrupt } from './common';
@@ -46,7 +46,7 @@ Options:
                      the model card README.md reports; without it the card says "not measured"
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
-  --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
+  --threads N        worker threads for the edit (default: one per core but one, 1 to 4, here ${defaultKernelThreads()}; 0 = the main
                      thread only); the output is the same bytes whatever N
 
 ${RECIPE_HELP}`;
@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : []), ...(evalPath ? [evalPath] : [])], onNote: printNote });
 
   const started = Date.now();
-  const pool = threads > 0 ? new NodeKernelPool(threads, true) : null;
+  const pool = threads > 0 ? createNodeKernelPool(threads, true) : null;
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,

@@ -5,7 +5,7 @@
  */
 import type { FloatDType } from './dtypes';
 import { normPreservingFactor, normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from './norm-preserving';
-import { check, checkRowRange, decodeHalfRow, encodeHalfRow, floatView, halfView, scratchFor, wordView } from './orthogonalize-fast';
+import { check, checkRowRange, decodeHalfRow, encodeHalfRow, floatView, halfView, outputBytes, scratchFor, wordView } from './orthogonalize-fast';
 
 /** Pass 1: partial rᵀW and column squared norms of one row chunk (every row, as the twin). */
 export function projectColumnsWithNormsFast(
@@ -77,16 +77,17 @@ export function applyColumnsNormPreservingFast(
   projection: Float64Array, // [cols] = rᵀW of the whole matrix
   factors: Float64Array, // [cols] = s
   weight: number,
+  output?: Uint8Array, // [rows, cols] stored; may be `chunk` (see outputBytes)
 ): Uint8Array {
   check(chunk, dtype, rows, cols, 'applyColumnsNormPreserving');
   if (projection.length !== cols || factors.length !== cols) {
     throw new RangeError(`applyColumnsNormPreserving: projection ${projection.length} / factors ${factors.length} ≠ ${cols} columns`);
   }
   checkRowRange(rowStart, rows, direction.length, 'applyColumnsNormPreserving');
-  const bytes = new Uint8Array(chunk.byteLength);
+  const bytes = outputBytes(chunk, dtype, output);
   const wide = dtype === 'F32';
   const inputBits = wide ? wordView(chunk) : halfView(chunk);
-  const outputBits = wide ? new Uint32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
+  const outputBits = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
   const input32 = wide ? floatView(inputBits as Uint32Array) : null;
   const output32 = wide ? floatView(outputBits as Uint32Array) : null;
   const scratch = scratchFor(cols);
@@ -114,13 +115,14 @@ export function applyRowsNormPreservingFast(
   cols: number,
   direction: Float32Array, // [cols = dModel]
   weight: number,
+  output?: Uint8Array, // [rows, cols] stored; may be `chunk` (see outputBytes)
 ): Uint8Array {
   check(chunk, dtype, rows, cols, 'applyRowsNormPreserving');
   if (direction.length !== cols) throw new RangeError(`applyRowsNormPreserving: direction length ${direction.length} ≠ ${cols} columns`);
-  const bytes = new Uint8Array(chunk.byteLength);
+  const bytes = outputBytes(chunk, dtype, output);
   const wide = dtype === 'F32';
   const inputBits = wide ? wordView(chunk) : halfView(chunk);
-  const outputBits = wide ? new Uint32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
+  const outputBits = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
   const input32 = wide ? floatView(inputBits as Uint32Array) : null;
   const output32 = wide ? floatView(outputBits as Uint32Array) : null;
   const scratch = scratchFor(cols);
@@ -165,6 +167,7 @@ export function orthogonalizeColumnsNormPreservingFast(
   cols: number,
   direction: Float32Array, // [dModel]
   weight: number,
+  output?: Uint8Array, // [rows, cols] stored; may be `matrix` (see outputBytes)
 ): Uint8Array {
   const partial = projectColumnsWithNormsFast(matrix, dtype, 0, rows, cols, direction);
   const projection = new Float64Array(cols); // [cols]
@@ -174,5 +177,5 @@ export function orthogonalizeColumnsNormPreservingFast(
     squaredNorms[j] += partial.squaredNorms[j];
   }
   const factors = normPreservingFactors(projection, squaredNorms, squaredLength(direction), weight);
-  return applyColumnsNormPreservingFast(matrix, dtype, 0, rows, cols, direction, projection, factors, weight);
+  return applyColumnsNormPreservingFast(matrix, dtype, 0, rows, cols, direction, projection, factors, weight, output);
 }

@@ -17,8 +17,8 @@
  * vector's norm (a vector along r, up to the rounding of r itself) gets the standard edit, since rescaling
  * what is left would blow rounding noise up into a vector of the old length in an arbitrary direction.
  */
-import { allocateStored, decodeElementsInto, storedElements, type FloatDType } from './dtypes';
-import { checkRowRange, checkShape, encodeRowPreservingUntouched } from './orthogonalize';
+import { decodeElementsInto, storedElements, type FloatDType } from './dtypes';
+import { checkRowRange, checkShape, mapRows } from './orthogonalize';
 
 /** ‖v′‖ / ‖v‖ below this counts as an edited norm of 0 (2^-20 ≈ 1e-6, well above float64 cancellation noise). */
 export const NORM_PRESERVING_MIN_RATIO = 2 ** -20;
@@ -105,17 +105,12 @@ export function applyColumnsNormPreserving(
     throw new RangeError(`applyColumnsNormPreserving: projection ${projection.length} / factors ${factors.length} ≠ ${cols} columns`);
   }
   checkRowRange(rowStart, rows, direction.length, 'applyColumnsNormPreserving');
-  const input = storedElements(chunk, dtype);
-  const { bytes, view: output } = allocateStored(rows * cols, dtype);
-  const row = new Float64Array(cols);
   const untouchedColumns = factors.every((factor) => factor === 1);
-  for (let i = 0; i < rows; i++) {
+  return mapRows(chunk, dtype, rows, cols, (row, i) => {
     const coefficient = weight * direction[rowStart + i];
-    decodeElementsInto(input, dtype, i * cols, cols, row);
     for (let j = 0; j < cols; j++) row[j] = (row[j] - coefficient * projection[j]) * factors[j];
-    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0 && untouchedColumns);
-  }
-  return bytes;
+    return coefficient === 0 && untouchedColumns;
+  });
 }
 
 /** Rows: each row e (length cols = dModel) becomes (e − w r (r·e)) · ‖e‖ / ‖e − w r (r·e)‖. */
@@ -129,11 +124,7 @@ export function applyRowsNormPreserving(
 ): Uint8Array {
   checkShape(chunk, dtype, rows, cols, 'applyRowsNormPreserving');
   if (direction.length !== cols) throw new RangeError(`applyRowsNormPreserving: direction length ${direction.length} ≠ ${cols} columns`);
-  const input = storedElements(chunk, dtype);
-  const { bytes, view: output } = allocateStored(rows * cols, dtype);
-  const row = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
-    decodeElementsInto(input, dtype, i * cols, cols, row);
+  return mapRows(chunk, dtype, rows, cols, (row) => {
     let dot = 0;
     let before = 0;
     for (let j = 0; j < cols; j++) {
@@ -150,9 +141,8 @@ export function applyRowsNormPreserving(
       const factor = normPreservingFactor(before, after);
       for (let j = 0; j < cols; j++) row[j] *= factor;
     }
-    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0);
-  }
-  return bytes;
+    return coefficient === 0;
+  });
 }
 
 /** Both passes of the norm-preserving columns edit on a whole tensor in memory (tests, small tensors). */

@@ -71,6 +71,23 @@ export function floatView(words: Uint32Array): Float32Array {
   return new Float32Array(words.buffer, words.byteOffset, words.length);
 }
 
+/**
+ * Where a kernel writes its result: `output` when given (the kernels work row by row, each row read whole into
+ * the scratch rows before it is written, so `output` may be the input chunk itself: an edit in place), else a
+ * new buffer. An output of the wrong size or alignment is not used.
+ */
+export function outputBytes(chunk: Uint8Array, dtype: FloatDType, output: Uint8Array | undefined): Uint8Array {
+  const alignment = dtype === 'F32' ? 4 : 2;
+  if (output && output.byteLength === chunk.byteLength && output.byteOffset % alignment === 0) return output;
+  return new Uint8Array(chunk.byteLength);
+}
+function halfOutput(bytes: Uint8Array): Uint16Array {
+  return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+}
+function wordOutput(bytes: Uint8Array): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
 /** Decodes row `base .. base+cols` of 16-bit storage into `scratch.decoded` (exact). */
 export function decodeHalfRow(input: Uint16Array, base: number, cols: number, dtype: FloatDType, scratch: Scratch): void {
   const bits = scratch.decodedBits;
@@ -170,16 +187,17 @@ export function applyColumnsFast(
   direction: Float32Array, // [dModel]
   projection: Float64Array, // [cols] = rᵀW
   scale: number,
+  output?: Uint8Array, // [rows, cols] stored; may be `chunk` (see outputBytes)
 ): Uint8Array {
   check(chunk, dtype, rows, cols, 'applyColumns');
   if (projection.length !== cols) throw new RangeError(`applyColumns: projection length ${projection.length} ≠ ${cols} columns`);
   checkRowRange(rowStart, rows, direction.length, 'applyColumns');
-  const bytes = new Uint8Array(chunk.byteLength);
+  const bytes = outputBytes(chunk, dtype, output);
   if (dtype === 'F32') {
     const inputWords = wordView(chunk);
     const input = floatView(inputWords);
-    const outputWords = new Uint32Array(bytes.buffer);
-    const output = floatView(outputWords);
+    const outputWords = wordOutput(bytes);
+    const result = floatView(outputWords);
     for (let i = 0; i < rows; i++) {
       const coefficient = scale * direction[rowStart + i];
       const base = i * cols;
@@ -189,20 +207,20 @@ export function applyColumnsFast(
       }
       for (let j = 0; j < cols; j++) {
         const delta = coefficient * projection[j];
-        output[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
+        result[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
       }
     }
     return bytes;
   }
   const input = halfView(chunk);
-  const output = new Uint16Array(bytes.buffer);
+  const result = halfOutput(bytes);
   const scratch = scratchFor(cols);
   const { decoded, row } = scratch;
   for (let i = 0; i < rows; i++) {
     const coefficient = scale * direction[rowStart + i];
     const base = i * cols;
     if (coefficient === 0) {
-      output.set(input.subarray(base, base + cols), base);
+      result.set(input.subarray(base, base + cols), base);
       continue;
     }
     decodeHalfRow(input, base, cols, dtype, scratch);
@@ -210,7 +228,7 @@ export function applyColumnsFast(
       const delta = coefficient * projection[j];
       row[j] = delta !== 0 ? decoded[j] - delta : decoded[j];
     }
-    encodeHalfRow(row, scratch.rowWords, cols, dtype, output, base);
+    encodeHalfRow(row, scratch.rowWords, cols, dtype, result, base);
   }
   return bytes;
 }
@@ -223,15 +241,16 @@ export function applyRowsFast(
   cols: number,
   direction: Float32Array, // [cols = dModel]
   scale: number,
+  output?: Uint8Array, // [rows, cols] stored; may be `chunk` (see outputBytes)
 ): Uint8Array {
   check(chunk, dtype, rows, cols, 'applyRows');
   if (direction.length !== cols) throw new RangeError(`applyRows: direction length ${direction.length} ≠ ${cols} columns`);
-  const bytes = new Uint8Array(chunk.byteLength);
+  const bytes = outputBytes(chunk, dtype, output);
   if (dtype === 'F32') {
     const inputWords = wordView(chunk);
     const input = floatView(inputWords);
-    const outputWords = new Uint32Array(bytes.buffer);
-    const output = floatView(outputWords);
+    const outputWords = wordOutput(bytes);
+    const result = floatView(outputWords);
     for (let i = 0; i < rows; i++) {
       const base = i * cols;
       let dot = 0;
@@ -243,13 +262,13 @@ export function applyRowsFast(
       }
       for (let j = 0; j < cols; j++) {
         const delta = coefficient * direction[j];
-        output[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
+        result[base + j] = delta !== 0 ? input[base + j] - delta : input[base + j];
       }
     }
     return bytes;
   }
   const input = halfView(chunk);
-  const output = new Uint16Array(bytes.buffer);
+  const result = halfOutput(bytes);
   const scratch = scratchFor(cols);
   const { decoded, row } = scratch;
   for (let i = 0; i < rows; i++) {
@@ -259,14 +278,14 @@ export function applyRowsFast(
     for (let j = 0; j < cols; j++) dot += decoded[j] * direction[j];
     const coefficient = scale * dot;
     if (coefficient === 0) {
-      output.set(input.subarray(base, base + cols), base);
+      result.set(input.subarray(base, base + cols), base);
       continue;
     }
     for (let j = 0; j < cols; j++) {
       const delta = coefficient * direction[j];
       row[j] = delta !== 0 ? decoded[j] - delta : decoded[j];
     }
-    encodeHalfRow(row, scratch.rowWords, cols, dtype, output, base);
+    encodeHalfRow(row, scratch.rowWords, cols, dtype, result, base);
   }
   return bytes;
 }

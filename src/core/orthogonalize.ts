@@ -70,19 +70,14 @@ export function applyColumns(
   checkShape(chunk, dtype, rows, cols, 'applyColumns');
   if (projection.length !== cols) throw new RangeError(`applyColumns: projection length ${projection.length} ≠ ${cols} columns`);
   checkRowRange(rowStart, rows, direction.length, 'applyColumns');
-  const input = storedElements(chunk, dtype);
-  const { bytes, view: output } = allocateStored(rows * cols, dtype);
-  const row = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
+  return mapRows(chunk, dtype, rows, cols, (row, i) => {
     const coefficient = scale * direction[rowStart + i];
-    decodeElementsInto(input, dtype, i * cols, cols, row);
     for (let j = 0; j < cols; j++) {
       const delta = coefficient * projection[j];
       if (delta !== 0) row[j] -= delta;
     }
-    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0);
-  }
-  return bytes;
+    return coefficient === 0;
+  });
 }
 
 /** Rows edit: E ← E − α (E r) rᵀ for a chunk of whole rows (embedding rows, or a bias as one row). */
@@ -96,11 +91,7 @@ export function applyRows(
 ): Uint8Array {
   checkShape(chunk, dtype, rows, cols, 'applyRows');
   if (direction.length !== cols) throw new RangeError(`applyRows: direction length ${direction.length} ≠ ${cols} columns`);
-  const input = storedElements(chunk, dtype);
-  const { bytes, view: output } = allocateStored(rows * cols, dtype);
-  const row = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
-    decodeElementsInto(input, dtype, i * cols, cols, row);
+  return mapRows(chunk, dtype, rows, cols, (row) => {
     let dot = 0;
     for (let j = 0; j < cols; j++) dot += row[j] * direction[j];
     const coefficient = scale * dot;
@@ -110,15 +101,37 @@ export function applyRows(
         if (delta !== 0) row[j] -= delta;
       }
     }
-    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, coefficient === 0);
-  }
-  return bytes;
+    return coefficient === 0;
+  });
 }
 
 /** Bias edit: b ← b − α r (r·b). */
 export function applyBias(bias: Uint8Array /* [dModel] stored */, dtype: FloatDType, direction: ArrayLike<number>, scale: number): Uint8Array {
   const bytesPerElement = dtype === 'F32' ? 4 : 2;
   return applyRows(bias, dtype, 1, bias.byteLength / bytesPerElement, direction, scale);
+}
+
+/**
+ * The row loop of every row-local edit: each stored row decoded into float64, handed to `update` (which edits it
+ * in place and says whether the row is untouched), and encoded into new stored bytes, or copied bit for bit where
+ * untouched (see encodeRowPreservingUntouched).
+ */
+export function mapRows(
+  chunk: Uint8Array, // [rows, cols] stored
+  dtype: FloatDType,
+  rows: number,
+  cols: number,
+  update: (row: Float64Array /* [cols] */, i: number) => boolean,
+): Uint8Array {
+  const input = storedElements(chunk, dtype);
+  const { bytes, view: output } = allocateStored(rows * cols, dtype);
+  const row = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    decodeElementsInto(input, dtype, i * cols, cols, row);
+    const untouched = update(row, i);
+    encodeRowPreservingUntouched(row, input, output, dtype, i * cols, cols, untouched);
+  }
+  return bytes;
 }
 
 /**

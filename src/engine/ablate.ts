@@ -9,23 +9,23 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import { readExactly } from '../formats/safetensors';
 import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
 import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
-import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
+import { cpuInPlaceOrthogonalizeBackend, cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 import { onnxExportWork, writeOnnxGraph } from './onnx-export';
 import { MODEL_CARD_FILE, modelCardFacts, writeModelCard } from './model-card';
 import type { ModelCardResults } from '../formats/model-card';
-import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
+import { ByteMeter, portableHash, rowsPerChunk, writeFile, type HashFactory } from './output-writer';
+import { ChunkBuffers } from './chunk-buffers';
 
 export type { AblationManifest } from './ablate-manifest';
 export { checkEditsFitChunk, planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
-export type { IncrementalHash } from './output-writer';
+export type { HashFactory, IncrementalHash } from './output-writer';
 
 /** 32 MiB: big enough that per-chunk overheads vanish, small enough that a few chunks in flight stay far below the RSS budget. */
 export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -38,10 +38,10 @@ export interface AblateRunOptions {
   /** Where the direction came from, recorded in the manifest. */
   directionSource?: DirectionProvenance;
   /**
-   * SHA-256 of the output files; defaults to the pure-TypeScript one (browser and Node alike). Node callers may
-   * pass node:crypto's, which is an order of magnitude faster on gigabytes.
+   * SHA-256 of the output files; defaults to the pure-TypeScript one (browser and Node alike). Callers pass a
+   * faster one where they have it: node:crypto's in Node, a WebAssembly one in the browser.
    */
-  createHash?: () => IncrementalHash;
+  createHash?: HashFactory;
   /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
   onnx?: boolean;
   /** Measured refusal / KL / action figures for the model card (README.md), when the caller has them. */
@@ -63,7 +63,6 @@ export async function ablateModel(input: ModelFolder, output: OutputFolder, opti
 
 /** Writes a validated plan into `output` and commits it. */
 export async function writeAblation(plan: AblationPlan, output: OutputFolder, options: AblateOptions): Promise<AblationManifest> {
-  const backend = options.backend ?? cpuOrthogonalizeBackend;
   const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
   if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 16) throw new RangeError(`maxChunkBytes ${maxChunkBytes} is too small`);
   checkEditsFitChunk(plan, maxChunkBytes);
@@ -71,25 +70,27 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const progress = new ProgressReporter('ablate', options.onProgress);
   const meter = new ByteMeter(progress, totalWork(plan));
   const files: Record<string, OutputFileRecord> = {};
+  const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
   try {
     for (const shard of plan.shards) {
       throwIfAborted(options.signal);
+      // Chunks read into the engine's own buffers (a source with readInto) may be edited in place.
+      const backend = options.backend ?? (shard.source.readInto ? cpuInPlaceOrthogonalizeBackend : cpuOrthogonalizeBackend);
       files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
         await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
-        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter, buffers);
         // Runs of untouched tensors are copied as one range, in pieces.
         let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
           if (!edit) continue;
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
-          if (!edit) continue;
-          await queueCopy(writer, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
-          await queueEditedTensor(writer, shard.source, begin, edit, backend, options.signal, maxChunkBytes);
+          await queueCopy(writer, buffers, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
+          await queueEditedTensor(writer, buffers, shard.source, begin, edit, backend, options.signal, maxChunkBytes);
           copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
-        await queueCopy(writer, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
+        await queueCopy(writer, buffers, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
       }, shard.source.mode);
       if (files[shard.path].bytes !== shard.header.fileSize) {
@@ -100,8 +101,8 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       if (file.path === MODEL_CARD_FILE) continue; // the model card below keeps its text
       throwIfAborted(options.signal);
       files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
-        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
-        await queueCopy(writer, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
+        const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter, buffers);
+        await queueCopy(writer, buffers, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
         await writer.drain();
       }, file.source.mode);
     }
@@ -153,23 +154,31 @@ function pieceBytes(maxChunkBytes: number): number {
 }
 const PIECE_BYTES = 8 * 1024 * 1024;
 
+/** What a job gives the writer: the bytes to write (null: nothing), and every buffer it may recycle after that. */
+interface JobResult {
+  data: Uint8Array | null;
+  done: Uint8Array[];
+}
+
 /**
  * Read-ahead and write-behind for one output file: each queued job (read a range, maybe compute) starts at once,
  * so reads and the backend's compute overlap the writing of earlier results; results are written strictly in queue
- * order. `queue` first writes the oldest results until the new job fits in the in-flight budget.
+ * order, and their buffers then go back to `buffers` for later reads. `queue` first writes the oldest results
+ * until the new job fits in the in-flight budget.
  */
 class OrderedWriter {
-  private readonly pending: { result: Promise<Uint8Array | null>; bytes: number; work: number }[] = [];
+  private readonly pending: { result: Promise<JobResult>; bytes: number; work: number }[] = [];
   private queuedBytes = 0;
 
   constructor(
     private readonly sink: ByteSink,
     private readonly budgetBytes: number,
     private readonly meter: ByteMeter,
+    private readonly buffers: ChunkBuffers,
   ) {}
 
   /** `bytes`: the job's input held in memory; `work`: what it adds to the progress bar when written. */
-  async queue(bytes: number, work: number, job: () => Promise<Uint8Array | null>): Promise<void> {
+  async queue(bytes: number, work: number, job: () => Promise<JobResult>): Promise<void> {
     while (this.pending.length > 0 && this.queuedBytes + bytes > this.budgetBytes) await this.writeOldest();
     const result = job();
     result.catch(() => undefined); // a failure surfaces when its turn to be written comes, not as an unhandled rejection
@@ -184,18 +193,27 @@ class OrderedWriter {
   private async writeOldest(): Promise<void> {
     const { result, bytes, work } = this.pending.shift()!;
     this.queuedBytes -= bytes;
-    const data = await result;
+    const { data, done } = await result;
     if (data) await this.sink.write(data);
+    for (const bytes of done) this.buffers.recycle(bytes);
     this.meter.advance(work, this.sink.name);
   }
 }
 
-async function queueCopy(writer: OrderedWriter, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined): Promise<void> {
+async function queueCopy(writer: OrderedWriter, buffers: ChunkBuffers, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined): Promise<void> {
   for (let offset = begin; offset < end; offset += pieceLength) {
     throwIfAborted(signal);
     const length = Math.min(pieceLength, end - offset);
-    await writer.queue(length, length, () => readExactly(source, offset, length));
+    await writer.queue(length, length, async () => {
+      const data = await buffers.read(source, offset, length);
+      return { data, done: [data] };
+    });
   }
+}
+
+/** The edited bytes to write; both they and the chunk they came from (unless moved away or edited in place) are done after. */
+function edited(chunk: Uint8Array, result: Uint8Array): JobResult {
+  return { data: result, done: result.buffer === chunk.buffer ? [result] : [result, chunk] };
 }
 
 /** A backend that returned the wrong number of bytes would shift every later tensor: stop instead. */
@@ -213,6 +231,7 @@ function checkedSize(edited: Uint8Array, chunkBytes: number, backend: Orthogonal
  */
 async function queueEditedTensor(
   writer: OrderedWriter,
+  buffers: ChunkBuffers,
   source: ByteSource,
   begin: number,
   edit: TensorEdit,
@@ -232,13 +251,13 @@ async function queueEditedTensor(
       const count = Math.min(pieceRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
-        const chunk = await readExactly(source, begin + rowStart * rowBytes, length); // [count, dModel]
-        const edited = normPreserving
+        const chunk = await buffers.read(source, begin + rowStart * rowBytes, length); // [count, dModel]
+        const result = normPreserving
           ? await normPreserving.applyRowsNormPreserving(chunk, dtype, count, cols, direction, weight)
           : edit.match.isBias && rows === 1
             ? await backend.applyBias(chunk, dtype, direction, weight)
             : await backend.applyRows(chunk, dtype, count, cols, direction, weight);
-        return checkedSize(edited, length, backend, edit);
+        return edited(chunk, checkedSize(result, length, backend, edit));
       });
     }
     return;
@@ -253,18 +272,18 @@ async function queueEditedTensor(
     if (chunkRows >= rows) {
       // The matrix fits in one chunk: read once, both passes on the bytes in memory (one call where the backend fuses them).
       await writer.queue(matrixBytes, 2 * matrixBytes, async () => {
-        const chunk = await readExactly(source, matrixBegin, matrixBytes); // [rows, cols]
-        let edited: Uint8Array;
+        const chunk = await buffers.read(source, matrixBegin, matrixBytes); // [rows, cols]
+        let result: Uint8Array;
         if (normPreserving) {
-          edited = backend.orthogonalizeColumnsNormPreserving
+          result = backend.orthogonalizeColumnsNormPreserving
             ? await backend.orthogonalizeColumnsNormPreserving(chunk, dtype, rows, cols, direction, weight)
             : await applyNormPreserving(normPreserving, chunk, 0, rows, cols, edit, sumPartials([await normPreserving.projectColumnsWithNorms(chunk, dtype, 0, rows, cols, direction)], cols, directionSquaredLength, weight));
         } else {
-          edited = backend.orthogonalizeColumns
+          result = backend.orthogonalizeColumns
             ? await backend.orthogonalizeColumns(chunk, dtype, rows, cols, direction, weight)
             : await backend.applyColumns(chunk, dtype, 0, rows, cols, direction, await backend.projectColumns(chunk, dtype, 0, rows, cols, direction), weight);
         }
-        return checkedSize(edited, matrixBytes, backend, edit);
+        return edited(chunk, checkedSize(result, matrixBytes, backend, edit));
       });
       continue;
     }
@@ -273,14 +292,16 @@ async function queueEditedTensor(
       const count = Math.min(chunkRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, () => {
-        const partial = readExactly(source, matrixBegin + rowStart * rowBytes, length).then(
-          async (chunk): Promise<ColumnProjectionAndNorms> =>
-            normPreserving
-              ? normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction)
-              : { projection: await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction), squaredNorms: new Float64Array(0) },
-        );
+        let read: Uint8Array | null = null;
+        const partial = buffers.read(source, matrixBegin + rowStart * rowBytes, length).then(async (chunk): Promise<ColumnProjectionAndNorms> => {
+          read = chunk;
+          return normPreserving
+            ? normPreserving.projectColumnsWithNorms(chunk, dtype, rowStart, count, cols, direction)
+            : { projection: await backend.projectColumns(chunk, dtype, rowStart, count, cols, direction), squaredNorms: new Float64Array(0) };
+        });
         partials.push(partial);
-        return partial.then(() => null);
+        // Nothing to write; the chunk is done (a backend that moved it elsewhere left an empty buffer, never reused).
+        return partial.then((): JobResult => ({ data: null, done: read ? [read] : [] }));
       });
     }
     const whole = Promise.all(partials).then((all) => sumPartials(all, cols, directionSquaredLength, normPreserving ? weight : null));
@@ -290,12 +311,12 @@ async function queueEditedTensor(
       const count = Math.min(pieceRows, rows - rowStart);
       const length = count * rowBytes;
       await writer.queue(length, length, async () => {
-        const chunk = await readExactly(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
+        const chunk = await buffers.read(source, matrixBegin + rowStart * rowBytes, length); // [count, cols]
         const sums = await whole;
-        const edited = normPreserving
+        const result = normPreserving
           ? await applyNormPreserving(normPreserving, chunk, rowStart, count, cols, edit, sums)
           : await backend.applyColumns(chunk, dtype, rowStart, count, cols, direction, sums.projection, weight);
-        return checkedSize(edited, length, backend, edit);
+        return edited(chunk, checkedSize(result, length, backend, edit));
       });
     }
   }

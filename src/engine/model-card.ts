@@ -11,7 +11,7 @@ import type { OutputFolder } from '../ports/folder';
 import { throwIfAborted } from '../base/errors';
 import { directionsSha256, type DirectionProvenance } from './ablate-manifest';
 import { MANIFEST_FILE, type AblationPlan } from './ablate-plan';
-import { type ByteMeter, type IncrementalHash, type OutputFileRecord, writeFile } from './output-writer';
+import { type ByteMeter, type HashFactory, type OutputFileRecord, writeFile } from './output-writer';
 
 export const MODEL_CARD_FILE = 'README.md';
 /** How much of the base card is searched for its front matter. */
@@ -39,7 +39,7 @@ export async function writeModelCard(
   plan: AblationPlan,
   output: OutputFolder,
   facts: ModelCardFacts,
-  io: { createHash: () => IncrementalHash; meter: ByteMeter; maxChunkBytes: number; signal?: AbortSignal },
+  io: { createHash: HashFactory; meter: ByteMeter; maxChunkBytes: number; signal?: AbortSignal },
 ): Promise<OutputFileRecord> {
   const base = plan.otherFiles.find((file) => file.path === MODEL_CARD_FILE)?.source ?? null;
   let frontMatter: string | null = null;

@@ -18,8 +18,7 @@ import { planDecoderAblation, planEmbeddingGraphAblation, type AblationNumbers, 
 import { MemoryByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type ModelFolder, type OutputFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
-import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type IncrementalHash, type OutputFileRecord } from './output-writer';
-import { readWholeFile } from './transformers-files';
+import { copyRange, rowsPerChunk, writeFile, type ByteMeter, type HashFactory, type OutputFileRecord } from './output-writer';
 
 export interface OnnxExternalFile {
   /** The location the input graph names, and the folder path of that file. */
@@ -46,7 +45,7 @@ export interface OnnxExportPlan {
 
 export interface OnnxWriteOptions {
   maxChunkBytes: number;
-  createHash: () => IncrementalHash;
+  createHash: HashFactory;
   meter: ByteMeter;
   signal?: AbortSignal;
 }
@@ -94,8 +93,10 @@ export function onnxExportWork(plan: OnnxExportPlan): number {
   return total;
 }
 
+/** The graph read directly (not through ./transformers-files, which would load transformers.js into every ablate). */
 async function readGraph(folder: ModelFolder, path: string): Promise<ModelProto> {
-  return decodeOnnxModel(`${folder.name}/${path}`, await readWholeFile(folder, path));
+  const source = await folder.open(path);
+  return decodeOnnxModel(`${folder.name}/${path}`, await source.read(0, source.size));
 }
 
 /** Runs a planning step; a model-structure error gets the graph's file name in front. */

@@ -6,13 +6,7 @@
  */
 import type { FloatDType } from '../core/dtypes';
 import type { ColumnProjectionAndNorms } from '../core/norm-preserving';
-import {
-  applyColumnsNormPreservingFast,
-  applyRowsNormPreservingFast,
-  orthogonalizeColumnsNormPreservingFast,
-  projectColumnsWithNormsFast,
-} from '../core/norm-preserving-fast';
-import { applyBiasFast, applyColumnsFast, applyRowsFast, projectColumnsFast } from '../core/orthogonalize-fast';
+import { kernelBackend, runKernel } from './kernel-ops';
 
 export interface OrthogonalizeBackend {
   readonly name: string;
@@ -61,36 +55,14 @@ export interface OrthogonalizeBackend {
 export type NormPreservingCalls = Required<Pick<OrthogonalizeBackend, 'projectColumnsWithNorms' | 'applyColumnsNormPreserving' | 'applyRowsNormPreserving'>>;
 
 /** The CPU kernels on the calling thread: core's fast kernels, bit-identical to the reference twins. */
-export const cpuOrthogonalizeBackend: OrthogonalizeBackend = {
-  name: 'cpu',
-  async projectColumns(chunk, dtype, rowStart, rows, cols, direction) {
-    return projectColumnsFast(chunk, dtype, rowStart, rows, cols, direction);
-  },
-  async applyColumns(chunk, dtype, rowStart, rows, cols, direction, projection, scale) {
-    return applyColumnsFast(chunk, dtype, rowStart, rows, cols, direction, projection, scale);
-  },
-  async applyRows(chunk, dtype, rows, cols, direction, scale) {
-    return applyRowsFast(chunk, dtype, rows, cols, direction, scale);
-  },
-  async applyBias(bias, dtype, direction, scale) {
-    return applyBiasFast(bias, dtype, direction, scale);
-  },
-  async projectColumnsWithNorms(chunk, dtype, rowStart, rows, cols, direction) {
-    return projectColumnsWithNormsFast(chunk, dtype, rowStart, rows, cols, direction);
-  },
-  async applyColumnsNormPreserving(chunk, dtype, rowStart, rows, cols, direction, projection, factors, weight) {
-    return applyColumnsNormPreservingFast(chunk, dtype, rowStart, rows, cols, direction, projection, factors, weight);
-  },
-  async applyRowsNormPreserving(chunk, dtype, rows, cols, direction, weight) {
-    return applyRowsNormPreservingFast(chunk, dtype, rows, cols, direction, weight);
-  },
-  async orthogonalizeColumns(matrix, dtype, rows, cols, direction, scale) {
-    return applyColumnsFast(matrix, dtype, 0, rows, cols, direction, projectColumnsFast(matrix, dtype, 0, rows, cols, direction), scale);
-  },
-  async orthogonalizeColumnsNormPreserving(matrix, dtype, rows, cols, direction, weight) {
-    return orthogonalizeColumnsNormPreservingFast(matrix, dtype, rows, cols, direction, weight);
-  },
-};
+export const cpuOrthogonalizeBackend: OrthogonalizeBackend = kernelBackend('cpu', async (request) => runKernel(request, false));
+
+/**
+ * The same kernels writing each result over the chunk they were given (no allocation per call): only for a
+ * caller that owns every chunk it passes and never reads one again, as the streaming engine with its own read
+ * buffers (./chunk-buffers.ts).
+ */
+export const cpuInPlaceOrthogonalizeBackend: OrthogonalizeBackend = kernelBackend('cpu', async (request) => runKernel(request, true));
 
 /** The backend's norm-preserving calls, each falling back to the CPU kernels where the backend has none. */
 export function normPreservingCalls(backend: OrthogonalizeBackend): NormPreservingCalls {

@@ -20,6 +20,9 @@ export interface IncrementalHash {
   hexDigest(): string;
 }
 
+/** A new incremental hash per file; may be asynchronous (a WebAssembly hash instantiates its module). */
+export type HashFactory = () => IncrementalHash | Promise<IncrementalHash>;
+
 export class ByteMeter {
   private done = 0;
   constructor(
@@ -36,13 +39,13 @@ export class ByteMeter {
 export async function writeFile(
   output: OutputFolder,
   path: string,
-  createHash: () => IncrementalHash,
+  createHash: HashFactory,
   body: (sink: ByteSink) => Promise<void>,
   /** The source's permission bits, so a copy is created with no more than these. */
   mode?: number,
 ): Promise<OutputFileRecord> {
+  const hash = await createHash();
   const sink = await output.createFile(path, mode === undefined ? undefined : { mode });
-  const hash = createHash();
   let bytes = 0;
   const hashing: ByteSink = {
     name: path, // progress shows folder-relative names

@@ -48,13 +48,20 @@ async function readRange(handle: FileHandle, size: number, offset: number, lengt
   // Uint8Array view, because Buffer's slice() would not copy.
   const unpooled = Buffer.allocUnsafeSlow(wanted);
   const buffer = new Uint8Array(unpooled.buffer, unpooled.byteOffset, wanted);
+  const filled = await readRangeInto(handle, size, offset, buffer);
+  return filled === wanted ? buffer : buffer.subarray(0, filled);
+}
+
+/** Reads up to `target.byteLength` bytes at `offset` into `target`; returns the count (fewer only at end of file). */
+async function readRangeInto(handle: FileHandle, size: number, offset: number, target: Uint8Array): Promise<number> {
+  const wanted = Math.max(0, Math.min(target.byteLength, size - offset));
   let filled = 0;
   while (filled < wanted) {
-    const { bytesRead } = await handle.read(buffer, filled, Math.min(MAX_IO_BYTES, wanted - filled), offset + filled);
+    const { bytesRead } = await handle.read(target, filled, Math.min(MAX_IO_BYTES, wanted - filled), offset + filled);
     if (bytesRead === 0) break; // the file shrank: the caller sees a short read and reports truncation
     filled += bytesRead;
   }
-  return filled === wanted ? buffer : buffer.subarray(0, filled);
+  return filled;
 }
 
 async function openForReading(path: string): Promise<{ handle: FileHandle; stats: Stats }> {
@@ -85,6 +92,11 @@ export async function openFileSource(path: string): Promise<ByteSource & { close
       if (closed) throw new WorkbenchError(`${path}: read after close`);
       return readRange(handle, size, offset, length);
     },
+    async readInto(offset: number, target: Uint8Array) {
+      checkRange(path, offset, target.byteLength);
+      if (closed) throw new WorkbenchError(`${path}: read after close`);
+      return readRangeInto(handle, size, offset, target);
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -105,19 +117,27 @@ function pathSource(path: string, name: string, size: number, mode?: number): By
     ...(mode !== undefined ? { mode } : {}),
     async read(offset: number, length: number) {
       checkRange(name, offset, length);
-      let handle: FileHandle;
-      try {
-        handle = await fs.open(path, 'r');
-      } catch (error) {
-        throw new InvalidFileError(name, describeFsError(error));
-      }
-      try {
-        return await readRange(handle, size, offset, length);
-      } finally {
-        await handle.close();
-      }
+      return withHandle(path, name, (handle) => readRange(handle, size, offset, length));
+    },
+    async readInto(offset: number, target: Uint8Array) {
+      checkRange(name, offset, target.byteLength);
+      return withHandle(path, name, (handle) => readRangeInto(handle, size, offset, target));
     },
   };
+}
+
+async function withHandle<T>(path: string, name: string, body: (handle: FileHandle) => Promise<T>): Promise<T> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(path, 'r');
+  } catch (error) {
+    throw new InvalidFileError(name, describeFsError(error));
+  }
+  try {
+    return await body(handle);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

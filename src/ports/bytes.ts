@@ -10,6 +10,11 @@ export interface ByteSource {
   readonly mode?: number;
   /** Reads exactly `length` bytes at `offset` (fewer only past the end of the source). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: reads up to `target.byteLength` bytes at `offset` into `target` and returns how many (fewer only
+   * past the end of the source), so a caller streaming gigabytes can reuse its buffers.
+   */
+  readInto?(offset: number, target: Uint8Array): Promise<number>;
 }
 
 export interface ByteSink {

@@ -17,7 +17,7 @@ import type { AblationSelection } from '../../src/engine/ablation-selection';
 import type { OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
 import { MemoryByteSink } from '../../src/ports/bytes';
 import type { ModelFolder, OutputFolder } from '../../src/ports/folder';
-import { NodeKernelPool } from '../../src/cli/kernel-pool';
+import { createNodeKernelPool, type NodeKernelPool } from '../../src/cli/kernel-pool';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { generateModelFolder } from '../helpers/generate-models';
 
@@ -60,7 +60,7 @@ let workDir: string;
 let pool: NodeKernelPool;
 beforeAll(async () => {
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ablate-pool-'));
-  pool = new NodeKernelPool(2);
+  pool = createNodeKernelPool(2);
 });
 afterAll(async () => {
   await pool.close();
@@ -104,7 +104,7 @@ describe.each(CASES)('pooled ablation ≡ the twin, %s %s', (dtype, method) => {
     // Default chunks: every matrix fits one chunk and goes to a thread in one fused call.
     expectSameFiles(await ablateToMemory(input, method, { backend: pool }), await ablateToMemory(input, method, { backend: twinBackend }));
     // Buffers handed over (the CLI's setting): the Node file source gives each chunk a buffer of its own.
-    const transferring = new NodeKernelPool(2, true);
+    const transferring = createNodeKernelPool(2, true);
     try {
       expectSameFiles(await ablateToMemory(input, method, { backend: transferring, maxChunkBytes: SMALL_CHUNK_BYTES }), reference);
     } finally {
@@ -131,7 +131,7 @@ describe('kernel pool', () => {
   });
 
   it('a closed pool rejects further calls', async () => {
-    const closing = new NodeKernelPool(1);
+    const closing = createNodeKernelPool(1);
     await closing.close();
     await expect(closing.applyBias(new Uint8Array(HIDDEN_SIZE * 2), 'BF16', direction, 1)).rejects.toThrow(/closed/);
   });
