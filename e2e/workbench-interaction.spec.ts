@@ -22,7 +22,7 @@ test('the page answers while a capture runs, and cancel stops it', async ({ page
   // Imported as a file, as a user brings a large set: typing it with fill() costs Chromium's editor minutes
   // (inserting text with thousands of line breaks is quadratic there), which measures the test tool, not the app.
   await page.getByTestId('prompts.harmful-file').setInputFiles({ name: 'many.txt', mimeType: 'text/plain', buffer: Buffer.from(many.join('\n')) });
-  await expect(page.getByText('20000 prompts')).toBeVisible();
+  await expect(page.getByTestId('prompts.harmful-count')).toHaveText('20000 prompts');
 
   await page.getByTestId('capture.run').click();
   const progress = page.getByTestId('capture.progress');
