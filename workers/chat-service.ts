@@ -27,6 +27,8 @@ import type {
   AgentEvaluationResult,
   EvaluationRequest,
   EvaluationResult,
+  ExportComparisonRequest,
+  ExportComparisonResult,
   PreflightRequest,
   PreflightResult,
   ModelsInfo,
@@ -39,6 +41,7 @@ import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
 import { evaluateAgentPrompts, type AgentEvaluation } from '../src/engine/agent-evaluation';
 import { runPreflight } from '../src/engine/preflight';
+import { compareFirstTokenLogits } from '../src/engine/export-comparison';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 import { type ResolvedBackend } from '../src/ports/onnx-session';
@@ -132,6 +135,17 @@ function signalOnly(options: LongCallOptions): LongCallOptions {
   return options.signal ? { signal: options.signal } : {};
 }
 
+/** The base graph with the hooks of `spec` (a direction, or a whole recipe over per-layer directions). */
+async function loadHookModel(spec: Exclude<AblatedModelSpec, { kind: 'folder' }>, base: BaseModel, options: LongCallOptions): Promise<LanguageModel> {
+  if (spec.kind === 'recipe') {
+    const recipe = parseRecipe(spec.recipe, base.session.numLayers);
+    const source = await RecipeHookModelSource.open(base.folder, base.session.tokenizer, spec.directions, base.device ? { device: base.device } : {});
+    return (await source.modelFor(recipe, options)).model;
+  }
+  const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
+  return base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
+}
+
 export class ChatService implements ChatApi {
   private base: { key: string; lease: Leased<BaseModel> } | null = null;
   private ablated: { key: string; lease: Leased<AblatedModel> } | null = null;
@@ -166,14 +180,8 @@ export class ChatService implements ChatApi {
       this.ablated?.lease.retire();
       this.ablated = null;
       let model: LanguageModel;
-      if (spec.kind === 'recipe') {
-        const recipe = parseRecipe(spec.recipe, base.session.numLayers);
-        const source = await RecipeHookModelSource.open(base.folder, base.session.tokenizer, spec.directions, base.device ? { device: base.device } : {});
-        model = (await source.modelFor(recipe, options)).model;
-      } else if (spec.kind === 'hooks') {
-        const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
-        model = await base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
-      } else {
+      if (spec.kind !== 'folder') model = await loadHookModel(spec, base, options);
+      else {
         const folder = await this.runtime.openFolder(spec.folder);
         await refuseUneditedGraph(base.folder, folder);
         const tokenizer = await loadGenerationTokenizer(folder);
@@ -327,6 +335,26 @@ export class ChatService implements ChatApi {
         ...options,
       });
       return { ...report, samples: report.samples.map((sample) => ({ ...sample, messages: [...sample.messages] })) };
+    });
+  }
+
+  /** The exported folder (held as the ablated side) against the hook preview, loaded for this call only. */
+  async compareExport(request: ExportComparisonRequest, options: LongCallOptions = {}): Promise<ExportComparisonResult> {
+    const started = performance.now();
+    const reporter = new ProgressReporter('compare export', options.onProgress);
+    return this.withModels(request.models, true, { ...signalOnly(options), onProgress: progressSlice(reporter, 0, 0.1, 'loading models') }, async (base, exported) => {
+      const preview = await loadHookModel(request.preview, base, { ...signalOnly(options), onProgress: progressSlice(reporter, 0.1, 0.3, 'loading the hook preview') });
+      try {
+        const comparison = await compareFirstTokenLogits({ base: base.session.base, preview, exported: exported!.model }, conversations(request.prompts), {
+          ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+          ...signalOnly(options),
+          onProgress: progressSlice(reporter, 0.3, 1, 'first-token logits'),
+        });
+        reporter.done();
+        return { ...comparison, previewLabel: ablationLabel(request.preview), exportedLabel: exported!.label, backend: base.backend, seconds: (performance.now() - started) / 1000 };
+      } finally {
+        await preview.dispose();
+      }
     });
   }
 

@@ -33,6 +33,7 @@ const endpoint: ChatWorkerEndpoint = {
   evaluate: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
   sweep: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
   preflight: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.preflight(request, { signal, onProgress })),
+  compareExport: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.compareExport(request, { signal, onProgress })),
   release: () => calls.envelope(null, () => service.release()),
   cancel: (callId) => calls.cancel(callId),
 };

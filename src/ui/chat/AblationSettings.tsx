@@ -9,6 +9,7 @@ import type { AblationComponent } from '../../core/recipe';
 import { chooseAblatedFolder, currentAblation, importDirectionFile, prepareModels, toggleTarget, updateChat } from '../../state/chat-actions';
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
+import { ExportComparisonReadout } from './ExportComparisonReadout';
 
 const TARGETS: { target: AblationComponent; label: string; title: string }[] = [
   { target: 'embed', label: 'embed', title: 'the embedding output' },
@@ -123,6 +124,7 @@ export function AblationSettings() {
             />
           </label>
           <span className="hint">{ablatedFolder ? <>ablated side: <strong>{ablatedFolder.descriptor.name}</strong></> : ablation.why}</span>
+          <ExportComparisonReadout />
         </div>
       )}
     </div>
