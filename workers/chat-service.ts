@@ -39,15 +39,20 @@ import { InvalidInputError, throwIfAborted } from '../src/base/errors';
 import { ProgressReporter, type LongCallOptions } from '../src/base/progress';
 import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
+import { ablationKey, ablationLabel, fingerprint } from './chat-keys';
 import { evaluateAgentPrompts, type AgentEvaluation } from '../src/engine/agent-evaluation';
 import { runPreflight } from '../src/engine/preflight';
 import { compareFirstTokenLogits } from '../src/engine/export-comparison';
+import { preflightModelMemory } from '../src/engine/memory-estimate';
+import type { BackendMemoryLimits } from '../src/core/memory-preflight';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 import { type ResolvedBackend } from '../src/ports/onnx-session';
 
 export interface ChatRuntime {
   openFolder(descriptor: FolderDescriptor): Promise<ModelFolder>;
+  /** What a backend can hold (core/memory-preflight.ts); absent where there is no such limit (Node). */
+  memoryLimits?(backend: ResolvedBackend): Promise<BackendMemoryLimits>;
   /** transformers.js device for a backend ('wasm'/'webgpu' in a browser; undefined = its default, cpu in Node). */
   device(backend: ResolvedBackend): string | undefined;
 }
@@ -66,31 +71,6 @@ interface BaseModel {
 interface AblatedModel {
   model: LanguageModel;
   label: string;
-}
-
-/** FNV-1a over bytes: identifies a direction in a cache key (not a security hash). */
-function fingerprint(bytes: Uint8Array): string {
-  let hash = 0x811c9dc5;
-  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return `${bytes.length}:${hash.toString(16)}`;
-}
-
-function directionKey(source: DirectionSource): string {
-  if (source.kind === 'analysis') return `analysis:${source.layer}:${fingerprint(new Uint8Array(source.values.buffer, source.values.byteOffset, source.values.byteLength))}`;
-  return `file:${source.file}:${source.layer}:${fingerprint(source.bytes)}`;
-}
-
-function ablationKey(spec: AblatedModelSpec): string {
-  if (spec.kind === 'folder') return `folder:${spec.key}`;
-  if (spec.kind === 'recipe') return `recipe:${JSON.stringify(spec.recipe)}:${spec.directions.map((row) => fingerprint(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))).join(',')}`;
-  return `hooks:${directionKey(spec.direction)}:${spec.scale}:${[...spec.targets].sort().join('+')}:${spec.layers?.join('-') ?? 'all'}`;
-}
-
-function ablationLabel(spec: AblatedModelSpec): string {
-  if (spec.kind === 'folder') return `exported model ${spec.folder.name}`;
-  if (spec.kind === 'recipe') return `hooks · ${spec.label}`;
-  const source = spec.direction.kind === 'analysis' ? `r from layer ${spec.direction.layer}` : `r from ${spec.direction.file}${spec.direction.layer === null ? '' : ` row ${spec.direction.layer}`}`;
-  return `hooks · ${source} · α ${spec.scale} · ${spec.targets.join('+')}${spec.layers ? ` · blocks ${spec.layers[0]}–${spec.layers[1]}` : ''}`;
 }
 
 function conversations(prompts: readonly PromptInput[]): Conversation[] {
@@ -154,6 +134,13 @@ export class ChatService implements ChatApi {
 
   constructor(private readonly runtime: ChatRuntime) {}
 
+  /** The memory preflight: a model the backend cannot hold is refused before anything loads. */
+  private async checkMemory(folder: ModelFolder, backend: ResolvedBackend): Promise<void> {
+    if (!this.runtime.memoryLimits) return;
+    const other = backend === 'wasm' ? 'webgpu' : 'wasm';
+    await preflightModelMemory(folder, await this.runtime.memoryLimits(backend), { otherBackend: await this.runtime.memoryLimits(other), batch: DEFAULT_BATCH_SIZE });
+  }
+
   private async holdBase(models: Omit<ChatModelsSpec, 'ablated'>, options: LongCallOptions): Promise<{ value: BaseModel; release(): void }> {
     const key = `${models.baseKey}|${models.backend}`;
     if (this.base?.key !== key) {
@@ -162,6 +149,7 @@ export class ChatService implements ChatApi {
       this.base?.lease.retire();
       this.base = null;
       const folder = await this.runtime.openFolder(models.base);
+      await this.checkMemory(folder, models.backend);
       const device = this.runtime.device(models.backend);
       const session = await EvaluationSession.open(folder, { ...(device ? { device } : {}), ...options });
       const config = await readModelConfig(folder).catch(async (error) => {
@@ -184,6 +172,7 @@ export class ChatService implements ChatApi {
       else {
         const folder = await this.runtime.openFolder(spec.folder);
         await refuseUneditedGraph(base.folder, folder);
+        await this.checkMemory(folder, base.backend);
         const tokenizer = await loadGenerationTokenizer(folder);
         const device = this.runtime.device(base.backend);
         model = await LanguageModel.load(folder, tokenizer, { ...(device ? { device } : {}), ...options });

@@ -7,7 +7,7 @@
 import * as Comlink from 'comlink';
 import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
-import { configureOrtWeb } from '../src/platform/ort-web';
+import { configureOrtWeb, webMemoryLimits } from '../src/platform/ort-web';
 import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-api';
 import type { Progress } from '../src/base/progress';
 import { ChatService } from './chat-service';
@@ -23,6 +23,7 @@ env.useBrowserCache = false;
 const service = new ChatService({
   openFolder: openFolderDescriptor,
   device: (backend) => backend,
+  memoryLimits: webMemoryLimits,
 });
 const calls = createWorkerCallRunner('Stopped.');
 

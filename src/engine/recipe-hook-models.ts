@@ -8,6 +8,8 @@
  * Only the "standard" method is expressible this way (norm-preserving rescales the out-projection's input,
  * which these hooks do not do): such a recipe is refused with a message that says so.
  */
+import { externalDataFiles } from './external-data';
+import type { ExternalDataFile } from '../ports/onnx-session';
 import { componentWeight, resolveRecipeDirections, type AblationComponent, type Recipe } from '../core/recipe';
 import type { ModelProto } from '../formats/onnx';
 import { decodeOnnxModel } from '../formats/onnx';
@@ -17,7 +19,7 @@ import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import type { LongCallOptions } from '../base/progress';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
-import { LanguageModel, readExternalData, type ExternalDataFile, type GenerationTokenizer } from './generate';
+import { LanguageModel, type GenerationTokenizer } from './generate';
 import type { AblatedModelSource } from './recipe-evaluator';
 import { readWholeFile } from './transformers-files';
 
@@ -87,7 +89,7 @@ export class RecipeHookModelSource implements AblatedModelSource {
     const config = JSON.parse(await folder.readText('config.json')) as Record<string, unknown>;
     const textConfig = (config.text_config as Record<string, unknown> | undefined) ?? config;
     const tied = Boolean(textConfig.tie_word_embeddings ?? config.tie_word_embeddings ?? false);
-    const externalData = await readExternalData(folder, onnxFile, graph);
+    const externalData = await externalDataFiles(folder, onnxFile, graph);
     return new RecipeHookModelSource(folder, tokenizer, graph, onnxFile, externalData, tied, directions, options.harmlessMeans, options.device);
   }
 

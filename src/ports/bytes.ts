@@ -10,6 +10,13 @@ export interface ByteSource {
   readonly mode?: number;
   /** Reads exactly `length` bytes at `offset` (fewer only past the end of the source). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The whole file as the platform holds it, where it can be handed on without reading it here: the Blob of a
+   * browser File (onnxruntime-web takes external data as a Blob), or the absolute path on disk (onnxruntime-node
+   * reads external data from its folder).
+   */
+  readonly blob?: Blob;
+  readonly filePath?: string;
 }
 
 export interface ByteSink {
@@ -40,7 +47,7 @@ export class BlobByteSource implements ByteSource {
   readonly size: number;
   constructor(
     readonly name: string,
-    private readonly blob: Blob,
+    readonly blob: Blob,
   ) {
     this.size = blob.size;
   }
