@@ -5,19 +5,7 @@
  * the chat's own models (src/engine/run-pacing.ts) lets queued messages in: Stop lands within a token, and the
  * base and ablated replies interleave step by step. (onnxruntime-node already runs off the event loop.)
  */
-import { setRunPacing } from '../src/engine/run-pacing';
-
-/** Resolves after the tasks already queued (a MessageChannel message: no setTimeout clamping). */
-export function nextTask(): Promise<void> {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
-}
+import { nextTask, setRunPacing } from '../src/engine/run-pacing';
 
 export function yieldBeforeEveryRun(): void {
   setRunPacing(nextTask);

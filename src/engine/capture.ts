@@ -19,6 +19,7 @@ import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxV
 import { isOnnxElementType, zeroTensorData } from '../ports/onnx-session';
 import { InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
+import { createYielder } from './run-pacing';
 import { padBatch, type ChatTokenizer, type PaddedBatch } from './tokenize';
 
 export const DEFAULT_CAPTURE_BATCH_SIZE = 8;
@@ -183,6 +184,32 @@ async function embed(capture: CaptureSession, batch: PaddedBatch): Promise<OnnxT
 }
 
 /**
+ * The share of a capture's progress bar given to applying the chat template: small next to the forward passes of
+ * any real model, yet it moves the bar (and lets Cancel in) while a set of thousands of prompts is tokenized.
+ */
+const TOKENIZE_SHARE = 0.05;
+/** Prompts tokenized between two progress reports. */
+const TOKENIZE_CHUNK = 128;
+
+async function tokenizeAll(
+  tokenizer: ChatTokenizer,
+  prompts: readonly PromptRecord[],
+  progress: ProgressReporter,
+  signal: AbortSignal | undefined,
+): Promise<number[][]> {
+  const tokens: number[][] = [];
+  const yieldNow = createYielder();
+  for (let start = 0; start < prompts.length; start += TOKENIZE_CHUNK) {
+    await yieldNow();
+    throwIfAborted(signal);
+    for (const prompt of prompts.slice(start, start + TOKENIZE_CHUNK)) tokens.push(tokenizer.encodeChat(prompt.messages));
+    progress.report(TOKENIZE_SHARE * (tokens.length / prompts.length), `${tokens.length}/${prompts.length} prompts tokenized`);
+  }
+  throwIfAborted(signal);
+  return tokens;
+}
+
+/**
  * Captures residuals for every prompt. Prompts are batched by token length (less padding); results come back in
  * prompt order. A position outside a prompt is an InvalidInputError naming the set, the prompt and its length.
  */
@@ -200,7 +227,7 @@ export async function captureActivations(
   const fromEnd = positions[0] < 0;
   const progress = new ProgressReporter(`capture ${label}`, options.onProgress);
 
-  const tokens = prompts.map((prompt) => tokenizer.encodeChat(prompt.messages));
+  const tokens = await tokenizeAll(tokenizer, prompts, progress, options.signal);
   // Checked on the shortest prompt before any forward pass, so the error names the range that fits every prompt.
   const shortest = tokens.reduce((best, ids, index) => (ids.length < tokens[best].length ? index : best), 0);
   const shortestLength = tokens[shortest].length;
@@ -220,7 +247,11 @@ export async function captureActivations(
   let activations: Float32Array | null = null;
   let sums: Float64Array | null = null;
   let done = 0;
+  // In a browser worker the runs below settle as microtasks: without a turn of the event loop now and then, a
+  // Cancel would wait for the whole set.
+  const yieldNow = createYielder();
   for (let start = 0; start < order.length; start += batchSize) {
+    await yieldNow();
     throwIfAborted(options.signal);
     const members = order.slice(start, start + batchSize);
     const batch = padBatch(members.map((index) => tokens[index]), tokenizer.padTokenId, fromEnd ? 'left' : 'right');
@@ -253,7 +284,7 @@ export async function captureActivations(
       });
     });
     done += members.length;
-    progress.report(done / prompts.length, `${done}/${prompts.length} prompts`);
+    progress.report(TOKENIZE_SHARE + (1 - TOKENIZE_SHARE) * (done / prompts.length), `${done}/${prompts.length} prompts`);
   }
   progress.done();
   return {

@@ -1,6 +1,7 @@
 /**
- * A step awaited before every forward pass of the models LanguageModel loads, and only theirs: the chat worker
- * sets one (workers/chat-yield.ts) so that its event loop turns between decoding steps. The step is installed on
+ * Turns of the event loop inside long loops of ONNX runs. `nextTask` and `createYielder` serve any loop (the
+ * capture's batches). The pacing below is a step awaited before every forward pass of the models LanguageModel
+ * loads, and only theirs: the chat worker sets one (workers/chat-yield.ts) so that its event loop turns between decoding steps. The step is installed on
  * each loaded model's own ONNX sessions, never on onnxruntime's InferenceSession class, so no other session in
  * the process is touched.
  */
@@ -12,6 +13,39 @@ interface RunnableSession {
 }
 
 let step: RunStep | null = null;
+
+/**
+ * Resolves after the tasks already queued (a MessageChannel message: no setTimeout clamping). onnxruntime-web's
+ * wasm runs settle as microtasks, so a loop of them never hands a worker back to its event loop: awaiting this
+ * lets a queued `cancel` message in.
+ */
+export function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/** How long a loop may keep the event loop before `createYielder` lets queued messages in. */
+const YIELD_INTERVAL_MS = 25;
+
+/**
+ * A step for long loops (capture batches, tokenizing thousands of prompts): awaits `nextTask` when the last turn
+ * of the event loop is more than YIELD_INTERVAL_MS ago, so Cancel lands within a batch while a loop of fast
+ * passes pays almost nothing.
+ */
+export function createYielder(intervalMs = YIELD_INTERVAL_MS): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < intervalMs) return;
+    await nextTask();
+    last = performance.now();
+  };
+}
 
 /** Sets (or, with null, removes) the step for models loaded from now on. */
 export function setRunPacing(next: RunStep | null): void {
