@@ -5,8 +5,7 @@
  * Performance.getMetrics for the page, Runtime.getHeapUsage through Target auto-attach for the workers).
  *
  * The model is the demo with its MLPs widened by zero rows and columns to reach the size: SiLU(0)·0 = 0, so it
- * computes the demo's function and its reply must equal the demo's (checked against the CLI-free demo in the same
- * page). Takes minutes and several GB of memory, so playwright.config.ts leaves it out of the default run.
+ * computes the demo's function and its reply must equal the demo's (asked first, in the same page). Takes minutes and several GB of memory, so playwright.config.ts leaves it out of the default run.
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,7 +129,9 @@ test('a ≥ 2.5 GB external-data model loads and chats on wasm; peak JS memory m
     await expect(page.getByText(`external data ${DATA_FILE}`)).toBeVisible();
     await page.getByTestId('chat.input').fill(prompt);
     await page.getByTestId('chat.send').click();
-    await expect(page.getByTestId('chat.base')).toHaveAttribute('data-state', 'done', { timeout: 1_800_000 });
+    await expect(page.getByTestId('chat.base')).toHaveAttribute('data-state', /done|failed/, { timeout: 1_800_000 });
+    await expect(page.getByTestId('error')).toHaveCount(0);
+    await expect(page.getByTestId('chat.base')).toHaveAttribute('data-state', 'done');
     const seconds = (Date.now() - started) / 1000;
     sampling = false;
     await sampler;
