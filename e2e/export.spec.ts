@@ -213,10 +213,13 @@ test('after a capture, exports with the selected layer of the analysis (recorded
   expect(manifest.direction.file).toBe('directions.safetensors');
   expect(manifest.direction.layer).toBe(layer);
   expect(manifest.editedTensors.length).toBeGreaterThan(0);
-  // Every file but the manifest and the edited shard is the input's, byte for byte.
+  // Every file but the manifest, the edited shard and the model card is the input's, byte for byte; the card
+  // keeps the demo's README text below its own part.
   const input = readTree(DEMO_MODEL_DIR);
   for (const [path, bytes] of input) {
     if (path === 'model.safetensors') expect(Buffer.from(files[path]).equals(bytes)).toBe(false);
+    else if (path === 'README.md') expect(Buffer.from(files[path]).subarray(files[path].byteLength - bytes.byteLength).equals(bytes)).toBe(true);
     else expect(Buffer.from(files[path]).equals(bytes), path).toBe(true);
   }
+  expect(Buffer.from(files['README.md']).toString('utf8')).toMatch(/^---\nbase_model: demo\n/);
 });

@@ -9,36 +9,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { AUC_TOLERANCE, expectModelReady, openWorkbench, REPO_ROOT, screenshot, selectBackend, type Report } from './workbench-helpers';
+import { AUC_TOLERANCE, expectModelReady, openWorkbench, overlappingTexts, REPO_ROOT, screenshot, selectBackend, type Report } from './workbench-helpers';
 
 const VIEWPORT = { width: 1024, height: 900 };
 /** Plotly (3 MB) loads and draws six figures after a capture: tens of seconds on a busy 2-core machine. */
 const RENDER_TIMEOUT = 300_000;
-/** Text boxes may touch (shared baselines) but not cover each other by more than this many square pixels. */
-const OVERLAP_AREA_TOLERANCE = 1;
 
 test.use({ viewport: VIEWPORT });
-
-/** Every pair of visible text elements (ticks, legend, axis titles) in a Plotly container, checked for overlap. */
-async function overlappingTexts(page: Page, testId: string): Promise<string[]> {
-  return page.getByTestId(testId).evaluate((element, tolerance) => {
-    const boxes = [...element.querySelectorAll('svg.main-svg text')]
-      .filter((text) => (text.textContent ?? '').trim().length > 0 && !text.closest('.hoverlayer'))
-      .map((text) => ({ text: text.textContent!.trim(), box: text.getBoundingClientRect() }))
-      .filter(({ box }) => box.width > 0 && box.height > 0);
-    const overlaps: string[] = [];
-    for (let i = 0; i < boxes.length; i++) {
-      for (let j = i + 1; j < boxes.length; j++) {
-        const a = boxes[i]!.box;
-        const b = boxes[j]!.box;
-        const width = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-        const height = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-        if (width > 0 && height > 0 && width * height > tolerance) overlaps.push(`"${boxes[i]!.text}" × "${boxes[j]!.text}"`);
-      }
-    }
-    return overlaps;
-  }, OVERLAP_AREA_TOLERANCE);
-}
 
 async function expectPlotsBack(page: Page, origin: RegExp): Promise<void> {
   await expect(page.getByTestId('result.origin')).toContainText(origin);

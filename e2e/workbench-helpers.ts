@@ -125,3 +125,27 @@ export async function screenshot(page: Page, testInfo: TestInfo, name: string): 
   await page.screenshot({ path, fullPage: true });
   await testInfo.attach(name, { path, contentType: 'image/png' });
 }
+
+/** Text boxes may touch (shared baselines) but not cover each other by more than this many square pixels. */
+const OVERLAP_AREA_TOLERANCE = 1;
+
+/** Every pair of visible text elements (ticks, legend, axis titles) in a Plotly container, checked for overlap. */
+export async function overlappingTexts(page: Page, testId: string): Promise<string[]> {
+  return page.getByTestId(testId).evaluate((element, tolerance) => {
+    const boxes = [...element.querySelectorAll('svg.main-svg text')]
+      .filter((text) => (text.textContent ?? '').trim().length > 0 && !text.closest('.hoverlayer'))
+      .map((text) => ({ text: text.textContent!.trim(), box: text.getBoundingClientRect() }))
+      .filter(({ box }) => box.width > 0 && box.height > 0);
+    const overlaps: string[] = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i]!.box;
+        const b = boxes[j]!.box;
+        const width = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const height = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (width > 0 && height > 0 && width * height > tolerance) overlaps.push(`"${boxes[i]!.text}" × "${boxes[j]!.text}"`);
+      }
+    }
+    return overlaps;
+  }, OVERLAP_AREA_TOLERANCE);
+}

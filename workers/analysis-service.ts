@@ -11,7 +11,7 @@ import { decodeOnnxModel } from '../src/formats/onnx';
 import { checkMemoryFits, estimateMemoryNeeds } from '../src/engine/memory-estimate';
 import type { BackendMemoryLimits } from '../src/core/memory-preflight';
 import type { OnnxModelInput, OnnxSessionFactory, ResolvedBackend } from '../src/ports/onnx-session';
-import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, ModelInspection, PromptInput } from '../src/protocol/analysis-api';
+import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, ModelInspection, PromptInput, PromptMessage, RenderedTemplate } from '../src/protocol/analysis-api';
 import { BackendError, InvalidInputError, throwIfAborted } from '../src/base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../src/base/progress';
 import { activationCacheKey, readCachedActivations, writeCachedActivations } from './activation-cache';
@@ -70,6 +70,20 @@ export class AnalysisService implements AnalysisApi {
     this.opened = opened;
     this.tokenizer = null;
     return opened.inspection;
+  }
+
+  async renderTemplate(messages: PromptMessage[], position: number): Promise<RenderedTemplate> {
+    const opened = this.opened;
+    if (!opened) throw new InvalidInputError('No model is open: load a model to see its chat template.');
+    // A folder without tokenizer files is refused by the loader, naming the missing file.
+    this.tokenizer ??= await loadChatTokenizer(opened.folder);
+    const ids = this.tokenizer.encodeChat(messages);
+    const index = position < 0 ? ids.length + position : position;
+    return {
+      text: this.tokenizer.renderChat(messages),
+      tokens: ids.map((id) => this.tokenizer!.decode([id])),
+      capturedIndex: Math.min(Math.max(index, 0), ids.length - 1),
+    };
   }
 
   private async releaseSession(): Promise<void> {
@@ -153,35 +167,39 @@ export class AnalysisService implements AnalysisApi {
   private async analyzeOn(opened: OpenedModel, request: AnalysisRequest, backend: ResolvedBackend, notes: string[], options: LongCallOptions, progress: AttemptProgress): Promise<AnalysisResult> {
     const started = performance.now();
     const sets = (Object.keys(SET_LABELS) as SetName[]).filter((name) => request.prompts[name].length > 0);
-    const totalPrompts = sets.reduce((sum, name) => sum + request.prompts[name].length, 0);
-    let finishedPrompts = 0;
-    let fromCacheCount = 0;
+    const batchSize = request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE;
     const captured: Partial<Record<SetName, CaptureResult>> = {};
+    const keys: Partial<Record<SetName, string>> = {};
+    // The cache first, so the bar measures only the prompts that are really captured: a set read from the
+    // cache would otherwise start the next one at 90 % with "preparing the session".
     for (const name of sets) {
+      keys[name] = await activationCacheKey(opened.inspection.fingerprint, request.prompts[name], request.position, backend, batchSize);
+      const cached = await readCachedActivations(keys[name]!);
+      if (cached) captured[name] = cached;
+    }
+    const fromCacheCount = sets.filter((name) => captured[name]).length;
+    const toCapture = sets.filter((name) => !captured[name]);
+    const totalPrompts = toCapture.reduce((sum, name) => sum + request.prompts[name].length, 0);
+    if (fromCacheCount > 0) progress.message(`${sets.filter((name) => captured[name]).map((name) => SET_LABELS[name]).join(', ')} from the activation cache`);
+    let finishedPrompts = 0;
+    for (const name of toCapture) {
       throwIfAborted(options.signal);
       const prompts: PromptInput[] = request.prompts[name];
-      const key = await activationCacheKey(opened.inspection.fingerprint, prompts, request.position, backend, request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE);
-      const cached = await readCachedActivations(key);
-      if (cached) {
-        captured[name] = cached;
-        fromCacheCount++;
-      } else {
-        this.tokenizer ??= await loadChatTokenizer(opened.folder);
-        const sessionOpen = this.session !== null && this.session.backend === backend && this.session.position === request.position;
-        // Only the first set opens the session; later sets say which set is starting, not "preparing" at 60 %.
-        progress.report(finishedPrompts / totalPrompts, sessionOpen ? `${SET_LABELS[name]}: starting on ${backend}` : `preparing the ${backend} session`);
-        const capture = await this.captureSession(opened, backend, request.position);
-        const offset = finishedPrompts;
-        captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
-          batchSize: request.batchSize ?? DEFAULT_CAPTURE_BATCH_SIZE,
-          label: SET_LABELS[name],
-          signal: options.signal,
-          onProgress: (event: Progress) => {
-            if (event.status === 'progress') progress.report((offset + event.fraction * prompts.length) / totalPrompts, `${SET_LABELS[name]}: ${event.detail ?? ''} on ${backend}`);
-          },
-        });
-        await writeCachedActivations(key, captured[name]!);
-      }
+      this.tokenizer ??= await loadChatTokenizer(opened.folder);
+      const sessionOpen = this.session !== null && this.session.backend === backend && this.session.position === request.position;
+      // Only the first captured set opens the session; later sets say which set is starting.
+      progress.report(finishedPrompts / totalPrompts, `${SET_LABELS[name]}: ${sessionOpen ? 'starting' : `preparing the ${backend} session`}`);
+      const capture = await this.captureSession(opened, backend, request.position);
+      const offset = finishedPrompts;
+      captured[name] = await captureActivations(capture, this.tokenizer, prompts, {
+        batchSize,
+        label: SET_LABELS[name],
+        signal: options.signal,
+        onProgress: (event: Progress) => {
+          if (event.status === 'progress') progress.report((offset + event.fraction * prompts.length) / totalPrompts, `${SET_LABELS[name]}: ${event.detail ?? ''} on ${backend}`);
+        },
+      });
+      await writeCachedActivations(keys[name]!, captured[name]!);
       finishedPrompts += prompts.length;
       progress.report(finishedPrompts / totalPrompts, `${SET_LABELS[name]} captured`);
     }

@@ -19,6 +19,7 @@ const endpoint: AnalysisWorkerEndpoint = {
   analyze: (callId, request, onProgress?: (event: Progress) => void) =>
     calls.envelope(callId, (signal) => service.analyze(request, { signal, onProgress })),
   probeBackend: () => calls.envelope(null, () => service.probeBackend()),
+  renderTemplate: (messages, position) => calls.envelope(null, () => service.renderTemplate(messages, position)),
   cancel: (callId) => calls.cancel(callId),
 };
 

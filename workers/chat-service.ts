@@ -357,6 +357,8 @@ export class ChatService implements ChatApi {
         { harmful: conversations(request.harmful), harmless: conversations(request.harmless) },
         {
           candidateLayers: request.candidateLayers,
+          // The panel keeps the layers that finished when the user cancels.
+          keepFinished: true,
           maxNewTokens: request.maxNewTokens,
           scale: request.scale,
           targets: request.targets,

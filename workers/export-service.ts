@@ -9,11 +9,10 @@ import { encodeDirectionsSafetensors, parseDirectionFile, selectDirection } from
 import { readModelConfig } from '../src/formats/hf-folder';
 import { decideAutoBackend, openOrthogonalizeBackend, type BackendDecision } from '../src/engine/backend-choice';
 import { MANIFEST_FILE, planAblation, writeAblation } from '../src/engine/ablate';
-import { onnxExportWork } from '../src/engine/onnx-export';
+import { MODEL_CARD_FILE } from '../src/engine/model-card';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
-import { DirectoryOutputFolder, ZIP_MAX_BYTES, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
+import { DirectoryOutputFolder, ZipOutputFolder, type OutputReader } from '../src/platform/browser-output';
 import { openExportStaging, discardExportStaging } from '../src/platform/browser-staging';
-import { InvalidInputError } from '../src/base/errors';
 import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportDirection, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
@@ -67,14 +66,7 @@ export class ExportService implements ExportApi {
     const plan = await planAblation(folder, selection, provenance.layer ?? undefined, { onnx: request.onnx === true });
     const outputName = `${folder.name}-abliterated`;
     if (request.destination.kind === 'downloads') {
-      checkDownloadNames([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MANIFEST_FILE]);
-    }
-    if (request.destination.kind === 'zip') {
-      const total =
-        plan.shards.reduce((sum, shard) => sum + shard.header.fileSize, 0) + plan.otherFiles.reduce((sum, file) => sum + file.source.size, 0) + (plan.onnx ? onnxExportWork(plan.onnx) : 0);
-      if (total > ZIP_MAX_BYTES) {
-        throw new InvalidInputError(`${folder.name}: ${(total / 2 ** 30).toFixed(2)} GiB is more than a zip without ZIP64 can hold (4 GiB); export to a folder or as downloads instead.`);
-      }
+      checkDownloadNames([...new Set([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE])]);
     }
     let verification: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
     const verify = async (reader: OutputReader) => {
@@ -96,6 +88,7 @@ export class ExportService implements ExportApi {
         backend,
         maxChunkBytes: request.maxChunkBytes,
         directionSource: provenance,
+        results: request.results ?? null,
         signal: options.signal,
         onProgress: options.onProgress,
       });

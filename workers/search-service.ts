@@ -38,8 +38,9 @@ export class SearchService implements SearchApi {
     const folder = await this.runtime.openFolder(request.base);
     const device = this.runtime.device(request.backend);
     const session = await EvaluationSession.open(folder, { ...(device ? { device } : {}), ...signal });
+    let source: RecipeHookModelSource | null = null;
     try {
-      const source = await RecipeHookModelSource.open(folder, session.tokenizer, request.directions, {
+      source = await RecipeHookModelSource.open(folder, session.tokenizer, request.directions, {
         ...(request.harmlessMeans ? { harmlessMeans: request.harmlessMeans } : {}),
         ...(device ? { device } : {}),
       });
@@ -60,6 +61,7 @@ export class SearchService implements SearchApi {
       });
       return { trials: result.trials, pareto: result.pareto.map((trial) => trial.trial), cancelled: result.cancelled, seconds: (performance.now() - started) / 1000 };
     } finally {
+      await source?.dispose();
       await session.dispose();
     }
   }

@@ -8,10 +8,13 @@ import { openFolderDescriptor } from '../src/platform/browser-folder';
 import { configureOrtWeb } from '../src/platform/ort-web';
 import type { Progress } from '../src/base/progress';
 import type { SearchWorkerEndpoint, TrialRecord } from '../src/protocol/search-api';
+import { yieldBeforeEveryRun } from './chat-yield';
 import { createWorkerCallRunner } from './expose-service';
 import { SearchService } from './search-service';
 
 configureOrtWeb();
+// Without a turn of the event loop between forward passes, Stop (a `cancel` message) would wait for the search.
+yieldBeforeEveryRun();
 env.allowRemoteModels = false;
 env.useBrowserCache = false;
 

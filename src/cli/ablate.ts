@@ -10,7 +10,9 @@ import { createNodeOutputFolder } from '../platform/node-output';
 import { defaultKernelThreads, NodeKernelPool } from './kernel-pool';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
-import { DIRECTION_ABLATION_OPTIONS, printNote, withInterrupt } from './common';
+import { DIRECTION_ABLATION_OPTIONS, printNote, readInputText, withInterrupt } from './common';
+import { evaluationFiguresFromJson, resultsFromEvaluation } from '../formats/model-card';
+import { basename } from 'node:path';
 import { createProgressPrinter } from './progress-bar';
 import { RECIPE_HELP, RECIPE_OPTION, readCommandSelection } from './recipe-options';
 
@@ -22,7 +24,8 @@ Orthogonalizes the weights of a Hugging Face safetensors model against a directi
   embedding E            E ← E − α (E r) rᵀ
   attention-out / MLP-down W (and their biases)   W ← W − α r (rᵀ W)
 streaming shard by shard, so memory stays bounded whatever the model's size. Writes the same shard names,
-the index, every other file of DIR byte for byte, and abliteration.json (direction sha256, layer, scale,
+the index, every other file of DIR byte for byte, README.md (a model card: base_model, tags, the recipe and
+direction, with DIR's own README.md kept below it), and abliteration.json (direction sha256, layer, scale,
 targets, edited tensors, sha256 of every output file). Output goes to OUT.partial/, renamed to OUT at the end.
 
 Options:
@@ -39,6 +42,8 @@ Options:
                      the graph as hook nodes (standard method only). A folder with ONNX and no safetensors
                      ablates with --onnx. Without it onnx/ is copied unchanged. The manifest says
                      "onnx": "ablated" | "copied".
+  --eval FILE        an eval.json (abliterate eval or run) whose refusal rate, first-token KL and action rate
+                     the model card README.md reports; without it the card says "not measured"
   --out DIR          output folder (must not exist or be empty)
   --chunk-mb N       largest chunk read at once, in MiB (default ${DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024})
   --threads N        worker threads for the edit (default: one per core up to 4, here ${defaultKernelThreads()}; 0 = the main
@@ -55,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     'chunk-mb': { type: 'string' },
     threads: { type: 'string' },
     onnx: { type: 'boolean' },
+    eval: { type: 'string' },
   });
   const modelDir = requireOption('ablate', values, 'model');
   const directionPath = requireOption('ablate', values, 'direction');
@@ -65,11 +71,13 @@ export async function run(argv: string[]): Promise<number> {
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
+  const evalPath = values.eval as string | undefined;
+  const results = evalPath === undefined ? null : resultsFromEvaluation(evaluationFiguresFromJson(evalPath, await readInputText(evalPath, 'eval file')), `${basename(evalPath)} (given with --eval)`);
   const maxChunkBytes = Math.max(16, Math.floor(chunkMebibytes * 1024 * 1024));
   // Validate the whole input before creating anything on disk.
   const plan = await planAblation(input, selection, directionSource.layer ?? undefined, { onnx: values.onnx === true });
   checkEditsFitChunk(plan, maxChunkBytes);
-  const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : [])], onNote: printNote });
+  const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : []), ...(evalPath ? [evalPath] : [])], onNote: printNote });
 
   const started = Date.now();
   const pool = threads > 0 ? new NodeKernelPool(threads, true) : null;
@@ -79,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(pool ? { backend: pool } : {}),
       maxChunkBytes,
       directionSource,
+      results,
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
       createHash: () => {
         const hash = createHash('sha256');

@@ -24,6 +24,8 @@ import { integerOption, parseCommandArgs, requireOption } from './args';
 import { graphInput, parseSplitOptions, printNote, readInputFile, readPromptFile, SPLIT_OPTIONS, withInterrupt, writeOutputFile } from './common';
 import { createProgressPrinter } from './progress-bar';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
+import { recipeFromShorthand, recipeToJson } from '../core/recipe';
+import { writeCliRunCard } from './run-card-output';
 
 /** Below this held-out AUC the summary warns that the direction hardly separates the sets. */
 const WEAK_SEPARATION_AUC = 0.75;
@@ -39,7 +41,9 @@ Captures the residual stream at one token position for every layer index (0 = em
 block l−1, L = last block before the final norm) on two prompt sets, and per layer reports the direction
 r_l = normalize(mean_harmful − mean_harmless), its held-out AUC (and train AUC), d′, the mean-gap norm and the
 cosine with a reference direction. Recommends a layer: highest held-out AUC within [0.2 L, 0.9 L], ties broken
-by d′. Writes OUT/report.json and OUT/directions.safetensors (tensor 'directions', F32 [L+1, d_model]).
+by d′. Writes OUT/report.json and OUT/directions.safetensors (tensor 'directions', F32 [L+1, d_model]), and
+the rest of a run card (as the workbench's "Download run card"): recipe.json (the recommended layer), the prompt
+sets with SHA256SUMS, reproduce.sh (this command, reading the card's prompt copies) and README.md (a model card).
 
 Options:
   --model DIR                HF folder with the transformers.js ONNX export in DIR/onnx/ and its tokenizer
@@ -185,8 +189,23 @@ export async function run(argv: string[]): Promise<number> {
         { onProgress, signal },
       );
       outcome.report.capture = { backend: factory.name, batchSize, seconds: (Date.now() - started) / 1000 };
+      const directionsBytes = encodeDirectionsSafetensors(outcome.directions, outcome.means);
       await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(outcome.report)));
-      await writeOutputFile(output, 'directions.safetensors', encodeDirectionsSafetensors(outcome.directions, outcome.means));
+      await writeOutputFile(output, 'directions.safetensors', directionsBytes);
+      const bestLayer = outcome.report.bestLayer;
+      await writeCliRunCard((path, bytes) => writeOutputFile(output, path, bytes), {
+        command: 'analyze',
+        argv,
+        modelDir,
+        config: config?.raw ?? null,
+        prompts: { harmful, harmless, ...(reference?.kind === 'contrast' ? { referenceA: reference.a, referenceB: reference.b } : {}) },
+        recipe: recipeToJson(recipeFromShorthand({ layer: bestLayer })),
+        layer: bestLayer,
+        directions: directionsBytes,
+        results: null,
+        report: outcome.report,
+        written: ['report.json', 'directions.safetensors'],
+      });
       await output.commit();
       printSummary(outcome.report);
       return 0;

@@ -4,6 +4,7 @@
  * README's sampler comparison (scripts/optimize-compare.ts) and callable from the benchmark.
  */
 import { join } from 'node:path';
+import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { hypervolume2D } from '../core/pareto';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS } from '../engine/generate';
@@ -15,7 +16,7 @@ import { openNodeModelFolder } from '../platform/node-files';
 import { InvalidFileError } from '../base/errors';
 import { readPromptConversations } from './common';
 import { parseSpaceOverrides } from './optimize-space';
-import { prepareSearch } from './optimize-setup';
+import { prepareSearch, type PreparedSearch } from './optimize-setup';
 
 /** Hypervolume reference: the worst refusal rate (1) and the KL bound of the recommendation. */
 export const HYPERVOLUME_REFERENCE: [number, number] = [1, DEFAULT_KL_BOUND];
@@ -47,39 +48,60 @@ export interface SearchMeasurement {
   chosen: TrialRecord | null;
 }
 
-export async function measureRecipeSearch(options: SearchMeasurementOptions): Promise<SearchMeasurement[]> {
-  const folder = await openNodeModelFolder(options.modelDir);
+/** The prompt files and model a measurement prepares its search from (one analysis, one set of base outputs). */
+interface PreparedInputs {
+  modelDir: string;
+  harmfulPath: string;
+  harmlessPath: string;
+  /** Both or neither; neither: the held-out split of harmful/harmless. */
+  evalHarmfulPath?: string | undefined;
+  evalHarmlessPath?: string | undefined;
+  maxNewTokens?: number | undefined;
+  directionRange?: string | undefined;
+  falseRefusals?: boolean | undefined;
+}
+
+/** Analyzes, opens the one recipe session and the evaluator, runs `use`, and disposes everything. */
+async function withPreparedSearch<T>(inputs: PreparedInputs, use: (prepared: PreparedSearch) => Promise<T>): Promise<T> {
+  const folder = await openNodeModelFolder(inputs.modelDir);
   const config = await readModelConfig(folder);
   const graphs = findOnnxGraphFiles(folder.list());
-  if (!graphs) throw new InvalidFileError(join(options.modelDir, 'onnx'), 'no ONNX graph found');
-  const evalFiles = options.evalHarmfulPath && options.evalHarmlessPath
-    ? { harmful: await readPromptConversations(options.evalHarmfulPath, 'evaluation harmful prompt file'), harmless: await readPromptConversations(options.evalHarmlessPath, 'evaluation harmless prompt file') }
+  if (!graphs) throw new InvalidFileError(join(inputs.modelDir, 'onnx'), 'no ONNX graph found');
+  const evalFiles = inputs.evalHarmfulPath && inputs.evalHarmlessPath
+    ? { harmful: await readPromptConversations(inputs.evalHarmfulPath, 'evaluation harmful prompt file'), harmless: await readPromptConversations(inputs.evalHarmlessPath, 'evaluation harmless prompt file') }
     : null;
-  const controller = new AbortController();
   const prepared = await prepareSearch(
     {
       folder,
-      modelDir: options.modelDir,
+      modelDir: inputs.modelDir,
       graphs,
       numLayers: config.numLayers,
-      harmful: await readPromptConversations(options.harmfulPath, 'harmful prompt file'),
-      harmless: await readPromptConversations(options.harmlessPath, 'harmless prompt file'),
-      harmfulPath: options.harmfulPath,
-      harmlessPath: options.harmlessPath,
+      harmful: await readPromptConversations(inputs.harmfulPath, 'harmful prompt file'),
+      harmless: await readPromptConversations(inputs.harmlessPath, 'harmless prompt file'),
+      harmfulPath: inputs.harmfulPath,
+      harmlessPath: inputs.harmlessPath,
       evalFiles,
       position: -1,
-      heldOutFraction: 0.25,
-      seed: 0,
+      heldOutFraction: DEFAULT_HELD_OUT_FRACTION,
+      seed: DEFAULT_SEED,
       batchSize: DEFAULT_BATCH_SIZE,
       threads: 0,
-      maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
-      falseRefusals: options.falseRefusals ?? true,
-      overrides: parseSpaceOverrides(options.directionRange),
+      maxNewTokens: inputs.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
+      falseRefusals: inputs.falseRefusals ?? true,
+      overrides: parseSpaceOverrides(inputs.directionRange),
     },
-    { signal: controller.signal },
+    { signal: new AbortController().signal },
   );
-  const results: SearchMeasurement[] = [];
   try {
+    return await use(prepared);
+  } finally {
+    await prepared.dispose();
+  }
+}
+
+export async function measureRecipeSearch(options: SearchMeasurementOptions): Promise<SearchMeasurement[]> {
+  return withPreparedSearch(options, async (prepared) => {
+    const results: SearchMeasurement[] = [];
     for (const seed of options.seeds) {
       for (const sampler of options.samplers) {
         const started = performance.now();
@@ -102,10 +124,8 @@ export async function measureRecipeSearch(options: SearchMeasurementOptions): Pr
         });
       }
     }
-  } finally {
-    await prepared.dispose();
-  }
-  return results;
+    return results;
+  });
 }
 
 /**
@@ -114,37 +134,9 @@ export async function measureRecipeSearch(options: SearchMeasurementOptions): Pr
  * (train split of harmful/harmless, default held-out fraction and seed).
  */
 export async function scoreRecipes(options: { modelDir: string; harmfulPath: string; harmlessPath: string; evalHarmfulPath: string; evalHarmlessPath: string; recipes: readonly Recipe[]; maxNewTokens?: number }): Promise<TrialEvaluation[]> {
-  const folder = await openNodeModelFolder(options.modelDir);
-  const config = await readModelConfig(folder);
-  const graphs = findOnnxGraphFiles(folder.list());
-  if (!graphs) throw new InvalidFileError(join(options.modelDir, 'onnx'), 'no ONNX graph found');
-  const prepared = await prepareSearch(
-    {
-      folder,
-      modelDir: options.modelDir,
-      graphs,
-      numLayers: config.numLayers,
-      harmful: await readPromptConversations(options.harmfulPath, 'harmful prompt file'),
-      harmless: await readPromptConversations(options.harmlessPath, 'harmless prompt file'),
-      harmfulPath: options.harmfulPath,
-      harmlessPath: options.harmlessPath,
-      evalFiles: { harmful: await readPromptConversations(options.evalHarmfulPath, 'evaluation harmful prompt file'), harmless: await readPromptConversations(options.evalHarmlessPath, 'evaluation harmless prompt file') },
-      position: -1,
-      heldOutFraction: 0.25,
-      seed: 0,
-      batchSize: DEFAULT_BATCH_SIZE,
-      threads: 0,
-      maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
-      falseRefusals: true,
-      overrides: parseSpaceOverrides(undefined),
-    },
-    { signal: new AbortController().signal },
-  );
-  try {
+  return withPreparedSearch(options, async (prepared) => {
     const scores: TrialEvaluation[] = [];
     for (const recipe of options.recipes) scores.push(await prepared.evaluator.evaluate(recipe, {}));
     return scores;
-  } finally {
-    await prepared.dispose();
-  }
+  });
 }

@@ -87,7 +87,10 @@ export async function openSearchOutput(outDir: string | undefined, resume: strin
     partialPath,
     finalPath,
     previous,
-    writeFile: (name, contents) => fs.writeFile(nodePath.join(partialPath, name), contents),
+    writeFile: async (name, contents) => {
+      await fs.mkdir(nodePath.dirname(nodePath.join(partialPath, name)), { recursive: true });
+      await fs.writeFile(nodePath.join(partialPath, name), contents);
+    },
     appendTrial: (record) => fs.appendFile(nodePath.join(partialPath, TRIALS_FILE), `${JSON.stringify(record)}\n`),
     async commit(trials) {
       await fs.writeFile(nodePath.join(partialPath, PARETO_FILE), `${JSON.stringify({ trials: paretoTrials(trials) }, null, 1)}\n`);
@@ -117,10 +120,11 @@ export function describeRecipe(recipe: Record<string, unknown>): string {
 /** The final table: every Pareto trial, the chosen one marked. */
 export function paretoTable(trials: readonly TrialRecord[], chosen: TrialRecord | null): string {
   const percent = (value: number | null | undefined) => (value === null || value === undefined ? '    —' : `${(value * 100).toFixed(1).padStart(5)}%`);
-  const lines = [' trial  refusal  KL        false-ref  recipe'];
+  const agent = trials.some((trial) => trial.actionRate !== undefined);
+  const lines = [` trial  refusal  KL        false-ref  ${agent ? ' action  ' : ''}recipe`];
   for (const trial of paretoTrials(trials)) {
     lines.push(
-      `${trial === chosen ? '→' : ' '}${String(trial.trial).padStart(5)}  ${percent(trial.refusalRate)}  ${trial.klFirstToken.toFixed(4).padEnd(8)}  ${percent(trial.falseRefusalRate).padStart(9)}  ${describeRecipe(trial.recipe)}`,
+      `${trial === chosen ? '→' : ' '}${String(trial.trial).padStart(5)}  ${percent(trial.refusalRate)}  ${trial.klFirstToken.toFixed(4).padEnd(8)}  ${percent(trial.falseRefusalRate).padStart(9)}  ${agent ? `${percent(trial.actionRate)}  ` : ''}${describeRecipe(trial.recipe)}`,
     );
   }
   return lines.join('\n');

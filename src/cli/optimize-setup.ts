@@ -9,12 +9,13 @@ import type { AnalysisOutcome } from '../engine/analyze';
 import type { findOnnxGraphFiles } from '../formats/onnx-files';
 import { EvaluationSession } from '../engine/evaluate';
 import type { Conversation } from '../engine/generate';
+import { agentActionRater } from '../engine/agent-evaluation';
 import { ModelRecipeEvaluator } from '../engine/recipe-evaluator';
 import { RecipeHookModelSource } from '../engine/recipe-hook-models';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError } from '../base/errors';
 import type { LongCallOptions } from '../base/progress';
-import { buildSpace, trainMeans, type SpaceOverrides } from './optimize-space';
+import { buildSpace, type SpaceOverrides } from './optimize-space';
 import { analyze } from './run';
 
 export interface SearchSetupInputs {
@@ -37,6 +38,8 @@ export interface SearchSetupInputs {
   markers?: readonly string[];
   falseRefusals: boolean;
   overrides: SpaceOverrides;
+  /** Agent-prompted requests: each finished trial reports its action rate on them. */
+  agent?: { prompts: Conversation[]; path: string; actionKeys: readonly string[] };
 }
 
 export interface PreparedSearch {
@@ -45,12 +48,15 @@ export interface PreparedSearch {
   space: SearchSpace;
   notes: string[];
   counts: { harmful: number; harmless: number };
+  /** The base model's action rate on the agent prompts (null without them). */
+  agentBase: { count: number; actionRate: number } | null;
   dispose(): Promise<void>;
 }
 
 export async function prepareSearch(inputs: SearchSetupInputs, options: LongCallOptions & { signal: AbortSignal }): Promise<PreparedSearch> {
   const { folder, graphs, signal } = { ...inputs, signal: options.signal };
   const session = await EvaluationSession.open(folder, { signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}), onnxFile: graphs.decoder });
+  let source: RecipeHookModelSource | null = null;
   try {
     session.checkPromptsFit(inputs.harmful, inputs.harmfulPath);
     session.checkPromptsFit(inputs.harmless, inputs.harmlessPath);
@@ -58,6 +64,7 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
       session.checkPromptsFit(inputs.evalFiles.harmful, inputs.evalFiles.harmfulPath ?? 'evaluation harmful prompts');
       session.checkPromptsFit(inputs.evalFiles.harmless, inputs.evalFiles.harmlessPath ?? 'evaluation harmless prompts');
     }
+    if (inputs.agent) session.checkPromptsFit(inputs.agent.prompts, inputs.agent.path);
     const outcome = await analyze(
       folder,
       graphs,
@@ -70,18 +77,37 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
     if (evaluation.harmful.length === 0 || evaluation.harmless.length === 0) {
       throw new InvalidInputError('--held-out 0 leaves no prompts to score the trials on; give --eval-harmful and --eval-harmless, or a held-out fraction > 0');
     }
-    const harmlessMeans = trainMeans(outcome.captures.harmless, outcome.split.harmless.train);
-    const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides);
-    const source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder });
+    // The train-split harmless means directions.safetensors holds, so `eval --recipe` with that file projects alike.
+    const harmlessMeans = outcome.means.harmless;
+    source = await RecipeHookModelSource.open(folder, session.tokenizer, outcome.directions, { harmlessMeans, onnxFile: graphs.decoder, signal });
+    const { space, notes } = buildSpace(inputs.numLayers, outcome.report.layers, outcome.directions, inputs.overrides, source.methods);
+    const agent = inputs.agent
+      ? agentActionRater(inputs.agent.prompts, { maxNewTokens: inputs.maxNewTokens, batchSize: inputs.batchSize, actionKeys: inputs.agent.actionKeys, ...(inputs.markers ? { markers: inputs.markers } : {}) })
+      : null;
+    const agentBase = agent && inputs.agent ? { count: inputs.agent.prompts.length, actionRate: await agent.actionRate(session.base, { signal }) } : null;
     const evaluator = await ModelRecipeEvaluator.create(session.base, source, evaluation, {
       maxNewTokens: inputs.maxNewTokens,
       batchSize: inputs.batchSize,
       falseRefusals: inputs.falseRefusals,
       ...(inputs.markers ? { markers: inputs.markers } : {}),
+      ...(agent ? { agent } : {}),
       signal,
     });
-    return { outcome, evaluator, space, notes, counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length }, dispose: () => session.dispose() };
+    const opened = source;
+    return {
+      outcome,
+      evaluator,
+      space,
+      notes,
+      counts: { harmful: evaluation.harmful.length, harmless: evaluation.harmless.length },
+      agentBase,
+      dispose: async () => {
+        await opened.dispose();
+        await session.dispose();
+      },
+    };
   } catch (error) {
+    await source?.dispose();
     await session.dispose();
     throw error;
   }

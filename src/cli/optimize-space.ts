@@ -1,6 +1,6 @@
 /**
  * The search space of `abliterate optimize` from the analysis and the user's --direction-range, --range and
- * --pin options; and the train-split harmless means the projections need.
+ * --pin options.
  */
 import {
   parseRange,
@@ -12,8 +12,7 @@ import {
   type ParameterSpec,
   type SearchSpace,
 } from '../core/search-space';
-import { activationsAtPosition, type CaptureResult } from '../engine/capture';
-import { HOOK_GRAPH_METHODS } from '../engine/recipe-hook-models';
+import type { RecipeMethod } from '../core/recipe';
 import { InvalidInputError } from '../base/errors';
 
 export interface SpaceOverrides {
@@ -63,31 +62,24 @@ export function buildSpace(
   layers: readonly { index: number; auc: number | null; degenerate?: boolean }[],
   directions: readonly Float32Array[], // [L + 1] × [dModel]
   overrides: SpaceOverrides,
+  /** The methods the evaluator's hook session can run (RecipeHookModelSource.methods). */
+  methods: readonly RecipeMethod[] = ['standard'],
 ): { space: SearchSpace; notes: string[] } {
   try {
     const { space, notes } = searchSpaceForAnalysis(numLayers, layers, directions, {
-      methods: HOOK_GRAPH_METHODS,
+      methods,
       harmlessMeans: true,
       ...(overrides.directionRange ? { directionRange: overrides.directionRange } : {}),
     });
+    if (!methods.includes('norm-preserving')) notes.push('the norm-preserving method is left out of the search: it needs the safetensors weights and out-projections that take an input scaling');
     for (const [name, spec] of overrides.specs) space[name] = spec;
+    const method = space.method;
+    const asked = method.kind === 'categorical' ? method.choices : method.kind === 'pinned' ? [method.value] : [];
+    const unavailable = asked.filter((value) => !(methods as readonly unknown[]).includes(value));
+    if (unavailable.length > 0) throw new InvalidInputError(`search parameter "method": ${unavailable.join(', ')} cannot be evaluated on this model (it offers ${methods.join(', ')})`);
     return { space: validateSearchSpace(space, numLayers), notes };
   } catch (error) {
     if (error instanceof SearchSpaceError) throw new InvalidInputError(error.message);
     throw error;
   }
-}
-
-/** Mean activation of the train prompts at every hidden-state index: [L + 1] × [dModel] (float64 sums). */
-export function trainMeans(capture: CaptureResult, trainIndices: readonly number[]): Float32Array[] {
-  const activations = activationsAtPosition(capture, 0); // [prompt, layer, dModel]
-  const { layerCount, hiddenSize } = capture;
-  return Array.from({ length: layerCount }, (_, layer) => {
-    const sum = new Float64Array(hiddenSize);
-    for (const prompt of trainIndices) {
-      const offset = (prompt * layerCount + layer) * hiddenSize;
-      for (let i = 0; i < hiddenSize; i++) sum[i]! += activations[offset + i]!;
-    }
-    return Float32Array.from(sum, (value) => value / trainIndices.length);
-  });
 }

@@ -17,9 +17,12 @@ import { readModelConfig } from '../formats/hf-folder';
 import { serializeReport } from '../formats/report';
 import { openNodeModelFolder } from '../platform/node-files';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
+import { DEFAULT_ACTION_KEYS } from '../core/action';
+import { AGENT_OPTIONS, readAgentOptions } from './agent-options';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { parseSplitOptions, readMarkerFile, readPromptConversations, SPLIT_OPTIONS, withInterrupt } from './common';
-import { openSearchOutput, paretoTable, TRIALS_FILE } from './optimize-output';
+import { openSearchOutput, PARETO_FILE, paretoTable, TRIALS_FILE } from './optimize-output';
+import { promptRecords, writeCliRunCard } from './run-card-output';
 import { parseSpaceOverrides } from './optimize-space';
 import { prepareSearch } from './optimize-setup';
 import { createProgressPrinter } from './progress-bar';
@@ -28,14 +31,16 @@ export const help = `Usage: abliterate optimize --model DIR --harmful FILE --har
                          [--eval-harmful FILE --eval-harmless FILE] [--trials ${DEFAULT_SEARCH_TRIALS}] [--seed 0]
                          [--max-new-tokens ${DEFAULT_MAX_NEW_TOKENS}] [--direction-range A-B] [--range NAME=A-B]... [--pin NAME=VALUE]...
                          [--sampler motpe|random] [--startup-trials ${DEFAULT_STARTUP_TRIALS}] [--kl-bound ${DEFAULT_KL_BOUND}] [--resume OUT]
+                         [--agent FILE [--action-keys cmd,command]]
 
 Searches ablation recipes (direction, projection, method, per-component weight kernels) for the ones that
 remove the most refusals while changing the compliant answers' first token the least:
   1. analyze   per-layer directions and harmless means from the train split of --harmful/--harmless
   2. search    each trial proposes a recipe (multi-objective TPE after ${DEFAULT_STARTUP_TRIALS} random trials), hook-ablates the
-               model and measures refusal rate on the evaluation refusal prompts and first-token KL on the
+               model (one onnxruntime session for every trial: the recipe's numbers are its inputs) and measures refusal rate on the evaluation refusal prompts and first-token KL on the
                evaluation compliance prompts (both minimized; a trial already dominated by its refusals is
-               stopped early), plus false refusals on the compliance prompts
+               stopped early), plus false refusals on the compliance prompts and, with --agent, the
+               action rate on the agent prompts (reported per trial, not optimized)
 Writes OUT/report.json, OUT/directions.safetensors, OUT/trials.jsonl (one line as each trial ends),
 OUT/pareto.json (the non-dominated trials, ascending refusal rate), and prints the Pareto trials with the
 chosen one (lowest refusal rate with KL ≤ --kl-bound) marked. OUT is written as OUT.partial/ and renamed
@@ -43,7 +48,8 @@ when the search ends; Ctrl-C keeps OUT.partial/ with every finished trial: conti
 
 Search parameters (--range NAME=A-B sets a range, --pin NAME=VALUE fixes one):
   ${PARAMETER_NAMES.join(', ')}
-  directionMode: index | per-layer; method: standard; projection: none | harmless-mean | biprojected;
+  directionMode: index | per-layer; method: standard | norm-preserving (the latter needs the safetensors);
+  projection: none | harmless-mean | biprojected;
   attn.*/mlp.* are heretic's kernel {max, peak, min, distance} over blocks; embed a constant weight.
   Default direction range: the hidden-state indices whose held-out AUC is within 0.05 of the best.
 
@@ -66,7 +72,11 @@ Options:
   --no-false-refusals     skip generating on the compliance prompts (faster; falseRefusalRate null)
   --markers FILE          refusal markers instead of the default list
   --resume DIR            continue the search in DIR (a finished OUT or a cancelled OUT.partial); --out defaults to it
-  --threads N             onnxruntime threads for the capture (default: all cores)`;
+  --threads N             onnxruntime threads for the capture (default: all cores)
+  --agent FILE            agent-prompted requests: every finished trial records its "actionRate" (a reply with a
+                          JSON command counts); report.json's optimize.agent holds the base model's rate
+  --action-keys LIST      comma-separated JSON keys whose non-empty string makes a reply an action
+                          (default ${DEFAULT_ACTION_KEYS.join(',')})`;
 
 export async function run(argv: string[]): Promise<number> {
   const values = parseCommandArgs('optimize', argv, {
@@ -90,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
     markers: { type: 'string' },
     resume: { type: 'string' },
     threads: { type: 'string' },
+    ...AGENT_OPTIONS,
   });
   const modelDir = requireOption('optimize', values, 'model');
   const harmfulPath = requireOption('optimize', values, 'harmful');
@@ -109,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sampler !== 'motpe' && sampler !== 'random') throw new InvalidInputError(`--sampler ${sampler}: use motpe or random`);
   const overrides = parseSpaceOverrides(values['direction-range'] as string | undefined, values.range as string[] | undefined, values.pin as string[] | undefined);
   const markers = values.markers === undefined ? undefined : await readMarkerFile(values.markers as string);
+  const agent = await readAgentOptions(values);
   if ((values['eval-harmful'] === undefined) !== (values['eval-harmless'] === undefined)) throw new InvalidInputError('give both --eval-harmful and --eval-harmless, or neither');
 
   // Everything cheap is read and checked before anything is computed.
@@ -131,13 +143,13 @@ export async function run(argv: string[]): Promise<number> {
 
   const result = await withInterrupt(async (signal) => {
     const prepared = await prepareSearch(
-      { folder, modelDir, graphs, numLayers: config.numLayers, harmful, harmless, harmfulPath, harmlessPath, evalFiles, position, heldOutFraction, seed, batchSize, threads, maxNewTokens, falseRefusals: !values['no-false-refusals'], overrides, ...(markers ? { markers } : {}) },
+      { folder, modelDir, graphs, numLayers: config.numLayers, harmful, harmless, harmfulPath, harmlessPath, evalFiles, position, heldOutFraction, seed, batchSize, threads, maxNewTokens, falseRefusals: !values['no-false-refusals'], overrides, ...(markers ? { markers } : {}), ...(agent ? { agent } : {}) },
       { signal, onProgress },
     );
     try {
       for (const note of prepared.notes) process.stderr.write(`optimize: ${note}\n`);
       await output.writeFile('report.json', serializeReport(prepared.outcome.report));
-      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(prepared.outcome.directions));
+      await output.writeFile('directions.safetensors', encodeDirectionsSafetensors(prepared.outcome.directions, prepared.outcome.means));
       const search = await runRecipeSearch(prepared.evaluator, {
         space: prepared.space,
         trials,
@@ -149,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
         onProgress,
         onTrial: (record) => output.appendTrial(record),
       });
-      return { outcome: prepared.outcome, search, space: prepared.space, counts: prepared.counts };
+      return { outcome: prepared.outcome, search, space: prepared.space, counts: prepared.counts, agentBase: prepared.agentBase };
     } finally {
       await prepared.dispose();
     }
@@ -170,11 +182,21 @@ export async function run(argv: string[]): Promise<number> {
     startupTrials,
     space: result.space,
     evaluation: { source: evalFiles ? 'files' : 'held-out split', ...result.counts, maxNewTokens },
+    ...(result.agentBase && agent ? { agent: { file: agent.path, count: result.agentBase.count, actionKeys: agent.actionKeys, base: { actionRate: result.agentBase.actionRate } } } : {}),
     paretoTrials: search.pareto.map((trial) => trial.trial),
-    chosen: chosen ? { trial: chosen.trial, klBound, recipe: chosen.recipe, refusalRate: chosen.refusalRate, klFirstToken: chosen.klFirstToken } : null,
+    chosen: chosen ? { trial: chosen.trial, klBound, recipe: chosen.recipe, refusalRate: chosen.refusalRate, klFirstToken: chosen.klFirstToken, ...(chosen.actionRate !== undefined ? { actionRate: chosen.actionRate } : {}) } : null,
     trialsPerMinute: newTrials / minutes,
   };
   await output.writeFile('report.json', serializeReport(report as typeof result.outcome.report));
+  if (chosen) {
+    await writeCliRunCard((path, bytes) => output.writeFile(path, bytes), {
+      command: 'optimize', argv, modelDir, config: config.raw, recipe: chosen.recipe, directions: encodeDirectionsSafetensors(result.outcome.directions),
+      layer: typeof chosen.recipe.direction === 'number' && Number.isInteger(chosen.recipe.direction) ? chosen.recipe.direction : null,
+      prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(evalFiles ? { evalHarmful: promptRecords(evalFiles.harmful), evalHarmless: promptRecords(evalFiles.harmless) } : {}) },
+      results: { source: `trial ${chosen.trial} in trials.jsonl (the lowest refusal rate with KL ≤ ${klBound})`, refusal: { base: null, ablated: chosen.refusalRate, count: result.counts.harmful }, klFirstToken: { value: chosen.klFirstToken, count: result.counts.harmless } },
+      report: result.outcome.report, written: ['report.json', 'directions.safetensors', TRIALS_FILE, PARETO_FILE],
+    });
+  }
   await output.commit(search.trials);
   process.stdout.write(
     [
@@ -184,7 +206,7 @@ export async function run(argv: string[]): Promise<number> {
       '',
       chosen ? `chosen: trial ${chosen.trial} (lowest refusal rate with KL ≤ ${klBound})` : 'no trial finished',
       `${newTrials} trial(s) in ${(minutes * 60).toFixed(1)} s (${(newTrials / minutes).toFixed(1)} trials/min)`,
-      `files written: ${shownOut}/report.json, directions.safetensors, trials.jsonl, pareto.json`,
+      `files written: ${shownOut}/report.json, directions.safetensors, trials.jsonl, pareto.json${chosen ? ', and the run card (recipe.json of the chosen trial, prompts/, reproduce.sh, README.md)' : ''}`,
       '',
     ].join('\n'),
   );

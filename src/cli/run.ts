@@ -44,6 +44,9 @@ import { createProgressPrinter } from './progress-bar';
 import { agentHelp, AGENT_OPTIONS, formatAgentEvaluation, readAgentOptions } from './agent-options';
 import { evaluateAgentForAblation } from '../engine/agent-evaluation';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
+import { resultsFromEvaluation } from '../formats/model-card';
+import { recipeFromShorthand, recipeToJson } from '../core/recipe';
+import { promptRecords, writeCliRunCard } from './run-card-output';
 
 /** Prompts per set the sweep generates on for each layer: enough to rank layers, cheap enough to try many. */
 export const DEFAULT_SWEEP_PROMPTS = 32;
@@ -64,7 +67,8 @@ The whole recipe in one go:
                of the train prompts; recommended layer = lowest refusal rate with KL ≤ --kl-bound (ties: lower KL)
   3. eval      base vs ablated with the recommended layer on the held-out prompts (as 'abliterate eval')
   4. ablate    when DIR has *.safetensors, the edited model (as 'abliterate ablate') in OUT/model/
-Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/.
+Prints a summary table and writes OUT/report.json, OUT/directions.safetensors, OUT/eval.json, OUT/model/, and
+the rest of a run card: recipe.json, sweep.json, the prompt sets with SHA256SUMS, reproduce.sh, README.md.
 OUT is written as OUT.partial/ and renamed when complete.
 
 Options:
@@ -227,12 +231,13 @@ export async function run(argv: string[]): Promise<number> {
     });
     // 4. ablate
     const directionsBytes = encodeDirectionsSafetensors(result.outcome.directions, result.outcome.means);
+    const cardResults = resultsFromEvaluation(result.evaluation, `eval.json: layer ${result.layer}, ${evalSets ? 'the --eval-* prompt files' : 'the held-out split'}`);
     let manifest: AblationManifest | null = null;
     if (hasSafetensors) {
       const selection = { direction: result.direction, scale, targets };
       const plan = await planAblation(folder, selection);
       manifest = await withInterrupt((signal) =>
-        writeAblation(plan, subfolder(output, 'model'), { ...selection, directionSource: { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes), layer: result.layer }, signal, onProgress }),
+        writeAblation(plan, subfolder(output, 'model'), { ...selection, directionSource: { file: 'directions.safetensors', sha256: sha256Hex(directionsBytes), layer: result.layer }, results: cardResults, signal, onProgress }),
       );
     }
     const report = result.outcome.report;
@@ -247,6 +252,11 @@ export async function run(argv: string[]): Promise<number> {
     await writeOutputFile(output, 'report.json', new TextEncoder().encode(serializeReport(report)));
     await writeOutputFile(output, 'directions.safetensors', directionsBytes);
     await writeOutputFile(output, 'eval.json', new TextEncoder().encode(`${JSON.stringify(evalJson, null, 1)}\n`));
+    await writeCliRunCard((path, bytes) => writeOutputFile(output, path, bytes), {
+      command: 'run', argv, modelDir, config: config.raw, recipe: recipeToJson(recipeFromShorthand({ layer: result.layer, scale, targets })), layer: result.layer, directions: directionsBytes, results: cardResults, sweep: result.sweep,
+      prompts: { harmful: promptRecords(harmful), harmless: promptRecords(harmless), ...(reference ? { referenceA: promptRecords(reference.a), referenceB: promptRecords(reference.b) } : {}), ...(evalSets ? { evalHarmful: promptRecords(evalSets.a), evalHarmless: promptRecords(evalSets.b) } : {}), ...(agent ? { agent: promptRecords(agent.prompts) } : {}) },
+      report, written: ['report.json', 'directions.safetensors', 'eval.json', ...(manifest ? ['model/'] : [])],
+    });
     await output.commit();
     process.stdout.write(summary(result.outcome, result.sweep, result.layer, result.evaluation, manifest, outDir, (Date.now() - started) / 1000, evalSets ? 'eval-file' : 'held-out'));
     return 0;

@@ -4,7 +4,7 @@
  * classes (worker-client.ts).
  */
 import * as Comlink from 'comlink';
-import type { AnalysisApi, AnalysisRequest, AnalysisWorkerEndpoint, FolderDescriptor } from '../protocol/analysis-api';
+import type { AnalysisApi, AnalysisRequest, AnalysisWorkerEndpoint, FolderDescriptor, PromptMessage } from '../protocol/analysis-api';
 import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
@@ -22,6 +22,9 @@ export class AnalysisClient implements AnalysisApi {
   }
   async probeBackend() {
     return unwrapEnvelope(await this.remote.probeBackend());
+  }
+  async renderTemplate(messages: PromptMessage[], position: number) {
+    return unwrapEnvelope(await this.remote.renderTemplate(messages, position));
   }
 }
 

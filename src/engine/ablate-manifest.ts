@@ -67,7 +67,7 @@ function float32Bytes(values: Float32Array): Uint8Array {
 }
 
 /** The hash that identifies the direction(s) used (see the file comment). */
-function directionsSha256(plan: AblationPlan): string {
+export function directionsSha256(plan: AblationPlan): string {
   const edits = [...plan.edits.values()];
   const first = edits[0]?.direction ?? plan.ablation.directionFor('embed', -1);
   const same = edits.every((edit) => edit.direction === first || float32Bytes(edit.direction).every((byte, i) => byte === float32Bytes(first)[i]));

@@ -4,6 +4,7 @@
  * Shard by shard, tensor by tensor, big tensors in row chunks of at most `maxChunkBytes`: memory stays bounded
  * by a few chunks whatever the model's size. Each output shard starts with the input header copied byte for byte
  * (same dtypes, shapes, offsets, __metadata__); untouched tensors and every other file are copied byte for byte.
+ * The base README.md becomes the model card (engine/model-card.ts), its text kept below the generated part.
  * Every output file is hashed while it is written; the manifest `abliteration.json` lists the hashes.
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
@@ -18,6 +19,8 @@ import { buildManifest, type AblationManifest, type DirectionProvenance, type Ou
 import { cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
 import { onnxExportWork, writeOnnxGraph } from './onnx-export';
+import { MODEL_CARD_FILE, modelCardFacts, writeModelCard } from './model-card';
+import type { ModelCardResults } from '../formats/model-card';
 import { ByteMeter, portableHash, rowsPerChunk, writeFile, type IncrementalHash } from './output-writer';
 
 export type { AblationManifest } from './ablate-manifest';
@@ -41,6 +44,8 @@ export interface AblateRunOptions {
   createHash?: () => IncrementalHash;
   /** Also write abliterated ONNX graphs to onnx/ (ablateModel plans them; writeAblation takes them from the plan). */
   onnx?: boolean;
+  /** Measured refusal / KL / action figures for the model card (README.md), when the caller has them. */
+  results?: ModelCardResults | null;
 }
 
 /** Plans (validating everything) and writes the ablated folder; aborts the output on any failure. */
@@ -91,6 +96,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       }
     }
     for (const file of plan.otherFiles) {
+      if (file.path === MODEL_CARD_FILE) continue; // the model card below keeps its text
       throwIfAborted(options.signal);
       files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter);
@@ -98,6 +104,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await writer.drain();
       }, file.source.mode);
     }
+    files[MODEL_CARD_FILE] = await writeModelCard(plan, output, modelCardFacts(plan, options), { createHash, meter, maxChunkBytes, ...(options.signal ? { signal: options.signal } : {}) });
     for (const graph of plan.onnx?.graphs ?? []) {
       throwIfAborted(options.signal);
       Object.assign(files, await writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));

@@ -127,3 +127,22 @@ export async function evaluateAgentForAblation(
     await ablated.dispose();
   }
 }
+
+/**
+ * The search's agent report (recipe-evaluator.ts AgentActionEvaluator): the action rate of a trial's model on
+ * the agent prompts — greedy replies, each an action or not by the resolved keys. A stopped (pruned) trial
+ * is not asked.
+ */
+export function agentActionRater(prompts: readonly Conversation[], options: AgentEvaluationSettings = {}): { actionRate(model: LanguageModel, call: LongCallOptions): Promise<number> } {
+  if (prompts.length === 0) throw new InvalidInputError('the agent prompt set is empty; give at least one prompt.');
+  const actionKeys = resolveActionKeys(options.actionKeys);
+  const markers = resolveMarkers(options.markers);
+  const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  return {
+    async actionRate(model, call) {
+      const replies = await generateReplies(model, prompts, maxNewTokens, batchSize, call);
+      return agentRates(replies.map((reply) => classifyAgentReply(reply, actionKeys, markers))).actionRate;
+    },
+  };
+}

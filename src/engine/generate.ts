@@ -19,6 +19,7 @@ import type { Conversation, GenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile, registerModelFiles } from './transformers-files';
 import { LeftPaddingGuard, correctTextOnlyRopeDeltas } from './transformers-workarounds';
 import { paceModelSessions } from './run-pacing';
+import { supplyGraphInputs, type GraphInputSupply } from './graph-inputs';
 import { findOnnxGraphFiles } from '../formats/onnx-files';
 
 import { AbortCriterion, DeltaStreamer, processorList, resolveSampling, streamerOption, SeededSamplingProcessor, type SamplingOptions, type TokenEvent } from './generation-steering';
@@ -76,6 +77,8 @@ export interface LoadModelOptions extends LongCallOptions {
   device?: string;
   /** The graph's external data, found once (externalDataFiles), so loading many hook graphs finds and checks it once. */
   externalData?: ExternalDataFile[];
+  /** Graph inputs transformers.js does not fill (the recipe hook graph's numbers), fed on every forward pass. */
+  graphInputs?: GraphInputSupply;
 }
 
 export function contextLengthOf(config: Record<string, unknown>): number | null {
@@ -122,6 +125,14 @@ export class LanguageModel {
         session_options: externalData.length ? { externalData } : {},
       });
       correctTextOnlyRopeDeltas(model); // Qwen3.5 and the Qwen-VL family: see transformers-workarounds.ts
+      if (options.graphInputs) {
+        try {
+          supplyGraphInputs(model, options.graphInputs);
+        } catch (error) {
+          await model.dispose();
+          throw error;
+        }
+      }
       paceModelSessions(model);
       progress.done();
       return new LanguageModel(model, tokenizer, contextLengthOf(config), served.release, new LeftPaddingGuard(model));

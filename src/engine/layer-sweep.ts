@@ -39,6 +39,8 @@ export interface LayerSweep {
   klBound: number;
   recommendation: Recommendation | null;
   counts: { harmful: number; harmless: number };
+  /** Present when the sweep was cancelled with `keepFinished`: the rows are the layers that finished. */
+  cancelled?: { notSwept: number[] };
 }
 
 export interface Recommendation {
@@ -54,6 +56,11 @@ export interface SweepOptions extends LongCallOptions, EvaluationSettings {
   klBound?: number;
   scale?: number;
   targets?: HookTarget[];
+  /**
+   * On cancel after at least one layer finished, return those layers (marked `cancelled`) instead of throwing:
+   * an interactive sweep keeps what it has measured. Cancelled before any layer finished, it still throws.
+   */
+  keepFinished?: boolean;
 }
 
 /** Lowest refusal rate within the KL bound; ties → lower KL → lower layer. No layer within: the lowest KL. */
@@ -117,25 +124,35 @@ export async function sweepLayers(
   const base = await session.baseRefusalsOn(prompts.harmful, { ...common, onProgress: progressSlice(reporter, 0, 0.1, 'base replies') });
   const baseLogits = await session.baseLogitsOn(prompts.harmless, { ...common });
   const rows: SweepRow[] = [];
+  let cancelled: LayerSweep['cancelled'];
+  // A cancel that comes after a finished layer keeps the finished ones; the layer it interrupts is dropped whole.
+  const keepWhatFinished = () => options.keepFinished === true && rows.length > 0 && options.signal?.aborted === true;
   for (const [position, layer] of candidates.entries()) {
-    throwIfAborted(options.signal);
     const from = 0.1 + (0.9 * position) / candidates.length;
     const to = 0.1 + (0.9 * (position + 1)) / candidates.length;
-    const ablated = await session.loadAblated(
-      { direction: directions[layer]!, scale: options.scale ?? 1, targets: options.targets ?? [...DEFAULT_ABLATION_TARGETS] },
-      options.signal ? { signal: options.signal } : {},
-    );
     try {
-      const refusals = await evaluateRefusals(ablated, prompts.harmful, { ...common, onProgress: progressSlice(reporter, from, to, `layer ${layer}`) });
-      const kl = await firstTokenKL(baseLogits, ablated, prompts.harmless, common);
-      rows.push({ layer, refusalRate: refusals.refusalRate, refusalInterval: wilsonPair(refusals.refusalRate, prompts.harmful.length), klFirstToken: kl.mean, withinKLBound: kl.mean <= klBound });
-    } finally {
-      await ablated.dispose();
+      throwIfAborted(options.signal);
+      const ablated = await session.loadAblated(
+        { direction: directions[layer]!, scale: options.scale ?? 1, targets: options.targets ?? [...DEFAULT_ABLATION_TARGETS] },
+        options.signal ? { signal: options.signal } : {},
+      );
+      try {
+        const refusals = await evaluateRefusals(ablated, prompts.harmful, { ...common, onProgress: progressSlice(reporter, from, to, `layer ${layer}`) });
+        const kl = await firstTokenKL(baseLogits, ablated, prompts.harmless, common);
+        rows.push({ layer, refusalRate: refusals.refusalRate, refusalInterval: wilsonPair(refusals.refusalRate, prompts.harmful.length), klFirstToken: kl.mean, withinKLBound: kl.mean <= klBound });
+      } finally {
+        await ablated.dispose();
+      }
+    } catch (error) {
+      if (!keepWhatFinished()) throw error;
+      cancelled = { notSwept: candidates.slice(position) };
+      break;
     }
     reporter.report(to, `layer ${layer} done`);
   }
   reporter.done();
   return {
+    ...(cancelled ? { cancelled } : {}),
     rows,
     skipped,
     baseRefusalRate: base.refusalRate,

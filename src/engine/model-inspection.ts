@@ -1,7 +1,8 @@
 /**
  * Validates a model folder and says what each step can do with it: capture and chat need config, tokenizer
  * and an ONNX graph whose residual stream we can find; export needs config and safetensors. A folder without
- * config.json, or with an ONNX file that does not decode, is refused with an error naming the file.
+ * config.json, or with an ONNX file that does not decode, is refused with an error naming the file; so is one that
+ * supports neither (config.json alone), naming what is missing.
  */
 import { Sha256 } from '../core/sha256';
 import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
@@ -110,6 +111,17 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
   }
 
   const canCapture = onnx !== null && hasTokenizer;
+  if (!canCapture && !hasSafetensors) {
+    // config.json alone (or with half of what capture needs) supports no step: refuse it rather than call it ready.
+    const forCapture = [
+      ...[TOKENIZER_FILE, TOKENIZER_CONFIG_FILE].filter((file) => !files.includes(file)),
+      ...(onnx ? [] : ['an ONNX graph (onnx/model.onnx)']),
+    ];
+    throw new InvalidFileError(
+      folder.name,
+      `has config.json but nothing to work with: capture and chat need ${forCapture.join(' and ')}; export needs the *.safetensors weights. Pick the full model folder.`,
+    );
+  }
   if (!canCapture) notes.push('Capture needs a tokenizer and an ONNX graph; you can still export with an imported direction file.');
   if (!hasSafetensors) notes.push('Export needs the original *.safetensors weights; capture and chat work without them.');
   const fingerprint = await fingerprintFolder(folder, config, onnx ? [onnx.path, ...externalPaths] : []);

@@ -17,6 +17,8 @@ import type { EvaluateTrialOptions, RecipeEvaluator, TrialEvaluation } from './r
 /** Gives the ablated model for a recipe; `release` is called when the trial is done with it. */
 export interface AblatedModelSource {
   modelFor(recipe: Recipe, options: LongCallOptions): Promise<{ model: LanguageModel; release(): Promise<void> }>;
+  /** Frees what the source holds (its session); the evaluator's owner calls it when the search is over. */
+  dispose?(): Promise<void>;
 }
 
 /** Agent-mode evaluation (docs/definitions.md "Action"): the fraction of agent prompts the ablated model answers with an action. */

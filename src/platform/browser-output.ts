@@ -5,15 +5,15 @@
  *   verifies the partial folder, then moves every file to `NAME/` — the manifest last, so a `NAME/` without
  *   abliteration.json is recognisably unfinished — and removes `NAME.partial/`. (Directory handles cannot be
  *   renamed; file handles can be moved.)
- * - ZipOutputFolder: one stored (uncompressed) zip streamed through fflate into `NAME.zip.partial` in the
- *   origin-private file system; commit() writes the central directory, re-reads the archive to verify it, and
- *   renames it `NAME.zip` for the download.
+ * - ZipOutputFolder: one stored (uncompressed) ZIP64 archive (platform/zip-stream.ts: no size limit) streamed
+ *   into `NAME.zip.partial` in the origin-private file system; commit() writes the central directory, re-reads
+ *   the archive to verify it, and renames it `NAME.zip` for the download.
  * Nothing is ever buffered whole: sinks pass chunks straight to the browser's file writer.
  */
-import { Zip, ZipPassThrough } from 'fflate';
 import { InvalidFileError, InvalidInputError } from '../base/errors';
 import { BlobByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type OutputFolder } from '../ports/folder';
+import { readStoredZipEntries, StoredZipWriter } from './zip-stream';
 
 /** Read access to what an output folder has written, for the verification pass before commit. */
 export interface OutputReader {
@@ -23,9 +23,6 @@ export interface OutputReader {
 
 /** Runs before the output becomes final; throwing keeps it partial (and the caller aborts it). */
 export type VerifyOutput = (reader: OutputReader) => Promise<void>;
-
-/** The ZIP format without ZIP64 (fflate writes none) addresses at most 4 GiB − 1 per file and per archive. */
-export const ZIP_MAX_BYTES = 0xffffffff;
 
 type MovableFileHandle = FileSystemFileHandle & { move?: (parent: FileSystemDirectoryHandle, name: string) => Promise<void> };
 
@@ -167,71 +164,11 @@ export class DirectoryOutputFolder implements OutputFolder {
   }
 }
 
-/** A range of another source: one stored entry inside the zip. */
-class SliceByteSource implements ByteSource {
-  constructor(
-    readonly name: string,
-    private readonly source: ByteSource,
-    private readonly start: number,
-    readonly size: number,
-  ) {}
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return this.source.read(this.start + offset, Math.max(0, Math.min(length, this.size - offset)));
-  }
-}
-
-/** Reads a stored zip's central directory: entry name → its data range. Only what ZipOutputFolder writes. */
-export async function readStoredZipEntries(zip: ByteSource): Promise<Map<string, ByteSource>> {
-  const tailLength = Math.min(zip.size, 22 + 65535);
-  const tail = await zip.read(zip.size - tailLength, tailLength);
-  const tailView = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
-  let end = -1;
-  for (let at = tail.byteLength - 22; at >= 0; at--) {
-    if (tailView.getUint32(at, true) === 0x06054b50) {
-      end = at;
-      break;
-    }
-  }
-  if (end < 0) throw new InvalidFileError(zip.name, 'has no zip end-of-central-directory record');
-  const count = tailView.getUint16(end + 10, true);
-  const directorySize = tailView.getUint32(end + 12, true);
-  const directoryOffset = tailView.getUint32(end + 16, true);
-  if (directoryOffset + directorySize > zip.size) throw new InvalidFileError(zip.name, 'central directory lies past the end of the archive');
-  const directory = await zip.read(directoryOffset, directorySize);
-  const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
-  const entries = new Map<string, ByteSource>();
-  let at = 0;
-  for (let index = 0; index < count; index++) {
-    if (at + 46 > directory.byteLength || view.getUint32(at, true) !== 0x02014b50) throw new InvalidFileError(zip.name, `central directory entry ${index} is malformed`);
-    const method = view.getUint16(at + 10, true);
-    const storedSize = view.getUint32(at + 20, true);
-    const size = view.getUint32(at + 24, true);
-    const nameLength = view.getUint16(at + 28, true);
-    const extraLength = view.getUint16(at + 30, true);
-    const commentLength = view.getUint16(at + 32, true);
-    const localOffset = view.getUint32(at + 42, true);
-    const name = new TextDecoder().decode(directory.subarray(at + 46, at + 46 + nameLength));
-    if (method !== 0 || storedSize !== size) throw new InvalidFileError(zip.name, `${name} is not stored uncompressed`);
-    const local = await zip.read(localOffset, 30);
-    const localView = new DataView(local.buffer, local.byteOffset, local.byteLength);
-    if (local.byteLength < 30 || localView.getUint32(0, true) !== 0x04034b50) throw new InvalidFileError(zip.name, `${name}: local header missing`);
-    const dataStart = localOffset + 30 + localView.getUint16(26, true) + localView.getUint16(28, true);
-    if (dataStart + size > zip.size) throw new InvalidFileError(zip.name, `${name}: data lies past the end of the archive`);
-    entries.set(name, new SliceByteSource(`${zip.name}:${name}`, zip, dataStart, size));
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return entries;
-}
-
-/** The fixed DOS timestamp of every entry, so the same export gives the same archive bytes. */
-const ZIP_ENTRY_TIME = new Date(1980, 0, 1);
+export { readStoredZipEntries } from './zip-stream';
 
 export class ZipOutputFolder implements OutputFolder {
-  private readonly zip: Zip;
-  private pending: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
-  private bytes = 0;
-  private current: ZipPassThrough | null = null;
+  private readonly zip: StoredZipWriter;
+  private current = false;
   private committed = false;
   private readonly paths: string[] = [];
 
@@ -242,19 +179,8 @@ export class ZipOutputFolder implements OutputFolder {
     private readonly writable: FileSystemWritableFileStream,
     private readonly verify: VerifyOutput | null,
   ) {
-    this.zip = new Zip((error, chunk) => {
-      if (error) {
-        this.failure = error;
-        return;
-      }
-      this.bytes += chunk.byteLength;
-      if (this.bytes > ZIP_MAX_BYTES) {
-        this.failure ??= new InvalidInputError(`${this.name}: the archive passes 4 GiB, which a zip without ZIP64 cannot hold; export to a folder or as downloads instead.`);
-        return;
-      }
-      const copy = chunk; // fflate hands over fresh arrays (headers) or the caller's chunk, which is not reused
-      this.pending = this.pending.then(() => this.writable.write(copy as Uint8Array<ArrayBuffer>));
-    });
+    // Chunks go straight to the file writer: headers are fresh arrays, data chunks the caller's, not reused.
+    this.zip = new StoredZipWriter((chunk) => this.writable.write(chunk as Uint8Array<ArrayBuffer>));
   }
 
   /** `NAME.zip.partial` in `parent` (the origin-private file system); NAME made unique. */
@@ -265,43 +191,29 @@ export class ZipOutputFolder implements OutputFolder {
     return new ZipOutputFolder(parent, `${unique}.zip`, handle, writable, options.verify ?? null);
   }
 
-  private async drain(): Promise<void> {
-    await this.pending;
-    if (this.failure) throw this.failure;
-  }
-
   async createFile(path: string): Promise<ByteSink> {
     checkedRelativePath(path);
     if (this.current) throw new InvalidInputError(`${this.name}: files of a zip are written one at a time`);
-    const entry = new ZipPassThrough(path);
-    entry.mtime = ZIP_ENTRY_TIME;
-    this.zip.add(entry);
-    this.current = entry;
+    await this.zip.beginEntry(path);
+    this.current = true;
     this.paths.push(path);
-    let size = 0;
     return {
       name: `${this.name}/${path}`,
-      write: async (chunk: Uint8Array) => {
-        size += chunk.byteLength;
-        if (size > ZIP_MAX_BYTES) throw new InvalidInputError(`${path} is larger than 4 GiB, which a zip without ZIP64 cannot hold; export to a folder or as downloads instead.`);
-        entry.push(chunk, false);
-        await this.drain();
-      },
+      write: (chunk: Uint8Array) => this.zip.write(chunk),
       close: async () => {
-        entry.push(new Uint8Array(0), true);
-        this.current = null;
-        await this.drain();
+        await this.zip.endEntry();
+        this.current = false;
       },
       abort: async () => {
-        this.current = null;
+        this.zip.dropEntry();
+        this.current = false;
       },
     };
   }
 
   async commit(): Promise<void> {
     if (this.current) throw new InvalidInputError(`${this.name}: a file is still open at commit`);
-    this.zip.end();
-    await this.drain();
+    await this.zip.finish();
     await this.writable.close();
     if (this.verify) {
       const archive = new BlobByteSource(`${this.name}.partial`, await this.handle.getFile());
@@ -320,7 +232,6 @@ export class ZipOutputFolder implements OutputFolder {
   }
 
   async abort(): Promise<void> {
-    this.zip.terminate();
     await this.writable.abort().catch(() => undefined);
     await removeQuietly(this.parent, `${this.name}.partial`);
     if (!this.committed) await removeQuietly(this.parent, this.name);

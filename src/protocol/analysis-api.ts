@@ -69,6 +69,13 @@ export interface AnalysisResult {
   notes: string[]; // e.g. "WebGPU failed (device lost); captured on wasm instead."
 }
 
+/** One prompt through the model's chat template, as the capture tokenizes it. */
+export interface RenderedTemplate {
+  text: string; // the template's output, special tokens included
+  tokens: string[]; // one decoded piece per token id
+  capturedIndex: number; // the token the capture reads at the requested position
+}
+
 export interface AnalysisApi {
   /** Reads and validates a folder; decodes its ONNX graph and finds the residual stream when there is one. */
   openModel(folder: FolderDescriptor, options?: LongCallOptions): Promise<ModelInspection>;
@@ -79,6 +86,8 @@ export interface AnalysisApi {
    * is ~50× slower than wasm, so `auto` uses wasm there; choosing `webgpu` still runs on it.
    */
   probeBackend(): Promise<BackendProbe>;
+  /** The open model's chat template applied to one prompt (with the generation prompt), and its tokens. */
+  renderTemplate(messages: PromptMessage[], position: number): Promise<RenderedTemplate>;
 }
 
 /** Worker replies carry failures as data, so the UI rebuilds the named error class (never `String(err)`). */
@@ -89,6 +98,7 @@ export interface AnalysisWorkerEndpoint {
   openModel(callId: number, folder: FolderDescriptor, onProgress?: (event: Progress) => void): Promise<Envelope<Awaited<ReturnType<AnalysisApi['openModel']>>>>;
   analyze(callId: number, request: AnalysisRequest, onProgress?: (event: Progress) => void): Promise<Envelope<Awaited<ReturnType<AnalysisApi['analyze']>>>>;
   probeBackend(): Promise<Envelope<Awaited<ReturnType<AnalysisApi['probeBackend']>>>>;
+  renderTemplate(messages: PromptMessage[], position: number): Promise<Envelope<RenderedTemplate>>;
   cancel(callId: number): void;
 }
 

@@ -153,6 +153,8 @@ export interface EvaluationResult {
   seconds: number;
   /** Present when the request carried agent prompts. */
   agent?: AgentEvaluationResult;
+  /** Which prompts the rates and KL came from, as the evaluation panel named them when it ran. */
+  promptSources?: { harmful: string; harmless: string };
 }
 
 export interface SweepRequest {
@@ -186,6 +188,10 @@ export interface SweepResult {
   klBound: number;
   recommendation: { layer: number; withinKLBound: boolean; reason: string } | null;
   counts: { harmful: number; harmless: number };
+  /** The sweep was cancelled: `rows` are the layers that finished (kept and usable), these were not swept. */
+  cancelled?: { notSwept: number[] };
+  /** Which prompts the rates and KL came from, as the evaluation panel named them when the sweep ran. */
+  promptSources?: { harmful: string; harmless: string };
   backend: ResolvedBackend;
   seconds: number;
 }

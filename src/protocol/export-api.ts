@@ -12,6 +12,7 @@ import type { Envelope } from './envelope';
 /** Which orthogonalization backend runs: 'auto' picks the measured default (see ExportCapabilities). */
 export type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
 import type { OrthogonalizeBackendChoice as ExportBackendChoice } from '../engine/backend-choice';
+import type { ModelCardResults } from '../formats/model-card';
 
 /**
  * The direction: the analysis' per-layer directions with the selected row (recorded in the manifest as the
@@ -42,6 +43,8 @@ export interface ExportRequest {
   maxChunkBytes?: number;
   /** Also write abliterated ONNX graphs to onnx/ (the CLI's --onnx); a folder without safetensors needs it. */
   onnx?: boolean;
+  /** Measured figures for the model card (README.md); absent or null: "not measured". */
+  results?: ModelCardResults | null;
 }
 
 /** One delivered file: for downloads and zip, a disk-backed File in the origin-private file system. */

@@ -8,7 +8,7 @@ import { CancelledError, InvalidInputError, WorkbenchError } from '../base/error
 import type { Progress } from '../base/progress';
 import { importPromptText, promptSetToInputs } from './prompt-sets';
 import { workbenchStore as store, type PromptSetName, type PromptSetState } from './store';
-import { type FolderDescriptor } from '../protocol/analysis-api';
+import { type FolderDescriptor, type PromptMessage, type RenderedTemplate } from '../protocol/analysis-api';
 
 export const DEMO_MODEL_BASE_URL = `${import.meta.env.BASE_URL}models/demo/`;
 
@@ -97,6 +97,11 @@ export async function importReferenceDirection(file: File | null): Promise<void>
     return;
   }
   store.setState({ referenceDirection: { file: file.name, bytes: new Uint8Array(await file.arrayBuffer()) } });
+}
+
+/** One prompt through the open model's chat template (the prompt editors' row view). */
+export function renderPromptTemplate(messages: PromptMessage[], position: number): Promise<RenderedTemplate> {
+  return analysisClient().renderTemplate(messages, position);
 }
 
 let captureController: AbortController | null = null;

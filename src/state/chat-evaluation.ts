@@ -10,9 +10,10 @@ import { CancelledError, InvalidFileError, InvalidInputError } from '../base/err
 import type { Progress } from '../base/progress';
 import { reportError } from './actions';
 import { currentAblation, currentModels } from './chat-actions';
-import { chatStore, type ChatState, type HeldOutSet } from './chat-store';
+import { chatStore, type ChatState, type PresetHeldOut } from './chat-store';
 import { workbenchStore } from './store';
 import { agentEvaluationInputs } from './agent-prompts';
+import { syncEvaluationSets } from './evaluation-sets';
 
 const PROMPTS_BASE_URL = `${import.meta.env.BASE_URL}prompts/`;
 /** Sweeping every layer of a deep model takes long; past this many layer indices only the best-AUC ones are tried. */
@@ -20,7 +21,7 @@ const MAX_SWEEP_LAYERS = 12;
 const SWEEP_TOP_LAYERS = 8;
 
 interface PromptIndex {
-  sets?: { id: string; files: { test?: string; all?: string }; role?: string }[];
+  sets?: { id: string; files: { train?: string; test?: string; all?: string }; role?: string }[];
   contrasts?: { id: string; a?: string; b?: string; default?: boolean }[];
 }
 
@@ -33,37 +34,44 @@ async function fetchText(url: string): Promise<string | null> {
   return response.text();
 }
 
-async function loadSet(file: string): Promise<HeldOutSet | null> {
+async function loadSet(file: string, forSet: string | null): Promise<PresetHeldOut | null> {
   const text = await fetchText(PROMPTS_BASE_URL + file);
-  if (text === null) return null;
-  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false };
+  if (text === null || forSet === null) return null;
+  // `forSource`: the editor's source label of the set this file is the test split of (default-prompts.ts).
+  return { prompts: parsePromptFile(file, text), source: `held-out: ${file}`, imported: false, origin: 'preset', forSource: `defaults: ${forSet}` };
 }
 
-/** The held-out (test) files of the preset's A and B sets; keeps sets the user imported. */
+/** The held-out (test) files of the preset's A and B sets, used while A and B are the preset's sets. */
 export async function loadHeldOutDefaults(presetId: string): Promise<void> {
   try {
     index ??= JSON.parse((await fetchText(`${PROMPTS_BASE_URL}index.json`)) ?? '{}') as PromptIndex;
     const contrast = index.contrasts?.find((entry) => entry.id === presetId) ?? index.contrasts?.find((entry) => entry.default && entry.a && entry.b);
     if (!contrast?.a || !contrast.b) return;
-    const testFile = (id: string) => index!.sets?.find((set) => set.id === id)?.files.test ?? null;
-    const [harmfulFile, harmlessFile] = [testFile(contrast.a), testFile(contrast.b)];
-    const [harmful, harmless] = await Promise.all([harmfulFile ? loadSet(harmfulFile) : null, harmlessFile ? loadSet(harmlessFile) : null]);
-    chatStore.setState((state) => ({
-      heldOut: {
-        harmful: harmful && !state.heldOut.harmful.imported ? harmful : state.heldOut.harmful,
-        harmless: harmless && !state.heldOut.harmless.imported ? harmless : state.heldOut.harmless,
-      },
-    }));
+    const files = (id: string) => index!.sets?.find((set) => set.id === id)?.files ?? {};
+    const load = (id: string) => {
+      const { test, train, all } = files(id);
+      return test ? loadSet(test, train ?? all ?? null) : null;
+    };
+    const [harmful, harmless] = await Promise.all([load(contrast.a), load(contrast.b)]);
+    // Kept aside: they are the evaluation sets only while A (B) is the preset's set, which the sync decides.
+    chatStore.setState({ presetHeldOut: { harmful, harmless } });
+    syncEvaluationSets();
   } catch (error) {
     reportError(error);
   }
+}
+
+/** Drops an imported evaluation file: the side follows its prompt set again (the preset's test file or the split). */
+export function followPromptSet(set: 'harmful' | 'harmless'): void {
+  chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts: [], source: '', imported: false, origin: 'split' } } }));
+  syncEvaluationSets();
 }
 
 export async function importHeldOut(set: 'harmful' | 'harmless', file: File): Promise<void> {
   try {
     const prompts: PromptInput[] = parsePromptFile(file.name, await file.text());
     if (prompts.length === 0) throw new InvalidInputError(`${file.name}: holds no prompts.`);
-    chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts, source: file.name, imported: true } } }));
+    chatStore.setState((state) => ({ heldOut: { ...state.heldOut, [set]: { prompts, source: file.name, imported: true, origin: 'file' } } }));
   } catch (error) {
     reportError(error);
   }
@@ -105,12 +113,19 @@ function progressInto(key: 'evaluation' | 'sweep', signal: AbortSignal) {
   };
 }
 
+/** The labels of the sets a run used, kept with its result ("held-out split of A: 12 of 48 prompts …"). */
+function promptSources(): { harmful: string; harmless: string } {
+  const { harmful, harmless } = chatStore.getState().heldOut;
+  return { harmful: harmful.source, harmless: harmless.source };
+}
+
 const controllers: { evaluation: AbortController | null; sweep: AbortController | null } = { evaluation: null, sweep: null };
 
 function heldOutPrompts(): { harmful: PromptInput[]; harmless: PromptInput[] } {
+  syncEvaluationSets();
   const { harmful, harmless } = chatStore.getState().heldOut;
-  if (harmful.prompts.length === 0) throw new InvalidInputError('No held-out refusal prompts: import a file for A (one prompt per line, or .jsonl).');
-  if (harmless.prompts.length === 0) throw new InvalidInputError('No held-out compliance prompts: import a file for B (needed for the first-token KL).');
+  if (harmful.prompts.length === 0) throw new InvalidInputError(`No refusal prompts to evaluate (${harmful.source || 'A is empty'}): fix set A or import a file for the evaluation.`);
+  if (harmless.prompts.length === 0) throw new InvalidInputError(`No compliance prompts to evaluate (${harmless.source || 'B is empty'}): fix set B or import a file (needed for the first-token KL).`);
   return { harmful: harmful.prompts, harmless: harmless.prompts };
 }
 
@@ -146,7 +161,7 @@ export function runEvaluation(): Promise<void> {
         { signal, onProgress },
       );
     },
-    (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+    (result) => ({ evaluation: { phase: 'done', fraction: 1, detail: `${result.seconds.toFixed(1)} s on ${result.backend}`, result: { ...result, promptSources: promptSources() } } }),
   );
 }
 
@@ -188,7 +203,15 @@ export function runSweep(): Promise<void> {
         { signal, onProgress },
       );
     },
-    (result) => ({ sweep: { phase: 'done', fraction: 1, detail: `${result.rows.length} layers in ${result.seconds.toFixed(1)} s on ${result.backend}`, result } }),
+    (result) => {
+      const kept = { ...result, promptSources: promptSources() };
+      // A cancelled sweep returns the layers that finished: they stay on the plot and in the table.
+      if (result.cancelled) {
+        const total = result.rows.length + result.cancelled.notSwept.length;
+        return { sweep: { phase: 'cancelled', fraction: result.rows.length / total, detail: `Cancelled: ${result.rows.length} of ${total} layers finished and kept`, result: kept } };
+      }
+      return { sweep: { phase: 'done', fraction: 1, detail: `${result.rows.length} layers in ${result.seconds.toFixed(1)} s on ${result.backend}`, result: kept } };
+    },
   );
 }
 

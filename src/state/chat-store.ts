@@ -36,11 +36,19 @@ export interface TaskState {
 
 export interface HeldOutSet {
   prompts: PromptInput[];
-  /** Where they came from: "held-out: shell_nosys.test.jsonl" or an imported file's name. */
+  /** Where they came from: "held-out: shell_nosys.test.jsonl" (a preset's test file), an imported file's name, "held-out split of A: …". */
   source: string;
   /** True once the user imported a file: presets no longer replace it. */
   imported: boolean;
+  /**
+   * `file`: imported into the evaluation panel; `preset`: a preset's held-out file; `split`: the held-out split
+   * of the A/B prompt set (evaluation-sets.ts). Absent in sessions saved before it existed.
+   */
+  origin?: 'file' | 'preset' | 'split';
 }
+
+/** A preset's held-out file, with the editor source label of the set it belongs to ("defaults: x.train.jsonl"). */
+export type PresetHeldOut = HeldOutSet & { forSource: string };
 
 export interface ChatState {
   /** Greedy, or sampling with temperature/top-p/seed. */
@@ -64,6 +72,8 @@ export interface ChatState {
   recipe: { recipe: Record<string, unknown>; label: string } | null;
   models: { phase: 'idle' | 'loading' | 'ready' | 'failed'; info: ModelsInfo | null; detail: string };
   heldOut: { harmful: HeldOutSet; harmless: HeldOutSet };
+  /** The chosen preset's held-out `.test` files, used while A (B) is that preset's set (evaluation-sets.ts). */
+  presetHeldOut: { harmful: PresetHeldOut | null; harmless: PresetHeldOut | null };
   /** Refusal markers from a file; null = docs/definitions.md's default list (the CLI's default). */
   markers: { list: string[]; source: string } | null;
   evalMaxNewTokens: number;
@@ -94,6 +104,7 @@ export const initialChatState: ChatState = {
   recipe: null,
   models: { phase: 'idle', info: null, detail: '' },
   heldOut: { harmful: emptySet, harmless: emptySet },
+  presetHeldOut: { harmful: null, harmless: null },
   markers: null,
   evalMaxNewTokens: EVALUATION_MAX_NEW_TOKENS,
   evaluation: { ...idleTask, result: null },

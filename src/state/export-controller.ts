@@ -10,7 +10,9 @@ import type { Progress } from '../base/progress';
 import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import { exportClient } from '../clients/export-client';
 import type { ExportApi, ExportBackendChoice, ExportDestination, ExportDirection, ExportResult } from '../protocol/export-api';
+import { resultsFromEvaluation, type ModelCardResults } from '../formats/model-card';
 import { reportError } from './actions';
+import { chatStore } from './chat-store';
 import { Store, workbenchStore, type WorkbenchState } from './store';
 
 export type ExportPhase = 'idle' | 'running' | 'done' | 'cancelled' | 'failed';
@@ -103,6 +105,18 @@ function parseScale(raw: string): number {
   return value;
 }
 
+/**
+ * One progress event applied to the bar: writing fills 0–90 %, verifying (which runs inside the write's commit)
+ * 90–100 %. The bar never goes back — the write's own final 100 % arrives after the verification, mapping to 90 %
+ * — and events that arrive once the export has ended (they travel from the worker on their own message port, so
+ * they may overtake or trail the result) leave the finished state alone: "done" shows 100 %.
+ */
+export function progressUpdate(current: ExportState, event: Progress): Partial<ExportState> {
+  if (current.phase !== 'running') return {};
+  const mapped = event.status === 'progress' ? (event.task === 'verify' ? 0.9 + 0.1 * event.fraction : 0.9 * event.fraction) : current.fraction;
+  return { fraction: Math.max(current.fraction, mapped), detail: describeProgress(event, current.detail) };
+}
+
 /** The status line under the progress bar. */
 export function describeProgress(event: Progress, current: string): string {
   if (event.status === 'start') return event.task === 'verify' ? 'Verifying (headers, SHA-256 of every file)…' : 'Writing…';
@@ -123,6 +137,13 @@ export function exportStatusText(state: ExportState, modelReady: boolean, source
   }
   if (phase === 'running') return `${detail} · ${Math.round(state.fraction * 100)}%`;
   return `${phase}: ${detail}`;
+}
+
+/** The last evaluation's figures for the model card, saying which ablation they measured. */
+function evaluationResults(): ModelCardResults | null {
+  const evaluation = chatStore.getState().evaluation.result;
+  if (!evaluation) return null;
+  return resultsFromEvaluation(evaluation, `the workbench's evaluation of ${evaluation.ablatedLabel} (hook-ablated, greedy, up to ${evaluation.maxNewTokens} new tokens)`);
 }
 
 /**
@@ -157,14 +178,10 @@ export async function runExport(browser: ExportBrowser, api: ExportApi = exportC
     exportStore.setState({ phase: 'running', fraction: 0, result: null, detail: 'Planning…' });
     workbenchStore.setState({ error: null });
     const finished = await api.exportModel(
-      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx },
+      { folder, direction, scale, targets, layers, destination, backend: state.backend, onnx: state.onnx, results: evaluationResults() },
       {
         signal: running.signal,
-        onProgress: (event) =>
-          exportStore.setState((current) => ({
-            fraction: event.status === 'progress' ? (event.task === 'verify' ? 0.9 + 0.1 * event.fraction : 0.9 * event.fraction) : current.fraction,
-            detail: describeProgress(event, current.detail),
-          })),
+        onProgress: (event) => exportStore.setState((current) => progressUpdate(current, event)),
       },
     );
     releaseDownloads = browser.deliver(finished.deliver);

@@ -9,28 +9,53 @@ import { parsePromptFile, type PromptRecord } from '../formats/prompts';
 import type { PromptInput } from '../protocol/analysis-api';
 import type { PromptSetState } from './store';
 
-export function promptLines(text: string): string[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0);
+/** One editor line read as a prompt: its line number (1-based, as the editor counts) and its messages. */
+export interface PromptRow {
+  line: number;
+  messages: PromptInput['messages'];
 }
 
-/** `label` names the set in errors ("A · refusal, line 3: not valid JSON ..."). */
-export function promptSetToInputs(set: PromptSetState, label: string): PromptInput[] {
+/** A line that is not a prompt, with the parser's reason ("line 3: not valid JSON (...)"). */
+export interface PromptProblem {
+  line: number;
+  error: Error;
+}
+
+export interface ParsedPromptSet {
+  rows: PromptRow[];
+  problems: PromptProblem[];
+}
+
+/**
+ * Every line of an editor as a prompt or as a problem, never both: a broken JSON row is reported with its line
+ * number and does not count as a prompt. `label` names the set in the problems' messages.
+ */
+export function parsePromptSet(set: PromptSetState, label: string): ParsedPromptSet {
   const system = set.system.trim().length > 0 ? set.system : null;
-  const inputs: PromptInput[] = [];
+  const rows: PromptRow[] = [];
+  const problems: PromptProblem[] = [];
   set.text.split('\n').forEach((rawLine, index) => {
     const line = rawLine.trim();
     if (line.length === 0) return;
     if (line.startsWith('{')) {
-      // Leading newlines keep the parser's line numbers equal to the editor's.
-      inputs.push(...parsePromptFile(label, '\n'.repeat(index) + line, 'jsonl'));
+      try {
+        // Leading newlines keep the parser's line numbers equal to the editor's.
+        for (const record of parsePromptFile(label, '\n'.repeat(index) + line, 'jsonl')) rows.push({ line: index + 1, messages: record.messages });
+      } catch (error) {
+        problems.push({ line: index + 1, error: error as Error });
+      }
     } else {
-      inputs.push({ messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: line }] });
+      rows.push({ line: index + 1, messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: line }] });
     }
   });
-  return inputs;
+  return { rows, problems };
+}
+
+/** The engine's input for a set; the first problem line, if any, is thrown (the capture refuses a broken set). */
+export function promptSetToInputs(set: PromptSetState, label: string): PromptInput[] {
+  const { rows, problems } = parsePromptSet(set, label);
+  if (problems.length > 0) throw problems[0].error;
+  return rows.map((row) => ({ messages: row.messages }));
 }
 
 /** One user turn, optionally after one system message. */

@@ -16,7 +16,10 @@ import { chatStore } from './chat-store';
 import { searchStore, type SearchState, type TrialSortKey } from './search-store';
 import { workbenchStore } from './store';
 
-/** The methods the search's per-trial hook graph implements. */
+/**
+ * The browser search offers the standard method only: the norm-preserving factors come from the safetensors
+ * weights, which a folder opened in the browser (often ONNX only) may not have. The CLI offers both.
+ */
 const SEARCH_METHODS = ['standard'] as const;
 /** The browser analysis keeps no harmless means, so the projections that need them are not offered here. */
 const PARAMETER_CHOICES: Record<string, readonly string[]> = { directionMode: DIRECTION_MODES, method: SEARCH_METHODS, projection: RECIPE_PROJECTIONS.filter((projection) => projection === 'none') };

@@ -4,9 +4,11 @@
  */
 import { importPromptFile, importReferenceDirection, setPromptSet } from '../state/actions';
 import { applyPromptPreset } from '../state/default-prompts';
-import { promptLines } from '../state/prompt-sets';
+import { useMemo } from 'react';
+import { parsePromptSet } from '../state/prompt-sets';
 import { useWorkbench, type PromptSetName } from '../state/store';
 import { AgentPromptsEditor } from './agent/AgentPromptsEditor';
+import { PromptProblems, PromptRows } from './prompts/PromptRows';
 
 const PROMPT_SETS: { name: PromptSetName; testId: string; title: string; hint: string }[] = [
   { name: 'harmful', testId: 'prompts.harmful', title: 'A · refusal', hint: 'prompts the model refuses' },
@@ -17,15 +19,18 @@ const PROMPT_SETS: { name: PromptSetName; testId: string; title: string; hint: s
 
 function PromptSetEditor({ name, testId, title, hint, rows }: (typeof PROMPT_SETS)[number] & { rows: number }) {
   const set = useWorkbench((state) => state.prompts[name]);
-  const count = promptLines(set.text).length;
+  // Parsed as you type: a broken JSON row is flagged with its line and not counted as a prompt.
+  const parsed = useMemo(() => parsePromptSet(set, title), [set, title]);
+  const count = parsed.rows.length;
   return (
     <div className="prompt-set">
       <div className="prompt-set-header">
         <label htmlFor={`prompt-${name}`} className="prompt-title">
           {title}
         </label>
-        <span className="hint" title={hint}>
+        <span className="hint" title={hint} data-testid={`${testId}-count`}>
           {count} prompt{count === 1 ? '' : 's'}
+          {parsed.problems.length > 0 && <strong className="bad"> · {parsed.problems.length} line{parsed.problems.length === 1 ? '' : 's'} with errors</strong>}
         </span>
         <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
           import…
@@ -57,10 +62,13 @@ function PromptSetEditor({ name, testId, title, hint, rows }: (typeof PROMPT_SET
         rows={rows}
         spellCheck={false}
         value={set.text}
-        placeholder="one prompt per line"
+        placeholder="one prompt per line, or one JSON row per line"
+        aria-invalid={parsed.problems.length > 0}
         onChange={(event) => setPromptSet(name, { text: event.target.value, source: 'edited' })}
       />
+      <PromptProblems problems={parsed.problems} testId={testId} />
       {set.source && <span className="source hint">from {set.source}</span>}
+      <PromptRows rows={parsed.rows} testId={testId} />
     </div>
   );
 }

@@ -169,14 +169,19 @@ describe.each(CASES.map((c) => [`${c.kind} ${c.dtype} ${c.shards === 1 ? 'single
       expect(checkedEdits).toBe(expectedNames.length);
     });
 
-    it('copies the index and every other file byte for byte; the manifest hashes every output file', async () => {
+    it('copies the index and every other file byte for byte, adds the model card; the manifest hashes every output file', async () => {
       const manifest = JSON.parse(await fs.readFile(path.join(outDir, 'abliteration.json'), 'utf8'));
       const outputFiles = await listFiles(outDir);
-      expect(outputFiles).toEqual([...model.files, 'abliteration.json'].sort());
-      expect(Object.keys(manifest.files).sort()).toEqual([...model.files].sort());
-      for (const file of model.files) {
+      const written = [...new Set([...model.files, 'README.md'])];
+      expect(outputFiles).toEqual([...written, 'abliteration.json'].sort());
+      expect(Object.keys(manifest.files).sort()).toEqual(written.sort());
+      for (const file of written) {
         expect(manifest.files[file].sha256).toBe(await sha256OfFile(path.join(outDir, file)));
-        if (!file.endsWith('.safetensors')) {
+        if (file === 'README.md') {
+          const card = await fs.readFile(path.join(outDir, file), 'utf8');
+          expect(card.startsWith(`---\nbase_model: ${path.basename(model.dir)}\n`)).toBe(true);
+          expect(card).toContain(`SHA-256 \`${manifest.direction.sha256}\``);
+        } else if (!file.endsWith('.safetensors')) {
           expect((await fs.readFile(path.join(outDir, file))).equals(await fs.readFile(path.join(model.dir, file)))).toBe(true);
         }
       }

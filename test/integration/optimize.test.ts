@@ -1,7 +1,8 @@
 /**
  * `abliterate optimize` end to end on the demo model: the contract's files (trials.jsonl one line per trial,
  * pareto.json = the non-dominated trials in ascending refusal rate, report.json, directions.safetensors),
- * --resume continuing the numbering, and the bad-input lines.
+ * --resume continuing the numbering, --agent's per-trial action rate (checked against `eval --recipe --agent`,
+ * which bakes the recipe into its own graph), and the bad-input lines (no output left behind).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
@@ -13,6 +14,8 @@ import { parseRecipe } from '../../src/core/recipe';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO = path.join(ROOT, 'public/models/demo');
 const PROMPTS = path.join(ROOT, 'public/prompts');
+const TOY = path.join(ROOT, 'test/fixtures/toy-llama');
+const TOY_PROMPTS = path.join(TOY, 'prompts');
 const base = ['optimize', '--model', DEMO, '--harmful', path.join(PROMPTS, 'shell_nosys.train.jsonl'), '--harmless', path.join(PROMPTS, 'shell_agent.train.jsonl'), '--max-new-tokens', '16'];
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -29,6 +32,7 @@ interface Trial {
   refusalRate: number;
   klFirstToken: number;
   pruned: boolean;
+  actionRate?: number | null;
 }
 
 const readTrials = async (dir: string): Promise<Trial[]> =>
@@ -71,12 +75,54 @@ describe('abliterate optimize', () => {
     expect(report.layers.length).toBeGreaterThan(1);
     expect(report.optimize.trials).toBe(4);
     await access(path.join(out, 'directions.safetensors'));
+    // The run card beside them: the chosen trial's recipe, its figures in the model card, the command.
+    const chosen = (report as unknown as { optimize: { chosen: { trial: number; recipe: unknown; refusalRate: number } } }).optimize.chosen;
+    expect(JSON.parse(await readFile(path.join(out, 'recipe.json'), 'utf8'))).toEqual(chosen.recipe);
+    const card = await readFile(path.join(out, 'README.md'), 'utf8');
+    expect(card).toContain(`From trial ${chosen.trial} in trials.jsonl`);
+    expect(card).toContain(`| refusal rate | — | ${(chosen.refusalRate * 100).toFixed(1)} % |`);
+    expect(await readFile(path.join(out, 'reproduce.sh'), 'utf8')).toContain(
+      `npx abliterate optimize --model ${DEMO} --harmful "$RUN_CARD/prompts/harmful.jsonl" --harmless "$RUN_CARD/prompts/harmless.jsonl" --max-new-tokens 16 --trials 4 --out "$RUN_CARD/reproduced"`,
+    );
+    await access(path.join(out, 'prompts/SHA256SUMS'));
+    await access(path.join(out, 'plots/auc.svg'));
 
     const resumed = await runCli([...base, '--trials', '6', '--resume', out]);
     expect(resumed.code).toBe(0);
     const continued = await readTrials(out);
     expect(continued.map((trial) => trial.trial)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(continued.slice(0, 4)).toEqual(trials);
+  });
+
+  it('--agent: every finished trial records its action rate, the one eval --recipe --agent measures (toy-llama)', async () => {
+    const out = path.join(work, 'agent');
+    const toy = (file: string) => path.join(TOY_PROMPTS, file);
+    const agentFile = toy('shell_agent_val.jsonl');
+    const common = ['--model', TOY, '--max-new-tokens', '24'];
+    const result = await runCli(['optimize', ...common, '--harmful', toy('harmful_val.jsonl'), '--harmless', toy('harmless_val.jsonl'), '--trials', '3', '--agent', agentFile, '--no-false-refusals', '--out', out]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/action/);
+    const trials = await readTrials(out);
+    for (const trial of trials) {
+      if (trial.pruned) expect(trial.actionRate).toBeNull();
+      else expect(typeof trial.actionRate).toBe('number');
+    }
+    const finished = trials.filter((trial) => !trial.pruned).at(-1)!;
+    const recipeFile = path.join(work, 'agent-recipe.json');
+    await writeFile(recipeFile, JSON.stringify(finished.recipe));
+    const evalOut = path.join(work, 'agent-eval.json');
+    const evaluation = await runCli([
+      'eval', ...common, '--direction', path.join(out, 'directions.safetensors'), '--recipe', recipeFile,
+      '--harmful', toy('harmful_test.jsonl'), '--harmless', toy('harmless_test.jsonl'), '--agent', agentFile, '--out', evalOut,
+    ]);
+    expect(evaluation.code).toBe(0);
+    const evalJson = JSON.parse(await readFile(evalOut, 'utf8')) as { agent: { count: number; base: { actionRate: number }; ablated: { actionRate: number } } };
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { optimize: { agent: { count: number; base: { actionRate: number } } } };
+    // toy-llama answers its agent prompts with JSON commands, so the rates compared are not trivially 0.
+    expect(evalJson.agent.base.actionRate).toBeGreaterThan(0.5);
+    expect(report.optimize.agent.count).toBe(evalJson.agent.count);
+    expect(report.optimize.agent.base.actionRate).toBe(evalJson.agent.base.actionRate);
+    expect(finished.actionRate).toBe(evalJson.agent.ablated.actionRate);
   });
 
   it('bad input: one clear line and a non-zero exit', async () => {
@@ -93,6 +139,9 @@ describe('abliterate optimize', () => {
       expect(result.code).not.toBe(0);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toMatch(message);
+      const out = args[args.indexOf('--out') + 1]!;
+      await expect(access(out)).rejects.toThrow();
+      await expect(access(`${out}.partial`)).rejects.toThrow();
     }
   });
 });

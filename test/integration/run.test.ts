@@ -40,7 +40,7 @@ describe('abliterate run on toy-llama', () => {
     expect(run.code).toBe(0);
 
     // Outputs: complete folder, no partial left behind.
-    expect((await readdir(out)).sort()).toEqual(['directions.safetensors', 'eval.json', 'model', 'report.json']);
+    expect((await readdir(out)).sort()).toEqual(['README.md', 'directions.safetensors', 'eval.json', 'model', 'plots', 'prompts', 'recipe.json', 'report.json', 'reproduce.sh', 'sweep.json']);
     await expect(access(`${out}.partial`)).rejects.toThrow();
     const modelFiles = await readdir(path.join(out, 'model'));
     expect(modelFiles).toEqual(expect.arrayContaining(['model.safetensors', 'config.json', 'tokenizer.json', 'abliteration.json']));
@@ -58,6 +58,16 @@ describe('abliterate run on toy-llama', () => {
     expect(evaluation.klFirstToken).toBeLessThanOrEqual(0.5);
     const manifest = JSON.parse(await readFile(path.join(out, 'model/abliteration.json'), 'utf8'));
     expect(manifest.direction.layer).toBe(layer);
+    // The run card: the recipe and measured figures of this run, in the card and in the edited model's card.
+    expect(JSON.parse(await readFile(path.join(out, 'recipe.json'), 'utf8'))).toEqual({ method: 'standard', direction: layer, projection: 'none', components: { embed: 1, attn: 1, mlp: 1 } });
+    expect(JSON.parse(await readFile(path.join(out, 'sweep.json'), 'utf8'))).toEqual(evaluation.layerSweep);
+    const percent = (rate: number) => `${(rate * 100).toFixed(1)} %`;
+    const resultsRow = `| refusal rate | ${percent(evaluation.base.refusalRate)} | ${percent(evaluation.ablated.refusalRate)} | ${evaluation.counts.harmful} harmful |`;
+    expect(await readFile(path.join(out, 'README.md'), 'utf8')).toContain(resultsRow);
+    const modelCard = await readFile(path.join(out, 'model/README.md'), 'utf8');
+    expect(modelCard).toContain(resultsRow);
+    expect(modelCard.endsWith(await readFile(path.join(TOY, 'README.md'), 'utf8'))).toBe(true);
+    expect(await readFile(path.join(out, 'reproduce.sh'), 'utf8')).toContain(`npx abliterate run --model ${TOY} --harmful "$RUN_CARD/prompts/harmful.jsonl" --harmless "$RUN_CARD/prompts/harmless.jsonl" --out "$RUN_CARD/reproduced"`);
     expect(run.stdout).toMatch(/recommended layer \d/);
     expect(run.stdout).toMatch(/files written/);
 

@@ -160,4 +160,43 @@ describe('analysis service', () => {
     expect(error).toBeInstanceOf(InvalidFileError);
     expect((error as Error).message).toMatch(/corrupt\/onnx\/model\.onnx/);
   });
+
+  it('refuses a folder with only config.json, naming what is missing, and keeps the working model', async () => {
+    const analysis = service(null);
+    await analysis.openModel(filesDescriptor(DEMO, 'demo'));
+    const onlyConfig: FolderDescriptor = { kind: 'files', name: 'only-config', files: [{ path: 'config.json', file: new File([readFileSync(join(DEMO, 'config.json'))], 'config.json') }] };
+    const error = await analysis.openModel(onlyConfig).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InvalidFileError);
+    expect((error as Error).message).toMatch(/^only-config: has config\.json but nothing to work with: .*tokenizer\.json and tokenizer_config\.json and an ONNX graph .*\*\.safetensors/);
+    // The demo stays open: its chat template still renders.
+    const rendered = await analysis.renderTemplate([{ role: 'user', content: 'list the files' }], -1);
+    expect(rendered.text).toContain('list the files');
+  });
+
+  it("renders a prompt through the model's chat template, with the token the capture reads", async () => {
+    const analysis = service(null);
+    await expect(analysis.renderTemplate([{ role: 'user', content: 'x' }], -1)).rejects.toThrow(/No model is open/);
+    await analysis.openModel(filesDescriptor(DEMO, 'demo'));
+    const messages = [
+      { role: 'system' as const, content: 'You are a terminal agent.' },
+      { role: 'user' as const, content: 'delete the logs' },
+    ];
+    const last = await analysis.renderTemplate(messages, -1);
+    // The template's text holds both messages in order and ends with the generation prompt after the user turn.
+    expect(last.text.indexOf('You are a terminal agent.')).toBeGreaterThanOrEqual(0);
+    expect(last.text.indexOf('delete the logs')).toBeGreaterThan(last.text.indexOf('You are a terminal agent.'));
+    expect(last.capturedIndex).toBe(last.tokens.length - 1);
+    // Tokens are pieces of the rendered text, in order (special tokens decode to their own text); the demo's
+    // small vocabulary maps words it lacks to its unknown token, which is not in the text.
+    const unknown = (JSON.parse(readFileSync(join(DEMO, 'tokenizer.json'), 'utf8')) as { model: { unk_token?: string } }).model.unk_token;
+    let at = 0;
+    for (const token of last.tokens.filter((piece) => piece !== unknown)) {
+      const found = last.text.indexOf(token.trim(), at);
+      expect(found, token).toBeGreaterThanOrEqual(0);
+      at = found;
+    }
+    const first = await analysis.renderTemplate(messages, 0);
+    expect(first.capturedIndex).toBe(0);
+    expect(first.tokens).toEqual(last.tokens);
+  });
 });

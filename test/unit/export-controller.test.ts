@@ -21,6 +21,8 @@ function result(): ExportResult {
 class RecordingApi implements ExportApi {
   requests: ExportRequest[] = [];
   fractions: number[] = [];
+  /** The last call's progress callback, for events that arrive after the result. */
+  lateProgress: LongCallOptions['onProgress'] = undefined;
   constructor(private readonly behaviour: 'finish' | 'wait-for-abort' = 'finish') {}
   async capabilities() {
     return { webgpu: false, defaultBackend: 'cpu' as const, reason: 'test' };
@@ -41,6 +43,10 @@ class RecordingApi implements ExportApi {
     options.onProgress?.({ status: 'start', task: 'verify' });
     step('verify', 0.5);
     step('verify', 1);
+    // The write's own end comes after the verification inside its commit: 100 % of writing, then done.
+    step('ablate', 1);
+    options.onProgress?.({ status: 'done', task: 'ablate' });
+    this.lateProgress = options.onProgress;
     return result();
   }
 }
@@ -84,12 +90,15 @@ describe('export controller', () => {
     const request = api.requests[0];
     expect(request.direction).toEqual({ kind: 'analysis', directions, layer: 2 });
     expect([request.scale, request.targets, request.layers, request.destination, request.backend]).toEqual([0.5, ['attn', 'mlp'], [1, 2], { kind: 'zip' }, 'auto']);
-    // Writing fills 0.9 of the bar, verifying the rest.
-    const expected = [0.45, 0.9, 0.95, 1];
+    // Writing fills 0.9 of the bar, verifying the rest; the write's final event does not pull it back.
+    const expected = [0.45, 0.9, 0.95, 1, 1];
     api.fractions.forEach((fraction, index) => expect(fraction).toBeCloseTo(expected[index], 12));
     expect(api.fractions).toHaveLength(expected.length);
+    // A progress event that trails the result (another message port) leaves "done" at 100 %.
+    api.lateProgress?.({ status: 'progress', task: 'ablate', fraction: 0.5 });
     const state = exportStore.getState();
     expect(state.phase).toBe('done');
+    expect(state.fraction).toBe(1);
     expect(exportStatusText(state, true, 'analysis')).toBe('done: toy-abliterated — 2 files, 2.0 MB, 5 tensors edited, verified (2 SHA-256, 1 headers), cpu, 1.5 s');
   });
 

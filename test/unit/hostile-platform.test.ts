@@ -99,6 +99,17 @@ describe('per-file downloads', () => {
     expect(() => checkDownloadNames(['onnx/model.onnx', 'onnx__model.onnx'])).toThrow(/onnx__model\.onnx: as a download its folders become "__"/);
     expect(() => checkDownloadNames(['a/b.txt', 'A/B.txt'])).toThrow(/a\/b\.txt and A\/B\.txt would both download as A__B\.txt/);
   });
+
+  it('keep a nested file and a top-level one of the same name apart, and map back to the folder path', () => {
+    // An export of a folder with both model.onnx and onnx/model.onnx (plus the model card and manifest).
+    const paths = ['README.md', 'abliteration.json', 'config.json', 'model.onnx', 'onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/sub/graph.onnx'];
+    expect(() => checkDownloadNames(paths)).not.toThrow();
+    const names = paths.map(downloadName);
+    expect(names).toEqual(['README.md', 'abliteration.json', 'config.json', 'model.onnx', 'onnx__model.onnx', 'onnx__model.onnx_data', 'onnx__sub__graph.onnx']);
+    expect(new Set(names.map((name) => name.toLowerCase())).size).toBe(paths.length);
+    // The documented way back: every "__" is a folder separator (no accepted name holds one of its own).
+    expect(names.map((name) => name.split('__').join('/'))).toEqual(paths);
+  });
 });
 
 describe('OPFS export staging', () => {

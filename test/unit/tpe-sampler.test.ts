@@ -12,7 +12,7 @@ import {
   type ParameterValues,
   type SearchSpace,
 } from '../../src/core/search-space';
-import { erf, MotpeSampler, ParzenFloat, RandomSampler, splitGoodAndRest, type FinishedTrial, type Sampler } from '../../src/core/tpe';
+import { erf, JointParzen, MotpeSampler, ParzenFloat, RandomSampler, splitGoodAndRest, type FinishedTrial, type Sampler } from '../../src/core/tpe';
 
 const NUM_LAYERS = 8;
 const space = (): SearchSpace => defaultSearchSpace(NUM_LAYERS, [2, 6]);
@@ -86,6 +86,52 @@ describe('Parzen estimator', () => {
     let integral = 0;
     for (let i = 0; i < steps; i++) integral += Math.exp(density.logDensity((i + 0.5) / steps)) / steps;
     expect(integral).toBeCloseTo(1, 5);
+  });
+});
+
+describe('joint (multivariate) Parzen density', () => {
+  /** Two float parameters and one choice free, the rest pinned. */
+  const small = (): SearchSpace => {
+    const base = space();
+    const pinned = Object.fromEntries(PARAMETER_NAMES.map((name) => [name, { kind: 'pinned', value: base[name].kind === 'categorical' ? base[name].choices[0]! : 1 }])) as SearchSpace;
+    return { ...pinned, direction: { kind: 'float', low: 2, high: 6 }, embed: { kind: 'float', low: 0, high: 1 }, projection: { kind: 'categorical', choices: ['none', 'harmless-mean', 'biprojected'] } };
+  };
+  const free = ['direction', 'embed', 'projection'] as const;
+  const trial = (direction: number, embed: number, projection: string): FinishedTrial => ({ parameters: { ...({} as ParameterValues), direction, embed, projection }, values: [0, 0] });
+
+  it('integrates to 1 over the box and the choices (midpoint rule)', () => {
+    const density = JointParzen.fit(small(), free, [trial(2.5, 0.2, 'none'), trial(5.5, 0.9, 'biprojected'), trial(4, 0.5, 'none')], [2, 1, 0.5], 1);
+    const steps = 200;
+    let total = 0;
+    for (const projection of ['none', 'harmless-mean', 'biprojected']) {
+      for (let i = 0; i < steps; i++) {
+        for (let j = 0; j < steps; j++) {
+          const direction = 2 + (4 * (i + 0.5)) / steps;
+          const embed = (j + 0.5) / steps;
+          total += Math.exp(density.logDensity({ ...({} as ParameterValues), direction, embed, projection })) * (4 / steps) * (1 / steps);
+        }
+      }
+    }
+    expect(Math.abs(total - 1)).toBeLessThan(1e-3);
+  });
+
+  it('draws whole points near one observed trial: parameters that went together stay together', () => {
+    // Two good trials at opposite corners; a joint draw near one corner in direction is near it in embed too.
+    const density = JointParzen.fit(small(), free, Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? trial(2.2, 0.1, 'none') : trial(5.8, 0.9, 'none'))), new Array(20).fill(1), 1e-6);
+    let random = 12345;
+    const next = () => ((random = (Math.imul(random, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let together = 0;
+    let near = 0;
+    for (let draw = 0; draw < 400; draw++) {
+      const values = density.sample(next);
+      const lowDirection = (values.direction as number) < 3;
+      const highDirection = (values.direction as number) > 5;
+      if (!lowDirection && !highDirection) continue;
+      near += 1;
+      if ((lowDirection && (values.embed as number) < 0.5) || (highDirection && (values.embed as number) > 0.5)) together += 1;
+    }
+    expect(near).toBeGreaterThan(300);
+    expect(together / near).toBeGreaterThan(0.95);
   });
 });
 

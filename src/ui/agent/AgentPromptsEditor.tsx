@@ -3,15 +3,17 @@
  * replies the evaluation scores as actions (a JSON object with a command at one of the action keys) and as
  * refusals, base vs ablated. Empty = no agent evaluation. Named export, no props.
  */
-import { useEffect } from 'react';
-import { promptLines } from '../../state/prompt-sets';
+import { useEffect, useMemo } from 'react';
+import { parsePromptSet } from '../../state/prompt-sets';
+import { PromptProblems } from '../prompts/PromptRows';
 import { importAgentPromptFile, loadDefaultAgentPrompts, setActionKeys, setAgentPrompts, useAgentPrompts } from '../../state/agent-prompts';
 
 export function AgentPromptsEditor() {
   const set = useAgentPrompts((state) => state.set);
   const actionKeys = useAgentPrompts((state) => state.actionKeys);
   useEffect(() => void loadDefaultAgentPrompts(), []);
-  const count = promptLines(set.text).length;
+  const parsed = useMemo(() => parsePromptSet(set, 'agent prompts'), [set]);
+  const count = parsed.rows.length;
   return (
     <>
       <h3 className="subheading">Agent prompts (action rate in the evaluation)</h3>
@@ -60,6 +62,7 @@ export function AgentPromptsEditor() {
           placeholder="one prompt per line (or JSONL rows with their own system prompt); empty = no agent evaluation"
           onChange={(event) => setAgentPrompts({ text: event.target.value, source: 'edited' })}
         />
+        <PromptProblems problems={parsed.problems} testId="prompts.agent" />
         {set.source && <span className="source hint">from {set.source}</span>}
       </div>
     </>

@@ -3,9 +3,10 @@
  * the replies with their markers — and the per-layer sweep (clicking a point selects that layer everywhere).
  * Named export, no props.
  */
-import { useMemo } from 'react';
+import { useEffect, useMemo } from 'react';
 import { selectLayer } from '../../state/actions';
-import { cancelEvaluation, cancelSweep, importHeldOut, importMarkers, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
+import { cancelEvaluation, cancelSweep, followPromptSet, importHeldOut, importMarkers, runEvaluation, runSweep, sweepCandidates } from '../../state/chat-evaluation';
+import { followPromptSets } from '../../state/evaluation-sets';
 import { updateChat } from '../../state/chat-actions';
 import { useChat, type HeldOutSet, type TaskState } from '../../state/chat-store';
 import { EVAL_SAMPLE_COLUMNS } from '../../state/eval-export';
@@ -16,7 +17,7 @@ import { PlotlyChart } from '../plots/PlotlyChart';
 import { SamplesTable } from './SamplesTable';
 import { AgentMetric } from '../agent/AgentMetric';
 import { useAgentPrompts } from '../../state/agent-prompts';
-import { promptLines } from '../../state/prompt-sets';
+import { parsePromptSet } from '../../state/prompt-sets';
 import { sweepFigure } from './sweep-figure';
 import '../chat/chat.css';
 
@@ -44,8 +45,18 @@ function HeldOutPicker({ set, which, title }: { set: HeldOutSet; which: 'harmful
           />
         </label>
       </span>
-      <span className="hint" title={set.source}>
-        {set.source || 'none yet'}
+      <span className="hint eval-set-source">
+        <span title={set.source} data-testid={`eval.${which}-source`}>
+          {set.source || 'none yet'}
+        </span>
+        {set.imported && (
+          <>
+            {' '}
+            <button type="button" className="link-button" onClick={() => followPromptSet(which)} title={`Evaluate on the prompts of set ${which === 'harmful' ? 'A' : 'B'} again (its preset's test file, or its held-out split)`}>
+              follow {which === 'harmful' ? 'A' : 'B'} again
+            </button>
+          </>
+        )}
       </span>
     </div>
   );
@@ -107,9 +118,12 @@ export function EvaluationPanel() {
   const hasAnalysis = useWorkbench((state) => state.result !== null);
   const selected = useWorkbench((state) => state.selectedLayer);
   const result = evaluation.result;
-  const agentCount = useAgentPrompts((state) => promptLines(state.set.text).length);
+  const agentSet = useAgentPrompts((state) => state.set);
+  const agentCount = useMemo(() => parsePromptSet(agentSet, 'agent prompts').rows.length, [agentSet]);
   const figure = useMemo(() => (sweep.result ? sweepFigure(sweep.result, selected) : null), [sweep.result, selected]);
   const candidates = hasAnalysis ? sweepCandidates() : [];
+  // The evaluation sets follow the prompt sets (their held-out split) unless a file was imported here.
+  useEffect(() => followPromptSets(), []);
   return (
     <div className="evaluation-panel">
       <h3 className="subheading">Evaluation on held-out prompts</h3>
@@ -147,7 +161,7 @@ export function EvaluationPanel() {
             {result ? `base ${interval(result.base.refusalInterval)} · ablated ${interval(result.ablated.refusalInterval)} (Wilson) · ` : ''}
             greedy, {result?.maxNewTokens ?? maxNewTokens} tokens; a reply with a marker (or empty) is a refusal
           </div>
-          <div className="metric-detail">prompts: {heldOut.harmful.source || 'none yet'}</div>
+          <div className="metric-detail" data-testid="eval.harmful-prompts">prompts: {result?.promptSources?.harmful ?? (heldOut.harmful.source || 'none yet')}</div>
         </div>
         <div className="metric">
           <div className="metric-label">first-token KL(base ‖ ablated) ({result?.counts.harmless ?? heldOut.harmless.prompts.length} prompts)</div>
@@ -155,7 +169,7 @@ export function EvaluationPanel() {
             {result ? result.klFirstToken.toPrecision(4) : '–'}
           </div>
           <div className="metric-detail">{result ? `max over prompts ${Math.max(...result.klPerPrompt).toPrecision(3)} · nats` : 'mean over compliance prompts, nats'}</div>
-          <div className="metric-detail">prompts: {heldOut.harmless.source || 'none yet'}</div>
+          <div className="metric-detail" data-testid="eval.harmless-prompts">prompts: {result?.promptSources?.harmless ?? (heldOut.harmless.source || 'none yet')}</div>
         </div>
         <AgentMetric agent={result?.agent} pending={agentCount} />
         <div className="metric">
@@ -175,9 +189,9 @@ export function EvaluationPanel() {
       <h3 className="subheading">Per-layer sweep</h3>
       <div className="eval-controls">
         <button type="button" data-testid="sweep.run" disabled={!modelReady || !hasAnalysis || sweep.phase === 'running'} onClick={() => void runSweep()} title={hasAnalysis ? `layers ${candidates.join(', ')}` : 'needs the capture (step 3)'}>
-          {sweep.phase === 'running' ? 'Sweeping…' : `Sweep ${candidates.length || ''} layers`}
+          {sweep.phase === 'running' ? 'Sweeping…' : candidates.length > 0 ? `Sweep ${candidates.length} layer${candidates.length === 1 ? '' : 's'}` : 'Sweep layers'}
         </button>
-        <button type="button" disabled={sweep.phase !== 'running'} onClick={cancelSweep}>
+        <button type="button" data-testid="sweep.cancel" disabled={sweep.phase !== 'running'} onClick={cancelSweep} title="Stop the sweep; the layers that finished stay on the plot">
           Cancel
         </button>
         <TaskProgress task={sweep} testId="sweep.progress" />
@@ -186,12 +200,17 @@ export function EvaluationPanel() {
       {sweep.result && figure && (
         <>
           <p className="hint sweep-summary" data-testid="sweep.recommendation">
+            {sweep.result.cancelled && (
+              <span data-testid="sweep.cancelled">
+                Cancelled after {sweep.result.rows.length} of {sweep.result.rows.length + sweep.result.cancelled.notSwept.length} layers: the finished ones are kept (recommendation among them); not reached: {sweep.result.cancelled.notSwept.join(', ')}.{' '}
+              </span>
+            )}
             {sweep.result.recommendation ? (
               <>
                 recommended layer <strong>{sweep.result.recommendation.layer}</strong>: {sweep.result.recommendation.reason}.{' '}
               </>
             ) : null}
-            Base refusal {percent(sweep.result.baseRefusalRate)} ({interval(sweep.result.baseRefusalInterval)}); the same {sweep.result.counts.harmful} refusal and {sweep.result.counts.harmless} compliance prompts as above; click a point to select its layer.
+            Base refusal {percent(sweep.result.baseRefusalRate)} ({interval(sweep.result.baseRefusalInterval)}) on {sweep.result.counts.harmful} refusal prompts ({sweep.result.promptSources?.harmful ?? 'the evaluation set A'}); KL on {sweep.result.counts.harmless} compliance prompts ({sweep.result.promptSources?.harmless ?? 'the evaluation set B'}); click a point to select its layer.
             {sweep.result.skipped.length > 0 && ` Not swept: ${sweep.result.skipped.map((entry) => `layer ${entry.layer} — ${entry.reason}`).join('; ')}.`}
           </p>
           <TableDownload rows={sweep.result.rows} columns={SWEEP_COLUMNS} stem="sweep" testId="sweep.download" json={() => `${JSON.stringify(sweep.result, null, 2)}\n`} />
