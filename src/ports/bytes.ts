@@ -42,55 +42,17 @@ export class MemoryByteSource implements ByteSource {
   }
 }
 
-/** Slices read one at a time by WholeReadBlob. */
-const WHOLE_READ_CHUNK_BYTES = 256 * 1024 * 1024;
-
-/**
- * A Blob whose arrayBuffer() reads the file in slices into one buffer. Chromium refuses Blob.arrayBuffer() on a
- * file over 2 GiB ("The requested file could not be read"), and onnxruntime-web reads external data handed to it
- * as a Blob exactly that way; this is the same file (a Blob over a Blob copies nothing) that it can read. Past what
- * one ArrayBuffer may hold, the buffer is a WebAssembly.Memory's, as onnxruntime-web does for its own fetches.
- */
-export class WholeReadBlob extends Blob {
-  constructor(
-    private readonly file: Blob,
-    private readonly chunkBytes = WHOLE_READ_CHUNK_BYTES,
-  ) {
-    super([file]);
-  }
-  override async arrayBuffer(): Promise<ArrayBuffer> {
-    const size = this.file.size;
-    let buffer: ArrayBuffer;
-    try {
-      buffer = new ArrayBuffer(size);
-    } catch (error) {
-      if (!(error instanceof RangeError)) throw error;
-      const pages = Math.ceil(size / 65536);
-      buffer = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer as ArrayBuffer;
-    }
-    const bytes = new Uint8Array(buffer, 0, size);
-    for (let offset = 0; offset < size; offset += this.chunkBytes) {
-      bytes.set(new Uint8Array(await this.file.slice(offset, Math.min(size, offset + this.chunkBytes)).arrayBuffer()), offset);
-    }
-    return buffer; // a WebAssembly memory's may run past `size` to its last page: readers index by offset
-
-  }
-}
-
 /** A browser Blob/File as a source: `Blob.slice` reads ranges lazily. */
 export class BlobByteSource implements ByteSource {
   readonly size: number;
-  /** The file for consumers that take a whole Blob (onnxruntime-web), readable whole past 2 GiB. */
-  readonly blob: Blob;
   constructor(
     readonly name: string,
-    private readonly file: Blob,
+    readonly blob: Blob,
   ) {
-    this.size = file.size;
-    this.blob = file.size > WHOLE_READ_CHUNK_BYTES ? new WholeReadBlob(file) : file;
+    this.size = blob.size;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
-    return new Uint8Array(await this.file.slice(offset, Math.min(this.size, offset + length)).arrayBuffer());
+    return new Uint8Array(await this.blob.slice(offset, Math.min(this.size, offset + length)).arrayBuffer());
   }
 }
 
