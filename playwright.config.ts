@@ -8,7 +8,8 @@ const port = Number(process.env.E2E_PORT ?? 4173);
 export default defineConfig({
   testDir: 'e2e',
   // The ≥ 1 GB export memory measurement takes minutes: opt in with EXPORT_MEMORY_BYTES=<bytes>.
-  testIgnore: process.env.EXPORT_MEMORY_BYTES ? [] : ['**/export-memory.spec.ts'],
+  // Likewise the ≥ 2.5 GB external-data chat (LARGE_MODEL_BYTES=<bytes>).
+  testIgnore: [...(process.env.EXPORT_MEMORY_BYTES ? [] : ['**/export-memory.spec.ts']), ...(process.env.LARGE_MODEL_BYTES ? [] : ['**/chat-large-model.spec.ts'])],
   timeout: 300_000,
   expect: { timeout: 60_000 },
   workers: 1,

@@ -12,6 +12,9 @@ import { firstPrompt, sendAndWait, writeDirectionJson } from './chat-helpers';
 import { collectDownloads, expectIdenticalTrees, readTree, runCliAblate, waitForExportDone } from './export-support';
 import { DEMO_MODEL_DIR, PROMPTS_DIR, expectModelReady, openWorkbench, selectBackend } from './workbench-helpers';
 
+/** float32 graphs computing the same function in a different operation order (hooks vs edited weights). */
+const LOGIT_TOLERANCE = 1e-4;
+
 let work: string;
 test.beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'export-onnx-e2e-'));
@@ -58,4 +61,12 @@ test('export with ONNX: identical to ablate --onnx, and the exported folder as t
   expect(isRefusal(replies.base), replies.base).toBe(true);
   expect(isRefusal(replies.ablated), replies.ablated).toBe(false);
   await expect(page.getByTestId('error')).toHaveCount(0);
+
+  // The loop closed: the exported model against the hook preview of the same direction on the held-out prompts.
+  const readout = page.getByTestId('chat.logit-diff');
+  await expect(readout).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+  const difference = Number(await page.getByTestId('chat.logit-diff-value').textContent());
+  expect(difference).toBeGreaterThanOrEqual(0);
+  expect(difference).toBeLessThan(LOGIT_TOLERANCE);
+  console.log(`export-onnx e2e: ${await readout.textContent()}`);
 });

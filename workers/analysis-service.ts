@@ -5,7 +5,11 @@
  */
 import { captureActivations, DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureResult, type CaptureSession } from '../src/engine/capture';
 import { loadChatTokenizer, type ChatTokenizer } from '../src/engine/tokenize';
-import { openFolderDescriptor, folderBlob } from '../src/platform/browser-folder';
+import { openFolderDescriptor } from '../src/platform/browser-folder';
+import { externalDataFiles } from '../src/engine/external-data';
+import { decodeOnnxModel } from '../src/formats/onnx';
+import { checkMemoryFits, estimateMemoryNeeds } from '../src/engine/memory-estimate';
+import type { BackendMemoryLimits } from '../src/core/memory-preflight';
 import type { OnnxModelInput, OnnxSessionFactory, ResolvedBackend } from '../src/ports/onnx-session';
 import type { AnalysisApi, AnalysisRequest, BackendProbe, AnalysisResult, ModelInspection, PromptInput, PromptMessage, RenderedTemplate } from '../src/protocol/analysis-api';
 import { BackendError, InvalidInputError, throwIfAborted } from '../src/base/errors';
@@ -29,7 +33,12 @@ const SET_LABELS: Record<SetName, string> = { harmful: 'A (refusal)', harmless: 
 export interface AnalysisRuntime {
   sessionFactory(backend: ResolvedBackend): OnnxSessionFactory;
   probeWebGpu(): Promise<{ available: boolean; fallback: boolean; detail: string }>;
+  /** What a backend can hold (core/memory-preflight.ts); absent where there is no such limit (Node). */
+  memoryLimits?(backend: ResolvedBackend): Promise<BackendMemoryLimits>;
 }
+
+/** Prompt tokens a capture's cache is sized for in the memory preflight (prompts are chat requests). */
+const CAPTURE_PREFLIGHT_TOKENS = 512;
 
 /** Progress of one capture attempt, as a fraction of that attempt. */
 interface AttemptProgress {
@@ -91,22 +100,10 @@ export class AnalysisService implements AnalysisApi {
 
   private async modelInput(opened: OpenedModel, path: string): Promise<OnnxModelInput> {
     const source = await opened.folder.open(path);
-    const directory = path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '';
-    // External data as the graph names it (relative to the graph's folder): the decoder's from its initializers,
-    // the embedding graph's from the `<graph>_data*` files beside it.
-    const locations =
-      path === opened.onnx?.path
-        ? opened.onnx.externalData
-        : opened.folder.list().filter((file) => file.startsWith(`${path}_data`)).map((file) => file.slice(directory.length));
-    const externalData = await Promise.all(
-      locations.map(async (location) => {
-        const blob = await folderBlob(opened.folder, directory + location);
-        if (blob) return { path: location, data: blob };
-        const data = await opened.folder.open(directory + location);
-        return { path: location, data: await data.read(0, data.size) };
-      }),
-    );
-    return { name: `${opened.folder.name}/${path}`, bytes: await source.read(0, source.size), externalData };
+    const bytes = await source.read(0, source.size);
+    const name = `${opened.folder.name}/${path}`;
+    const graph = path === opened.onnx?.path ? opened.onnx.model : decodeOnnxModel(name, bytes);
+    return { name, bytes, externalData: await externalDataFiles(opened.folder, path, graph) };
   }
 
   private async captureSession(opened: OpenedModel, backend: ResolvedBackend, position: number): Promise<CaptureSession> {
@@ -114,6 +111,11 @@ export class AnalysisService implements AnalysisApi {
     await this.releaseSession();
     const onnx = opened.onnx;
     if (!onnx) throw new InvalidInputError(`${opened.folder.name} has no ONNX graph (onnx/model.onnx): capture needs one.`);
+    if (this.runtime.memoryLimits) {
+      // A capture runs one batch of prompts, no generation: the cache holds the prompt tokens only.
+      const needs = await estimateMemoryNeeds(opened.folder, onnx.path, onnx.model, opened.config, { batch: DEFAULT_CAPTURE_BATCH_SIZE, tokens: CAPTURE_PREFLIGHT_TOKENS });
+      checkMemoryFits(`${opened.folder.name}/${onnx.path}`, needs, await this.runtime.memoryLimits(backend), await this.runtime.memoryLimits(backend === 'wasm' ? 'webgpu' : 'wasm'));
+    }
     const embeddingPath = onnx.residual.inputsEmbeds ? findOnnxGraphFiles(opened.folder.list())?.embedding ?? null : null;
     const capture = await openCaptureSession(this.runtime.sessionFactory(backend), await this.modelInput(opened, onnx.path), {
       positions: [position],

@@ -6,11 +6,11 @@
 import * as Comlink from 'comlink';
 import type { AnalysisWorkerEndpoint } from '../src/protocol/analysis-api';
 import type { Progress } from '../src/base/progress';
-import { createWebSessionFactory, probeWebGpu } from '../src/platform/ort-web';
+import { createWebSessionFactory, probeWebGpu, webMemoryLimits } from '../src/platform/ort-web';
 import { AnalysisService } from './analysis-service';
 import { createWorkerCallRunner } from './expose-service';
 
-const service = new AnalysisService({ sessionFactory: createWebSessionFactory, probeWebGpu });
+const service = new AnalysisService({ sessionFactory: createWebSessionFactory, probeWebGpu, memoryLimits: webMemoryLimits });
 const calls = createWorkerCallRunner('Cancelled.');
 
 const endpoint: AnalysisWorkerEndpoint = {

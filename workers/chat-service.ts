@@ -26,6 +26,8 @@ import type {
   AgentEvaluationResult,
   EvaluationRequest,
   EvaluationResult,
+  ExportComparisonRequest,
+  ExportComparisonResult,
   PreflightRequest,
   PreflightResult,
   ModelsInfo,
@@ -36,14 +38,20 @@ import { InvalidInputError, throwIfAborted } from '../src/base/errors';
 import { ProgressReporter, type LongCallOptions } from '../src/base/progress';
 import { checkRefusal } from '../src/core/refusal-spans';
 import { Leased } from './chat-lease';
+import { ablationKey, ablationLabel, fingerprint } from './chat-keys';
 import { evaluateAgentPrompts, type AgentEvaluation } from '../src/engine/agent-evaluation';
 import { runPreflight } from '../src/engine/preflight';
+import { compareFirstTokenLogits } from '../src/engine/export-comparison';
+import { preflightModelMemory } from '../src/engine/memory-estimate';
+import type { BackendMemoryLimits } from '../src/core/memory-preflight';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
 import { type FolderDescriptor } from '../src/ports/folder-descriptor';
 import { type ResolvedBackend } from '../src/ports/onnx-session';
 
 export interface ChatRuntime {
   openFolder(descriptor: FolderDescriptor): Promise<ModelFolder>;
+  /** What a backend can hold (core/memory-preflight.ts); absent where there is no such limit (Node). */
+  memoryLimits?(backend: ResolvedBackend): Promise<BackendMemoryLimits>;
   /** transformers.js device for a backend ('wasm'/'webgpu' in a browser; undefined = its default, cpu in Node). */
   device(backend: ResolvedBackend): string | undefined;
 }
@@ -62,34 +70,6 @@ interface BaseModel {
 interface AblatedModel {
   model: LanguageModel;
   label: string;
-}
-
-/** FNV-1a over bytes: identifies a direction in a cache key (not a security hash). */
-function fingerprint(bytes: Uint8Array): string {
-  let hash = 0x811c9dc5;
-  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return `${bytes.length}:${hash.toString(16)}`;
-}
-
-function directionKey(source: DirectionSource): string {
-  if (source.kind === 'analysis') return `analysis:${source.layer}:${fingerprint(new Uint8Array(source.values.buffer, source.values.byteOffset, source.values.byteLength))}`;
-  return `file:${source.file}:${source.layer}:${fingerprint(source.bytes)}`;
-}
-
-function ablationKey(spec: AblatedModelSpec): string {
-  if (spec.kind === 'folder') return `folder:${spec.key}`;
-  if (spec.kind === 'recipe') {
-    const rows = (list: Float32Array[] | undefined) => (list ?? []).map((row) => fingerprint(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))).join(',');
-    return `recipe:${JSON.stringify(spec.recipe)}:${rows(spec.directions)}:${rows(spec.harmlessMeans)}`;
-  }
-  return `hooks:${directionKey(spec.direction)}:${spec.scale}:${[...spec.targets].sort().join('+')}:${spec.layers?.join('-') ?? 'all'}`;
-}
-
-function ablationLabel(spec: AblatedModelSpec): string {
-  if (spec.kind === 'folder') return `exported model ${spec.folder.name}`;
-  if (spec.kind === 'recipe') return `hooks · ${spec.label}`;
-  const source = spec.direction.kind === 'analysis' ? `r from layer ${spec.direction.layer}` : `r from ${spec.direction.file}${spec.direction.layer === null ? '' : ` row ${spec.direction.layer}`}`;
-  return `hooks · ${source} · α ${spec.scale} · ${spec.targets.join('+')}${spec.layers ? ` · blocks ${spec.layers[0]}–${spec.layers[1]}` : ''}`;
 }
 
 /** A recipe sent by the page, checked as recipe.json is: an InvalidInputError naming the field. */
@@ -144,6 +124,17 @@ function signalOnly(options: LongCallOptions): LongCallOptions {
   return options.signal ? { signal: options.signal } : {};
 }
 
+/** The base graph with the hooks of `spec` (a direction, or a whole recipe over per-layer directions). */
+async function loadHookModel(spec: Exclude<AblatedModelSpec, { kind: 'folder' }>, base: BaseModel, options: LongCallOptions): Promise<LanguageModel> {
+  if (spec.kind === 'recipe') {
+    // Every method, projection and kernel, baked into the recipe hook graph exactly as `abliterate eval --recipe` does.
+    const recipe = parseRecipeValue(spec.recipe, base.session.numLayers);
+    return base.session.loadAblated({ recipe, directions: spec.directions, ...(spec.harmlessMeans ? { harmlessMeans: spec.harmlessMeans } : {}) }, options);
+  }
+  const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
+  return base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
+}
+
 export class ChatService implements ChatApi {
   private base: { key: string; lease: Leased<BaseModel> } | null = null;
   private ablated: { key: string; lease: Leased<AblatedModel> } | null = null;
@@ -151,6 +142,13 @@ export class ChatService implements ChatApi {
   private switching: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly runtime: ChatRuntime) {}
+
+  /** The memory preflight: a model the backend cannot hold is refused before anything loads. */
+  private async checkMemory(folder: ModelFolder, backend: ResolvedBackend): Promise<void> {
+    if (!this.runtime.memoryLimits) return;
+    const other = backend === 'wasm' ? 'webgpu' : 'wasm';
+    await preflightModelMemory(folder, await this.runtime.memoryLimits(backend), { otherBackend: await this.runtime.memoryLimits(other), batch: DEFAULT_BATCH_SIZE });
+  }
 
   private async holdBase(models: Omit<ChatModelsSpec, 'ablated'>, options: LongCallOptions): Promise<{ value: BaseModel; release(): void }> {
     const key = `${models.baseKey}|${models.backend}`;
@@ -160,6 +158,7 @@ export class ChatService implements ChatApi {
       this.base?.lease.retire();
       this.base = null;
       const folder = await this.runtime.openFolder(models.base);
+      await this.checkMemory(folder, models.backend);
       const device = this.runtime.device(models.backend);
       const session = await EvaluationSession.open(folder, { ...(device ? { device } : {}), ...options });
       const config = await readModelConfig(folder).catch(async (error) => {
@@ -178,16 +177,11 @@ export class ChatService implements ChatApi {
       this.ablated?.lease.retire();
       this.ablated = null;
       let model: LanguageModel;
-      if (spec.kind === 'recipe') {
-        // Every method, projection and kernel, baked into the recipe hook graph exactly as `abliterate eval --recipe` does.
-        const recipe = parseRecipeValue(spec.recipe, base.session.numLayers);
-        model = await base.session.loadAblated({ recipe, directions: spec.directions, ...(spec.harmlessMeans ? { harmlessMeans: spec.harmlessMeans } : {}) }, options);
-      } else if (spec.kind === 'hooks') {
-        const direction = resolveDirection(spec.direction, base.hiddenSize, base.session.numLayers);
-        model = await base.session.loadAblated({ direction, scale: spec.scale, targets: spec.targets, ...(spec.layers ? { layers: spec.layers } : {}) }, options);
-      } else {
+      if (spec.kind !== 'folder') model = await loadHookModel(spec, base, options);
+      else {
         const folder = await this.runtime.openFolder(spec.folder);
         await refuseUneditedGraph(base.folder, folder);
+        await this.checkMemory(folder, base.backend);
         const tokenizer = await loadGenerationTokenizer(folder);
         const device = this.runtime.device(base.backend);
         model = await LanguageModel.load(folder, tokenizer, { ...(device ? { device } : {}), ...options });
@@ -339,6 +333,26 @@ export class ChatService implements ChatApi {
         ...options,
       });
       return { ...report, samples: report.samples.map((sample) => ({ ...sample, messages: [...sample.messages] })) };
+    });
+  }
+
+  /** The exported folder (held as the ablated side) against the hook preview, loaded for this call only. */
+  async compareExport(request: ExportComparisonRequest, options: LongCallOptions = {}): Promise<ExportComparisonResult> {
+    const started = performance.now();
+    const reporter = new ProgressReporter('compare export', options.onProgress);
+    return this.withModels(request.models, true, { ...signalOnly(options), onProgress: progressSlice(reporter, 0, 0.1, 'loading models') }, async (base, exported) => {
+      const preview = await loadHookModel(request.preview, base, { ...signalOnly(options), onProgress: progressSlice(reporter, 0.1, 0.3, 'loading the hook preview') });
+      try {
+        const comparison = await compareFirstTokenLogits({ base: base.session.base, preview, exported: exported!.model }, conversations(request.prompts), {
+          ...(request.batchSize ? { batchSize: request.batchSize } : {}),
+          ...signalOnly(options),
+          onProgress: progressSlice(reporter, 0.3, 1, 'first-token logits'),
+        });
+        reporter.done();
+        return { ...comparison, previewLabel: ablationLabel(request.preview), exportedLabel: exported!.label, backend: base.backend, seconds: (performance.now() - started) / 1000 };
+      } finally {
+        await preview.dispose();
+      }
     });
   }
 

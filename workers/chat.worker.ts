@@ -7,7 +7,7 @@
 import * as Comlink from 'comlink';
 import { env } from '@huggingface/transformers';
 import { openFolderDescriptor } from '../src/platform/browser-folder';
-import { configureOrtWeb } from '../src/platform/ort-web';
+import { configureOrtWeb, webMemoryLimits } from '../src/platform/ort-web';
 import type { ChatTokenEvent, ChatWorkerEndpoint } from '../src/protocol/chat-api';
 import type { Progress } from '../src/base/progress';
 import { ChatService } from './chat-service';
@@ -23,6 +23,7 @@ env.useBrowserCache = false;
 const service = new ChatService({
   openFolder: openFolderDescriptor,
   device: (backend) => backend,
+  memoryLimits: webMemoryLimits,
 });
 const calls = createWorkerCallRunner('Stopped.');
 
@@ -33,6 +34,7 @@ const endpoint: ChatWorkerEndpoint = {
   evaluate: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.evaluate(request, { signal, onProgress })),
   sweep: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.sweep(request, { signal, onProgress })),
   preflight: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.preflight(request, { signal, onProgress })),
+  compareExport: (callId, request, onProgress?: (event: Progress) => void) => calls.envelope(callId, (signal) => service.compareExport(request, { signal, onProgress })),
   release: () => calls.envelope(null, () => service.release()),
   cancel: (callId) => calls.cancel(callId),
 };

@@ -3,7 +3,7 @@
  * `OUT/report.json` and `OUT/directions.safetensors`. Inputs are all read and checked before the long capture;
  * the output is written to OUT.partial/ and renamed to OUT only when complete.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { LayerRange } from '../core/analysis';
 import { DEFAULT_LAYER_RANGE } from '../core/analysis';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
@@ -136,7 +136,6 @@ export async function run(argv: string[]): Promise<number> {
   } else if (referenceDirection !== undefined) {
     reference = { kind: 'direction', file: parseDirectionFile(referenceDirection, await readInputFile(referenceDirection, 'direction file', MAX_INPUT_FILE_BYTES)) };
   }
-  const root = resolve(modelDir);
   const onnxOverride = values.onnx as string | undefined;
   const graphs = findOnnxGraphFiles(onnxOverride ? folder.list().filter((path) => path === onnxOverride || path.startsWith(`${onnxOverride}_data`) || path.startsWith('onnx/embed_tokens')) : folder.list());
   if (!graphs || (onnxOverride && graphs.decoder !== onnxOverride)) {
@@ -155,8 +154,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const onProgress = createProgressPrinter();
   const factory = createNodeSessionFactory(threads ? { threads } : {});
-  const decoder = await graphInput(folder, root, graphs.decoder);
-  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding) : undefined;
+  const decoder = await graphInput(folder, graphs.decoder);
+  const embedding = graphs.embedding ? await graphInput(folder, graphs.embedding) : undefined;
   const output = await createNodeOutputFolder(outDir, {
     inputs: [modelDir, harmfulPath, harmlessPath, ...[referenceA, referenceB, referenceDirection].filter((path): path is string => path !== undefined)],
     onNote: printNote,

@@ -4,7 +4,7 @@
  * folder, and output that appears only complete and stops cleanly on Ctrl-C.
  */
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parsePromptFile, type PromptRecord } from '../formats/prompts';
 import { ABLATION_COMPONENTS, type AblationComponent } from '../core/recipe';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
@@ -14,6 +14,8 @@ import { InvalidFileError, InvalidInputError } from '../base/errors';
 // Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import type { Conversation } from '../engine/generate';
+import { externalDataFiles } from '../engine/external-data';
+import { decodeOnnxModel } from '../formats/onnx';
 import { integerOption, numberOption } from './args';
 
 /** Prompt, marker and direction files are small; anything larger is a wrong path, not an input of ours. */
@@ -157,19 +159,14 @@ export async function readMarkerFile(path: string): Promise<string[]> {
 }
 
 /**
- * An ONNX graph of the folder as a session input: its bytes, and the files beside and below it, which its
- * external data may name, as absolute paths on disk (`root` is the folder's path) named relative to the graph,
- * as onnxruntime expects. The capture session checks the graph's locations against exactly these.
+ * An ONNX graph of the folder as a session input: its bytes, and the external-data files it names
+ * (engine/external-data.ts: checked, and handed to onnxruntime-node as paths on disk, never read here).
  */
-export async function graphInput(folder: ModelFolder, root: string, path: string): Promise<OnnxModelInput> {
+export async function graphInput(folder: ModelFolder, path: string): Promise<OnnxModelInput> {
   const source = await folder.open(path);
-  const graphFolder = path.slice(0, path.lastIndexOf('/') + 1);
-  const candidates = folder.list().filter((file) => file !== path && file.startsWith(graphFolder) && !file.endsWith('.onnx'));
-  return {
-    bytes: await source.read(0, source.size),
-    name: join(folder.name, path),
-    externalData: candidates.map((file) => ({ path: file.slice(graphFolder.length), data: resolve(root, file) })),
-  };
+  const bytes = await source.read(0, source.size);
+  const name = join(folder.name, path);
+  return { bytes, name, externalData: await externalDataFiles(folder, path, decodeOnnxModel(name, bytes), { paths: true }) };
 }
 
 export async function writeOutputFile(output: OutputFolder, path: string, bytes: Uint8Array): Promise<void> {

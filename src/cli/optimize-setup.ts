@@ -4,7 +4,6 @@
  * analysis (directions, harmless means, the held-out split), the evaluation prompts, the search space and an
  * evaluator whose base first-token logits are computed once.
  */
-import { resolve } from 'node:path';
 import type { SearchSpace } from '../core/search-space';
 import type { AnalysisOutcome } from '../engine/analyze';
 import type { findOnnxGraphFiles } from '../formats/onnx-files';
@@ -68,7 +67,6 @@ export async function prepareSearch(inputs: SearchSetupInputs, options: LongCall
     if (inputs.agent) session.checkPromptsFit(inputs.agent.prompts, inputs.agent.path);
     const outcome = await analyze(
       folder,
-      resolve(inputs.modelDir),
       graphs,
       { ...inputs, reference: null, batchSize: inputs.batchSize },
       signal,

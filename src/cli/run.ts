@@ -7,7 +7,7 @@
  * train split too; eval.json reports the recommended layer on the held-out split only, so its figures are
  * not flattered by either choice.
  */
-import { resolve, join } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import { analyzeModel, type AnalysisOutcome } from '../engine/analyze';
 import { DEFAULT_CAPTURE_BATCH_SIZE, openCaptureSession, type CaptureSession } from '../engine/capture';
@@ -207,7 +207,7 @@ export async function run(argv: string[]): Promise<number> {
         throw error;
       }
       // 1. analyze
-      const outcome = await analyze(folder, resolve(modelDir), graphs, { harmful, harmless, reference, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
+      const outcome = await analyze(folder, graphs, { harmful, harmless, reference, position, heldOutFraction, seed, batchSize, threads, numLayers: config.numLayers, modelDir, harmfulPath, harmlessPath }, signal, onProgress);
       try {
         const pick = (set: Conversation[], indices: number[]) => indices.map((index) => set[index]!);
         const heldOut = {
@@ -301,7 +301,6 @@ interface AnalyzeInputs {
 
 export async function analyze(
   folder: ModelFolder,
-  root: string,
   graphs: NonNullable<ReturnType<typeof findOnnxGraphFiles>>,
   inputs: AnalyzeInputs,
   signal: AbortSignal,
@@ -309,8 +308,8 @@ export async function analyze(
 ): Promise<AnalysisOutcome> {
   const tokenizer = await loadChatTokenizer(folder);
   const factory = createNodeSessionFactory(inputs.threads ? { threads: inputs.threads } : {});
-  const decoder = await graphInput(folder, root, graphs.decoder);
-  const embedding = graphs.embedding ? await graphInput(folder, root, graphs.embedding) : undefined;
+  const decoder = await graphInput(folder, graphs.decoder);
+  const embedding = graphs.embedding ? await graphInput(folder, graphs.embedding) : undefined;
   let capture: CaptureSession | null = null;
   try {
     capture = await openCaptureSession(factory, decoder, { positions: [inputs.position], embedding, numLayers: inputs.numLayers });

@@ -4,7 +4,7 @@
  * are rebuilt as the named error classes (the plumbing shared with the other clients is in worker-client.ts).
  */
 import * as Comlink from 'comlink';
-import type { ChatApi, ChatCallOptions, ChatModelsSpec, ChatRequest, ChatWorkerEndpoint, EvaluationRequest, PreflightRequest, SweepRequest } from '../protocol/chat-api';
+import type { ChatApi, ChatCallOptions, ChatModelsSpec, ChatRequest, ChatWorkerEndpoint, EvaluationRequest, ExportComparisonRequest, PreflightRequest, SweepRequest } from '../protocol/chat-api';
 import type { LongCallOptions } from '../base/progress';
 import { onFirstUse, unwrapEnvelope, WorkerCalls } from './worker-client';
 
@@ -30,6 +30,9 @@ export class ChatClient implements ChatApi {
   }
   preflight(request: PreflightRequest, options?: LongCallOptions) {
     return this.calls.run(options, (callId, onProgress) => this.remote.preflight(callId, request, onProgress));
+  }
+  compareExport(request: ExportComparisonRequest, options?: LongCallOptions) {
+    return this.calls.run(options, (callId, onProgress) => this.remote.compareExport(callId, request, onProgress));
   }
   async release() {
     unwrapEnvelope(await this.remote.release());

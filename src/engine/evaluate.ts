@@ -7,6 +7,8 @@
  *
  * The ablation runs as graph hooks (buildHookGraph), which docs/definitions.md requires to equal the weight edit.
  */
+import { externalDataFiles } from './external-data';
+import type { ExternalDataFile } from '../ports/onnx-session';
 import { wilsonPair } from '../core/intervals';
 import { ABLATION_COMPONENTS } from '../core/recipe';
 import { classifyRefusal, DEFAULT_REFUSAL_MARKERS, normalizeMarkers, refusalRate, RefusalMarkerError, type RefusalVerdict } from '../core/refusal';
@@ -18,7 +20,7 @@ import { buildSteeringGraph } from '../model/steering-graph';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions, type Progress } from '../base/progress';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, readExternalData, type Conversation, type ExternalDataFile, type Generation, type GenerationTokenizer } from './generate';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS, LanguageModel, type Conversation, type Generation, type GenerationTokenizer } from './generate';
 import { loadGenerationTokenizer } from './chat-tokenizer';
 import { readWholeFile } from './transformers-files';
 import type { AgentEvaluation } from './agent-evaluation-types';
@@ -208,7 +210,7 @@ export class EvaluationSession {
     const residual = findResidualPoints(graph);
     // The same decision as the export's (per-architecture default, missing lm_head), so preview = export.
     const tiedEmbeddings = await folderTiedEmbeddings(folder);
-    const externalData = await readExternalData(folder, onnxFile, graph);
+    const externalData = await externalDataFiles(folder, onnxFile, graph);
     const base = await LanguageModel.load(folder, tokenizer, { onnxFile, externalData, ...(options.device ? { device: options.device } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     return new EvaluationSession(folder, tokenizer, base, graph, residual, tiedEmbeddings, options.device, onnxFile, externalData);
   }

@@ -9,7 +9,9 @@
  * a browser worker: no file-system code here.
  */
 import { AutoModelForCausalLM, Tensor, type PreTrainedModel } from '@huggingface/transformers';
-import { checkedExternalData, decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
+import { decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
+import type { ExternalDataFile } from '../ports/onnx-session';
+import { externalDataFiles } from './external-data';
 import type { ModelFolder } from '../ports/folder';
 import { CancelledError, InvalidInputError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
@@ -73,22 +75,10 @@ export interface LoadModelOptions extends LongCallOptions {
   onnxFile?: string;
   /** transformers.js device: 'cpu' in Node, 'wasm' or 'webgpu' in a browser. Default: transformers.js's choice. */
   device?: string;
-  /** External-data files already read (readExternalData), so loading many hook graphs reads the weights once. */
+  /** The graph's external data, found once (externalDataFiles), so loading many hook graphs finds and checks it once. */
   externalData?: ExternalDataFile[];
   /** Graph inputs transformers.js does not fill (the recipe hook graph's numbers), fed on every forward pass. */
   graphInputs?: GraphInputSupply;
-}
-
-export interface ExternalDataFile {
-  /** The location the graph names (relative to the graph's folder), as ORT matches it. */
-  path: string;
-  data: Uint8Array;
-}
-
-/** Reads every external-data file `graph` references, after checkedExternalData's rule (inside the folder, present). */
-export async function readExternalData(folder: ModelFolder, onnxFile: string, graph: ModelProto): Promise<ExternalDataFile[]> {
-  const references = checkedExternalData(`${folder.name}/${onnxFile}`, onnxFile, graph, new Set(folder.list()));
-  return Promise.all(references.map(async ({ location, path }) => ({ path: location, data: await readWholeFile(folder, path) })));
 }
 
 export function contextLengthOf(config: Record<string, unknown>): number | null {
@@ -122,7 +112,7 @@ export class LanguageModel {
     const dtype = dtypeOfGraphFile(onnxFile);
     const graphBytes = options.graph ? encodeOnnxModel(options.graph) : await readWholeFile(folder, onnxFile);
     // The graph is decoded only to learn which external-data files it needs, when the caller has not read them.
-    const externalData = options.externalData ?? (await readExternalData(folder, onnxFile, options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, graphBytes)));
+    const externalData = options.externalData ?? (await externalDataFiles(folder, onnxFile, options.graph ?? decodeOnnxModel(`${folder.name}/${onnxFile}`, graphBytes)));
     progress.report(0.3, 'graph read');
     throwIfAborted(options.signal);
     // The graph is served under its own name, so transformers.js picks it by dtype suffix as it would on disk.

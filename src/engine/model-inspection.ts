@@ -6,7 +6,8 @@
  */
 import { Sha256 } from '../core/sha256';
 import { readModelConfig, readShardMap, type ModelConfig } from '../formats/hf-folder';
-import { decodeOnnxModel, externalInitializers, type ModelProto } from '../formats/onnx';
+import { decodeOnnxModel, type ModelProto } from '../formats/onnx';
+import { checkExternalData, externalDataBytes } from './external-data';
 import { findResidualPoints, type GraphStyle, type ResidualPoints } from '../model/residual-finder';
 import type { ModelFolder } from '../ports/folder';
 import { InvalidFileError, WorkbenchError } from '../base/errors';
@@ -72,6 +73,7 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
 
   progress.report(0.2, 'reading the ONNX graph');
   let onnx: OpenedModel['onnx'] = null;
+  let externalPaths: string[] = [];
   // The same graph the CLI picks (full precision first).
   const onnxPath = findOnnxGraphFiles(files)?.decoder ?? null;
   if (onnxPath) {
@@ -85,18 +87,12 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
       if (error instanceof WorkbenchError) error.message = `${folder.name}/${onnxPath}: ${error.message}`;
       throw error;
     }
-    const locations = new Set<string>();
-    for (const tensor of externalInitializers(model)) {
-      const location = (tensor.externalData ?? []).find((entry) => entry.key === 'location')?.value;
-      if (location) locations.add(location);
-    }
-    const directory = onnxPath.includes('/') ? onnxPath.slice(0, onnxPath.lastIndexOf('/') + 1) : '';
-    const missing = [...locations].filter((location) => !files.includes(directory + location));
-    if (missing.length > 0) {
-      throw new InvalidFileError(`${folder.name}/${onnxPath}`, `its weights live in external data file(s) ${missing.join(', ')} that are not in the folder`);
-    }
-    onnx = { path: onnxPath, model, residual, externalData: [...locations] };
-    const externalNote = locations.size > 0 ? ` + external data ${[...locations].join(', ')}` : '';
+    // The same finder and checks capture and chat use: a missing or truncated data file fails here, at load.
+    const external = await checkExternalData(folder, onnxPath, model);
+    const locations = external.map((file) => file.location);
+    externalPaths = external.map((file) => file.path);
+    onnx = { path: onnxPath, model, residual, externalData: locations };
+    const externalNote = locations.length > 0 ? ` + external data ${locations.join(', ')} (${formatBytes(externalDataBytes(external))})` : '';
     checks.push({ item: 'onnx', present: true, detail: `${onnxPath} (${formatBytes(source.size)})${externalNote}; ${residual.style}-style graph, ${residual.points.length} residual points` });
   } else {
     checks.push({ item: 'onnx', present: false, detail: 'no .onnx graph (expected onnx/model.onnx, transformers.js layout)' });
@@ -128,7 +124,7 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
   }
   if (!canCapture) notes.push('Capture needs a tokenizer and an ONNX graph; you can still export with an imported direction file.');
   if (!hasSafetensors) notes.push('Export needs the original *.safetensors weights; capture and chat work without them.');
-  const fingerprint = await fingerprintFolder(folder, config);
+  const fingerprint = await fingerprintFolder(folder, config, onnx ? [onnx.path, ...externalPaths] : []);
   progress.done();
   return {
     folder,
@@ -152,23 +148,18 @@ export async function inspectModelFolder(folder: ModelFolder, options: LongCallO
  * Content identity for the activation cache: every path and size, the config, and the first and last megabyte of
  * the graph and of each of its external-data files (weights re-exported under the same names change there).
  */
-async function fingerprintFolder(folder: ModelFolder, config: ModelConfig): Promise<string> {
+async function fingerprintFolder(folder: ModelFolder, config: ModelConfig, sampled: readonly string[]): Promise<string> {
   const parts: string[] = [folder.name, JSON.stringify(config.raw)];
   for (const path of folder.list()) {
     const source = await folder.open(path);
     parts.push(`${path}:${source.size}`);
   }
-  const onnxPath = findOnnxGraphFiles(folder.list())?.decoder ?? null;
   const hash = new Sha256().update(new TextEncoder().encode(parts.join('\n')));
-  if (onnxPath) {
-    // External data sits beside the graph as `<graph>_data*` or `<graph>.onnx_data*` (transformers.js layout).
-    const stem = onnxPath.replace(/\.onnx$/, '');
-    const sampled = [onnxPath, ...folder.list().filter((path) => path !== onnxPath && path.startsWith(stem) && /_data/.test(path.slice(stem.length)))];
-    const sample = 1 << 20;
-    for (const path of sampled) {
-      const source = await folder.open(path);
-      hash.update(await source.read(0, Math.min(sample, source.size))).update(await source.read(Math.max(0, source.size - sample), Math.min(sample, source.size)));
-    }
+  // The graph and the external-data files it names (found by checkExternalData, as capture and chat find them).
+  const sample = 1 << 20;
+  for (const path of sampled) {
+    const source = await folder.open(path);
+    hash.update(await source.read(0, Math.min(sample, source.size))).update(await source.read(Math.max(0, source.size - sample), Math.min(sample, source.size)));
   }
   return hash.hexDigest();
 }

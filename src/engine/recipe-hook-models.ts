@@ -19,7 +19,8 @@ import type { OnnxTensor } from '../ports/onnx-session';
 import { InvalidInputError, throwIfAborted } from '../base/errors';
 import type { LongCallOptions } from '../base/progress';
 import { resolveAblation } from './ablation-selection';
-import { LanguageModel, readExternalData, type GenerationTokenizer } from './generate';
+import { LanguageModel, type GenerationTokenizer } from './generate';
+import { externalDataFiles } from './external-data';
 import type { AblatedModelSource } from './recipe-evaluator';
 import { recipeHookFeeds, recipeHookValues, safetensorsHookWeights, type HookWeightSource, type SiteWeights } from './recipe-hook-feeds';
 import { folderTiedEmbeddings } from './tied-embeddings';
@@ -76,7 +77,7 @@ export class RecipeHookModelSource implements AblatedModelSource {
     };
     const initialFeeds = recipeHookFeeds(hook, zero, config.vocabSize);
     let source: RecipeHookModelSource | null = null;
-    const externalData = await readExternalData(folder, onnxFile, graph);
+    const externalData = await externalDataFiles(folder, onnxFile, graph);
     const model = await LanguageModel.load(folder, tokenizer, {
       graph: hook.model,
       onnxFile,

@@ -79,9 +79,43 @@ export function encodeOnnxModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-/** The initializers stored outside the .onnx file (their bytes live in `*.onnx_data`). */
+/**
+ * The initializers stored outside the .onnx file (their bytes live in `*.onnx_data`): those of the main graph and
+ * of every subgraph (If/Loop/Scan bodies hold initializers too), so no reader finds fewer than another.
+ */
 export function externalInitializers(model: ModelProto): TensorProto[] {
-  return (model.graph?.initializer ?? []).filter((tensor) => tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+  const found: TensorProto[] = [];
+  const visit = (graph: ModelProto['graph']) => {
+    for (const tensor of graph?.initializer ?? []) if (tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) found.push(tensor);
+    for (const node of graph?.node ?? []) {
+      for (const attribute of node.attribute ?? []) {
+        if (attribute.g) visit(attribute.g as ModelProto['graph']);
+        for (const sub of attribute.graphs ?? []) visit(sub as ModelProto['graph']);
+      }
+    }
+  };
+  visit(model.graph);
+  return found;
+}
+
+/** Where an external initializer's bytes are: file (as the graph names it), offset and length (null: to the end). */
+export interface ExternalTensorRange {
+  tensor: string;
+  location: string;
+  offset: number;
+  length: number | null;
+}
+
+/** The external-data entries of one initializer; InvalidFileError naming `graphFile` when they are not numbers. */
+export function externalTensorRange(graphFile: string, tensor: TensorProto): ExternalTensorRange {
+  const entries = new Map((tensor.externalData ?? []).map((entry) => [entry.key ?? '', entry.value ?? '']));
+  const location = entries.get('location') ?? '';
+  const offset = Number(entries.get('offset') ?? '0');
+  const length = entries.has('length') ? Number(entries.get('length')) : null;
+  if (!location || !Number.isSafeInteger(offset) || offset < 0 || (length !== null && (!Number.isSafeInteger(length) || length < 0))) {
+    throw new InvalidFileError(graphFile, `initializer \`${tensor.name}\` has an invalid external-data reference (location ${JSON.stringify(location)}, offset ${entries.get('offset')}, length ${entries.get('length')})`);
+  }
+  return { tensor: tensor.name ?? '', location, offset, length };
 }
 
 /** A float32 initializer in raw little-endian bytes (what ORT reads fastest). */
@@ -195,19 +229,10 @@ export function onnxFieldsDroppedOnReencode(file: string, bytes: Uint8Array): st
 /** Every external-data location a graph names (initializers of the main graph and of its subgraphs). */
 export function externalDataLocations(model: ModelProto): string[] {
   const locations = new Set<string>();
-  const visit = (graph: ModelProto['graph']) => {
-    for (const tensor of graph?.initializer ?? []) {
-      const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
-      if (location) locations.add(location);
-    }
-    for (const node of graph?.node ?? []) {
-      for (const attribute of node.attribute ?? []) {
-        if (attribute.g) visit(attribute.g as ModelProto['graph']);
-        for (const sub of attribute.graphs ?? []) visit(sub as ModelProto['graph']);
-      }
-    }
-  };
-  visit(model.graph);
+  for (const tensor of externalInitializers(model)) {
+    const location = tensor.externalData?.find((entry) => entry.key === 'location')?.value;
+    if (location) locations.add(location);
+  }
   return [...locations];
 }
 

@@ -135,13 +135,6 @@ export async function openFolderDescriptor(descriptor: FolderDescriptor): Promis
   }
 }
 
-/** The Blob behind a path when the folder keeps Blobs (used to hand ONNX external data to ORT without a copy). */
-export async function folderBlob(folder: ModelFolder, path: string): Promise<Blob | null> {
-  if (folder instanceof BlobModelFolder) return folder.blob(path);
-  if (folder instanceof UrlModelFolder) return folder.blob(path);
-  return null;
-}
-
 /** A stable summary of a folder's content for cache keys: names, sizes and modification times. */
 export async function describeFolderFiles(descriptor: FolderDescriptor): Promise<string> {
   switch (descriptor.kind) {

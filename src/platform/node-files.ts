@@ -114,6 +114,7 @@ function pathSource(path: string, name: string, size: number, mode?: number): By
   return {
     name,
     size,
+    filePath: path,
     ...(mode !== undefined ? { mode } : {}),
     async read(offset: number, length: number) {
       checkRange(name, offset, length);

@@ -10,6 +10,7 @@ import { BackendError, InvalidFileError } from '../base/errors';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { describeValues, toOrtFeeds } from './ort-common';
 import { type ResolvedBackend } from '../ports/onnx-session';
+import type { BackendMemoryLimits } from '../core/memory-preflight';
 
 export { ort };
 
@@ -119,6 +120,19 @@ class WebSession implements OnnxSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * What a backend can hold, for the memory preflight: wasm's fixed 4 GiB (core/memory-preflight.ts), or the WebGPU
+ * adapter's buffer limits (onnxruntime-web asks its device for the adapter's maxBufferSize and
+ * maxStorageBufferBindingSize). No adapter: limits of 0, so nothing is said to fit WebGPU.
+ */
+export async function webMemoryLimits(backend: ResolvedBackend): Promise<BackendMemoryLimits> {
+  if (backend === 'wasm') return { backend };
+  const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter().catch(() => null);
+  if (!adapter) return { backend, maxBufferSize: 0, maxStorageBufferBindingSize: 0 };
+  return { backend, maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize };
 }
 
 /**

@@ -15,6 +15,13 @@ export interface ByteSource {
    * past the end of the source), so a caller streaming gigabytes can reuse its buffers.
    */
   readInto?(offset: number, target: Uint8Array): Promise<number>;
+  /**
+   * The whole file as the platform holds it, where it can be handed on without reading it here: the Blob of a
+   * browser File (onnxruntime-web takes external data as a Blob), or the absolute path on disk (onnxruntime-node
+   * reads external data from its folder).
+   */
+  readonly blob?: Blob;
+  readonly filePath?: string;
 }
 
 export interface ByteSink {
@@ -45,7 +52,7 @@ export class BlobByteSource implements ByteSource {
   readonly size: number;
   constructor(
     readonly name: string,
-    private readonly blob: Blob,
+    readonly blob: Blob,
   ) {
     this.size = blob.size;
   }

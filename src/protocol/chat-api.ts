@@ -220,6 +220,32 @@ export interface PreflightResult {
   warnings: PreflightWarning[];
 }
 
+/**
+ * The exported folder (the ablated side) against the hook preview it was exported from: the largest first-token
+ * logit difference on the evaluation prompts (engine/export-comparison.ts).
+ */
+export interface ExportComparisonRequest {
+  models: ChatModelsSpec & { ablated: Extract<AblatedModelSpec, { kind: 'folder' }> };
+  /** The hook preview of the current recipe (hooks or a whole recipe): what the export should equal. */
+  preview: Exclude<AblatedModelSpec, { kind: 'folder' }>;
+  prompts: PromptInput[];
+  batchSize?: number;
+}
+
+export interface ExportComparisonResult {
+  maxLogitDifference: number;
+  at: { prompt: number; token: number };
+  perPrompt: number[];
+  /** Largest |preview − base| logit: how far the ablation moves the logits at all. */
+  effect: number;
+  sameArgmax: number;
+  prompts: number;
+  previewLabel: string;
+  exportedLabel: string;
+  backend: ResolvedBackend;
+  seconds: number;
+}
+
 export interface ChatApi {
   /** Loads (or keeps) the base and ablated models; chat calls it implicitly, the UI calls it to warm up. */
   prepare(models: ChatModelsSpec, options?: LongCallOptions): Promise<ModelsInfo>;
@@ -228,6 +254,7 @@ export interface ChatApi {
   evaluate(request: EvaluationRequest, options?: LongCallOptions): Promise<EvaluationResult>;
   sweep(request: SweepRequest, options?: LongCallOptions): Promise<SweepResult>;
   preflight(request: PreflightRequest, options?: LongCallOptions): Promise<PreflightResult>;
+  compareExport(request: ExportComparisonRequest, options?: LongCallOptions): Promise<ExportComparisonResult>;
   /** Frees the models (a new folder is loaded, or the page goes away). */
   release(): Promise<void>;
 }
@@ -239,6 +266,7 @@ export interface ChatWorkerEndpoint {
   evaluate(callId: number, request: EvaluationRequest, onProgress?: (event: Progress) => void): Promise<Envelope<EvaluationResult>>;
   sweep(callId: number, request: SweepRequest, onProgress?: (event: Progress) => void): Promise<Envelope<SweepResult>>;
   preflight(callId: number, request: PreflightRequest, onProgress?: (event: Progress) => void): Promise<Envelope<PreflightResult>>;
+  compareExport(callId: number, request: ExportComparisonRequest, onProgress?: (event: Progress) => void): Promise<Envelope<ExportComparisonResult>>;
   release(): Promise<Envelope<void>>;
   cancel(callId: number): void;
 }

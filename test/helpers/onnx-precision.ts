@@ -27,7 +27,7 @@ const tensor = (name: string, dims: number[], dataType: number, rawData: Uint8Ar
 const f32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
 
 /** MatMulNBits weight [N, K/block, block/2] and scales [N·K/block] for W [K, N]. */
-function quantizeQ4(weight: Float32Array, k: number, n: number): { packed: Uint8Array; scales: number[] } {
+export function quantizeQ4(weight: Float32Array, k: number, n: number): { packed: Uint8Array; scales: number[] } {
   const blocks = Math.ceil(k / Q4_BLOCK);
   const packed = new Uint8Array(n * blocks * (Q4_BLOCK / 2));
   const scales: number[] = [];
@@ -48,7 +48,7 @@ function quantizeQ4(weight: Float32Array, k: number, n: number): { packed: Uint8
   return { packed, scales };
 }
 
-function quantizeQ8(values: Float32Array): { data: Uint8Array; scale: number } {
+export function quantizeQ8(values: Float32Array): { data: Uint8Array; scale: number } {
   const scale = values.reduce((max, value) => Math.max(max, Math.abs(value)), 0) / 127 || 1;
   return { data: new Uint8Array(Int8Array.from(values, (value) => Math.round(value / scale)).buffer), scale };
 }

@@ -57,10 +57,13 @@ describe('ablate --onnx on quantized and float16 ONNX-only folders', () => {
       const promptFile = join(TOY_LLAMA_DIR, 'prompts/harmful_test.jsonl');
       const prompts = parsePromptFile(promptFile, readFileSync(promptFile, 'utf8')).slice(0, PROMPTS).map((record) => record.messages);
       const comparison = await compareExportWithHookPreview(input, out, spec, prompts, MAX_NEW_TOKENS);
+      console.log(`ablate --onnx ${precision}: export vs hook preview, max first-token logit difference ${comparison.maxLogitDifference.toExponential(2)} (ablation effect ${comparison.effect.toFixed(3)})`);
       expect(comparison.effect).toBeGreaterThan(MIN_EFFECT);
       expect(comparison.maxLogitDifference).toBeLessThan(TOLERANCE[precision]);
       expect(comparison.exportedReplies).toEqual(comparison.previewReplies);
-      if (python && precision !== 'q4') expect(onnxCheckerErrors(python, join(out, 'onnx/model.onnx'))).toBe(''); // MatMulNBits is com.microsoft: outside the checker's schemas
+      // MatMulNBits is com.microsoft, outside the checker's schemas: it still checks the graph around it (names,
+      // topological order, every standard op including the baked hooks).
+      if (python) expect(onnxCheckerErrors(python, join(out, 'onnx/model.onnx'))).toBe('');
     }, 120_000);
   }
 });

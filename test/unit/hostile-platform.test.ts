@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidFileError, InvalidInputError } from '../../src/base/errors';
 import { oneLine, MAX_ERROR_MESSAGE_CHARS } from '../../src/cli/main';
 import { openCaptureSession } from '../../src/engine/capture';
-import { readExternalData } from '../../src/engine/generate';
+import { externalDataFiles } from '../../src/engine/external-data';
 import { parseDirectionFile } from '../../src/formats/direction-file';
 import { parseModelConfig } from '../../src/formats/hf-folder';
 import { checkedExternalData, encodeOnnxModel, float32Initializer, onnx, type ModelProto } from '../../src/formats/onnx';
@@ -162,10 +162,10 @@ describe('external data: one rule for analyze, eval and ablate', () => {
     expect(checkedExternalData('g', 'onnx/model.onnx', graphWithExternalData('gone.bin'), files, false)[0].path).toBe('onnx/gone.bin');
   });
 
-  it('eval (readExternalData) and analyze (openCaptureSession) apply it before anything is loaded', async () => {
+  it('eval, chat and inspection (externalDataFiles) and analyze (openCaptureSession) apply it before anything is loaded', async () => {
     const graph = graphWithExternalData('../../outside.bin');
     const folder = new MemoryModelFolder('m', new Map([['onnx/model.onnx', encodeOnnxModel(graph)]]));
-    await expect(readExternalData(folder, 'onnx/model.onnx', graph)).rejects.toThrow(/m\/onnx\/model\.onnx: names external data at "\.\.\/\.\.\/outside\.bin"/);
+    await expect(externalDataFiles(folder, 'onnx/model.onnx', graph)).rejects.toThrow(/m\/onnx\/model\.onnx: names external data at "\.\.\/\.\.\/outside\.bin"/);
     const factory = { name: 'never', create: () => Promise.reject(new Error('a session must not be created')) };
     await expect(openCaptureSession(factory, { name: 'm/onnx/model.onnx', bytes: encodeOnnxModel(graph), externalData: [] })).rejects.toThrow(/names external data at "\.\.\/\.\.\/outside\.bin"/);
   });

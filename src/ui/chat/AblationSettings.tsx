@@ -11,6 +11,7 @@ import { ablatedSideSpec, chooseAblatedFolder, prepareModels, updateChat } from 
 import { clearRecipe, importDirectionFile, setAblation, toggleTarget, useAblation, type DirectionChoice } from '../../state/ablation';
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
+import { ExportComparisonReadout } from './ExportComparisonReadout';
 
 const TARGETS: { target: AblationComponent; label: string; title: string }[] = [
   { target: 'embed', label: 'embed', title: 'the embedding output' },
@@ -127,6 +128,7 @@ export function AblationSettings() {
             />
           </label>
           <span className="hint">{ablatedFolder ? <>ablated side: <strong>{ablatedFolder.descriptor.name}</strong></> : ablation.why}</span>
+          <ExportComparisonReadout />
         </div>
       )}
     </div>
