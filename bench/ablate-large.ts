@@ -12,6 +12,7 @@ import { FLOAT_DTYPE_BYTES, type FloatDType } from '../src/core/dtypes';
 import { applyColumns, projectColumns } from '../src/core/orthogonalize';
 import { DEFAULT_MAX_CHUNK_BYTES } from '../src/engine/ablate';
 import { planAblation } from '../src/engine/ablate-plan';
+import { parseDirectionFile, selectDirection } from '../src/formats/direction-file';
 import { readExactly, readSafetensorsHeader } from '../src/formats/safetensors';
 import { openNodeModelFolder } from '../src/platform/node-files';
 import { BENCH_TMP_ROOT, prepareModel, type ModelGeometry } from './ablate';
@@ -83,9 +84,10 @@ export async function benchAblateLarge(log: (line: string) => void): Promise<Lar
       rss: true,
       cwd: path.resolve(import.meta.dirname, '..'),
     });
-    const raw = JSON.parse(await fs.readFile(model.direction, 'utf8')) as number[];
-    const norm = Math.hypot(...raw);
-    const sample = await sampleMatchesTwin(model.modelDir, outAblate, Float32Array.from(raw, (value) => value / norm));
+    // The unit direction exactly as the CLI makes it from the same file (parsed to float32, normalized in float64,
+    // rounded to float32): a direction normalized another way differs in its last bits, and so does every edit.
+    const raw = parseDirectionFile(model.direction, new Uint8Array(await fs.readFile(model.direction)));
+    const sample = await sampleMatchesTwin(model.modelDir, outAblate, selectDirection(raw, { hiddenSize: QWEN3_5_4B.hiddenSize }));
     log(`  cat ${cat.seconds.toFixed(1)} s, ablate ${ablate.seconds.toFixed(1)} s, peak RSS ${((ablate.peakRssBytes ?? 0) / 1e6).toFixed(0)} MB, ${sample.name} ${sample.identical ? 'identical to the twin' : 'DIFFERS from the twin'}`);
     return { bytes, blocks: model.blocks, ablateSeconds: ablate.seconds, catSeconds: cat.seconds, peakRssBytes: ablate.peakRssBytes, sampleTensor: sample.name, sampleIdentical: sample.identical };
   } finally {

@@ -9,30 +9,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ablateModel, type AblateOptions } from '../../src/engine/ablate';
 import { cpuOrthogonalizeBackend, type OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
-import { MemoryByteSink } from '../../src/ports/bytes';
-import { MemoryModelFolder, type OutputFolder } from '../../src/ports/folder';
+import { MemoryModelFolder } from '../../src/ports/folder';
 import { CancelledError } from '../../src/base/errors';
 import type { Progress } from '../../src/base/progress';
 import { generateModelFolder } from '../helpers/generate-models';
 import { listFiles } from './ablate-helpers';
-
-class MemoryOutputFolder implements OutputFolder {
-  readonly name = 'memory-out';
-  readonly files = new Map<string, MemoryByteSink>();
-  state: 'writing' | 'committed' | 'aborted' = 'writing';
-  async createFile(filePath: string) {
-    const sink = new MemoryByteSink(filePath);
-    this.files.set(filePath, sink);
-    return sink;
-  }
-  async commit() {
-    this.state = 'committed';
-  }
-  async abort() {
-    this.state = 'aborted';
-    this.files.clear();
-  }
-}
+import { MemoryOutputFolder } from '../helpers/memory-output-folder';
 
 let workDir: string;
 let input: MemoryModelFolder;

@@ -15,11 +15,11 @@ import { applyBias, applyColumns, applyRows, projectColumns } from '../../src/co
 import { ablateModel, type AblateOptions } from '../../src/engine/ablate';
 import type { AblationSelection } from '../../src/engine/ablation-selection';
 import type { OrthogonalizeBackend } from '../../src/engine/orthogonalize-backend';
-import { MemoryByteSink } from '../../src/ports/bytes';
-import type { ModelFolder, OutputFolder } from '../../src/ports/folder';
+import type { ModelFolder } from '../../src/ports/folder';
 import { createNodeKernelPool, type NodeKernelPool } from '../../src/cli/kernel-pool';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { generateModelFolder } from '../helpers/generate-models';
+import { MemoryOutputFolder } from '../helpers/memory-output-folder';
 
 /** The reference twins behind the backend interface, one call at a time and no fused call. */
 const twinBackend: OrthogonalizeBackend = {
@@ -32,20 +32,6 @@ const twinBackend: OrthogonalizeBackend = {
   applyColumnsNormPreserving: async (...args) => applyColumnsNormPreserving(...args),
   applyRowsNormPreserving: async (...args) => applyRowsNormPreserving(...args),
 };
-
-class MemoryOutputFolder implements OutputFolder {
-  readonly name = 'memory-out';
-  readonly files = new Map<string, MemoryByteSink>();
-  async createFile(filePath: string) {
-    const sink = new MemoryByteSink(filePath);
-    this.files.set(filePath, sink);
-    return sink;
-  }
-  async commit() {}
-  async abort() {
-    this.files.clear();
-  }
-}
 
 const HIDDEN_SIZE = 64;
 const direction = (() => {

@@ -10,24 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ablateModel } from '../../src/engine/ablate';
-import { MemoryByteSink } from '../../src/ports/bytes';
-import { MemoryModelFolder, type OutputFolder } from '../../src/ports/folder';
+import { MemoryModelFolder } from '../../src/ports/folder';
 import { generateModelFolder } from '../helpers/generate-models';
 import { listFiles } from './ablate-helpers';
-
-class MemoryOutputFolder implements OutputFolder {
-  readonly name = 'memory-out';
-  readonly files = new Map<string, MemoryByteSink>();
-  async createFile(filePath: string) {
-    const sink = new MemoryByteSink(filePath);
-    this.files.set(filePath, sink);
-    return sink;
-  }
-  async commit() {}
-  async abort() {
-    this.files.clear();
-  }
-}
+import { MemoryOutputFolder } from '../helpers/memory-output-folder';
 
 const FRONT_MATTER = '---\nlicense: apache-2.0\ntags:\n- base-tag\n---\n';
 /** A base card text longer than the front-matter window, with multi-byte characters across chunk edges. */

@@ -9,30 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
 import { planAblation, writeAblation, type AblationPlan } from '../../src/engine/ablate';
-import { MemoryByteSink, MemoryByteSource, type ByteSink } from '../../src/ports/bytes';
-import type { OutputFolder } from '../../src/ports/folder';
+import { MemoryByteSource } from '../../src/ports/bytes';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { readStoredZipEntries, type OutputReader } from '../../src/platform/browser-output';
 import { InvalidFileError } from '../../src/base/errors';
 import { verifyExport } from '../../workers/export-verify';
 import { generateModelFolder } from '../helpers/generate-models';
-
-class MemoryOutputFolder implements OutputFolder {
-  readonly name = 'memory-output';
-  readonly files = new Map<string, MemoryByteSink>();
-  committed = false;
-  async createFile(path: string): Promise<ByteSink> {
-    const sink = new MemoryByteSink(path);
-    this.files.set(path, sink);
-    return sink;
-  }
-  async commit() {
-    this.committed = true;
-  }
-  async abort() {
-    this.files.clear();
-  }
-}
+import { MemoryOutputFolder } from '../helpers/memory-output-folder';
 
 function readerOf(files: Map<string, Uint8Array>): OutputReader {
   return {
