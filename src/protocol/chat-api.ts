@@ -72,6 +72,7 @@ import type { ActionOutcome } from '../core/action';
 import type { PreflightFigures, PreflightWarning } from '../core/preflight';
 import { type FolderDescriptor } from '../ports/folder-descriptor';
 import { type ResolvedBackend } from '../ports/onnx-session';
+import type { ExportLogitComparison } from '../engine/export-comparison';
 
 export interface ChatReply {
   text: string;
@@ -232,14 +233,8 @@ export interface ExportComparisonRequest {
   batchSize?: number;
 }
 
-export interface ExportComparisonResult {
-  maxLogitDifference: number;
-  at: { prompt: number; token: number };
-  perPrompt: number[];
-  /** Largest |preview − base| logit: how far the ablation moves the logits at all. */
-  effect: number;
-  sameArgmax: number;
-  prompts: number;
+/** The engine's comparison (engine/export-comparison.ts) with what the worker adds: labels, backend, time. */
+export interface ExportComparisonResult extends ExportLogitComparison {
   previewLabel: string;
   exportedLabel: string;
   backend: ResolvedBackend;

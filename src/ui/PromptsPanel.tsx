@@ -9,6 +9,7 @@ import { parsePromptSet } from '../state/prompt-sets';
 import { useWorkbench, type PromptSetName } from '../state/store';
 import { AgentPromptsEditor } from './agent/AgentPromptsEditor';
 import { PromptProblems, PromptRows } from './prompts/PromptRows';
+import { HiddenFileInput } from './common/HiddenFileInput';
 
 const PROMPT_SETS: { name: PromptSetName; testId: string; title: string; hint: string }[] = [
   { name: 'harmful', testId: 'prompts.harmful', title: 'A · refusal', hint: 'prompts the model refuses' },
@@ -34,17 +35,7 @@ function PromptSetEditor({ name, testId, title, hint, rows }: (typeof PROMPT_SET
         </span>
         <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
           import…
-          <input
-            type="file"
-            accept=".txt,.jsonl"
-            className="visually-hidden"
-            data-testid={`${testId}-file`}
-            onChange={(event) => {
-              const file = event.currentTarget.files?.[0];
-              if (file) void importPromptFile(name, file);
-              event.currentTarget.value = '';
-            }}
-          />
+          <HiddenFileInput accept=".txt,.jsonl" testId={`${testId}-file`} onFile={(file) => void importPromptFile(name, file)} />
         </label>
       </div>
       <input

@@ -1,16 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Sha256, sha256Hex } from '../../src/core/sha256';
-
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
+import { seededBytes as randomBytes } from '../helpers/seeded-bytes';
 
 describe('sha256', () => {
   it('matches the FIPS 180-4 examples', () => {

@@ -13,19 +13,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Crc32, crc32 } from '../../src/core/crc32';
 import { MemoryByteSource } from '../../src/ports/bytes';
 import { readStoredZipDirectory, StoredZipWriter } from '../../src/platform/zip-stream';
+import { seededBytes } from '../helpers/seeded-bytes';
 
 const work = mkdtempSync(join(tmpdir(), 'zip-stream-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function seededBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    bytes[i] = state >>> 24;
-  }
-  return bytes;
-}
 
 /** Writes `files` (in order, each in chunks of `chunk` bytes) and returns the archive. */
 async function archiveOf(files: [string, Uint8Array][], chunk = 4096): Promise<Uint8Array> {

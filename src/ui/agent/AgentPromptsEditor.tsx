@@ -7,6 +7,7 @@ import { useEffect, useMemo } from 'react';
 import { parsePromptSet } from '../../state/prompt-sets';
 import { PromptProblems } from '../prompts/PromptRows';
 import { importAgentPromptFile, loadDefaultAgentPrompts, setActionKeys, setAgentPrompts, useAgentPrompts } from '../../state/agent-prompts';
+import { HiddenFileInput } from '../common/HiddenFileInput';
 
 export function AgentPromptsEditor() {
   const set = useAgentPrompts((state) => state.set);
@@ -27,17 +28,7 @@ export function AgentPromptsEditor() {
           </span>
           <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
             import…
-            <input
-              type="file"
-              accept=".txt,.jsonl"
-              className="visually-hidden"
-              data-testid="prompts.agent-file"
-              onChange={(event) => {
-                const file = event.currentTarget.files?.[0];
-                if (file) void importAgentPromptFile(file);
-                event.currentTarget.value = '';
-              }}
-            />
+            <HiddenFileInput accept=".txt,.jsonl" testId="prompts.agent-file" onFile={(file) => void importAgentPromptFile(file)} />
           </label>
           <label className="hint" title="A reply is an action when its first JSON object holds a non-empty string at one of these keys">
             action keys{' '}

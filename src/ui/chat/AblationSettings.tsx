@@ -12,6 +12,7 @@ import { clearRecipe, importDirectionFile, setAblation, toggleTarget, useAblatio
 import { useChat } from '../../state/chat-store';
 import { useWorkbench } from '../../state/store';
 import { ExportComparisonReadout } from './ExportComparisonReadout';
+import { HiddenFileInput } from '../common/HiddenFileInput';
 
 const TARGETS: { target: AblationComponent; label: string; title: string }[] = [
   { target: 'embed', label: 'embed', title: 'the embedding output' },
@@ -78,17 +79,7 @@ export function AblationSettings() {
           )}
           <label className="link-button" title="A direction file (.safetensors, .npy, .json); a per-layer file uses the selected layer's row">
             {importedDirection ? 'replace direction file…' : 'import direction file…'}
-            <input
-              type="file"
-              accept=".safetensors,.npy,.json"
-              className="visually-hidden"
-              data-testid="chat.direction-file-input"
-              onChange={(event) => {
-                const file = event.currentTarget.files?.[0];
-                if (file) void importDirectionFile(file);
-                event.currentTarget.value = '';
-              }}
-            />
+            <HiddenFileInput accept=".safetensors,.npy,.json" testId="chat.direction-file-input" onFile={(file) => void importDirectionFile(file)} />
           </label>
           <label title="α: 1 removes the component along r entirely; 0 leaves the model unchanged">
             scale α{' '}

@@ -20,6 +20,7 @@ import { useAgentPrompts } from '../../state/agent-prompts';
 import { parsePromptSet } from '../../state/prompt-sets';
 import { sweepFigure } from './sweep-figure';
 import '../chat/chat.css';
+import { HiddenFileInput } from '../common/HiddenFileInput';
 
 const percent = (rate: number) => `${(rate * 100).toFixed(rate === 0 || rate === 1 ? 0 : 1)}%`;
 /** "95% CI 3–27%": the Wilson interval that comes with every rate. */
@@ -32,17 +33,7 @@ function HeldOutPicker({ set, which, title }: { set: HeldOutSet; which: 'harmful
         <strong>{title}</strong> · {set.prompts.length} prompt{set.prompts.length === 1 ? '' : 's'}{' '}
         <label className="link-button" title="Import a .txt (one prompt per line) or .jsonl file">
           import…
-          <input
-            type="file"
-            accept=".txt,.jsonl"
-            className="visually-hidden"
-            data-testid={`eval.${which}-file`}
-            onChange={(event) => {
-              const file = event.currentTarget.files?.[0];
-              if (file) void importHeldOut(which, file);
-              event.currentTarget.value = '';
-            }}
-          />
+          <HiddenFileInput accept=".txt,.jsonl" testId={`eval.${which}-file`} onFile={(file) => void importHeldOut(which, file)} />
         </label>
       </span>
       <span className="hint eval-set-source">
@@ -82,17 +73,7 @@ function MarkerList({ markers, used }: { markers: { list: string[]; source: stri
         refusal markers: {markers ? `${markers.list.length} from ${markers.source}` : 'the default list (as abliterate eval)'} ·{' '}
         <label className="link-button" title="A .json array of strings, or one marker per line (as abliterate eval --markers)">
           {markers ? 'replace…' : 'use a marker file…'}
-          <input
-            type="file"
-            accept=".json,.txt"
-            className="visually-hidden"
-            data-testid="eval.markers-file"
-            onChange={(event) => {
-              const file = event.currentTarget.files?.[0];
-              if (file) void importMarkers(file);
-              event.currentTarget.value = '';
-            }}
-          />
+          <HiddenFileInput accept=".json,.txt" testId="eval.markers-file" onFile={(file) => void importMarkers(file)} />
         </label>
         {markers && (
           <>

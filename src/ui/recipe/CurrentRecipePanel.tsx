@@ -8,6 +8,7 @@ import { componentWeight, type Recipe } from '../../core/recipe';
 import { clearRecipe, currentAblation, downloadRecipe, importRecipeFile, useAblation } from '../../state/ablation';
 import { useWorkbench } from '../../state/store';
 import './recipe.css';
+import { HiddenFileInput } from '../common/HiddenFileInput';
 
 const CHART = { width: 320, rowHeight: 34, labelWidth: 36, gap: 1 };
 
@@ -71,17 +72,7 @@ export function CurrentRecipePanel() {
         </button>
         <label className="button" title="A recipe.json (method, direction, projection, components) becomes the current ablation">
           Import recipe.json…
-          <input
-            type="file"
-            accept=".json,application/json"
-            className="visually-hidden"
-            data-testid="recipe.file-input"
-            onChange={(event) => {
-              const file = event.currentTarget.files?.[0];
-              if (file) void importRecipeFile(file);
-              event.currentTarget.value = '';
-            }}
-          />
+          <HiddenFileInput accept=".json,application/json" testId="recipe.file-input" onFile={(file) => void importRecipeFile(file)} />
         </label>
         {state.recipe && (
           <button type="button" className="link-button" data-testid="recipe.clear" onClick={() => clearRecipe()}>

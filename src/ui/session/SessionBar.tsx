@@ -12,6 +12,7 @@ import { clearSavedSession } from '../../state/session-persist';
 import { useWorkbench } from '../../state/store';
 import { downloadBytes } from '../../state/table-export';
 import { renderPlotSvgs } from '../plots/plot-svgs';
+import { HiddenFileInput } from '../common/HiddenFileInput';
 
 async function downloadRunCard(setStatus: (text: string) => void): Promise<void> {
   try {
@@ -55,17 +56,7 @@ export function SessionBar() {
       </button>
       <label className="button" title="Load a run card (.zip) back: plots and tables return without the model">
         Load run card…
-        <input
-          type="file"
-          accept=".zip"
-          className="visually-hidden"
-          data-testid="session.file-input"
-          onChange={(event) => {
-            const file = event.currentTarget.files?.[0];
-            if (file) void loadRunCard(file, setStatus);
-            event.currentTarget.value = '';
-          }}
-        />
+        <HiddenFileInput accept=".zip" testId="session.file-input" onFile={(file) => void loadRunCard(file, setStatus)} />
       </label>
       <button type="button" className="link-button" data-testid="session.forget" onClick={() => void clearSavedSession().then(() => location.reload())}>
         start over
