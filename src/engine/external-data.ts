@@ -52,11 +52,40 @@ export async function externalDataFiles(folder: ModelFolder, graphPath: string, 
   const files = await checkExternalData(folder, graphPath, graph);
   return Promise.all(
     files.map(async ({ location, source }) => {
-      if (source.blob) return { path: location, data: source.blob };
+      if (source.blob) return { path: location, data: await blobForOrt(source.blob) };
       if (options.paths && source.filePath) return { path: location, data: source.filePath };
       return { path: location, data: await source.read(0, source.size) };
     }),
   );
+}
+
+/**
+ * Chromium refuses `Blob.arrayBuffer()` past 2 GiB ("The requested file could not be read"), and that is how
+ * onnxruntime-web reads a Blob it is given. A larger file is read here in slices into one buffer of its size
+ * (a WebAssembly.Memory's where a plain ArrayBuffer that large is refused, as onnxruntime-web itself does for
+ * large fetches) and handed over as bytes: read once, held once until the session has copied it into its heap.
+ * (Handing onnxruntime-web an object URL instead, which it fetches and streams, loaded a buffer that failed its
+ * bounds check at the first weight: "Failed to load external data file … Out of bounds".)
+ */
+const WHOLE_BLOB_READ_LIMIT = 2 ** 31 - 1;
+const BLOB_SLICE_BYTES = 64 * 2 ** 20;
+async function blobForOrt(blob: Blob): Promise<Blob | Uint8Array> {
+  if (blob.size <= WHOLE_BLOB_READ_LIMIT) return blob;
+  const bytes = largeBuffer(blob.size);
+  for (let offset = 0; offset < blob.size; offset += BLOB_SLICE_BYTES) {
+    bytes.set(new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + BLOB_SLICE_BYTES)).arrayBuffer()), offset);
+  }
+  return bytes;
+}
+
+function largeBuffer(size: number): Uint8Array {
+  try {
+    return new Uint8Array(size);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    const pages = Math.ceil(size / 65536);
+    return new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, size);
+  }
 }
 
 /** Total bytes of a graph's external data (the weights a session will hold), without reading them. */
