@@ -39,7 +39,7 @@ function layerRule(name, layer) {
 }
 
 export default tseslint.config(
-  { ignores: ['.*/', 'dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'public/', '.vitest/', '**/*.partial/'] },
+  { ignores: ['kernels/', '.*/', 'dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'public/', '.vitest/', '**/*.partial/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

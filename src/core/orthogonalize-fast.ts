@@ -13,6 +13,7 @@
  * Untouched rows (a zero coefficient) are copied bit for bit, as in the twin, which keeps −0 and NaN payloads.
  * The scratch rows live per column count in a small cache: a kernel call allocates only its output.
  */
+import { applyColumnsBf16, applyRowsBf16, projectColumnsBf16 } from './bf16-wasm';
 import { float16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits, type FloatDType } from './dtypes';
 
 // Requires a little-endian host (the twin asserts the same): word 2j+1 of a float64 row is its high word.
@@ -34,6 +35,16 @@ export function scratchFor(cols: number): Scratch {
     scratchCache = { decoded, decodedBits: new Uint32Array(decoded.buffer), row, rowWords: new Uint32Array(row.buffer) };
   }
   return scratchCache;
+}
+
+/** The float32 rounding of a row, for the BF16 encoder; one per module, grown to the widest row. */
+let float32Row = { values: new Float32Array(0), bits: new Uint32Array(0) };
+function float32RowFor(cols: number): { values: Float32Array; bits: Uint32Array } {
+  if (float32Row.values.length < cols) {
+    const values = new Float32Array(cols);
+    float32Row = { values, bits: new Uint32Array(values.buffer) };
+  }
+  return float32Row;
 }
 
 let float16Table: Float32Array | null = null;
@@ -103,18 +114,21 @@ export function decodeHalfRow(input: Uint16Array, base: number, cols: number, dt
 /** Rounds `scratch.row[0..cols)` to nearest even into 16-bit storage at `base`; same bits as the twin's encoders. */
 export function encodeHalfRow(row: Float64Array, words: Uint32Array, cols: number, dtype: FloatDType, output: Uint16Array, base: number): void {
   if (dtype === 'BF16') {
+    const { values: rounded, bits } = float32RowFor(cols);
     for (let j = 0; j < cols; j++) {
-      const high = words[2 * j + 1];
-      const exponent = (high >>> 20) & 0x7ff;
-      if (exponent >= 897 && exponent <= 1150) {
-        const low = words[2 * j];
-        const kept = (high >>> 13) & 0x7f;
-        // Round bit 12, sticky = bits 0..11 and the low word: adding 0xfff + (last kept bit) carries into bit 13
-        // exactly when round-to-nearest-even goes up. Branch-free, because the direction is data-random.
-        const below = (high & 0x1fff) | ((low | -low) >>> 31);
-        output[base + j] = (((high >>> 16) & 0x8000) | ((exponent - 896) << 7) | kept) + ((below + 0xfff + (kept & 1)) >>> 13);
+      // Through float32 (one hardware conversion), then to nearest even on the low 16 bits. Rounding twice gives
+      // the float64 value's own rounding everywhere except where the float32 result is itself a BF16 midpoint
+      // and the value is not: then the value's side of that midpoint decides. Monotone rounding keeps every
+      // other value on the same side of every midpoint (midpoints are float32 numbers), subnormals included.
+      const value = row[j];
+      rounded[j] = value;
+      const b = bits[j];
+      if ((b & 0x7f800000) === 0x7f800000) {
+        output[base + j] = float32ToBfloat16Bits(value); // NaN, ±Inf, past the float32 range: the twin's encoder
+      } else if ((b & 0xffff) === 0x8000 && rounded[j] !== value) {
+        output[base + j] = (b >>> 16) + (Math.abs(value) > Math.abs(rounded[j]) ? 1 : 0);
       } else {
-        output[base + j] = float32ToBfloat16Bits(row[j]);
+        output[base + j] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
       }
     }
   } else {
@@ -165,6 +179,7 @@ export function projectColumnsFast(
     }
     return projection;
   }
+  if (dtype === 'BF16' && projectColumnsBf16(chunk, rows, cols, direction.subarray(rowStart, rowStart + rows), projection)) return projection;
   const input = halfView(chunk);
   const scratch = scratchFor(cols);
   const decoded = scratch.decoded;
@@ -212,6 +227,7 @@ export function applyColumnsFast(
     }
     return bytes;
   }
+  if (dtype === 'BF16' && applyColumnsBf16(chunk, rows, cols, direction.subarray(rowStart, rowStart + rows), projection, scale, bytes)) return bytes;
   const input = halfView(chunk);
   const result = halfOutput(bytes);
   const scratch = scratchFor(cols);
@@ -267,6 +283,7 @@ export function applyRowsFast(
     }
     return bytes;
   }
+  if (dtype === 'BF16' && applyRowsBf16(chunk, rows, cols, direction, scale, bytes)) return bytes;
   const input = halfView(chunk);
   const result = halfOutput(bytes);
   const scratch = scratchFor(cols);

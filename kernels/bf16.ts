@@ -1,0 +1,239 @@
+// AssemblyScript: the BF16 orthogonalization kernels in WebAssembly SIMD, compiled by scripts/build-kernels.mjs
+// into src/core/bf16-wasm-module.ts. They do the float64 operations of the reference twin
+// (src/core/orthogonalize.ts) in the same order, lane by lane, so the bytes are identical:
+// - decoding is exact (BF16 bits shifted into float32 bits, promoted to float64);
+// - pass 1 sums rᵢ·Wᵢⱼ over the rows i in order, each column j in its own lane;
+// - the rows edit sums x·r over the columns j in order, each row in its own lane (two rows per vector);
+// - results are rounded to nearest even straight from the float64 bits (integer add and shift), as the twin's
+//   encoder does for normal BF16 results; any other result goes through the twin's own encoder (imported).
+// Callers guarantee no NaN or ±Inf in the input (hasNonFinite): wasm leaves NaN payloads unspecified.
+// Pointers are byte offsets into this module's memory, laid out by the caller (src/core/bf16-wasm.ts).
+
+@external("env", "encodeSlow")
+declare function encodeSlow(value: f64): i32;
+
+const ABS_MASK: u64 = 0x7fffffffffffffff;
+const SIGN_MASK: u64 = 0x8000000000000000;
+const ROUND_HALF: u64 = 0xfffffffffff; // 2^44 − 1: bits below the round bit
+const REBIAS: u64 = 896 << 7; // (1023 − 127) in the exponent field of a BF16 bit pattern
+
+@inline function decodeLow(v: v128): v128 {
+  return i32x4.shl(i32x4.extend_low_i16x8_u(v), 16);
+}
+@inline function decodeHigh(v: v128): v128 {
+  return i32x4.shl(i32x4.extend_high_i16x8_u(v), 16);
+}
+@inline function promoteLow(f: v128): v128 {
+  return f64x2.promote_low_f32x4(f);
+}
+@inline function promoteHigh(f: v128): v128 {
+  return f64x2.promote_low_f32x4(i32x4.shuffle(f, f, 2, 3, 2, 3));
+}
+
+/** BF16 bits of one float64, rounded to nearest even; the twin's encoder outside the normal BF16 range. */
+@inline function encodeScalar(value: f64): u32 {
+  const bits = reinterpret<u64>(value);
+  const exponent = <u32>((bits >> 52) & 0x7ff);
+  if (exponent >= 897 && exponent <= 1150) {
+    const magnitude = bits & ABS_MASK;
+    const rounded = ((magnitude + ROUND_HALF + ((magnitude >> 45) & 1)) >> 45) - REBIAS;
+    return <u32>(rounded | ((bits & SIGN_MASK) >> 48));
+  }
+  return <u32>encodeSlow(value);
+}
+
+/** Two float64 lanes → their BF16 bits in the low 16 bits of two i64 lanes; `inRange` lanes are exact. */
+@inline function encodePair(v: v128): v128 {
+  const magnitude = v128.and(v, i64x2.splat(ABS_MASK));
+  const rounded = i64x2.shr_u(i64x2.add(i64x2.add(magnitude, i64x2.splat(ROUND_HALF)), v128.and(i64x2.shr_u(magnitude, 45), i64x2.splat(1))), 45);
+  return v128.or(i64x2.sub(rounded, i64x2.splat(REBIAS)), i64x2.shr_u(v128.and(v, i64x2.splat(SIGN_MASK)), 48));
+}
+@inline function inRange(v: v128): v128 {
+  const exponent = i64x2.shr_u(v128.and(v, i64x2.splat(ABS_MASK)), 52);
+  return v128.and(i64x2.ge_s(exponent, i64x2.splat(897)), i64x2.le_s(exponent, i64x2.splat(1150)));
+}
+
+/** Eight float64 (four vectors) encoded and stored at `out`; lanes outside the fast range one by one. */
+@inline function storeEight(out: usize, a: v128, b: v128, c: v128, d: v128): void {
+  const ok = v128.and(v128.and(inRange(a), inRange(b)), v128.and(inRange(c), inRange(d)));
+  if (i64x2.all_true(ok)) {
+    const low = i32x4.shuffle(encodePair(a), encodePair(b), 0, 2, 4, 6);
+    const high = i32x4.shuffle(encodePair(c), encodePair(d), 0, 2, 4, 6);
+    v128.store(out, i16x8.narrow_i32x4_u(low, high));
+  } else {
+    store<u16>(out, encodeScalar(f64x2.extract_lane(a, 0)));
+    store<u16>(out + 2, encodeScalar(f64x2.extract_lane(a, 1)));
+    store<u16>(out + 4, encodeScalar(f64x2.extract_lane(b, 0)));
+    store<u16>(out + 6, encodeScalar(f64x2.extract_lane(b, 1)));
+    store<u16>(out + 8, encodeScalar(f64x2.extract_lane(c, 0)));
+    store<u16>(out + 10, encodeScalar(f64x2.extract_lane(c, 1)));
+    store<u16>(out + 12, encodeScalar(f64x2.extract_lane(d, 0)));
+    store<u16>(out + 14, encodeScalar(f64x2.extract_lane(d, 1)));
+  }
+}
+
+@inline function decodeScalar(bits: u32): f64 {
+  return <f64>reinterpret<f32>(bits << 16);
+}
+
+/** `x − delta` where delta ≠ 0, else x itself (as the twin: −0 − 0 would lose the sign). */
+@inline function subtract(x: v128, delta: v128): v128 {
+  return v128.bitselect(f64x2.sub(x, delta), x, f64x2.ne(delta, f64x2.splat(0)));
+}
+
+/** 1 when any of `count` BF16 values at `data` is NaN or ±Inf. */
+export function hasNonFinite(data: usize, count: i32): i32 {
+  let j = 0;
+  const mask = i16x8.splat(0x7f80);
+  let seen = i16x8.splat(0);
+  for (; j + 8 <= count; j += 8) seen = v128.or(seen, i16x8.eq(v128.and(v128.load(data + (<usize>j << 1)), mask), mask));
+  if (v128.any_true(seen)) return 1;
+  for (; j < count; j++) if ((load<u16>(data + (<usize>j << 1)) & 0x7f80) == 0x7f80) return 1;
+  return 0;
+}
+
+/** Pass 1 of the columns edit: projection[j] += r[i]·W[i, j] over the rows in order. */
+export function projectColumns(chunk: usize, rows: i32, cols: i32, direction: usize, projection: usize): void {
+  const vectorCols = cols & ~7;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = <f64>load<f32>(direction + (<usize>i << 2));
+    if (coefficient == 0) continue;
+    const c = f64x2.splat(coefficient);
+    const row = chunk + ((<usize>i * <usize>cols) << 1);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const v = v128.load(row + (<usize>j << 1));
+      const low = decodeLow(v);
+      const high = decodeHigh(v);
+      const p = projection + (<usize>j << 3);
+      v128.store(p, f64x2.add(v128.load(p), f64x2.mul(c, promoteLow(low))));
+      v128.store(p + 16, f64x2.add(v128.load(p + 16), f64x2.mul(c, promoteHigh(low))));
+      v128.store(p + 32, f64x2.add(v128.load(p + 32), f64x2.mul(c, promoteLow(high))));
+      v128.store(p + 48, f64x2.add(v128.load(p + 48), f64x2.mul(c, promoteHigh(high))));
+    }
+    for (; j < cols; j++) {
+      const p = projection + (<usize>j << 3);
+      store<f64>(p, load<f64>(p) + coefficient * decodeScalar(load<u16>(row + (<usize>j << 1))));
+    }
+  }
+}
+
+/** Pass 2 of the columns edit, W − scale·r pᵀ, from `chunk` into `output` (which may be `chunk`). */
+export function applyColumns(chunk: usize, output: usize, rows: i32, cols: i32, direction: usize, projection: usize, scale: f64): void {
+  const vectorCols = cols & ~7;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = scale * <f64>load<f32>(direction + (<usize>i << 2));
+    const offset = (<usize>i * <usize>cols) << 1;
+    if (coefficient == 0) {
+      memory.copy(output + offset, chunk + offset, <usize>cols << 1);
+      continue;
+    }
+    const c = f64x2.splat(coefficient);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const v = v128.load(chunk + offset + (<usize>j << 1));
+      const low = decodeLow(v);
+      const high = decodeHigh(v);
+      const p = projection + (<usize>j << 3);
+      storeEight(
+        output + offset + (<usize>j << 1),
+        subtract(promoteLow(low), f64x2.mul(c, v128.load(p))),
+        subtract(promoteHigh(low), f64x2.mul(c, v128.load(p + 16))),
+        subtract(promoteLow(high), f64x2.mul(c, v128.load(p + 32))),
+        subtract(promoteHigh(high), f64x2.mul(c, v128.load(p + 48))),
+      );
+    }
+    for (; j < cols; j++) {
+      const x = decodeScalar(load<u16>(chunk + offset + (<usize>j << 1)));
+      const delta = coefficient * load<f64>(projection + (<usize>j << 3));
+      store<u16>(output + offset + (<usize>j << 1), encodeScalar(delta != 0 ? x - delta : x));
+    }
+  }
+}
+
+/** One row of the rows edit once its coefficient is known: x − coefficient·r, encoded. */
+function editRow(input: usize, output: usize, cols: i32, directionF64: usize, coefficient: f64): void {
+  if (coefficient == 0) {
+    memory.copy(output, input, <usize>cols << 1);
+    return;
+  }
+  const c = f64x2.splat(coefficient);
+  const vectorCols = cols & ~7;
+  let j = 0;
+  for (; j < vectorCols; j += 8) {
+    const v = v128.load(input + (<usize>j << 1));
+    const low = decodeLow(v);
+    const high = decodeHigh(v);
+    const r = directionF64 + (<usize>j << 3);
+    storeEight(
+      output + (<usize>j << 1),
+      subtract(promoteLow(low), f64x2.mul(c, v128.load(r))),
+      subtract(promoteHigh(low), f64x2.mul(c, v128.load(r + 16))),
+      subtract(promoteLow(high), f64x2.mul(c, v128.load(r + 32))),
+      subtract(promoteHigh(high), f64x2.mul(c, v128.load(r + 48))),
+    );
+  }
+  for (; j < cols; j++) {
+    const x = decodeScalar(load<u16>(input + (<usize>j << 1)));
+    const delta = coefficient * load<f64>(directionF64 + (<usize>j << 3));
+    store<u16>(output + (<usize>j << 1), encodeScalar(delta != 0 ? x - delta : x));
+  }
+}
+
+/**
+ * The rows edit E − scale·(E r) rᵀ. `directionF64` holds r as float64 [cols]; `directionPairs` holds each rⱼ
+ * twice [cols, 2], so one multiply serves two rows whose dot products run side by side in the two lanes.
+ */
+export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, directionF64: usize, directionPairs: usize, scale: f64): void {
+  const rowBytes = <usize>cols << 1;
+  const vectorCols = cols & ~7;
+  let i = 0;
+  for (; i + 2 <= rows; i += 2) {
+    const a = chunk + <usize>i * rowBytes;
+    const b = a + rowBytes;
+    let dot = f64x2.splat(0);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const va = v128.load(a + (<usize>j << 1));
+      const vb = v128.load(b + (<usize>j << 1));
+      const lowA = decodeLow(va);
+      const lowB = decodeLow(vb);
+      const highA = decodeHigh(va);
+      const highB = decodeHigh(vb);
+      const r = directionPairs + (<usize>j << 4);
+      // (A[j], B[j]) pairs in column order: each lane adds its own row's products in the twin's order.
+      const pairs01 = i32x4.shuffle(lowA, lowB, 0, 4, 1, 5);
+      const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
+      const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
+      const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
+      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs01), v128.load(r)));
+      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs01), v128.load(r + 16)));
+      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs23), v128.load(r + 32)));
+      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs23), v128.load(r + 48)));
+      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs45), v128.load(r + 64)));
+      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs45), v128.load(r + 80)));
+      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs67), v128.load(r + 96)));
+      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs67), v128.load(r + 112)));
+    }
+    let dotA = f64x2.extract_lane(dot, 0);
+    let dotB = f64x2.extract_lane(dot, 1);
+    for (; j < cols; j++) {
+      const r = load<f64>(directionF64 + (<usize>j << 3));
+      dotA += decodeScalar(load<u16>(a + (<usize>j << 1))) * r;
+      dotB += decodeScalar(load<u16>(b + (<usize>j << 1))) * r;
+    }
+    editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * dotA);
+    editRow(b, output + <usize>(i + 1) * rowBytes, cols, directionF64, scale * dotB);
+  }
+  for (; i < rows; i++) {
+    const a = chunk + <usize>i * rowBytes;
+    let dot: f64 = 0;
+    for (let j = 0; j < cols; j++) dot += decodeScalar(load<u16>(a + (<usize>j << 1))) * load<f64>(directionF64 + (<usize>j << 3));
+    editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * dot);
+  }
+}
+
+/** First free byte after the module's own static data: where the caller's buffers start. */
+export function heapBase(): usize {
+  return __heap_base;
+}

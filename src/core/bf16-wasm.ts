@@ -1,0 +1,124 @@
+/**
+ * The WebAssembly SIMD kernels for BF16 storage (kernels/bf16.ts, AssemblyScript, built into
+ * ./bf16-wasm-module.ts): the same float64 operations as the reference twin in the same order, two lanes at a
+ * time, so the bytes equal the twin's (test/unit/bf16-wasm.test.ts). Each call copies its chunk into the module's
+ * memory, runs there in place and copies the result out; the copies cost a few percent of the arithmetic.
+ *
+ * Every function returns false when it did not run — no WebAssembly SIMD here, the kernels switched off
+ * (setWasmKernels), or a NaN/±Inf anywhere in its numbers, whose payloads WebAssembly leaves unspecified — and
+ * the caller then runs its JavaScript loop, which keeps the twin's NaN bits. One instance per thread (module
+ * state), compiled on first use.
+ */
+import { BF16_KERNELS_WASM_BASE64 } from './bf16-wasm-module';
+import { float32ToBfloat16Bits } from './dtypes';
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  hasNonFinite(data: number, count: number): number;
+  projectColumns(chunk: number, rows: number, cols: number, direction: number, projection: number): void;
+  applyColumns(chunk: number, output: number, rows: number, cols: number, direction: number, projection: number, scale: number): void;
+  applyRows(chunk: number, output: number, rows: number, cols: number, directionF64: number, directionPairs: number, scale: number): void;
+}
+
+const WASM_PAGE = 65536;
+const ALIGN = 16;
+let instance: KernelExports | null | undefined; // undefined: not tried yet
+let enabled = true;
+
+/** Switches the WebAssembly kernels off (or back on): the bench compares them with the JavaScript loops. */
+export function setWasmKernels(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether the WebAssembly kernels run on this thread (compiled and switched on). */
+export function wasmKernelsAvailable(): boolean {
+  return kernels() !== null;
+}
+
+function kernels(): KernelExports | null {
+  if (!enabled) return null;
+  if (instance !== undefined) return instance;
+  try {
+    const bytes = Uint8Array.from(atob(BF16_KERNELS_WASM_BASE64), (char) => char.charCodeAt(0));
+    // Synchronous compile: fine in Node and in workers (the browser's main thread refuses modules over 4 KB,
+    // and then the JavaScript loops run).
+    const module = new WebAssembly.Module(bytes);
+    instance = new WebAssembly.Instance(module, { env: { encodeSlow: (value: number) => float32ToBfloat16Bits(value) } }).exports as unknown as KernelExports;
+  } catch {
+    instance = null;
+  }
+  return instance;
+}
+
+const aligned = (offset: number) => Math.ceil(offset / ALIGN) * ALIGN;
+
+/** Lays out regions of the given byte sizes after the module's static data, growing its memory to fit. */
+function layout(exports: KernelExports, sizes: number[]): number[] {
+  let offset = aligned(exports.heapBase());
+  const starts = sizes.map((size) => {
+    const start = offset;
+    offset = aligned(offset + size);
+    return start;
+  });
+  const missing = offset - exports.memory.buffer.byteLength;
+  if (missing > 0) exports.memory.grow(Math.ceil(missing / WASM_PAGE));
+  return starts;
+}
+
+function allFinite(values: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+function copyIn(exports: KernelExports, at: number, bytes: Uint8Array): void {
+  new Uint8Array(exports.memory.buffer, at, bytes.byteLength).set(bytes);
+}
+
+/** Pass 1 of the columns edit on a BF16 chunk [rows, cols]; `direction` holds the chunk's rows' entries. */
+export function projectColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array): boolean {
+  const exports = kernels();
+  if (!exports || !allFinite(direction) || !allFinite(projection)) return false;
+  const [input, directionAt, projectionAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  copyIn(exports, input, chunk);
+  if (exports.hasNonFinite(input, rows * cols)) return false;
+  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
+  const projectionView = new Float64Array(exports.memory.buffer, projectionAt, cols);
+  projectionView.set(projection);
+  exports.projectColumns(input, rows, cols, directionAt, projectionAt);
+  projection.set(projectionView);
+  return true;
+}
+
+/** Pass 2 of the columns edit, W − scale·r pᵀ, written to `output` (which may be `chunk`). */
+export function applyColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, scale: number, output: Uint8Array): boolean {
+  const exports = kernels();
+  if (!exports || !Number.isFinite(scale) || !allFinite(direction) || !allFinite(projection)) return false;
+  const [input, directionAt, projectionAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  copyIn(exports, input, chunk);
+  if (exports.hasNonFinite(input, rows * cols)) return false;
+  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
+  new Float64Array(exports.memory.buffer, projectionAt, cols).set(projection);
+  exports.applyColumns(input, input, rows, cols, directionAt, projectionAt, scale);
+  output.set(new Uint8Array(exports.memory.buffer, input, chunk.byteLength));
+  return true;
+}
+
+/** The rows edit E − scale·(E r) rᵀ on a BF16 chunk [rows, cols = dModel], written to `output` (may be `chunk`). */
+export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
+  const exports = kernels();
+  if (!exports || !Number.isFinite(scale) || !allFinite(direction)) return false;
+  const [input, directionAt, pairsAt] = layout(exports, [chunk.byteLength, cols * 8, cols * 16]);
+  copyIn(exports, input, chunk);
+  if (exports.hasNonFinite(input, rows * cols)) return false;
+  const directionF64 = new Float64Array(exports.memory.buffer, directionAt, cols);
+  const pairs = new Float64Array(exports.memory.buffer, pairsAt, cols * 2);
+  for (let j = 0; j < cols; j++) {
+    directionF64[j] = direction[j];
+    pairs[2 * j] = direction[j];
+    pairs[2 * j + 1] = direction[j];
+  }
+  exports.applyRows(input, input, rows, cols, directionAt, pairsAt, scale);
+  output.set(new Uint8Array(exports.memory.buffer, input, chunk.byteLength));
+  return true;
+}
