@@ -11,6 +11,9 @@
 
 @external("env", "encodeSlow")
 declare function encodeSlow(value: f64): i32;
+/** The twin's normPreservingFactor(‖e‖², ‖e′‖²) for the norm-preserving rows edit. */
+@external("env", "normFactor")
+declare function normFactor(before: f64, after: f64): f64;
 
 const ABS_MASK: u64 = 0x7fffffffffffffff;
 const SIGN_MASK: u64 = 0x8000000000000000;
@@ -231,6 +234,194 @@ export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, dir
     for (let j = 0; j < cols; j++) dot += decodeScalar(load<u16>(a + (<usize>j << 1))) * load<f64>(directionF64 + (<usize>j << 3));
     editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * dot);
   }
+}
+
+// ---- The norm-preserving edit (src/core/norm-preserving.ts): no "delta ≠ 0" select there, every row summed.
+
+/** Pass 1: projection[j] += r[i]·W[i, j] and squaredNorms[j] += W[i, j]² over all rows in order. */
+export function projectColumnsWithNorms(chunk: usize, rows: i32, cols: i32, direction: usize, projection: usize, squaredNorms: usize): void {
+  const vectorCols = cols & ~7;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = <f64>load<f32>(direction + (<usize>i << 2));
+    const c = f64x2.splat(coefficient);
+    const row = chunk + ((<usize>i * <usize>cols) << 1);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const v = v128.load(row + (<usize>j << 1));
+      const low = decodeLow(v);
+      const high = decodeHigh(v);
+      const p = projection + (<usize>j << 3);
+      const q = squaredNorms + (<usize>j << 3);
+      const x0 = promoteLow(low);
+      const x1 = promoteHigh(low);
+      const x2 = promoteLow(high);
+      const x3 = promoteHigh(high);
+      v128.store(p, f64x2.add(v128.load(p), f64x2.mul(c, x0)));
+      v128.store(p + 16, f64x2.add(v128.load(p + 16), f64x2.mul(c, x1)));
+      v128.store(p + 32, f64x2.add(v128.load(p + 32), f64x2.mul(c, x2)));
+      v128.store(p + 48, f64x2.add(v128.load(p + 48), f64x2.mul(c, x3)));
+      v128.store(q, f64x2.add(v128.load(q), f64x2.mul(x0, x0)));
+      v128.store(q + 16, f64x2.add(v128.load(q + 16), f64x2.mul(x1, x1)));
+      v128.store(q + 32, f64x2.add(v128.load(q + 32), f64x2.mul(x2, x2)));
+      v128.store(q + 48, f64x2.add(v128.load(q + 48), f64x2.mul(x3, x3)));
+    }
+    for (; j < cols; j++) {
+      const x = decodeScalar(load<u16>(row + (<usize>j << 1)));
+      const p = projection + (<usize>j << 3);
+      const q = squaredNorms + (<usize>j << 3);
+      store<f64>(p, load<f64>(p) + coefficient * x);
+      store<f64>(q, load<f64>(q) + x * x);
+    }
+  }
+}
+
+/** Pass 2: (W − w·r pᵀ)·diag(factors); a row is copied where its coefficient is 0 and every factor is 1. */
+export function applyColumnsNormPreserving(chunk: usize, output: usize, rows: i32, cols: i32, direction: usize, projection: usize, factors: usize, weight: f64, untouchedColumns: i32): void {
+  const vectorCols = cols & ~7;
+  for (let i = 0; i < rows; i++) {
+    const coefficient = weight * <f64>load<f32>(direction + (<usize>i << 2));
+    const offset = (<usize>i * <usize>cols) << 1;
+    if (coefficient == 0 && untouchedColumns) {
+      memory.copy(output + offset, chunk + offset, <usize>cols << 1);
+      continue;
+    }
+    const c = f64x2.splat(coefficient);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const v = v128.load(chunk + offset + (<usize>j << 1));
+      const low = decodeLow(v);
+      const high = decodeHigh(v);
+      const p = projection + (<usize>j << 3);
+      const f = factors + (<usize>j << 3);
+      storeEight(
+        output + offset + (<usize>j << 1),
+        f64x2.mul(f64x2.sub(promoteLow(low), f64x2.mul(c, v128.load(p))), v128.load(f)),
+        f64x2.mul(f64x2.sub(promoteHigh(low), f64x2.mul(c, v128.load(p + 16))), v128.load(f + 16)),
+        f64x2.mul(f64x2.sub(promoteLow(high), f64x2.mul(c, v128.load(p + 32))), v128.load(f + 32)),
+        f64x2.mul(f64x2.sub(promoteHigh(high), f64x2.mul(c, v128.load(p + 48))), v128.load(f + 48)),
+      );
+    }
+    for (; j < cols; j++) {
+      const x = decodeScalar(load<u16>(chunk + offset + (<usize>j << 1)));
+      store<u16>(output + offset + (<usize>j << 1), encodeScalar((x - coefficient * load<f64>(projection + (<usize>j << 3))) * load<f64>(factors + (<usize>j << 3))));
+    }
+  }
+}
+
+/** One row of the norm-preserving rows edit: ‖e‖², then e′ = e − c·r and ‖e′‖², then e′·factor encoded. */
+function normPreservingRow(input: usize, output: usize, cols: i32, directionF64: usize, weight: f64): void {
+  let dot: f64 = 0;
+  let before: f64 = 0;
+  for (let j = 0; j < cols; j++) {
+    const x = decodeScalar(load<u16>(input + (<usize>j << 1)));
+    dot += x * load<f64>(directionF64 + (<usize>j << 3));
+    before += x * x;
+  }
+  normPreservingFinish(input, output, cols, directionF64, weight * dot, before);
+}
+
+function normPreservingFinish(input: usize, output: usize, cols: i32, directionF64: usize, coefficient: f64, before: f64): void {
+  if (coefficient == 0) {
+    memory.copy(output, input, <usize>cols << 1);
+    return;
+  }
+  let after: f64 = 0;
+  for (let j = 0; j < cols; j++) {
+    const edited = decodeScalar(load<u16>(input + (<usize>j << 1))) - coefficient * load<f64>(directionF64 + (<usize>j << 3));
+    after += edited * edited;
+  }
+  const factor = f64x2.splat(normFactor(before, after));
+  const c = f64x2.splat(coefficient);
+  const vectorCols = cols & ~7;
+  let j = 0;
+  for (; j < vectorCols; j += 8) {
+    const v = v128.load(input + (<usize>j << 1));
+    const low = decodeLow(v);
+    const high = decodeHigh(v);
+    const r = directionF64 + (<usize>j << 3);
+    storeEight(
+      output + (<usize>j << 1),
+      f64x2.mul(f64x2.sub(promoteLow(low), f64x2.mul(c, v128.load(r))), factor),
+      f64x2.mul(f64x2.sub(promoteHigh(low), f64x2.mul(c, v128.load(r + 16))), factor),
+      f64x2.mul(f64x2.sub(promoteLow(high), f64x2.mul(c, v128.load(r + 32))), factor),
+      f64x2.mul(f64x2.sub(promoteHigh(high), f64x2.mul(c, v128.load(r + 48))), factor),
+    );
+  }
+  const scalarFactor = f64x2.extract_lane(factor, 0);
+  for (; j < cols; j++) {
+    const x = decodeScalar(load<u16>(input + (<usize>j << 1)));
+    store<u16>(output + (<usize>j << 1), encodeScalar((x - coefficient * load<f64>(directionF64 + (<usize>j << 3))) * scalarFactor));
+  }
+}
+
+/**
+ * The norm-preserving rows edit: each row e becomes (e − w·r(r·e))·‖e‖/‖e − w·r(r·e)‖. Two rows side by side
+ * for the sums over columns (the twin's order within each lane), as applyRows does.
+ */
+export function applyRowsNormPreserving(chunk: usize, output: usize, rows: i32, cols: i32, directionF64: usize, directionPairs: usize, weight: f64): void {
+  const rowBytes = <usize>cols << 1;
+  const vectorCols = cols & ~7;
+  let i = 0;
+  for (; i + 2 <= rows; i += 2) {
+    const a = chunk + <usize>i * rowBytes;
+    const b = a + rowBytes;
+    let dot = f64x2.splat(0);
+    let before = f64x2.splat(0);
+    let j = 0;
+    for (; j < vectorCols; j += 8) {
+      const va = v128.load(a + (<usize>j << 1));
+      const vb = v128.load(b + (<usize>j << 1));
+      const lowA = decodeLow(va);
+      const lowB = decodeLow(vb);
+      const highA = decodeHigh(va);
+      const highB = decodeHigh(vb);
+      const r = directionPairs + (<usize>j << 4);
+      const pairs01 = i32x4.shuffle(lowA, lowB, 0, 4, 1, 5);
+      const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
+      const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
+      const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
+      let x = promoteLow(pairs01);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteHigh(pairs01);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 16)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteLow(pairs23);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 32)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteHigh(pairs23);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 48)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteLow(pairs45);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 64)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteHigh(pairs45);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 80)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteLow(pairs67);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 96)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+      x = promoteHigh(pairs67);
+      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 112)));
+      before = f64x2.add(before, f64x2.mul(x, x));
+    }
+    let dotA = f64x2.extract_lane(dot, 0);
+    let dotB = f64x2.extract_lane(dot, 1);
+    let beforeA = f64x2.extract_lane(before, 0);
+    let beforeB = f64x2.extract_lane(before, 1);
+    for (; j < cols; j++) {
+      const r = load<f64>(directionF64 + (<usize>j << 3));
+      const xa = decodeScalar(load<u16>(a + (<usize>j << 1)));
+      const xb = decodeScalar(load<u16>(b + (<usize>j << 1)));
+      dotA += xa * r;
+      beforeA += xa * xa;
+      dotB += xb * r;
+      beforeB += xb * xb;
+    }
+    normPreservingFinish(a, output + <usize>i * rowBytes, cols, directionF64, weight * dotA, beforeA);
+    normPreservingFinish(b, output + <usize>(i + 1) * rowBytes, cols, directionF64, weight * dotB, beforeB);
+  }
+  for (; i < rows; i++) normPreservingRow(chunk + <usize>i * rowBytes, output + <usize>i * rowBytes, cols, directionF64, weight);
 }
 
 /** First free byte after the module's own static data: where the caller's buffers start. */

@@ -11,6 +11,7 @@
  */
 import { BF16_KERNELS_WASM_BASE64 } from './bf16-wasm-module';
 import { float32ToBfloat16Bits } from './dtypes';
+import { normPreservingFactor } from './norm-preserving';
 
 interface KernelExports {
   memory: WebAssembly.Memory;
@@ -19,6 +20,9 @@ interface KernelExports {
   projectColumns(chunk: number, rows: number, cols: number, direction: number, projection: number): void;
   applyColumns(chunk: number, output: number, rows: number, cols: number, direction: number, projection: number, scale: number): void;
   applyRows(chunk: number, output: number, rows: number, cols: number, directionF64: number, directionPairs: number, scale: number): void;
+  projectColumnsWithNorms(chunk: number, rows: number, cols: number, direction: number, projection: number, squaredNorms: number): void;
+  applyColumnsNormPreserving(chunk: number, output: number, rows: number, cols: number, direction: number, projection: number, factors: number, weight: number, untouchedColumns: number): void;
+  applyRowsNormPreserving(chunk: number, output: number, rows: number, cols: number, directionF64: number, directionPairs: number, weight: number): void;
 }
 
 const WASM_PAGE = 65536;
@@ -44,7 +48,7 @@ function kernels(): KernelExports | null {
     // Synchronous compile: fine in Node and in workers (the browser's main thread refuses modules over 4 KB,
     // and then the JavaScript loops run).
     const module = new WebAssembly.Module(bytes);
-    instance = new WebAssembly.Instance(module, { env: { encodeSlow: (value: number) => float32ToBfloat16Bits(value) } }).exports as unknown as KernelExports;
+    instance = new WebAssembly.Instance(module, { env: { encodeSlow: (value: number) => float32ToBfloat16Bits(value), normFactor: normPreservingFactor } }).exports as unknown as KernelExports;
   } catch {
     instance = null;
   }
@@ -108,9 +112,18 @@ export function applyColumnsBf16(chunk: Uint8Array, rows: number, cols: number, 
 export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
   const exports = kernels();
   if (!exports || !Number.isFinite(scale) || !allFinite(direction)) return false;
+  const regions = rowsLayout(exports, chunk, rows, cols, direction);
+  if (!regions) return false;
+  exports.applyRows(regions.input, regions.input, rows, cols, regions.directionAt, regions.pairsAt, scale);
+  output.set(new Uint8Array(exports.memory.buffer, regions.input, chunk.byteLength));
+  return true;
+}
+
+/** The chunk, r as float64 [cols] and r's entries twice [cols, 2] in the module's memory; null on NaN/±Inf. */
+function rowsLayout(exports: KernelExports, chunk: Uint8Array, rows: number, cols: number, direction: Float32Array) {
   const [input, directionAt, pairsAt] = layout(exports, [chunk.byteLength, cols * 8, cols * 16]);
   copyIn(exports, input, chunk);
-  if (exports.hasNonFinite(input, rows * cols)) return false;
+  if (exports.hasNonFinite(input, rows * cols)) return null;
   const directionF64 = new Float64Array(exports.memory.buffer, directionAt, cols);
   const pairs = new Float64Array(exports.memory.buffer, pairsAt, cols * 2);
   for (let j = 0; j < cols; j++) {
@@ -118,7 +131,59 @@ export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, dir
     pairs[2 * j] = direction[j];
     pairs[2 * j + 1] = direction[j];
   }
-  exports.applyRows(input, input, rows, cols, directionAt, pairsAt, scale);
+  return { input, directionAt, pairsAt };
+}
+
+/** Norm-preserving pass 1: adds the chunk's rᵀW and column squared norms into `projection` and `squaredNorms`. */
+export function projectColumnsWithNormsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, squaredNorms: Float64Array): boolean {
+  const exports = kernels();
+  if (!exports || !allFinite(direction) || !allFinite(projection) || !allFinite(squaredNorms)) return false;
+  const [input, directionAt, projectionAt, normsAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  copyIn(exports, input, chunk);
+  if (exports.hasNonFinite(input, rows * cols)) return false;
+  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
+  const projectionView = new Float64Array(exports.memory.buffer, projectionAt, cols);
+  const normsView = new Float64Array(exports.memory.buffer, normsAt, cols);
+  projectionView.set(projection);
+  normsView.set(squaredNorms);
+  exports.projectColumnsWithNorms(input, rows, cols, directionAt, projectionAt, normsAt);
+  projection.set(projectionView);
+  squaredNorms.set(normsView);
+  return true;
+}
+
+/** Norm-preserving pass 2, (W − w·r pᵀ)·diag(factors), written to `output` (may be `chunk`). */
+export function applyColumnsNormPreservingBf16(
+  chunk: Uint8Array,
+  rows: number,
+  cols: number,
+  direction: Float32Array,
+  projection: Float64Array,
+  factors: Float64Array,
+  weight: number,
+  untouchedColumns: boolean,
+  output: Uint8Array,
+): boolean {
+  const exports = kernels();
+  if (!exports || !Number.isFinite(weight) || !allFinite(direction) || !allFinite(projection) || !allFinite(factors)) return false;
+  const [input, directionAt, projectionAt, factorsAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  copyIn(exports, input, chunk);
+  if (exports.hasNonFinite(input, rows * cols)) return false;
+  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
+  new Float64Array(exports.memory.buffer, projectionAt, cols).set(projection);
+  new Float64Array(exports.memory.buffer, factorsAt, cols).set(factors);
+  exports.applyColumnsNormPreserving(input, input, rows, cols, directionAt, projectionAt, factorsAt, weight, untouchedColumns ? 1 : 0);
   output.set(new Uint8Array(exports.memory.buffer, input, chunk.byteLength));
+  return true;
+}
+
+/** The norm-preserving rows edit on a BF16 chunk [rows, cols = dModel], written to `output` (may be `chunk`). */
+export function applyRowsNormPreservingBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, weight: number, output: Uint8Array): boolean {
+  const exports = kernels();
+  if (!exports || !Number.isFinite(weight) || !allFinite(direction)) return false;
+  const regions = rowsLayout(exports, chunk, rows, cols, direction);
+  if (!regions) return false;
+  exports.applyRowsNormPreserving(regions.input, regions.input, rows, cols, regions.directionAt, regions.pairsAt, weight);
+  output.set(new Uint8Array(exports.memory.buffer, regions.input, chunk.byteLength));
   return true;
 }

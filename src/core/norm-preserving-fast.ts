@@ -3,6 +3,7 @@
  * twin (./norm-preserving.ts), on the row decoder and encoder of ./orthogonalize-fast.ts, so the output is
  * bit-identical to the twin's.
  */
+import { applyColumnsNormPreservingBf16, applyRowsNormPreservingBf16, projectColumnsWithNormsBf16 } from './bf16-wasm';
 import type { FloatDType } from './dtypes';
 import { normPreservingFactor, normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from './norm-preserving';
 import { check, checkRowRange, decodeHalfRow, encodeHalfRow, floatView, halfView, outputBytes, scratchFor, wordView } from './orthogonalize-fast';
@@ -20,6 +21,7 @@ export function projectColumnsWithNormsFast(
   checkRowRange(rowStart, rows, direction.length, 'projectColumnsWithNorms');
   const projection = new Float64Array(cols); // [cols]
   const squaredNorms = new Float64Array(cols); // [cols]
+  if (dtype === 'BF16' && projectColumnsWithNormsBf16(chunk, rows, cols, direction.subarray(rowStart, rowStart + rows), projection, squaredNorms)) return { projection, squaredNorms };
   const input = dtype === 'F32' ? floatView(wordView(chunk)) : null;
   const half = dtype === 'F32' ? null : halfView(chunk);
   const scratch = scratchFor(cols);
@@ -85,6 +87,8 @@ export function applyColumnsNormPreservingFast(
   }
   checkRowRange(rowStart, rows, direction.length, 'applyColumnsNormPreserving');
   const bytes = outputBytes(chunk, dtype, output);
+  const untouchedColumns = factors.every((factor) => factor === 1);
+  if (dtype === 'BF16' && applyColumnsNormPreservingBf16(chunk, rows, cols, direction.subarray(rowStart, rowStart + rows), projection, factors, weight, untouchedColumns, bytes)) return bytes;
   const wide = dtype === 'F32';
   const inputBits = wide ? wordView(chunk) : halfView(chunk);
   const outputBits = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
@@ -92,7 +96,6 @@ export function applyColumnsNormPreservingFast(
   const output32 = wide ? floatView(outputBits as Uint32Array) : null;
   const scratch = scratchFor(cols);
   const { decoded, row, rowWords } = scratch;
-  const untouchedColumns = factors.every((factor) => factor === 1);
   for (let i = 0; i < rows; i++) {
     const coefficient = weight * direction[rowStart + i];
     const base = i * cols;
@@ -120,6 +123,7 @@ export function applyRowsNormPreservingFast(
   check(chunk, dtype, rows, cols, 'applyRowsNormPreserving');
   if (direction.length !== cols) throw new RangeError(`applyRowsNormPreserving: direction length ${direction.length} ≠ ${cols} columns`);
   const bytes = outputBytes(chunk, dtype, output);
+  if (dtype === 'BF16' && applyRowsNormPreservingBf16(chunk, rows, cols, direction, weight, bytes)) return bytes;
   const wide = dtype === 'F32';
   const inputBits = wide ? wordView(chunk) : halfView(chunk);
   const outputBits = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);

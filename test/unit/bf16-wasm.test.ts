@@ -9,8 +9,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { applyColumnsBf16, applyRowsBf16, projectColumnsBf16, setWasmKernels, wasmKernelsAvailable } from '../../src/core/bf16-wasm';
+import {
+  applyColumnsBf16,
+  applyColumnsNormPreservingBf16,
+  applyRowsBf16,
+  applyRowsNormPreservingBf16,
+  projectColumnsBf16,
+  projectColumnsWithNormsBf16,
+  setWasmKernels,
+  wasmKernelsAvailable,
+} from '../../src/core/bf16-wasm';
 import { encodeElementsInto } from '../../src/core/dtypes';
+import { applyColumnsNormPreserving, applyRowsNormPreserving, normPreservingFactors, projectColumnsWithNorms, squaredLength } from '../../src/core/norm-preserving';
 import { applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
 import { applyColumnsFast, applyRowsFast, projectColumnsFast } from '../../src/core/orthogonalize-fast';
 import { mulberry32 } from '../../src/core/random';
@@ -25,6 +35,7 @@ const SHAPES: [number, number][] = [
   [129, 300],
 ];
 const SCALES = [1, 0.5, -1.5, 0];
+const WEIGHTS = [1, 0.7, 0];
 
 /** Finite BF16 bytes: weight-like values, random finite bit patterns, ±0, subnormals and the largest values. */
 function finiteMatrix(rows: number, cols: number, seed: number): Uint8Array {
@@ -99,6 +110,40 @@ describe('BF16 WebAssembly kernels', () => {
     });
   }
 
+  for (const [rows, cols] of SHAPES) {
+    it(`norm-preserving columns [${rows}, ${cols}]: projection, norms and pass 2 bit-identical to the twin`, () => {
+      const chunk = finiteMatrix(rows, cols, rows * 17 + cols);
+      const direction = unitDirection(rows + 1, cols + 5);
+      const expected = projectColumnsWithNorms(chunk, 'BF16', 1, rows, cols, direction);
+      const projection = new Float64Array(cols);
+      const squaredNorms = new Float64Array(cols);
+      expect(projectColumnsWithNormsBf16(chunk, rows, cols, direction.subarray(1, 1 + rows), projection, squaredNorms)).toBe(true);
+      expect(Array.from(projection)).toEqual(Array.from(expected.projection));
+      expect(Array.from(squaredNorms)).toEqual(Array.from(expected.squaredNorms));
+      for (const weight of WEIGHTS) {
+        const factors = normPreservingFactors(projection, squaredNorms, squaredLength(direction), weight);
+        const output = new Uint8Array(chunk.byteLength);
+        const untouched = factors.every((factor) => factor === 1);
+        expect(applyColumnsNormPreservingBf16(chunk, rows, cols, direction.subarray(1, 1 + rows), projection, factors, weight, untouched, output)).toBe(true);
+        expectSameBytes(output, applyColumnsNormPreserving(chunk, 'BF16', 1, rows, cols, direction, projection, factors, weight));
+      }
+    });
+
+    it(`norm-preserving rows [${rows}, ${cols}]: bit-identical to the twin, in place too`, () => {
+      const chunk = finiteMatrix(rows, cols, rows * 5 + cols * 11);
+      const direction = unitDirection(cols, rows + 2);
+      for (const weight of WEIGHTS) {
+        const expected = applyRowsNormPreserving(chunk, 'BF16', rows, cols, direction, weight);
+        const output = new Uint8Array(chunk.byteLength);
+        expect(applyRowsNormPreservingBf16(chunk, rows, cols, direction, weight, output)).toBe(true);
+        expectSameBytes(output, expected);
+        const inPlace = chunk.slice();
+        expect(applyRowsNormPreservingBf16(inPlace, rows, cols, direction, weight, inPlace)).toBe(true);
+        expectSameBytes(inPlace, expected);
+      }
+    });
+  }
+
   it('rounds updates that land on a BF16 tie, and one float64 ulp either side, as the twin does', () => {
     // One row, direction r = [1]: pass 2 computes x − scale·p exactly as chosen below.
     const cols = 24;
@@ -127,6 +172,8 @@ describe('BF16 WebAssembly kernels', () => {
       const projection = new Float64Array(cols);
       expect(projectColumnsBf16(chunk, rows, cols, direction, projection)).toBe(false);
       expect(applyRowsBf16(chunk, rows, cols, unitDirection(cols, 2), 1, new Uint8Array(chunk.byteLength))).toBe(false);
+      expect(projectColumnsWithNormsBf16(chunk, rows, cols, direction, new Float64Array(cols), new Float64Array(cols))).toBe(false);
+      expect(applyRowsNormPreservingBf16(chunk, rows, cols, unitDirection(cols, 2), 1, new Uint8Array(chunk.byteLength))).toBe(false);
       const expected = projectColumns(chunk, 'BF16', 0, rows, cols, Array.from(direction));
       const fast = projectColumnsFast(chunk, 'BF16', 0, rows, cols, direction);
       expect(Array.from(fast).map(String)).toEqual(Array.from(expected).map(String));
