@@ -2,6 +2,8 @@
  * The CPU kernels in Node, in this process: the fast kernels (src/core/*-fast.ts) against their reference twins
  * (src/core/orthogonalize.ts, norm-preserving.ts) on the chunks the ablation sees most (an MLP-down matrix
  * [1024, 3584] for the columns edit, an embedding chunk [4096, 1024] for the rows edit), BF16, dense direction.
+ * The fast kernels run twice: as shipped (WebAssembly SIMD for BF16, src/core/bf16-wasm.ts) and with WebAssembly
+ * switched off (their JavaScript loops, what runs without SIMD or on chunks with NaN/±Inf).
  * Rounds alternate twin and fast and each figure is the best round, so machine load hits both alike; the outputs
  * are compared byte for byte before a figure counts.
  */
@@ -11,6 +13,7 @@ import { applyColumnsNormPreservingFast, applyRowsNormPreservingFast, projectCol
 import { applyColumns, applyRows, projectColumns } from '../src/core/orthogonalize';
 import { applyColumnsFast, applyRowsFast, projectColumnsFast } from '../src/core/orthogonalize-fast';
 import { mulberry32 } from '../src/core/random';
+import { setWasmKernels, wasmKernelsAvailable } from '../src/core/bf16-wasm';
 import { measuredRow, type BenchRow } from './table';
 
 const ROUNDS = 5;
@@ -70,19 +73,35 @@ export function benchNodeKernels(log: (line: string) => void): BenchRow[] {
     },
   ];
   const rows: BenchRow[] = [];
+  if (!wasmKernelsAvailable()) throw new Error('kernels: the WebAssembly SIMD kernels did not compile in this Node');
+  // The JavaScript loops are what runs where WebAssembly SIMD is missing (and on chunks holding NaN or ±Inf).
+  const javascript = <T>(body: () => T): T => {
+    setWasmKernels(false);
+    try {
+      return body();
+    } finally {
+      setWasmKernels(true);
+    }
+  };
   for (const kernel of cases) {
     let twinSeconds = Infinity;
+    let loopSeconds = Infinity;
     let fastSeconds = Infinity;
     for (let round = 0; round < ROUNDS; round++) {
       const twin = timed(kernel.twin);
+      const loop = javascript(() => timed(kernel.fast));
       const fast = timed(kernel.fast);
       if (!Buffer.from(fast.output).equals(Buffer.from(twin.output))) throw new Error(`kernels: the fast ${kernel.name} differs from its twin`);
+      if (!Buffer.from(loop.output).equals(Buffer.from(twin.output))) throw new Error(`kernels: the JavaScript ${kernel.name} differs from its twin`);
       twinSeconds = Math.min(twinSeconds, twin.seconds);
+      loopSeconds = Math.min(loopSeconds, loop.seconds);
       fastSeconds = Math.min(fastSeconds, fast.seconds);
     }
     rows.push(measuredRow('kernels', `Node CPU twin ${kernel.name}`, kernel.bytes / twinSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round'));
-    rows.push(measuredRow('kernels', `Node fast kernel ${kernel.name}`, kernel.bytes / fastSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round; byte-identical to the twin'));
-    rows.push(measuredRow('kernels', `Node fast / twin ${kernel.name}`, twinSeconds / fastSeconds, '×', ROUNDS, 2));
+    rows.push(measuredRow('kernels', `Node JavaScript loop ${kernel.name}`, kernel.bytes / loopSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round; the fast kernel with WebAssembly off; byte-identical to the twin'));
+    rows.push(measuredRow('kernels', `Node WebAssembly SIMD ${kernel.name}`, kernel.bytes / fastSeconds / 1e9, 'GB/s', ROUNDS, 3, undefined, 'best round; byte-identical to the twin'));
+    rows.push(measuredRow('kernels', `Node WebAssembly / twin ${kernel.name}`, twinSeconds / fastSeconds, '×', ROUNDS, 2));
+    rows.push(measuredRow('kernels', `Node WebAssembly / JavaScript loop ${kernel.name}`, loopSeconds / fastSeconds, '×', ROUNDS, 2));
   }
   return rows;
 }
