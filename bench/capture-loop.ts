@@ -138,4 +138,6 @@ export interface SerializedCaptureTask {
   batches: { feeds: Record<string, SerializedTensor>; tokens: number }[];
   rounds: number;
   backend: 'wasm' | 'webgpu';
+  /** wasm threads instead of the app's own choice (src/platform/ort-web.ts leaves a core to the page). */
+  wasmThreads?: number;
 }

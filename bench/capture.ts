@@ -1,11 +1,13 @@
 /**
- * Section 3: tokens/s of the capture graph vs the model's plain graph, on onnxruntime-node (2 threads), and in
- * headless Chromium on onnxruntime-web wasm (2 threads, cross-origin isolated) and webgpu (SwiftShader here:
+ * Section 3: tokens/s of the capture graph vs the model's plain graph, on onnxruntime-node (every core), and in
+ * headless Chromium on onnxruntime-web wasm (cross-origin isolated; the app's thread count — every core but one —
+ * and every core, like-for-like with node) and webgpu (SwiftShader here:
  * a CPU emulation of a GPU, slow, not representative of a real GPU), on the demo model and toy-llama.
  * Inputs are built once in Node: chat-templated prompts of the model's own prompt sets, batched 8 at a time
  * by length and left-padded as the capture engine does; the browser gets the same graph bytes and feeds.
  */
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds } from '../src/engine/capture';
 import { loadChatTokenizer, padBatch } from '../src/engine/tokenize';
@@ -19,6 +21,8 @@ import { runCaptureLoop, serializeTensor, type CaptureBatch, type CaptureLoopInp
 import { median } from './measure';
 import { measuredRow, unavailableRow, type BenchRow } from './table';
 import { findOnnxGraphFiles } from '../src/formats/onnx-files';
+import { BENCH_TMP_ROOT } from './ablate';
+import { wideCaptureModel } from './wide-model';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, 'test', 'fixtures', 'toy-llama');
@@ -26,6 +30,8 @@ const TOY_LLAMA_DIR = process.env.TOY_LLAMA_DIR ?? path.resolve(repoRoot, 'test'
 const PROMPTS_PER_SET = 16;
 const CAPTURE_OVERHEAD_LIMIT = 0.1;
 const WASM_TO_NODE_TARGET = 0.4;
+/** onnxruntime-node's intra-op threads here: its default, every core. */
+const NODE_THREADS = availableParallelism();
 /** Capture outputs of two backends agree to float32 accumulation differences. */
 const BACKEND_AGREEMENT_RELATIVE_TOLERANCE = 1e-3;
 
@@ -33,15 +39,31 @@ interface BenchModel {
   name: string;
   dir: string;
   promptFiles: string[];
+  /** The realistic-width models: no SwiftShader pass (minutes per batch at this width, and says nothing of a GPU). */
+  wide?: boolean;
 }
 
+const DEMO_PROMPTS = ['harmful.test.jsonl', 'harmless.test.jsonl'].map((file) => path.join(repoRoot, 'public', 'prompts', file));
 const MODELS: BenchModel[] = [
-  { name: 'demo', dir: path.join(repoRoot, 'public', 'models', 'demo'), promptFiles: ['harmful.test.jsonl', 'harmless.test.jsonl'].map((file) => path.join(repoRoot, 'public', 'prompts', file)) },
+  { name: 'demo', dir: path.join(repoRoot, 'public', 'models', 'demo'), promptFiles: DEMO_PROMPTS },
   { name: 'toy-llama', dir: TOY_LLAMA_DIR, promptFiles: ['harmful_test.jsonl', 'harmless_test.jsonl'].map((file) => path.join(TOY_LLAMA_DIR, 'prompts', file)) },
 ];
 
+const WIDE_ROOT = path.join(BENCH_TMP_ROOT, 'capture');
+
+/** The wide models (bench/wide-model.ts), generated on first use: ~0.4 GB fp32 and ~0.1 GB q8. */
+async function wideModels(log: (line: string) => void): Promise<BenchModel[]> {
+  const models: BenchModel[] = [];
+  for (const precision of ['fp32', 'q8'] as const) {
+    log(`capture: generating the realistic-width ${precision} model (hidden 1024, 8 layers)`);
+    models.push({ name: `wide-${precision}`, dir: await wideCaptureModel(WIDE_ROOT, precision), promptFiles: DEMO_PROMPTS, wide: true });
+  }
+  return models;
+}
+
 export interface CaptureBenchOptions {
   quick: boolean;
+  keepModels: boolean;
   log: (line: string) => void;
 }
 
@@ -75,7 +97,7 @@ async function prepareInput(model: BenchModel, rounds: number): Promise<CaptureL
   return { modelName: model.name, plainGraph, captureGraph, activationNames: capture.outputNames, batches, rounds };
 }
 
-async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, backend: 'wasm' | 'webgpu'): Promise<CaptureLoopResult> {
+async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, backend: 'wasm' | 'webgpu', wasmThreads?: number): Promise<CaptureLoopResult> {
   const task: SerializedCaptureTask = {
     modelName: input.modelName,
     plainGraphUrl: harness.addBytes(`${input.modelName}-plain.onnx`, input.plainGraph),
@@ -84,6 +106,7 @@ async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, ba
     batches: input.batches.map((batch) => ({ tokens: batch.tokens, feeds: Object.fromEntries(Object.entries(batch.feeds).map(([name, tensor]) => [name, serializeTensor(tensor)])) })),
     rounds: input.rounds,
     backend,
+    ...(wasmThreads ? { wasmThreads } : {}),
   };
   const page = await harness.openPage('capture');
   try {
@@ -120,18 +143,23 @@ export async function benchCapture(options: CaptureBenchOptions): Promise<{ rows
     log(`  browser unavailable: ${harnessError}`);
   }
   try {
-    for (const model of MODELS) {
+    const models = [...MODELS, ...(await wideModels(log))];
+    for (const model of models) {
       log(`capture: ${model.name}`);
       const input = await prepareInput(model, rounds);
       const results: ModelResult['results'] = {};
       results.node = await runCaptureLoop(createNodeSessionFactory(), input);
-      for (const backend of ['wasm', 'webgpu'] as const) {
+      // The app runs wasm on every core but one (src/platform/ort-web.ts); "wasm-all" uses every core, as
+      // onnxruntime-node does here, for a like-for-like ratio.
+      const backends = model.wide ? (['wasm', 'wasm-all'] as const) : (['wasm', 'wasm-all', 'webgpu'] as const);
+      for (const backend of backends) {
         if (!harness) {
           results[backend] = { unavailable: `Chromium did not start (${harnessError})` };
           continue;
         }
         try {
-          const result = await runInBrowser(harness, backend === 'webgpu' ? { ...input, rounds: webgpuRounds, batches: input.batches.slice(0, webgpuBatches) } : input, backend);
+          const pageBackend = backend === 'webgpu' ? 'webgpu' : 'wasm';
+          const result = await runInBrowser(harness, backend === 'webgpu' ? { ...input, rounds: webgpuRounds, batches: input.batches.slice(0, webgpuBatches) } : input, pageBackend, backend === 'wasm-all' ? NODE_THREADS : undefined);
           const disagreement = checkAgreement(results.node as CaptureLoopResult, result);
           results[backend] = disagreement ? { unavailable: `outputs disagree with onnxruntime-node (${disagreement})` } : result;
         } catch (error) {
@@ -145,6 +173,7 @@ export async function benchCapture(options: CaptureBenchOptions): Promise<{ rows
     }
   } finally {
     await harness?.close();
+    if (!options.keepModels) await fs.rm(WIDE_ROOT, { recursive: true, force: true });
   }
   return { rows: captureRows(raw), raw };
 }
@@ -157,9 +186,9 @@ export function captureRows(raw: readonly ModelResult[]): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const { model, results } of raw) {
     for (const [backend, result] of Object.entries(results)) {
-      const label = backend === 'node' ? 'onnxruntime-node' : backend === 'wasm' ? 'ort-web wasm' : 'ort-web webgpu (SwiftShader)';
+      const label = backend === 'node' ? 'onnxruntime-node' : backend === 'wasm' ? 'ort-web wasm (app threads)' : backend === 'wasm-all' ? `ort-web wasm ${NODE_THREADS} threads` : 'ort-web webgpu (SwiftShader)';
       if ('unavailable' in result) {
-        rows.push(unavailableRow('capture', `${label} ${model}`, result.unavailable, backend === 'wasm' ? `≥ ${WASM_TO_NODE_TARGET}× node` : ''));
+        rows.push(unavailableRow('capture', `${label} ${model}`, result.unavailable, backend.startsWith('wasm') ? `≥ ${WASM_TO_NODE_TARGET}× node` : ''));
         continue;
       }
       const runs = result.seconds.capture.length;
@@ -175,10 +204,11 @@ export function captureRows(raw: readonly ModelResult[]): BenchRow[] {
         measuredRow('capture', `capture engine fetch ${label} ${model}`, rate(result.seconds.capture), 'tok/s', runs, 0, undefined, `residual outputs only, as the capture engine fetches them: ${(overheadOf('capture') * 100).toFixed(1)}% vs the plain graph (no logits or KV cache copied out)`),
       );
       const node = results.node;
-      if (backend === 'wasm' && !('unavailable' in node)) {
+      if (backend.startsWith('wasm') && !('unavailable' in node)) {
         // Tokens/s, not seconds: each backend repeats the batches its own number of times per timed pass.
         const ratio = result.tokensPerPass / median(result.seconds.capture) / (node.tokensPerPass / median(node.seconds.capture));
-        rows.push(measuredRow('capture', `ort-web wasm / onnxruntime-node ${model}`, ratio, '×', runs, 2, { text: `≥ ${WASM_TO_NODE_TARGET}×`, met: ratio >= WASM_TO_NODE_TARGET }, 'capture engine fetch tokens/s, both in this run'));
+        const target = backend === 'wasm-all' && model.startsWith('wide') ? { text: `≥ ${WASM_TO_NODE_TARGET}×`, met: ratio >= WASM_TO_NODE_TARGET } : undefined;
+        rows.push(measuredRow('capture', `${label} / onnxruntime-node ${model}`, ratio, '×', runs, 2, target, `capture engine fetch tokens/s, both in this run (${result.backend}; node ${NODE_THREADS} threads)`));
       }
     }
   }

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     rows.push(...largeRows(large));
   }
   if (settings.only.includes('capture')) {
-    const capture = await benchCapture({ quick: settings.quick, log });
+    const capture = await benchCapture({ quick: settings.quick, keepModels: settings.keepModels, log });
     raw.capture = capture.raw;
     rows.push(...capture.rows);
   }

@@ -2,7 +2,7 @@
  * Runs one capture bench task on onnxruntime-web (wasm or webgpu) through the workbench's own session factory
  * (src/platform/ort-web.ts), so the figures are those of the app's capture path.
  */
-import { createWebSessionFactory } from '../../src/platform/ort-web';
+import { configureOrtWeb, createWebSessionFactory } from '../../src/platform/ort-web';
 import { deserializeTensor, runCaptureLoop, type SerializedCaptureTask } from '../capture-loop';
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -14,6 +14,9 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
   const task = event.data;
   try {
+    const env = configureOrtWeb();
+    if (task.wasmThreads) env.wasm.numThreads = task.wasmThreads;
+    const threads = env.wasm.numThreads ?? 1;
     const result = await runCaptureLoop(createWebSessionFactory(task.backend), {
       modelName: task.modelName,
       plainGraph: await fetchBytes(task.plainGraphUrl),
@@ -25,7 +28,7 @@ self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
       })),
       rounds: task.rounds,
     });
-    self.postMessage({ ok: true, result: { ...result, backend: `${result.backend}${self.crossOriginIsolated ? '' : ' (not cross-origin isolated: 1 thread)'}` } });
+    self.postMessage({ ok: true, result: { ...result, backend: `${result.backend}${self.crossOriginIsolated ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ' (not cross-origin isolated: 1 thread)'}` } });
   } catch (error) {
     self.postMessage({ ok: false, error: (error as Error).message ?? String(error) });
   }
