@@ -189,44 +189,12 @@ function editRow(input: usize, output: usize, cols: i32, directionF64: usize, co
  */
 export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, directionF64: usize, directionPairs: usize, scale: f64): void {
   const rowBytes = <usize>cols << 1;
-  const vectorCols = cols & ~7;
   let i = 0;
   for (; i + 2 <= rows; i += 2) {
     const a = chunk + <usize>i * rowBytes;
-    const b = a + rowBytes;
-    let dot = f64x2.splat(0);
-    let j = 0;
-    for (; j < vectorCols; j += 8) {
-      const va = v128.load(a + (<usize>j << 1));
-      const vb = v128.load(b + (<usize>j << 1));
-      const lowA = decodeLow(va);
-      const lowB = decodeLow(vb);
-      const highA = decodeHigh(va);
-      const highB = decodeHigh(vb);
-      const r = directionPairs + (<usize>j << 4);
-      // (A[j], B[j]) pairs in column order: each lane adds its own row's products in the twin's order.
-      const pairs01 = i32x4.shuffle(lowA, lowB, 0, 4, 1, 5);
-      const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
-      const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
-      const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
-      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs01), v128.load(r)));
-      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs01), v128.load(r + 16)));
-      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs23), v128.load(r + 32)));
-      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs23), v128.load(r + 48)));
-      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs45), v128.load(r + 64)));
-      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs45), v128.load(r + 80)));
-      dot = f64x2.add(dot, f64x2.mul(promoteLow(pairs67), v128.load(r + 96)));
-      dot = f64x2.add(dot, f64x2.mul(promoteHigh(pairs67), v128.load(r + 112)));
-    }
-    let dotA = f64x2.extract_lane(dot, 0);
-    let dotB = f64x2.extract_lane(dot, 1);
-    for (; j < cols; j++) {
-      const r = load<f64>(directionF64 + (<usize>j << 3));
-      dotA += decodeScalar(load<u16>(a + (<usize>j << 1))) * r;
-      dotB += decodeScalar(load<u16>(b + (<usize>j << 1))) * r;
-    }
-    editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * dotA);
-    editRow(b, output + <usize>(i + 1) * rowBytes, cols, directionF64, scale * dotB);
+    sumRowPairs(a, a + rowBytes, cols, directionF64, directionPairs, false);
+    editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * f64x2.extract_lane(pairDots, 0));
+    editRow(a + rowBytes, output + <usize>(i + 1) * rowBytes, cols, directionF64, scale * f64x2.extract_lane(pairDots, 1));
   }
   for (; i < rows; i++) {
     const a = chunk + <usize>i * rowBytes;
@@ -234,6 +202,65 @@ export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, dir
     for (let j = 0; j < cols; j++) dot += decodeScalar(load<u16>(a + (<usize>j << 1))) * load<f64>(directionF64 + (<usize>j << 3));
     editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * dot);
   }
+}
+
+// The sums over the columns of two rows A and B side by side, lane 0 for A and lane 1 for B, each in the twin's
+// column order: r·e always, e·e when `squares` (a constant at each inlined call, so the branch folds away).
+// Summed in locals (a global in the loop costs a memory round trip per add), then left in these two globals, as
+// AssemblyScript has no tuples.
+let pairDots: v128 = f64x2.splat(0);
+let pairSquares: v128 = f64x2.splat(0);
+
+@inline function sumRowPairs(a: usize, b: usize, cols: i32, directionF64: usize, directionPairs: usize, squares: bool): void {
+  let dots = f64x2.splat(0);
+  let sums = f64x2.splat(0);
+  const vectorCols = cols & ~7;
+  let j = 0;
+  for (; j < vectorCols; j += 8) {
+    const va = v128.load(a + (<usize>j << 1));
+    const vb = v128.load(b + (<usize>j << 1));
+    const lowA = decodeLow(va);
+    const lowB = decodeLow(vb);
+    const highA = decodeHigh(va);
+    const highB = decodeHigh(vb);
+    const r = directionPairs + (<usize>j << 4);
+    // (A[j], B[j]) pairs in column order.
+    const pairs01 = i32x4.shuffle(lowA, lowB, 0, 4, 1, 5);
+    const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
+    const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
+    const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
+    let x = promoteLow(pairs01);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteHigh(pairs01);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 16)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteLow(pairs23);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 32)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteHigh(pairs23);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 48)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteLow(pairs45);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 64)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteHigh(pairs45);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 80)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteLow(pairs67);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 96)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    x = promoteHigh(pairs67);
+    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 112)));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+  }
+  for (; j < cols; j++) {
+    const x = f64x2.replace_lane(f64x2.splat(decodeScalar(load<u16>(a + (<usize>j << 1)))), 1, decodeScalar(load<u16>(b + (<usize>j << 1))));
+    dots = f64x2.add(dots, f64x2.mul(x, f64x2.splat(load<f64>(directionF64 + (<usize>j << 3)))));
+    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+  }
+  pairDots = dots;
+  pairSquares = sums;
 }
 
 // ---- The norm-preserving edit (src/core/norm-preserving.ts): no "delta ≠ 0" select there, every row summed.
@@ -360,66 +387,12 @@ function normPreservingFinish(input: usize, output: usize, cols: i32, directionF
  */
 export function applyRowsNormPreserving(chunk: usize, output: usize, rows: i32, cols: i32, directionF64: usize, directionPairs: usize, weight: f64): void {
   const rowBytes = <usize>cols << 1;
-  const vectorCols = cols & ~7;
   let i = 0;
   for (; i + 2 <= rows; i += 2) {
     const a = chunk + <usize>i * rowBytes;
-    const b = a + rowBytes;
-    let dot = f64x2.splat(0);
-    let before = f64x2.splat(0);
-    let j = 0;
-    for (; j < vectorCols; j += 8) {
-      const va = v128.load(a + (<usize>j << 1));
-      const vb = v128.load(b + (<usize>j << 1));
-      const lowA = decodeLow(va);
-      const lowB = decodeLow(vb);
-      const highA = decodeHigh(va);
-      const highB = decodeHigh(vb);
-      const r = directionPairs + (<usize>j << 4);
-      const pairs01 = i32x4.shuffle(lowA, lowB, 0, 4, 1, 5);
-      const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
-      const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
-      const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
-      let x = promoteLow(pairs01);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteHigh(pairs01);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 16)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteLow(pairs23);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 32)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteHigh(pairs23);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 48)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteLow(pairs45);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 64)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteHigh(pairs45);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 80)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteLow(pairs67);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 96)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-      x = promoteHigh(pairs67);
-      dot = f64x2.add(dot, f64x2.mul(x, v128.load(r + 112)));
-      before = f64x2.add(before, f64x2.mul(x, x));
-    }
-    let dotA = f64x2.extract_lane(dot, 0);
-    let dotB = f64x2.extract_lane(dot, 1);
-    let beforeA = f64x2.extract_lane(before, 0);
-    let beforeB = f64x2.extract_lane(before, 1);
-    for (; j < cols; j++) {
-      const r = load<f64>(directionF64 + (<usize>j << 3));
-      const xa = decodeScalar(load<u16>(a + (<usize>j << 1)));
-      const xb = decodeScalar(load<u16>(b + (<usize>j << 1)));
-      dotA += xa * r;
-      beforeA += xa * xa;
-      dotB += xb * r;
-      beforeB += xb * xb;
-    }
-    normPreservingFinish(a, output + <usize>i * rowBytes, cols, directionF64, weight * dotA, beforeA);
-    normPreservingFinish(b, output + <usize>(i + 1) * rowBytes, cols, directionF64, weight * dotB, beforeB);
+    sumRowPairs(a, a + rowBytes, cols, directionF64, directionPairs, true);
+    normPreservingFinish(a, output + <usize>i * rowBytes, cols, directionF64, weight * f64x2.extract_lane(pairDots, 0), f64x2.extract_lane(pairSquares, 0));
+    normPreservingFinish(a + rowBytes, output + <usize>(i + 1) * rowBytes, cols, directionF64, weight * f64x2.extract_lane(pairDots, 1), f64x2.extract_lane(pairSquares, 1));
   }
   for (; i < rows; i++) normPreservingRow(chunk + <usize>i * rowBytes, output + <usize>i * rowBytes, cols, directionF64, weight);
 }
