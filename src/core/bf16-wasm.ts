@@ -57,8 +57,11 @@ function kernels(): KernelExports | null {
 
 const aligned = (offset: number) => Math.ceil(offset / ALIGN) * ALIGN;
 
-/** Lays out regions of the given byte sizes after the module's static data, growing its memory to fit. */
-function layout(exports: KernelExports, sizes: number[]): number[] {
+/**
+ * Lays out regions of the given byte sizes after the module's static data, growing its memory to fit; null when
+ * it cannot grow that far (32-bit memory, or the host refuses), and the caller falls back to its JavaScript loop.
+ */
+function layout(exports: KernelExports, sizes: number[]): number[] | null {
   let offset = aligned(exports.heapBase());
   const starts = sizes.map((size) => {
     const start = offset;
@@ -66,7 +69,13 @@ function layout(exports: KernelExports, sizes: number[]): number[] {
     return start;
   });
   const missing = offset - exports.memory.buffer.byteLength;
-  if (missing > 0) exports.memory.grow(Math.ceil(missing / WASM_PAGE));
+  if (missing > 0) {
+    try {
+      exports.memory.grow(Math.ceil(missing / WASM_PAGE));
+    } catch {
+      return null;
+    }
+  }
   return starts;
 }
 
@@ -83,7 +92,9 @@ function copyIn(exports: KernelExports, at: number, bytes: Uint8Array): void {
 export function projectColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array): boolean {
   const exports = kernels();
   if (!exports || !allFinite(direction) || !allFinite(projection)) return false;
-  const [input, directionAt, projectionAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  if (!regions) return false;
+  const [input, directionAt, projectionAt] = regions;
   copyIn(exports, input, chunk);
   if (exports.hasNonFinite(input, rows * cols)) return false;
   new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
@@ -98,7 +109,9 @@ export function projectColumnsBf16(chunk: Uint8Array, rows: number, cols: number
 export function applyColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, scale: number, output: Uint8Array): boolean {
   const exports = kernels();
   if (!exports || !Number.isFinite(scale) || !allFinite(direction) || !allFinite(projection)) return false;
-  const [input, directionAt, projectionAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
+  if (!regions) return false;
+  const [input, directionAt, projectionAt] = regions;
   copyIn(exports, input, chunk);
   if (exports.hasNonFinite(input, rows * cols)) return false;
   new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
@@ -121,7 +134,9 @@ export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, dir
 
 /** The chunk, r as float64 [cols] and r's entries twice [cols, 2] in the module's memory; null on NaN/±Inf. */
 function rowsLayout(exports: KernelExports, chunk: Uint8Array, rows: number, cols: number, direction: Float32Array) {
-  const [input, directionAt, pairsAt] = layout(exports, [chunk.byteLength, cols * 8, cols * 16]);
+  const regions = layout(exports, [chunk.byteLength, cols * 8, cols * 16]);
+  if (!regions) return null;
+  const [input, directionAt, pairsAt] = regions;
   copyIn(exports, input, chunk);
   if (exports.hasNonFinite(input, rows * cols)) return null;
   const directionF64 = new Float64Array(exports.memory.buffer, directionAt, cols);
@@ -138,7 +153,9 @@ function rowsLayout(exports: KernelExports, chunk: Uint8Array, rows: number, col
 export function projectColumnsWithNormsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, squaredNorms: Float64Array): boolean {
   const exports = kernels();
   if (!exports || !allFinite(direction) || !allFinite(projection) || !allFinite(squaredNorms)) return false;
-  const [input, directionAt, projectionAt, normsAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  if (!regions) return false;
+  const [input, directionAt, projectionAt, normsAt] = regions;
   copyIn(exports, input, chunk);
   if (exports.hasNonFinite(input, rows * cols)) return false;
   new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
@@ -166,7 +183,9 @@ export function applyColumnsNormPreservingBf16(
 ): boolean {
   const exports = kernels();
   if (!exports || !Number.isFinite(weight) || !allFinite(direction) || !allFinite(projection) || !allFinite(factors)) return false;
-  const [input, directionAt, projectionAt, factorsAt] = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
+  if (!regions) return false;
+  const [input, directionAt, projectionAt, factorsAt] = regions;
   copyIn(exports, input, chunk);
   if (exports.hasNonFinite(input, rows * cols)) return false;
   new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
