@@ -49,7 +49,7 @@ export default tseslint.config(
   },
   ...Object.entries(layers).map(([name, layer]) => layerRule(name, layer)),
   {
-    files: ['bin/**/*.mjs', 'scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    files: ['bin/**/*.mjs', 'scripts/**/*.mjs', 'bench/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
 );

@@ -1,7 +1,9 @@
 /**
  * Section 1: `abliterate ablate` on generated Qwen3.5-shaped BF16 models against two copies of the same files:
  * `cat` of each file into the output folder (user-space read + write, nothing computed: the floor for any tool
- * that must see every byte) and `cp -r` (in-kernel copy_file_range, for reference). Also timed on the same files:
+ * that must see every byte), `cp -r` (in-kernel copy_file_range, for reference) and a straightforward Node copy
+ * that writes the manifest's SHA-256 hashes (bench/node-copy.mjs: what the engine's I/O and hashing alone would
+ * cost without its deeper pipelining). Also timed on the same files:
  * the norm-preserving method (`--recipe`, same targets and weight 1) and, where Debian's python3-torch is
  * installed, the PyTorch shard-in-RAM peer (bench/torch_peer.py: each shard read whole, the same targets edited
  * in float32 with torch, saved; once per size, it is slow).
@@ -10,7 +12,7 @@
  * drop caches without root and side effects on the other users of the machine). Each run's output is flushed
  * with `sync` after its timer stops and deleted, so one run's write-back does not land in the next one's time;
  * the timed part of every tool is the same: until the process exits, with its writes in the page cache.
- * Runs rotate the order of the three tools so a drift in machine load hits all of them alike.
+ * Runs rotate the order of the tools so a drift in machine load hits all of them alike.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -37,11 +39,12 @@ const TORCH_TARGET_SPEEDUP = 5;
 const NORM_PRESERVING_LIMIT = 1.2;
 const PYTHON = '/usr/bin/python3';
 
-type Tool = 'cat' | 'cp' | 'ablate' | 'ablate-np' | 'torch';
-const TOOLS: Tool[] = ['cat', 'cp', 'ablate', 'ablate-np', 'torch'];
+type Tool = 'cat' | 'cp' | 'node-copy' | 'ablate' | 'ablate-np' | 'torch';
+const TOOLS: Tool[] = ['cat', 'cp', 'node-copy', 'ablate', 'ablate-np', 'torch'];
 const TOOL_NAMES: Record<Tool, string> = {
   cat: 'cat copy',
   cp: 'cp -r',
+  'node-copy': 'Node copy + SHA-256',
   ablate: 'abliterate ablate',
   'ablate-np': 'ablate norm-preserving',
   torch: 'PyTorch shard-in-RAM peer',
@@ -74,6 +77,7 @@ export interface AblateSizeResult {
   blocks: number;
   seconds: Record<Tool, number[]>;
   ratioToCat: number[]; // per run: cat seconds / ablate seconds
+  ratioToNodeCopy?: number[]; // per run: Node copy + SHA-256 seconds / ablate seconds (absent in older results)
   ablatePeakRssBytes: number[];
   ablateEngineSeconds: number[]; // the CLI's own timer: planning excluded, Node + tsx start-up excluded
   ablateUserSeconds: number[];
@@ -185,6 +189,7 @@ async function runTool(tool: Tool, model: BenchModel, catScript: string): Promis
   // Every tool under GNU time: its CPU seconds are a figure a busy machine disturbs far less than wall time.
   if (tool === 'cat') result = await timeCommand('bash', [catScript], { rss: true });
   else if (tool === 'cp') result = await timeCommand('cp', ['-r', model.modelDir, outDir], { rss: true });
+  else if (tool === 'node-copy') result = await timeCommand('node', [path.join(repoRoot, 'bench/node-copy.mjs'), model.modelDir, outDir], { rss: true });
   else if (tool === 'torch') result = await timeCommand(PYTHON, [path.join(repoRoot, 'bench/torch_peer.py'), model.modelDir, model.direction, model.peerPlan, outDir], { rss: true });
   else {
     const method = tool === 'ablate-np' ? ['--recipe', model.recipe] : [];
@@ -217,7 +222,8 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
     bytes,
     files: inputs.length,
     blocks: model.blocks,
-    seconds: { cat: [], cp: [], ablate: [], 'ablate-np': [], torch: [] },
+    seconds: { cat: [], cp: [], 'node-copy': [], ablate: [], 'ablate-np': [], torch: [] },
+    ratioToNodeCopy: [],
     ratioToCat: [],
     ablatePeakRssBytes: [],
     ablateEngineSeconds: [],
@@ -249,6 +255,7 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
       if (measured.cpuSeconds !== null) (result.cpuSeconds![tool] ??= []).push(measured.cpuSeconds);
     }
     result.ratioToCat.push((seconds.cat as number) / (seconds.ablate as number));
+    result.ratioToNodeCopy!.push((seconds['node-copy'] as number) / (seconds.ablate as number));
     result.normPreservingRatio!.push((seconds['ablate-np'] as number) / (seconds.ablate as number));
     if (seconds.torch !== undefined) result.torchSpeedup!.push(seconds.torch / (seconds.ablate as number));
     const ran = TOOLS.filter((tool) => seconds[tool] !== undefined);
@@ -277,6 +284,11 @@ export function ablateRows(results: readonly AblateSizeResult[]): BenchRow[] {
     }
     const ratio = median(size.ratioToCat);
     rows.push(measuredRow('ablate', `ablate / cat throughput ${size.sizeGB} GB`, ratio, '×', runs, 2, { text: `≥ ${ABLATE_TARGET_RATIO_TO_CAT}×`, met: ratio >= ABLATE_TARGET_RATIO_TO_CAT }, `per-run ratios, ${spread(size.ratioToCat, 2)}`));
+    if (size.ratioToNodeCopy && size.ratioToNodeCopy.length > 0) {
+      rows.push(
+        measuredRow('ablate', `ablate / Node copy + SHA-256 throughput ${size.sizeGB} GB`, median(size.ratioToNodeCopy), '×', size.ratioToNodeCopy.length, 2, undefined, `a straightforward Node copy writing the same hashes (bench/node-copy.mjs); per-run ratios, ${spread(size.ratioToNodeCopy, 2)}`),
+      );
+    }
     if (size.normPreservingRatio && size.normPreservingRatio.length > 0) {
       const np = median(size.normPreservingRatio);
       rows.push(measuredRow('ablate', `norm-preserving / standard time ${size.sizeGB} GB`, np, '×', size.normPreservingRatio.length, 2, { text: `≤ ${NORM_PRESERVING_LIMIT}×`, met: np <= NORM_PRESERVING_LIMIT }, `per-run ratios, ${spread(size.normPreservingRatio, 2)}`));
