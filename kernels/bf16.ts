@@ -192,7 +192,7 @@ export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, dir
   let i = 0;
   for (; i + 2 <= rows; i += 2) {
     const a = chunk + <usize>i * rowBytes;
-    sumRowPairs(a, a + rowBytes, cols, directionF64, directionPairs, false);
+    sumRowPairs(a, a + rowBytes, cols, directionF64, directionPairs, DOTS, f64x2.splat(0));
     editRow(a, output + <usize>i * rowBytes, cols, directionF64, scale * f64x2.extract_lane(pairDots, 0));
     editRow(a + rowBytes, output + <usize>(i + 1) * rowBytes, cols, directionF64, scale * f64x2.extract_lane(pairDots, 1));
   }
@@ -205,13 +205,26 @@ export function applyRows(chunk: usize, output: usize, rows: i32, cols: i32, dir
 }
 
 // The sums over the columns of two rows A and B side by side, lane 0 for A and lane 1 for B, each in the twin's
-// column order: r·e always, e·e when `squares` (a constant at each inlined call, so the branch folds away).
+// column order. `mode` is a constant at each inlined call, so the branches fold away:
+//   DOTS: r·e; DOTS_AND_SQUARES: r·e and e·e; EDITED_SQUARES: ‖e − c·r‖² with c = (c_A, c_B) in `coefficients`.
 // Summed in locals (a global in the loop costs a memory round trip per add), then left in these two globals, as
 // AssemblyScript has no tuples.
+const DOTS = 0;
+const DOTS_AND_SQUARES = 1;
+const EDITED_SQUARES = 2;
 let pairDots: v128 = f64x2.splat(0);
 let pairSquares: v128 = f64x2.splat(0);
 
-@inline function sumRowPairs(a: usize, b: usize, cols: i32, directionF64: usize, directionPairs: usize, squares: bool): void {
+@inline function dotStep(mode: i32, dots: v128, x: v128, r: v128): v128 {
+  return mode == EDITED_SQUARES ? dots : f64x2.add(dots, f64x2.mul(x, r));
+}
+@inline function squareStep(mode: i32, sums: v128, x: v128, r: v128, coefficients: v128): v128 {
+  if (mode == DOTS) return sums;
+  const e = mode == EDITED_SQUARES ? f64x2.sub(x, f64x2.mul(coefficients, r)) : x;
+  return f64x2.add(sums, f64x2.mul(e, e));
+}
+
+@inline function sumRowPairs(a: usize, b: usize, cols: i32, directionF64: usize, directionPairs: usize, mode: i32, coefficients: v128): void {
   let dots = f64x2.splat(0);
   let sums = f64x2.splat(0);
   const vectorCols = cols & ~7;
@@ -229,35 +242,46 @@ let pairSquares: v128 = f64x2.splat(0);
     const pairs23 = i32x4.shuffle(lowA, lowB, 2, 6, 3, 7);
     const pairs45 = i32x4.shuffle(highA, highB, 0, 4, 1, 5);
     const pairs67 = i32x4.shuffle(highA, highB, 2, 6, 3, 7);
-    let x = promoteLow(pairs01);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    let x: v128;
+    let rk: v128;
+    x = promoteLow(pairs01);
+    rk = v128.load(r);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteHigh(pairs01);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 16)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 16);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteLow(pairs23);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 32)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 32);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteHigh(pairs23);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 48)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 48);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteLow(pairs45);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 64)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 64);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteHigh(pairs45);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 80)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 80);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteLow(pairs67);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 96)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 96);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
     x = promoteHigh(pairs67);
-    dots = f64x2.add(dots, f64x2.mul(x, v128.load(r + 112)));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    rk = v128.load(r + 112);
+    dots = dotStep(mode, dots, x, rk);
+    sums = squareStep(mode, sums, x, rk, coefficients);
   }
   for (; j < cols; j++) {
     const x = f64x2.replace_lane(f64x2.splat(decodeScalar(load<u16>(a + (<usize>j << 1)))), 1, decodeScalar(load<u16>(b + (<usize>j << 1))));
-    dots = f64x2.add(dots, f64x2.mul(x, f64x2.splat(load<f64>(directionF64 + (<usize>j << 3)))));
-    if (squares) sums = f64x2.add(sums, f64x2.mul(x, x));
+    const rj = f64x2.splat(load<f64>(directionF64 + (<usize>j << 3)));
+    dots = dotStep(mode, dots, x, rj);
+    sums = squareStep(mode, sums, x, rj, coefficients);
   }
   pairDots = dots;
   pairSquares = sums;
@@ -335,7 +359,7 @@ export function applyColumnsNormPreserving(chunk: usize, output: usize, rows: i3
   }
 }
 
-/** One row of the norm-preserving rows edit: ‖e‖², then e′ = e − c·r and ‖e′‖², then e′·factor encoded. */
+/** One row of the norm-preserving rows edit: ‖e‖² and r·e, then ‖e − c·r‖², then (e − c·r)·factor encoded. */
 function normPreservingRow(input: usize, output: usize, cols: i32, directionF64: usize, weight: f64): void {
   let dot: f64 = 0;
   let before: f64 = 0;
@@ -344,10 +368,7 @@ function normPreservingRow(input: usize, output: usize, cols: i32, directionF64:
     dot += x * load<f64>(directionF64 + (<usize>j << 3));
     before += x * x;
   }
-  normPreservingFinish(input, output, cols, directionF64, weight * dot, before);
-}
-
-function normPreservingFinish(input: usize, output: usize, cols: i32, directionF64: usize, coefficient: f64, before: f64): void {
+  const coefficient = weight * dot;
   if (coefficient == 0) {
     memory.copy(output, input, <usize>cols << 1);
     return;
@@ -357,7 +378,16 @@ function normPreservingFinish(input: usize, output: usize, cols: i32, directionF
     const edited = decodeScalar(load<u16>(input + (<usize>j << 1))) - coefficient * load<f64>(directionF64 + (<usize>j << 3));
     after += edited * edited;
   }
-  const factor = f64x2.splat(normFactor(before, after));
+  writeNormPreserved(input, output, cols, directionF64, coefficient, normFactor(before, after));
+}
+
+/** (e − c·r)·factor encoded; a zero coefficient copies the row (the twin leaves it untouched). */
+function writeNormPreserved(input: usize, output: usize, cols: i32, directionF64: usize, coefficient: f64, scalarFactor: f64): void {
+  if (coefficient == 0) {
+    memory.copy(output, input, <usize>cols << 1);
+    return;
+  }
+  const factor = f64x2.splat(scalarFactor);
   const c = f64x2.splat(coefficient);
   const vectorCols = cols & ~7;
   let j = 0;
@@ -374,7 +404,6 @@ function normPreservingFinish(input: usize, output: usize, cols: i32, directionF
       f64x2.mul(f64x2.sub(promoteHigh(high), f64x2.mul(c, v128.load(r + 48))), factor),
     );
   }
-  const scalarFactor = f64x2.extract_lane(factor, 0);
   for (; j < cols; j++) {
     const x = decodeScalar(load<u16>(input + (<usize>j << 1)));
     store<u16>(output + (<usize>j << 1), encodeScalar((x - coefficient * load<f64>(directionF64 + (<usize>j << 3))) * scalarFactor));
@@ -383,16 +412,27 @@ function normPreservingFinish(input: usize, output: usize, cols: i32, directionF
 
 /**
  * The norm-preserving rows edit: each row e becomes (e − w·r(r·e))·‖e‖/‖e − w·r(r·e)‖. Two rows side by side
- * for the sums over columns (the twin's order within each lane), as applyRows does.
+ * for every sum over the columns (the twin's order within each lane), as applyRows does.
  */
 export function applyRowsNormPreserving(chunk: usize, output: usize, rows: i32, cols: i32, directionF64: usize, directionPairs: usize, weight: f64): void {
   const rowBytes = <usize>cols << 1;
   let i = 0;
   for (; i + 2 <= rows; i += 2) {
     const a = chunk + <usize>i * rowBytes;
-    sumRowPairs(a, a + rowBytes, cols, directionF64, directionPairs, true);
-    normPreservingFinish(a, output + <usize>i * rowBytes, cols, directionF64, weight * f64x2.extract_lane(pairDots, 0), f64x2.extract_lane(pairSquares, 0));
-    normPreservingFinish(a + rowBytes, output + <usize>(i + 1) * rowBytes, cols, directionF64, weight * f64x2.extract_lane(pairDots, 1), f64x2.extract_lane(pairSquares, 1));
+    const b = a + rowBytes;
+    sumRowPairs(a, b, cols, directionF64, directionPairs, DOTS_AND_SQUARES, f64x2.splat(0));
+    const coefficients = f64x2.mul(f64x2.splat(weight), pairDots);
+    const before = pairSquares;
+    const coefficientA = f64x2.extract_lane(coefficients, 0);
+    const coefficientB = f64x2.extract_lane(coefficients, 1);
+    // ‖e − c·r‖² only matters for a row that is edited; a zero coefficient's lane is computed and ignored.
+    let after = f64x2.splat(0);
+    if (coefficientA != 0 || coefficientB != 0) {
+      sumRowPairs(a, b, cols, directionF64, directionPairs, EDITED_SQUARES, coefficients);
+      after = pairSquares;
+    }
+    writeNormPreserved(a, output + <usize>i * rowBytes, cols, directionF64, coefficientA, coefficientA == 0 ? 1 : normFactor(f64x2.extract_lane(before, 0), f64x2.extract_lane(after, 0)));
+    writeNormPreserved(b, output + <usize>(i + 1) * rowBytes, cols, directionF64, coefficientB, coefficientB == 0 ? 1 : normFactor(f64x2.extract_lane(before, 1), f64x2.extract_lane(after, 1)));
   }
   for (; i < rows; i++) normPreservingRow(chunk + <usize>i * rowBytes, output + <usize>i * rowBytes, cols, directionF64, weight);
 }
