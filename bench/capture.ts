@@ -55,7 +55,7 @@ const WIDE_ROOT = path.join(BENCH_TMP_ROOT, 'capture');
 async function wideModels(log: (line: string) => void): Promise<BenchModel[]> {
   const models: BenchModel[] = [];
   for (const precision of ['fp32', 'q8'] as const) {
-    log(`capture: generating the realistic-width ${precision} model (hidden 1024, 8 layers)`);
+    log(`capture: the realistic-width ${precision} model (hidden 1024, 8 layers; generated unless kept from an earlier run)`);
     models.push({ name: `wide-${precision}`, dir: await wideCaptureModel(WIDE_ROOT, precision), promptFiles: DEMO_PROMPTS, wide: true });
   }
   return models;

@@ -88,48 +88,66 @@ function copyIn(exports: KernelExports, at: number, bytes: Uint8Array): void {
   new Uint8Array(exports.memory.buffer, at, bytes.byteLength).set(bytes);
 }
 
+/**
+ * The columns edits' layout: the chunk, the chunk's rows' direction entries as float32 [rows], then each of
+ * `vectors` as float64 [cols], copied in; null where it cannot be laid out or anything is NaN/±Inf.
+ */
+function columnsLayout(exports: KernelExports, chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, vectors: Float64Array[]): number[] | null {
+  if (!allFinite(direction) || !vectors.every(allFinite)) return null;
+  const regions = layout(exports, [chunk.byteLength, rows * 4, ...vectors.map(() => cols * 8)]);
+  if (!regions) return null;
+  copyIn(exports, regions[0], chunk);
+  if (exports.hasNonFinite(regions[0], rows * cols)) return null;
+  new Float32Array(exports.memory.buffer, regions[1], rows).set(direction);
+  vectors.forEach((vector, index) => new Float64Array(exports.memory.buffer, regions[2 + index], cols).set(vector));
+  return regions;
+}
+
+/** Copies the float64 vector at `at` back out into `target`. */
+function copyOut(exports: KernelExports, at: number, target: Float64Array): void {
+  target.set(new Float64Array(exports.memory.buffer, at, target.length));
+}
+
+/** The edited chunk, in place at `at`, back out into `output`. */
+function chunkOut(exports: KernelExports, at: number, output: Uint8Array): true {
+  output.set(new Uint8Array(exports.memory.buffer, at, output.byteLength));
+  return true;
+}
+
 /** Pass 1 of the columns edit on a BF16 chunk [rows, cols]; `direction` holds the chunk's rows' entries. */
 export function projectColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array): boolean {
   const exports = kernels();
-  if (!exports || !allFinite(direction) || !allFinite(projection)) return false;
-  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
-  if (!regions) return false;
+  const regions = exports && columnsLayout(exports, chunk, rows, cols, direction, [projection]);
+  if (!exports || !regions) return false;
   const [input, directionAt, projectionAt] = regions;
-  copyIn(exports, input, chunk);
-  if (exports.hasNonFinite(input, rows * cols)) return false;
-  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
-  const projectionView = new Float64Array(exports.memory.buffer, projectionAt, cols);
-  projectionView.set(projection);
   exports.projectColumns(input, rows, cols, directionAt, projectionAt);
-  projection.set(projectionView);
+  copyOut(exports, projectionAt, projection);
   return true;
 }
 
 /** Pass 2 of the columns edit, W − scale·r pᵀ, written to `output` (which may be `chunk`). */
 export function applyColumnsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, scale: number, output: Uint8Array): boolean {
-  const exports = kernels();
-  if (!exports || !Number.isFinite(scale) || !allFinite(direction) || !allFinite(projection)) return false;
-  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8]);
-  if (!regions) return false;
+  const exports = Number.isFinite(scale) ? kernels() : null;
+  const regions = exports && columnsLayout(exports, chunk, rows, cols, direction, [projection]);
+  if (!exports || !regions) return false;
   const [input, directionAt, projectionAt] = regions;
-  copyIn(exports, input, chunk);
-  if (exports.hasNonFinite(input, rows * cols)) return false;
-  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
-  new Float64Array(exports.memory.buffer, projectionAt, cols).set(projection);
   exports.applyColumns(input, input, rows, cols, directionAt, projectionAt, scale);
-  output.set(new Uint8Array(exports.memory.buffer, input, chunk.byteLength));
-  return true;
+  return chunkOut(exports, input, output);
 }
 
 /** The rows edit E − scale·(E r) rᵀ on a BF16 chunk [rows, cols = dModel], written to `output` (may be `chunk`). */
 export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
+  return runRowsKernel('applyRows', chunk, rows, cols, direction, scale, output);
+}
+
+/** Either rows edit, `scale` being α or the norm-preserving weight w: both take the same layout. */
+function runRowsKernel(kernel: 'applyRows' | 'applyRowsNormPreserving', chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
   const exports = kernels();
   if (!exports || !Number.isFinite(scale) || !allFinite(direction)) return false;
   const regions = rowsLayout(exports, chunk, rows, cols, direction);
   if (!regions) return false;
-  exports.applyRows(regions.input, regions.input, rows, cols, regions.directionAt, regions.pairsAt, scale);
-  output.set(new Uint8Array(exports.memory.buffer, regions.input, chunk.byteLength));
-  return true;
+  exports[kernel](regions.input, regions.input, rows, cols, regions.directionAt, regions.pairsAt, scale);
+  return chunkOut(exports, regions.input, output);
 }
 
 /** The chunk, r as float64 [cols] and r's entries twice [cols, 2] in the module's memory; null on NaN/±Inf. */
@@ -152,20 +170,12 @@ function rowsLayout(exports: KernelExports, chunk: Uint8Array, rows: number, col
 /** Norm-preserving pass 1: adds the chunk's rᵀW and column squared norms into `projection` and `squaredNorms`. */
 export function projectColumnsWithNormsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, projection: Float64Array, squaredNorms: Float64Array): boolean {
   const exports = kernels();
-  if (!exports || !allFinite(direction) || !allFinite(projection) || !allFinite(squaredNorms)) return false;
-  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
-  if (!regions) return false;
+  const regions = exports && columnsLayout(exports, chunk, rows, cols, direction, [projection, squaredNorms]);
+  if (!exports || !regions) return false;
   const [input, directionAt, projectionAt, normsAt] = regions;
-  copyIn(exports, input, chunk);
-  if (exports.hasNonFinite(input, rows * cols)) return false;
-  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
-  const projectionView = new Float64Array(exports.memory.buffer, projectionAt, cols);
-  const normsView = new Float64Array(exports.memory.buffer, normsAt, cols);
-  projectionView.set(projection);
-  normsView.set(squaredNorms);
   exports.projectColumnsWithNorms(input, rows, cols, directionAt, projectionAt, normsAt);
-  projection.set(projectionView);
-  squaredNorms.set(normsView);
+  copyOut(exports, projectionAt, projection);
+  copyOut(exports, normsAt, squaredNorms);
   return true;
 }
 
@@ -181,28 +191,15 @@ export function applyColumnsNormPreservingBf16(
   untouchedColumns: boolean,
   output: Uint8Array,
 ): boolean {
-  const exports = kernels();
-  if (!exports || !Number.isFinite(weight) || !allFinite(direction) || !allFinite(projection) || !allFinite(factors)) return false;
-  const regions = layout(exports, [chunk.byteLength, rows * 4, cols * 8, cols * 8]);
-  if (!regions) return false;
+  const exports = Number.isFinite(weight) ? kernels() : null;
+  const regions = exports && columnsLayout(exports, chunk, rows, cols, direction, [projection, factors]);
+  if (!exports || !regions) return false;
   const [input, directionAt, projectionAt, factorsAt] = regions;
-  copyIn(exports, input, chunk);
-  if (exports.hasNonFinite(input, rows * cols)) return false;
-  new Float32Array(exports.memory.buffer, directionAt, rows).set(direction);
-  new Float64Array(exports.memory.buffer, projectionAt, cols).set(projection);
-  new Float64Array(exports.memory.buffer, factorsAt, cols).set(factors);
   exports.applyColumnsNormPreserving(input, input, rows, cols, directionAt, projectionAt, factorsAt, weight, untouchedColumns ? 1 : 0);
-  output.set(new Uint8Array(exports.memory.buffer, input, chunk.byteLength));
-  return true;
+  return chunkOut(exports, input, output);
 }
 
 /** The norm-preserving rows edit on a BF16 chunk [rows, cols = dModel], written to `output` (may be `chunk`). */
 export function applyRowsNormPreservingBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, weight: number, output: Uint8Array): boolean {
-  const exports = kernels();
-  if (!exports || !Number.isFinite(weight) || !allFinite(direction)) return false;
-  const regions = rowsLayout(exports, chunk, rows, cols, direction);
-  if (!regions) return false;
-  exports.applyRowsNormPreserving(regions.input, regions.input, rows, cols, regions.directionAt, regions.pairsAt, weight);
-  output.set(new Uint8Array(exports.memory.buffer, regions.input, chunk.byteLength));
-  return true;
+  return runRowsKernel('applyRowsNormPreserving', chunk, rows, cols, direction, weight, output);
 }
