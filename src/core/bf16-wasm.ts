@@ -135,6 +135,20 @@ export function applyColumnsBf16(chunk: Uint8Array, rows: number, cols: number, 
   return chunkOut(exports, input, output);
 }
 
+/**
+ * Both passes of the columns edit on a whole matrix in memory: the matrix goes into the module once, pass 1 sums
+ * into zeros (as projectColumnsFast's fresh projection) and pass 2 edits it in place there.
+ */
+export function orthogonalizeColumnsBf16(matrix: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
+  const exports = Number.isFinite(scale) ? kernels() : null;
+  const regions = exports && columnsLayout(exports, matrix, rows, cols, direction, [new Float64Array(cols)]);
+  if (!exports || !regions) return false;
+  const [input, directionAt, projectionAt] = regions;
+  exports.projectColumns(input, rows, cols, directionAt, projectionAt);
+  exports.applyColumns(input, input, rows, cols, directionAt, projectionAt, scale);
+  return chunkOut(exports, input, output);
+}
+
 /** The rows edit E − scale·(E r) rᵀ on a BF16 chunk [rows, cols = dModel], written to `output` (may be `chunk`). */
 export function applyRowsBf16(chunk: Uint8Array, rows: number, cols: number, direction: Float32Array, scale: number, output: Uint8Array): boolean {
   return runRowsKernel('applyRows', chunk, rows, cols, direction, scale, output);
@@ -196,6 +210,36 @@ export function applyColumnsNormPreservingBf16(
   if (!exports || !regions) return false;
   const [input, directionAt, projectionAt, factorsAt] = regions;
   exports.applyColumnsNormPreserving(input, input, rows, cols, directionAt, projectionAt, factorsAt, weight, untouchedColumns ? 1 : 0);
+  return chunkOut(exports, input, output);
+}
+
+/**
+ * Both norm-preserving passes on a whole matrix in memory, the matrix copied into the module once: pass 1, then
+ * `totals` (the caller's sums and factors, in JavaScript, from the partials) between the passes, then pass 2.
+ */
+export function orthogonalizeColumnsNormPreservingBf16(
+  matrix: Uint8Array,
+  rows: number,
+  cols: number,
+  direction: Float32Array,
+  weight: number,
+  output: Uint8Array,
+  totals: (partial: { projection: Float64Array; squaredNorms: Float64Array }) => { projection: Float64Array; factors: Float64Array },
+): boolean {
+  const exports = Number.isFinite(weight) ? kernels() : null;
+  const zeros = () => new Float64Array(cols);
+  const regions = exports && columnsLayout(exports, matrix, rows, cols, direction, [zeros(), zeros(), zeros()]);
+  if (!exports || !regions) return false;
+  const [input, directionAt, projectionAt, normsAt, factorsAt] = regions;
+  exports.projectColumnsWithNorms(input, rows, cols, directionAt, projectionAt, normsAt);
+  const partial = { projection: zeros(), squaredNorms: zeros() };
+  copyOut(exports, projectionAt, partial.projection);
+  copyOut(exports, normsAt, partial.squaredNorms);
+  const { projection, factors } = totals(partial);
+  if (!allFinite(projection) || !allFinite(factors)) return false; // the caller's loops start over
+  new Float64Array(exports.memory.buffer, projectionAt, cols).set(projection);
+  new Float64Array(exports.memory.buffer, factorsAt, cols).set(factors);
+  exports.applyColumnsNormPreserving(input, input, rows, cols, directionAt, projectionAt, factorsAt, weight, factors.every((factor) => factor === 1) ? 1 : 0);
   return chunkOut(exports, input, output);
 }
 

@@ -3,7 +3,7 @@
  * twin (./norm-preserving.ts), on the row decoder and encoder of ./orthogonalize-fast.ts, so the output is
  * bit-identical to the twin's.
  */
-import { applyColumnsNormPreservingBf16, applyRowsNormPreservingBf16, projectColumnsWithNormsBf16 } from './bf16-wasm';
+import { applyColumnsNormPreservingBf16, applyRowsNormPreservingBf16, orthogonalizeColumnsNormPreservingBf16, projectColumnsWithNormsBf16 } from './bf16-wasm';
 import type { FloatDType } from './dtypes';
 import { normPreservingFactor, normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from './norm-preserving';
 import { check, checkRowRange, decodeHalfRow, encodeHalfRow, floatView, halfView, outputBytes, scratchFor, wordView } from './orthogonalize-fast';
@@ -173,13 +173,23 @@ export function orthogonalizeColumnsNormPreservingFast(
   weight: number,
   output?: Uint8Array, // [rows, cols] stored; may be `matrix` (see outputBytes)
 ): Uint8Array {
-  const partial = projectColumnsWithNormsFast(matrix, dtype, 0, rows, cols, direction);
-  const projection = new Float64Array(cols); // [cols]
-  const squaredNorms = new Float64Array(cols); // [cols]
-  for (let j = 0; j < cols; j++) {
-    projection[j] += partial.projection[j];
-    squaredNorms[j] += partial.squaredNorms[j];
+  // The engine sums the partials of all chunks into zeros, so a −0 partial becomes +0: done here the same way.
+  const totals = (partial: ColumnProjectionAndNorms) => {
+    const projection = new Float64Array(cols); // [cols]
+    const squaredNorms = new Float64Array(cols); // [cols]
+    for (let j = 0; j < cols; j++) {
+      projection[j] += partial.projection[j];
+      squaredNorms[j] += partial.squaredNorms[j];
+    }
+    return { projection, factors: normPreservingFactors(projection, squaredNorms, squaredLength(direction), weight) };
+  };
+  check(matrix, dtype, rows, cols, 'orthogonalizeColumnsNormPreserving');
+  checkRowRange(0, rows, direction.length, 'orthogonalizeColumnsNormPreserving');
+  if (dtype === 'BF16') {
+    // The WebAssembly kernels run both passes on one copy of the matrix, `totals` between them.
+    const bytes = outputBytes(matrix, dtype, output);
+    if (orthogonalizeColumnsNormPreservingBf16(matrix, rows, cols, direction.subarray(0, rows), weight, bytes, totals)) return bytes;
   }
-  const factors = normPreservingFactors(projection, squaredNorms, squaredLength(direction), weight);
+  const { projection, factors } = totals(projectColumnsWithNormsFast(matrix, dtype, 0, rows, cols, direction));
   return applyColumnsNormPreservingFast(matrix, dtype, 0, rows, cols, direction, projection, factors, weight, output);
 }

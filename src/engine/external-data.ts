@@ -6,7 +6,8 @@
  * - check: every initializer's byte range lies inside its file, so a truncated download is one error naming the
  *   data file and the bytes the graph needs, before onnxruntime reads garbage or fails on an opaque offset;
  * - feed: each file as the platform holds it, never read here when it need not be — the browser File's Blob
- *   (onnxruntime-web reads it once into its own heap while the session is created, and drops it after), a path
+ *   (onnxruntime-web reads it once into its own heap while the session is created, and drops it after; past
+ *   2 GiB, where Chromium will not read a Blob whole, its bytes read here in slices: see largeBlobBytes), a path
  *   on disk for onnxruntime-node sessions, and the bytes only where neither exists (in-memory folders, and
  *   transformers.js in Node, which takes bytes or model-relative names only).
  */
@@ -52,7 +53,7 @@ export async function externalDataFiles(folder: ModelFolder, graphPath: string, 
   const files = await checkExternalData(folder, graphPath, graph);
   return Promise.all(
     files.map(async ({ location, source }) => {
-      if (source.blob) return { path: location, data: await blobForOrt(source.blob) };
+      if (source.blob) return { path: location, data: source.size <= WHOLE_BLOB_READ_LIMIT ? source.blob : await largeBlobBytes(source) };
       if (options.paths && source.filePath) return { path: location, data: source.filePath };
       return { path: location, data: await source.read(0, source.size) };
     }),
@@ -69,12 +70,9 @@ export async function externalDataFiles(folder: ModelFolder, graphPath: string, 
  */
 const WHOLE_BLOB_READ_LIMIT = 2 ** 31 - 1;
 const BLOB_SLICE_BYTES = 64 * 2 ** 20;
-async function blobForOrt(blob: Blob): Promise<Blob | Uint8Array> {
-  if (blob.size <= WHOLE_BLOB_READ_LIMIT) return blob;
-  const bytes = largeBuffer(blob.size);
-  for (let offset = 0; offset < blob.size; offset += BLOB_SLICE_BYTES) {
-    bytes.set(new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + BLOB_SLICE_BYTES)).arrayBuffer()), offset);
-  }
+async function largeBlobBytes(source: ByteSource): Promise<Uint8Array> {
+  const bytes = largeBuffer(source.size);
+  for (let offset = 0; offset < source.size; offset += BLOB_SLICE_BYTES) bytes.set(await source.read(offset, BLOB_SLICE_BYTES), offset);
   return bytes;
 }
 

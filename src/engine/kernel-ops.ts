@@ -12,7 +12,7 @@ import {
   orthogonalizeColumnsNormPreservingFast,
   projectColumnsWithNormsFast,
 } from '../core/norm-preserving-fast';
-import { applyBiasFast, applyColumnsFast, applyRowsFast, projectColumnsFast } from '../core/orthogonalize-fast';
+import { applyBiasFast, applyColumnsFast, applyRowsFast, orthogonalizeColumnsFast, projectColumnsFast } from '../core/orthogonalize-fast';
 import type { OrthogonalizeBackend } from './orthogonalize-backend';
 
 export interface KernelRequest {
@@ -38,8 +38,7 @@ export type KernelResult = Uint8Array | Float64Array | ColumnProjectionAndNorms;
 const KERNELS = {
   projectColumns: (r: KernelRequest) => projectColumnsFast(r.chunk, r.dtype, r.rowStart, r.rows, r.cols, r.direction),
   applyColumns: (r: KernelRequest, output?: Uint8Array) => applyColumnsFast(r.chunk, r.dtype, r.rowStart, r.rows, r.cols, r.direction, required(r.projection, r, 'projection'), r.scale, output),
-  orthogonalizeColumns: (r: KernelRequest, output?: Uint8Array) =>
-    applyColumnsFast(r.chunk, r.dtype, 0, r.rows, r.cols, r.direction, projectColumnsFast(r.chunk, r.dtype, 0, r.rows, r.cols, r.direction), r.scale, output),
+  orthogonalizeColumns: (r: KernelRequest, output?: Uint8Array) => orthogonalizeColumnsFast(r.chunk, r.dtype, r.rows, r.cols, r.direction, r.scale, output),
   applyRows: (r: KernelRequest, output?: Uint8Array) => applyRowsFast(r.chunk, r.dtype, r.rows, r.cols, r.direction, r.scale, output),
   applyBias: (r: KernelRequest) => applyBiasFast(r.chunk, r.dtype, r.direction, r.scale),
   projectColumnsWithNorms: (r: KernelRequest) => projectColumnsWithNormsFast(r.chunk, r.dtype, r.rowStart, r.rows, r.cols, r.direction),

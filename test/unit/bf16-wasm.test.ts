@@ -21,8 +21,9 @@ import {
 } from '../../src/core/bf16-wasm';
 import { encodeElementsInto } from '../../src/core/dtypes';
 import { applyColumnsNormPreserving, applyRowsNormPreserving, normPreservingFactors, projectColumnsWithNorms, squaredLength } from '../../src/core/norm-preserving';
-import { applyColumns, applyRows, projectColumns } from '../../src/core/orthogonalize';
-import { applyColumnsFast, applyRowsFast, projectColumnsFast } from '../../src/core/orthogonalize-fast';
+import { applyColumns, applyRows, orthogonalizeColumns, projectColumns } from '../../src/core/orthogonalize';
+import { applyColumnsFast, applyRowsFast, orthogonalizeColumnsFast, projectColumnsFast } from '../../src/core/orthogonalize-fast';
+import { orthogonalizeColumnsNormPreservingFast } from '../../src/core/norm-preserving-fast';
 import { mulberry32 } from '../../src/core/random';
 
 const SHAPES: [number, number][] = [
@@ -140,6 +141,24 @@ describe('BF16 WebAssembly kernels', () => {
         const inPlace = chunk.slice();
         expect(applyRowsNormPreservingBf16(inPlace, rows, cols, direction, weight, inPlace)).toBe(true);
         expectSameBytes(inPlace, expected);
+      }
+    });
+  }
+
+  for (const [rows, cols] of SHAPES) {
+    it(`whole matrix [${rows}, ${cols}], both passes on one copy: bit-identical to the twins, standard and norm-preserving`, () => {
+      const matrix = finiteMatrix(rows, cols, rows * 23 + cols);
+      const direction = unitDirection(rows, cols + 9);
+      for (const scale of SCALES) {
+        expectSameBytes(orthogonalizeColumnsFast(matrix, 'BF16', rows, cols, direction, scale), orthogonalizeColumns(matrix, 'BF16', rows, cols, Array.from(direction), scale));
+      }
+      for (const weight of WEIGHTS) {
+        const reference = projectColumnsWithNorms(matrix, 'BF16', 0, rows, cols, direction);
+        const factors = normPreservingFactors(reference.projection, reference.squaredNorms, squaredLength(direction), weight);
+        const expected = applyColumnsNormPreserving(matrix, 'BF16', 0, rows, cols, direction, reference.projection, factors, weight);
+        expectSameBytes(orthogonalizeColumnsNormPreservingFast(matrix, 'BF16', rows, cols, direction, weight), expected);
+        const inPlace = matrix.slice();
+        expectSameBytes(orthogonalizeColumnsNormPreservingFast(inPlace, 'BF16', rows, cols, direction, weight, inPlace), expected);
       }
     });
   }
