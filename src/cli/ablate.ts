@@ -8,6 +8,7 @@ import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
 import { createNodeKernelPool, defaultKernelThreads } from './kernel-pool';
+import { HashThread } from './hash-thread';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
 import { DIRECTION_ABLATION_OPTIONS, printNote, readInputText, withInterrupt } from './common';
@@ -81,6 +82,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const started = Date.now();
   const pool = threads > 0 ? createNodeKernelPool(threads, true) : null;
+  // With worker threads the hashes run on one more; --threads 0 keeps everything on the main thread.
+  const hashThread = threads > 0 ? new HashThread() : null;
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,
@@ -89,14 +92,16 @@ export async function run(argv: string[]): Promise<number> {
       directionSource,
       results,
       // node:crypto hashes gigabytes ~20× faster than the portable implementation the browser uses.
-      createHash: () => {
-        const hash = createHash('sha256');
-        return { update: (bytes: Uint8Array) => hash.update(bytes), hexDigest: () => hash.digest('hex') };
-      },
+      createHash: hashThread
+        ? () => hashThread.createHash()
+        : () => {
+            const hash = createHash('sha256');
+            return { update: (bytes: Uint8Array) => hash.update(bytes), hexDigest: () => hash.digest('hex') };
+          },
       signal,
       onProgress: createProgressPrinter(),
     }),
-  ).finally(() => pool?.close());
+  ).finally(() => Promise.all([pool?.close(), hashThread?.close()]));
   process.stdout.write(summarize(manifest, outDir, (Date.now() - started) / 1000));
   return 0;
 }

@@ -9,7 +9,7 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import type { ByteSink, ByteSource } from '../ports/bytes';
+import type { ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
@@ -21,7 +21,9 @@ import { onnxExportWork, writeOnnxGraph } from './onnx-export';
 import { MODEL_CARD_FILE, modelCardFacts, writeModelCard } from './model-card';
 import type { ModelCardResults } from '../formats/model-card';
 import { ByteMeter, portableHash, rowsPerChunk, writeFile, type HashFactory } from './output-writer';
+import { OrderedWriter, type JobResult } from './ordered-writer';
 import { ChunkBuffers } from './chunk-buffers';
+import { readExactly } from '../formats/safetensors';
 
 export type { AblationManifest } from './ablate-manifest';
 export { checkEditsFitChunk, planAblation, MANIFEST_FILE, type AblationPlan } from './ablate-plan';
@@ -77,22 +79,26 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       // Chunks read into the engine's own buffers (a source with readInto) may be edited in place.
       const backend = options.backend ?? (shard.source.readInto ? cpuInPlaceOrthogonalizeBackend : cpuOrthogonalizeBackend);
       files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
-        await sink.write(shard.header.rawHeader);
+        // Where the output folder made the file a copy of the shard, only the edited tensors are written; every
+        // byte is read back from the copy, so what is hashed is what the output holds.
+        const source = sink.copied ?? shard.source;
+        if (sink.copied) await sink.keepOwned(await copiedHeader(sink.copied, shard.header.rawHeader, shard.source.name));
+        else await sink.write(shard.header.rawHeader);
         meter.advance(shard.header.rawHeader.byteLength, shard.path);
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter, buffers);
-        // Runs of untouched tensors are copied as one range, in pieces.
+        // Runs of untouched tensors are copied (or only hashed) as one range, in pieces.
         let copyBegin = shard.header.dataStart;
         for (const tensor of shard.header.tensors) {
           const edit = plan.edits.get(tensor.name);
           if (!edit) continue;
           const begin = shard.header.dataStart + tensor.dataOffsets[0];
-          await queueCopy(writer, buffers, shard.source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal);
-          await queueEditedTensor(writer, buffers, shard.source, begin, edit, backend, options.signal, maxChunkBytes);
+          await queueCopy(writer, buffers, source, copyBegin, begin, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
+          await queueEditedTensor(writer, buffers, source, begin, edit, backend, options.signal, maxChunkBytes);
           copyBegin = shard.header.dataStart + tensor.dataOffsets[1];
         }
-        await queueCopy(writer, buffers, shard.source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal);
+        await queueCopy(writer, buffers, source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
         await writer.drain();
-      }, shard.source.mode);
+      }, shard.source.mode, shard.source);
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
       }
@@ -102,9 +108,9 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       throwIfAborted(options.signal);
       files[file.path] = await writeFile(output, file.path, createHash, async (sink) => {
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter, buffers);
-        await queueCopy(writer, buffers, file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal);
+        await queueCopy(writer, buffers, sink.copied ?? file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
         await writer.drain();
-      }, file.source.mode);
+      }, file.source.mode, file.source);
     }
     files[MODEL_CARD_FILE] = await writeModelCard(plan, output, modelCardFacts(plan, options), { createHash, meter, maxChunkBytes, ...(options.signal ? { signal: options.signal } : {}) });
     for (const graph of plan.onnx?.graphs ?? []) {
@@ -154,61 +160,28 @@ function pieceBytes(maxChunkBytes: number): number {
 }
 const PIECE_BYTES = 8 * 1024 * 1024;
 
-/** What a job gives the writer: the bytes to write (null: nothing), and every buffer it may recycle after that. */
-interface JobResult {
-  data: Uint8Array | null;
-  done: Uint8Array[];
-}
-
-/**
- * Read-ahead and write-behind for one output file: each queued job (read a range, maybe compute) starts at once,
- * so reads and the backend's compute overlap the writing of earlier results; results are written strictly in queue
- * order, and their buffers then go back to `buffers` for later reads. `queue` first writes the oldest results
- * until the new job fits in the in-flight budget.
- */
-class OrderedWriter {
-  private readonly pending: { result: Promise<JobResult>; bytes: number; work: number }[] = [];
-  private queuedBytes = 0;
-
-  constructor(
-    private readonly sink: ByteSink,
-    private readonly budgetBytes: number,
-    private readonly meter: ByteMeter,
-    private readonly buffers: ChunkBuffers,
-  ) {}
-
-  /** `bytes`: the job's input held in memory; `work`: what it adds to the progress bar when written. */
-  async queue(bytes: number, work: number, job: () => Promise<JobResult>): Promise<void> {
-    while (this.pending.length > 0 && this.queuedBytes + bytes > this.budgetBytes) await this.writeOldest();
-    const result = job();
-    result.catch(() => undefined); // a failure surfaces when its turn to be written comes, not as an unhandled rejection
-    this.pending.push({ result, bytes, work });
-    this.queuedBytes += bytes;
-  }
-
-  async drain(): Promise<void> {
-    while (this.pending.length > 0) await this.writeOldest();
-  }
-
-  private async writeOldest(): Promise<void> {
-    const { result, bytes, work } = this.pending.shift()!;
-    this.queuedBytes -= bytes;
-    const { data, done } = await result;
-    if (data) await this.sink.write(data);
-    for (const bytes of done) this.buffers.recycle(bytes);
-    this.meter.advance(work, this.sink.name);
-  }
-}
-
-async function queueCopy(writer: OrderedWriter, buffers: ChunkBuffers, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined): Promise<void> {
+/** `inPlace`: `source` is the output file's own copy, so the bytes are only hashed, not written again. */
+async function queueCopy(writer: OrderedWriter, buffers: ChunkBuffers, source: ByteSource, begin: number, end: number, pieceLength: number, signal: AbortSignal | undefined, inPlace: boolean): Promise<void> {
   for (let offset = begin; offset < end; offset += pieceLength) {
     throwIfAborted(signal);
     const length = Math.min(pieceLength, end - offset);
     await writer.queue(length, length, async () => {
       const data = await buffers.read(source, offset, length);
-      return { data, done: [data] };
+      return { data, done: [data], ...(inPlace ? { inPlace } : {}) };
     });
   }
+}
+
+/**
+ * The header as the copy holds it, which must be the one the plan validated: if the shard was replaced between
+ * planning and copying, its tensors may lie elsewhere, and editing the planned ranges would corrupt it.
+ */
+async function copiedHeader(copy: ByteSource, planned: Uint8Array, shardName: string): Promise<Uint8Array> {
+  const header = await readExactly(copy, 0, planned.byteLength);
+  if (header.byteLength !== planned.byteLength || !header.every((byte, index) => byte === planned[index])) {
+    throw new InvalidFileError(shardName, 'changed while it was being read: its header is not the one checked before writing; run again');
+  }
+  return header;
 }
 
 /** The edited bytes to write; both they and the chunk they came from (unless moved away or edited in place) are done after. */

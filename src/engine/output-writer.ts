@@ -16,8 +16,35 @@ export interface OutputFileRecord {
 }
 
 export interface IncrementalHash {
+  /** Hashes `bytes` now or, for a hash on another thread, a copy of them; calls are hashed in call order. */
   update(bytes: Uint8Array): unknown;
-  hexDigest(): string;
+  hexDigest(): string | Promise<string>;
+  /**
+   * Optional, for a hash that runs on another thread: hashes bytes the caller hands over (their buffer may move
+   * to that thread and back) and resolves with them, in a view of the buffer that came back, once they are
+   * hashed. Ordered with update(): everything is hashed in call order.
+   */
+  updateOwned?(bytes: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * The sink a writeFile body writes through: every byte is hashed, then written, in call order. A caller that
+ * does not await one write before issuing the next gets hashing (possibly on another thread) and writing of
+ * consecutive chunks overlapped.
+ */
+export interface HashingSink extends ByteSink {
+  /**
+   * Writes bytes the caller owns and hands over until this resolves, with the view to use afterwards (the
+   * buffer may have travelled to a hashing thread and back; the view passed in may then be empty).
+   */
+  writeOwned(chunk: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Present when the file was created as a copy of its source (writeFile's `copyOf`, where the output folder
+   * can copy in the kernel): the copy as written, to read back.
+   */
+  readonly copied?: ByteSource;
+  /** Like writeOwned, for bytes read from `copied` at the current position: hashed and left in place, not written. */
+  keepOwned(chunk: Uint8Array): Promise<Uint8Array>;
 }
 
 /** A new incremental hash per file; may be asynchronous (a WebAssembly hash instantiates its module). */
@@ -40,32 +67,61 @@ export async function writeFile(
   output: OutputFolder,
   path: string,
   createHash: HashFactory,
-  body: (sink: ByteSink) => Promise<void>,
+  body: (sink: HashingSink) => Promise<void>,
   /** The source's permission bits, so a copy is created with no more than these. */
   mode?: number,
+  /** A source most of whose bytes the file keeps: the file starts as its copy where the folder can do that. */
+  copyOf?: ByteSource,
 ): Promise<OutputFileRecord> {
   const hash = await createHash();
-  const sink = await output.createFile(path, mode === undefined ? undefined : { mode });
+  const sink = await output.createFile(path, { ...(mode !== undefined ? { mode } : {}), ...(copyOf ? { copyOf } : {}) });
+  const skip = sink.copied && sink.skip ? sink.skip.bind(sink) : null;
   let bytes = 0;
-  const hashing: ByteSink = {
+  // Each write waits for the one before it, so the file's bytes land in order; the hash of a chunk handed over
+  // starts at once, so it runs while the chunks before it are still being written.
+  let previous: Promise<unknown> = Promise.resolve();
+  const inOrder = (hashed: Promise<Uint8Array>, keep = false): Promise<Uint8Array> => {
+    const step = previous.then(async () => {
+      const chunk = await hashed;
+      if (keep) await skip!(chunk.byteLength);
+      else await sink.write(chunk);
+      return chunk;
+    });
+    previous = step; // a failed write fails every later one: nothing lands after a gap
+    step.catch(() => undefined); // reported to the caller of that write
+    return step;
+  };
+  const handOver = (chunk: Uint8Array, keep: boolean): Promise<Uint8Array> => {
+    bytes += chunk.byteLength;
+    if (hash.updateOwned) return inOrder(hash.updateOwned(chunk), keep);
+    hash.update(chunk);
+    return inOrder(Promise.resolve(chunk), keep);
+  };
+  const hashing: HashingSink = {
     name: path, // progress shows folder-relative names
-
     async write(chunk) {
       hash.update(chunk);
       bytes += chunk.byteLength;
-      await sink.write(chunk);
+      await inOrder(Promise.resolve(chunk));
+    },
+    writeOwned: (chunk) => handOver(chunk, false),
+    ...(skip ? { copied: sink.copied } : {}),
+    keepOwned(chunk) {
+      if (!skip) throw new Error(`${path}: keepOwned on a file that is not a copy`);
+      return handOver(chunk, true);
     },
     close: () => sink.close(),
     abort: () => sink.abort(),
   };
   try {
     await body(hashing);
+    await previous;
     await sink.close();
   } catch (error) {
     await sink.abort().catch(() => undefined);
     throw error;
   }
-  return { sha256: hash.hexDigest(), bytes };
+  return { sha256: await hash.hexDigest(), bytes };
 }
 
 export async function copyRange(source: ByteSource, begin: number, end: number, sink: ByteSink, maxChunkBytes: number, signal: AbortSignal | undefined, meter: ByteMeter): Promise<void> {

@@ -12,9 +12,10 @@ import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { InvalidInputError, WorkbenchError } from '../base/errors';
-import type { ByteSink } from '../ports/bytes';
+import type { ByteSink, ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type OutputFolder } from '../ports/folder';
 import { createFileSink, describeFsError } from './node-files';
+import { createCopySink } from './node-copy-sink';
 
 /** Marks an OUT.partial folder as this tool's own work in progress. */
 export const PARTIAL_MARKER_FILE = '.abliterate-partial';
@@ -30,6 +31,8 @@ export interface NodeOutputOptions {
 export interface OutputFileOptions {
   /** Permission bits of the file created (the source's, so a copy never widens them). */
   mode?: number;
+  /** A source with a path on disk: the file is created as its copy, in the kernel (see OutputFolder.createFile). */
+  copyOf?: ByteSource;
 }
 
 async function lstatOrNull(path: string): Promise<Stats | null> {
@@ -233,11 +236,13 @@ export async function createNodeOutputFolder(outDir: string, options: NodeOutput
       created.add(key);
       const target = nodePath.join(partialPath, ...segments);
       await createdOrExplained(nodePath.join(outDir, ...segments.slice(0, -1)), () => fs.mkdir(nodePath.dirname(target), { recursive: true }));
-      const sink = createFileSink(target, fileOptions.mode);
+      const shown = nodePath.join(outDir, ...segments);
+      const sink = fileOptions.copyOf?.filePath ? await createCopySink(fileOptions.copyOf, target, shown, fileOptions.mode) : createFileSink(target, fileOptions.mode);
       openSinks.set(key, sink);
       return {
-        name: nodePath.join(outDir, ...segments),
+        name: shown,
         write: (chunk: Uint8Array) => sink.write(chunk),
+        ...(sink.copied && sink.skip ? { copied: sink.copied, skip: sink.skip } : {}),
         async close() {
           await sink.close();
           openSinks.delete(key);

@@ -27,6 +27,13 @@ export interface ByteSource {
 export interface ByteSink {
   readonly name: string;
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Present on a sink created as a copy of a source file (OutputFolder.createFile's `copyOf`): the copied
+   * bytes, to read back, and skip(), which moves past `length` bytes that stay as copied. write() then
+   * overwrites the copy at the current position.
+   */
+  readonly copied?: ByteSource;
+  skip?(length: number): Promise<void>;
   /** Flushes and finalizes; the file is complete only after this resolves. */
   close(): Promise<void>;
   /** Discards whatever was written. */

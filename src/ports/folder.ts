@@ -19,8 +19,11 @@ export interface OutputFolder {
   /**
    * A sink for a file written under the partial output (OUT.partial or equivalent). `mode`: permission bits
    * for the new file where the platform has them (a copy passes its source's, so it never widens them).
+   * `copyOf`: where the platform can copy a file without reading it through the caller (Node: copy_file_range
+   * in the kernel), the file starts as a copy of that source and the sink has `copied` and `skip`; elsewhere
+   * the option is ignored and the file starts empty.
    */
-  createFile(path: string, options?: { mode?: number }): Promise<ByteSink>;
+  createFile(path: string, options?: { mode?: number; copyOf?: ByteSource }): Promise<ByteSink>;
   /** Makes the output final (OUT.partial → OUT). Every sink must be closed first. */
   commit(): Promise<void>;
   /** Removes the partial output. Safe to call after a failed commit or twice. */

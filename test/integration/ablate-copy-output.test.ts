@@ -1,0 +1,162 @@
+/**
+ * The CLI's fast output path: each shard created as a kernel copy of its source (src/platform/node-copy-sink.ts)
+ * with only the edited tensors written over it, hashes on the hashing thread (src/cli/hash-thread.ts), results
+ * handed over without waiting for earlier writes (src/engine/ordered-writer.ts). Checked against the plain path
+ * (in-memory folders: every byte written through the process, the portable SHA-256), and on inputs that change
+ * between planning and copying.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ablateModel, planAblation, writeAblation, type AblateOptions } from '../../src/engine/ablate';
+import { MemoryModelFolder } from '../../src/ports/folder';
+import { openNodeModelFolder } from '../../src/platform/node-files';
+import { createNodeOutputFolder } from '../../src/platform/node-output';
+import { createNodeKernelPool } from '../../src/cli/kernel-pool';
+import { HashThread } from '../../src/cli/hash-thread';
+import { InvalidFileError } from '../../src/base/errors';
+import { parseRecipe } from '../../src/core/recipe';
+import { generateModelFolder, type GeneratedModel } from '../helpers/generate-models';
+import { listFiles } from './ablate-helpers';
+import { MemoryOutputFolder } from '../helpers/memory-output-folder';
+
+let workDir: string;
+let model: GeneratedModel;
+const HIDDEN_SIZE = 64;
+const direction = (() => {
+  const values = Float32Array.from({ length: HIDDEN_SIZE }, (_, i) => Math.sin(i * 0.37) + 0.1);
+  const norm = Math.hypot(...values);
+  return values.map((value) => value / norm);
+})();
+const selection: AblateOptions = { direction, scale: 1, targets: ['embed', 'attn', 'mlp'] };
+/** The standard edit, or the norm-preserving method as a recipe over the same single direction. */
+function selectionFor(method: 'standard' | 'norm-preserving'): AblateOptions {
+  if (method === 'standard') return selection;
+  return { recipe: parseRecipe({ method, direction: 0, projection: 'none', components: { embed: 1, attn: 0.7, mlp: 1.3 } }), directions: [direction] };
+}
+
+beforeAll(async () => {
+  workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ablate-copy-'));
+  model = await generateModelFolder(path.join(workDir, 'model'), { kind: 'qwen3_5', dtype: 'BF16', shards: 2 });
+});
+afterAll(async () => {
+  await fs.rm(workDir, { recursive: true, force: true });
+});
+
+async function reference(method: 'standard' | 'norm-preserving'): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for (const file of await listFiles(model.dir)) files.set(file, new Uint8Array(await fs.readFile(path.join(model.dir, file))));
+  const output = new MemoryOutputFolder();
+  await ablateModel(new MemoryModelFolder('model', files), output, { ...selectionFor(method), maxChunkBytes: 4096 });
+  return new Map([...output.files].map(([file, sink]) => [file, sink.bytes()]));
+}
+
+describe('ablate into a Node output folder: shards copied in the kernel, edits written over them', () => {
+  for (const method of ['standard', 'norm-preserving'] as const) {
+    it(`${method}: the same bytes as the plain path, and manifest hashes of what is on disk (tiny chunks, threads)`, async () => {
+      const expected = await reference(method);
+      const out = path.join(workDir, `out-${method}`);
+      const input = await openNodeModelFolder(model.dir);
+      const plan = await planAblation(input, selectionFor(method), null);
+      const pool = createNodeKernelPool(1, true);
+      const hashes = new HashThread();
+      try {
+        const output = await createNodeOutputFolder(out, { inputs: [model.dir] });
+        // 4 KiB chunks: hundreds of pieces per shard in flight at once, edits of one matrix split over many chunks.
+        const manifest = await writeAblation(plan, output, { ...selectionFor(method), maxChunkBytes: 4096, backend: pool, createHash: () => hashes.createHash() });
+        const written = await listFiles(out);
+        expect(written.sort()).toEqual([...expected.keys()].sort());
+        for (const file of written) {
+          const bytes = new Uint8Array(await fs.readFile(path.join(out, file)));
+          if (file !== 'abliteration.json') expect(Buffer.from(bytes).equals(Buffer.from(expected.get(file)!)), file).toBe(true);
+          if (file === 'abliteration.json') continue;
+          expect(manifest.files[file]).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength });
+        }
+      } finally {
+        await Promise.all([pool.close(), hashes.close()]);
+      }
+    });
+  }
+
+  it('keeps the source file permission bits (less the umask) on a copied shard', async () => {
+    const dir = path.join(workDir, 'modes');
+    await fs.cp(model.dir, dir, { recursive: true });
+    const shard = (await fs.readdir(dir)).find((file) => file.endsWith('.safetensors'))!;
+    await fs.chmod(path.join(dir, shard), 0o640);
+    const out = path.join(workDir, 'out-modes');
+    const output = await createNodeOutputFolder(out, { inputs: [dir] });
+    await ablateModel(await openNodeModelFolder(dir), output, selection);
+    expect((await fs.stat(path.join(out, shard))).mode & 0o777).toBe(0o640 & ~process.umask());
+  });
+
+  it('refuses a shard whose header changed between planning and copying, and leaves no output', async () => {
+    const dir = path.join(workDir, 'swapped');
+    await fs.cp(model.dir, dir, { recursive: true });
+    const plan = await planAblation(await openNodeModelFolder(dir), selection, null);
+    const shardPath = path.join(dir, plan.shards[0].path);
+    // Same size, one header byte different (a space inside the JSON becomes another space-like change of value).
+    const bytes = await fs.readFile(shardPath);
+    const headerEnd = plan.shards[0].header.dataStart;
+    const at = bytes.subarray(0, headerEnd).lastIndexOf('"'.charCodeAt(0));
+    bytes[at - 1] = bytes[at - 1] === 'a'.charCodeAt(0) ? 'b'.charCodeAt(0) : 'a'.charCodeAt(0);
+    await fs.writeFile(shardPath, bytes);
+    const out = path.join(workDir, 'out-swapped');
+    const output = await createNodeOutputFolder(out, { inputs: [dir] });
+    const failure = await writeAblation(plan, output, selection).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(InvalidFileError);
+    expect(String((failure as Error).message)).toMatch(new RegExp(`${plan.shards[0].path}.*changed while it was being read`));
+    await expect(fs.stat(out)).rejects.toThrow();
+    await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+  });
+
+  it('refuses a shard truncated between planning and copying, naming it, and leaves no output', async () => {
+    const dir = path.join(workDir, 'truncated');
+    await fs.cp(model.dir, dir, { recursive: true });
+    const plan = await planAblation(await openNodeModelFolder(dir), selection, null);
+    await fs.truncate(path.join(dir, plan.shards[1].path), plan.shards[1].header.fileSize - 100);
+    const out = path.join(workDir, 'out-truncated');
+    const output = await createNodeOutputFolder(out, { inputs: [dir] });
+    const failure = await writeAblation(plan, output, selection).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(InvalidFileError);
+    expect(String((failure as Error).message)).toMatch(new RegExp(`${plan.shards[1].path}.*changed while it was being read`));
+    await expect(fs.stat(out)).rejects.toThrow();
+    await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+  });
+});
+
+describe('HashThread', () => {
+  it('hashes several files at once, each in call order, whether bytes are copied or handed over', async () => {
+    const hashes = new HashThread();
+    try {
+      const pieces = Array.from({ length: 24 }, (_, i) => Uint8Array.from({ length: 1000 + i * 37 }, (_, j) => (i * 31 + j * 7) & 255));
+      const a = hashes.createHash();
+      const b = hashes.createHash();
+      const backs: Promise<Uint8Array>[] = [];
+      pieces.forEach((piece, i) => {
+        const target = i % 3 === 0 ? b : a;
+        if (i % 2 === 0) target.update(piece);
+        else backs.push(target.updateOwned!(piece.slice()));
+      });
+      const returned = await Promise.all(backs);
+      // What was handed over comes back intact.
+      expect(returned.map((bytes) => Buffer.from(bytes).toString('hex'))).toEqual(pieces.filter((_, i) => i % 2 === 1).map((piece) => Buffer.from(piece).toString('hex')));
+      const expectedA = createHash('sha256');
+      const expectedB = createHash('sha256');
+      pieces.forEach((piece, i) => (i % 3 === 0 ? expectedB : expectedA).update(piece));
+      expect(await a.hexDigest()).toBe(expectedA.digest('hex'));
+      expect(await b.hexDigest()).toBe(expectedB.digest('hex'));
+    } finally {
+      await hashes.close();
+    }
+  });
+
+  it('rejects calls after it is closed instead of hanging', async () => {
+    const hashes = new HashThread();
+    const hash = hashes.createHash();
+    await hashes.close();
+    await expect(hash.updateOwned!(new Uint8Array(8))).rejects.toThrow(/closed/);
+    await expect(Promise.resolve().then(() => hash.hexDigest())).rejects.toThrow(/closed/);
+  });
+});
