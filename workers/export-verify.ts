@@ -62,9 +62,14 @@ export async function verifyExport(
       summary.headersChecked++;
     }
     const hash = await createWasmSha256();
+    // One read ahead: the browser reads the next chunk while this thread hashes the current one.
+    const readAt = (offset: number) => source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
+    let next = source.size > 0 ? readAt(0) : null;
     for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
       throwIfAborted(options.signal);
-      const chunk = await source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
+      const chunk = await next!;
+      next = offset + VERIFY_CHUNK_BYTES < source.size ? readAt(offset + VERIFY_CHUNK_BYTES) : null;
+      next?.catch(() => undefined); // a failed read ahead is reported when its turn comes
       hash.update(chunk);
       summary.bytesChecked += chunk.byteLength;
       progress.report(totalBytes > 0 ? summary.bytesChecked / totalBytes : 1, path);

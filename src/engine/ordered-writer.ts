@@ -18,6 +18,8 @@ export interface JobResult {
   done: Uint8Array[];
   /** `data` was read from the output file's own copy (HashingSink.copied) at this position: hash it, do not write it. */
   inPlace?: boolean;
+  /** With `data` null: this many bytes of the copy stay as they are, hashed where they lie (HashingSink.keepRange). */
+  keepBytes?: number;
 }
 
 interface QueuedJob {
@@ -38,6 +40,11 @@ export class OrderedWriter {
     private readonly meter: ByteMeter,
     private readonly buffers: ChunkBuffers,
   ) {}
+
+  /** Whether ranges left as copied can be hashed without reading them here (JobResult.keepBytes). */
+  get keepsRanges(): boolean {
+    return this.sink.keepRange !== undefined;
+  }
 
   /** `bytes`: the job's input held in memory; `work`: what it adds to the progress bar when written. */
   async queue(bytes: number, work: number, job: () => Promise<JobResult>): Promise<void> {
@@ -66,7 +73,8 @@ export class OrderedWriter {
   }
 
   /** Hands `data` to the sink (moved, when the job gave its buffer up) and recycles the job's buffers once written. */
-  private async write({ data, done, inPlace }: JobResult): Promise<void> {
+  private async write({ data, done, inPlace, keepBytes }: JobResult): Promise<void> {
+    if (keepBytes !== undefined) await this.sink.keepRange!(keepBytes);
     if (!data) {
       for (const buffer of done) this.buffers.recycle(buffer);
       return;

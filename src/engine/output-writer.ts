@@ -25,6 +25,8 @@ export interface IncrementalHash {
    * hashed. Ordered with update(): everything is hashed in call order.
    */
   updateOwned?(bytes: Uint8Array): Promise<Uint8Array>;
+  /** Optional, for a hash on another thread: hashes `length` bytes of the file at `path` from `offset`, read there. */
+  updateFromFile?(path: string, offset: number, length: number): Promise<void>;
 }
 
 /**
@@ -45,6 +47,11 @@ export interface HashingSink extends ByteSink {
   readonly copied?: ByteSource;
   /** Like writeOwned, for bytes read from `copied` at the current position: hashed and left in place, not written. */
   keepOwned(chunk: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Present when the file is a copy on disk and the hash can read files itself: the next `length` bytes stay as
+   * copied and are hashed without being read here.
+   */
+  keepRange?(length: number): Promise<void>;
 }
 
 /** A new incremental hash per file; may be asynchronous (a WebAssembly hash instantiates its module). */
@@ -80,32 +87,42 @@ export async function writeFile(
   // Each write waits for the one before it, so the file's bytes land in order; the hash of a chunk handed over
   // starts at once, so it runs while the chunks before it are still being written.
   let previous: Promise<unknown> = Promise.resolve();
-  const inOrder = (hashed: Promise<Uint8Array>, keep = false): Promise<Uint8Array> => {
+  const inOrder = <T>(ready: Promise<T>, land: (value: T) => Promise<void>): Promise<T> => {
     const step = previous.then(async () => {
-      const chunk = await hashed;
-      if (keep) await skip!(chunk.byteLength);
-      else await sink.write(chunk);
-      return chunk;
+      const value = await ready;
+      await land(value);
+      return value;
     });
     previous = step; // a failed write fails every later one: nothing lands after a gap
     step.catch(() => undefined); // reported to the caller of that write
     return step;
   };
-  const handOver = (chunk: Uint8Array, keep: boolean): Promise<Uint8Array> => {
+  const write = (chunk: Uint8Array) => sink.write(chunk);
+  const keep = (chunk: Uint8Array) => skip!(chunk.byteLength);
+  const handOver = (chunk: Uint8Array, inPlace: boolean): Promise<Uint8Array> => {
     bytes += chunk.byteLength;
-    if (hash.updateOwned) return inOrder(hash.updateOwned(chunk), keep);
+    if (hash.updateOwned) return inOrder(hash.updateOwned(chunk), inPlace ? keep : write);
     hash.update(chunk);
-    return inOrder(Promise.resolve(chunk), keep);
+    return inOrder(Promise.resolve(chunk), inPlace ? keep : write);
   };
   const hashing: HashingSink = {
     name: path, // progress shows folder-relative names
     async write(chunk) {
       hash.update(chunk);
       bytes += chunk.byteLength;
-      await inOrder(Promise.resolve(chunk));
+      await inOrder(Promise.resolve(chunk), write);
     },
     writeOwned: (chunk) => handOver(chunk, false),
     ...(skip ? { copied: sink.copied } : {}),
+    ...(skip && sink.copied?.filePath && hash.updateFromFile
+      ? {
+          keepRange: async (length: number) => {
+            const offset = bytes;
+            bytes += length;
+            await inOrder(hash.updateFromFile!(sink.copied!.filePath!, offset, length), () => skip!(length));
+          },
+        }
+      : {}),
     keepOwned(chunk) {
       if (!skip) throw new Error(`${path}: keepOwned on a file that is not a copy`);
       return handOver(chunk, true);

@@ -56,6 +56,7 @@ export async function createCopySink(source: ByteSource, target: string, shown: 
   const copied: ByteSource = {
     name: shown,
     size,
+    filePath: target,
     async read(offset, length) {
       const bytes = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
       const filled = await copied.readInto!(offset, bytes);

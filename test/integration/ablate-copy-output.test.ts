@@ -152,6 +152,25 @@ describe('HashThread', () => {
     }
   });
 
+  it('hashes ranges of a file it reads itself, in order with the bytes it is sent, and names a file that ends early', async () => {
+    const file = path.join(workDir, 'ranges.bin');
+    const bytes = Uint8Array.from({ length: 20 * 1024 * 1024 + 123 }, (_, i) => (i * 13) & 255); // more than one 8 MiB read piece
+    await fs.writeFile(file, bytes);
+    const hashes = new HashThread();
+    try {
+      const hash = hashes.createHash();
+      hash.update(bytes.subarray(0, 1000));
+      const ranges = [hash.updateFromFile!(file, 1000, 9_000_000), hash.updateOwned!(bytes.slice(9_001_000, 9_002_000))];
+      ranges.push(hash.updateFromFile!(file, 9_002_000, bytes.byteLength - 9_002_000));
+      await Promise.all(ranges);
+      expect(await hash.hexDigest()).toBe(createHash('sha256').update(bytes).digest('hex'));
+      const short = hashes.createHash();
+      await expect(short.updateFromFile!(file, bytes.byteLength - 10, 20)).rejects.toThrow(/ranges\.bin ends before byte/);
+    } finally {
+      await hashes.close();
+    }
+  });
+
   it('rejects calls after it is closed instead of hanging', async () => {
     const hashes = new HashThread();
     const hash = hashes.createHash();
