@@ -23,6 +23,7 @@ import { checkDownloadNames, type ExportApi, type ExportCapabilities, type Expor
 import type { LongCallOptions } from '../src/base/progress';
 import { verifyExport, type VerificationSummary } from './export-verify';
 import { createWasmSha256 } from '../src/platform/wasm-sha256';
+import { startBrowserHashWorker } from '../src/platform/browser-hash-worker';
 
 /**
  * The selection the current ablation describes, exactly as `abliterate ablate` builds it from the same directions
@@ -78,8 +79,11 @@ export class ExportService implements ExportApi {
       checkDownloadNames([...new Set([...plan.shards.map((shard) => shard.path), ...plan.otherFiles.map((file) => file.path), MODEL_CARD_FILE, MANIFEST_FILE])]);
     }
     let verification: VerificationSummary = { filesChecked: 0, bytesChecked: 0, headersChecked: 0 };
+    // Hashing in a worker of its own where workers can be started (this class may also run on a page in tests).
+    const hashing = typeof Worker !== 'undefined' ? startBrowserHashWorker() : null;
+    const createHash = hashing ? () => hashing.createHash() : createWasmSha256;
     const verify = async (reader: OutputReader) => {
-      verification = await verifyExport(reader, plan, options);
+      verification = await verifyExport(reader, plan, { ...options, createHash });
     };
     const destination = request.destination;
     const { backend, release, note } = await openOrthogonalizeBackend(request.backend, () => this.decide());
@@ -97,7 +101,7 @@ export class ExportService implements ExportApi {
         backend,
         maxChunkBytes: request.maxChunkBytes,
         directionSource: provenance,
-        createHash: createWasmSha256, // each byte hashed once, as it is written
+        createHash, // each byte hashed once, as it is written
         results: request.results ?? null,
         signal: options.signal,
         onProgress: options.onProgress,
@@ -107,6 +111,7 @@ export class ExportService implements ExportApi {
       throw error;
     } finally {
       release();
+      await hashing?.close();
     }
     const files: ExportedFile[] = Object.entries(manifest.files).map(([path, record]) => ({ path, bytes: record.bytes, sha256: record.sha256, file: null }));
     let deliver: ExportedFile[] = [];

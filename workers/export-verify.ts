@@ -6,6 +6,7 @@
  * the file, and the output stays partial.
  */
 import { createWasmSha256 } from '../src/platform/wasm-sha256';
+import type { HashFactory } from '../src/engine/output-writer';
 import { readSafetensorsHeader } from '../src/formats/safetensors';
 import { MANIFEST_FILE, type AblationPlan } from '../src/engine/ablate';
 import type { OutputReader } from '../src/platform/browser-output';
@@ -15,6 +16,8 @@ import { ProgressReporter } from '../src/base/progress';
 
 /** Chunk for re-reading: large enough to keep Blob reads efficient, small enough to stay out of the JS heap's way. */
 const VERIFY_CHUNK_BYTES = 16 * 1024 * 1024;
+/** Chunks handed to a hashing worker and not yet hashed, at most. */
+const HASHES_IN_FLIGHT = 2;
 
 export interface VerificationSummary {
   filesChecked: number;
@@ -31,8 +34,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export async function verifyExport(
   reader: OutputReader,
   plan: AblationPlan,
-  options: { signal?: AbortSignal; onProgress?: (event: Progress) => void },
+  options: { signal?: AbortSignal; onProgress?: (event: Progress) => void; createHash?: HashFactory },
 ): Promise<VerificationSummary> {
+  const createHash = options.createHash ?? createWasmSha256;
   const progress = new ProgressReporter('verify', options.onProgress);
   const manifestSource = await reader.open(MANIFEST_FILE);
   let files: Record<string, { sha256: string; bytes: number }>;
@@ -61,20 +65,28 @@ export async function verifyExport(
       if (!sameBytes(header.rawHeader, inputHeader)) throw new InvalidFileError(source.name, 'its safetensors header differs from the input shard’s');
       summary.headersChecked++;
     }
-    const hash = await createWasmSha256();
-    // One read ahead: the browser reads the next chunk while this thread hashes the current one.
+    const hash = await createHash();
+    // One read ahead, and a hash on another thread taking each chunk as it comes (at most HASHES_IN_FLIGHT
+    // waiting): reading and hashing overlap.
     const readAt = (offset: number) => source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
     let next = source.size > 0 ? readAt(0) : null;
+    const hashing: Promise<unknown>[] = [];
     for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
       throwIfAborted(options.signal);
       const chunk = await next!;
       next = offset + VERIFY_CHUNK_BYTES < source.size ? readAt(offset + VERIFY_CHUNK_BYTES) : null;
       next?.catch(() => undefined); // a failed read ahead is reported when its turn comes
-      hash.update(chunk);
       summary.bytesChecked += chunk.byteLength;
+      if (hash.updateOwned) {
+        const hashed = hash.updateOwned(chunk);
+        hashed.catch(() => undefined); // a failure surfaces from the awaits below, or from the digest
+        hashing.push(hashed);
+        if (hashing.length > HASHES_IN_FLIGHT) await hashing.shift();
+      } else hash.update(chunk);
       progress.report(totalBytes > 0 ? summary.bytesChecked / totalBytes : 1, path);
     }
-    const digest = hash.hexDigest();
+    await Promise.all(hashing);
+    const digest = await hash.hexDigest();
     if (digest !== record.sha256) throw new InvalidFileError(source.name, `reads back with SHA-256 ${digest}, but ${record.sha256} was written`);
     summary.filesChecked++;
   }

@@ -15,7 +15,10 @@ import { BlobByteSource, type ByteSink, type ByteSource } from '../ports/bytes';
 import { checkedRelativePath, type OutputFolder } from '../ports/folder';
 import { readStoredZipEntries, StoredZipWriter } from './zip-stream';
 
-/** Read access to what an output folder has written, for the verification pass before commit. */
+/**
+ * Read access to what an output folder has written, for the verification pass before commit. Its sources read
+ * Blobs, so every read returns bytes in a buffer of their own, which verification may hand to a hashing worker.
+ */
 export interface OutputReader {
   list(): string[];
   open(path: string): Promise<ByteSource>;

@@ -171,6 +171,24 @@ describe('HashThread', () => {
     }
   });
 
+  it('leaves what it is given to copy intact, Node Buffers included (whose slice() is a view, not a copy)', async () => {
+    const hashes = new HashThread();
+    try {
+      const hash = hashes.createHash();
+      const big = Buffer.from(Uint8Array.from({ length: 100_000 }, (_, i) => i & 255)); // its own ArrayBuffer
+      const pooled = Buffer.from('a view into Node’s shared pool'); // a slice of the 8 KiB pool
+      const neighbour = Buffer.from('another view of the same pool');
+      hash.update(big);
+      await hash.updateOwned!(pooled);
+      expect(big.byteLength).toBe(100_000);
+      expect(pooled.toString()).toBe('a view into Node’s shared pool');
+      expect(neighbour.toString()).toBe('another view of the same pool');
+      expect(await hash.hexDigest()).toBe(createHash('sha256').update(big).update(pooled).digest('hex'));
+    } finally {
+      await hashes.close();
+    }
+  });
+
   it('rejects calls after it is closed instead of hanging', async () => {
     const hashes = new HashThread();
     const hash = hashes.createHash();

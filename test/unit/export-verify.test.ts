@@ -3,6 +3,7 @@
  * (src/platform/browser-output.ts): a faithful output passes; a flipped byte, a missing file, an extra file or
  * a changed shard header is caught and named. Runs in Node over an in-memory output folder.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,29 @@ describe('export verification', () => {
     bytes[bytes.byteLength - 1] ^= 1;
     corrupted.set(shard, bytes);
     await expect(verifyExport(readerOf(corrupted), plan, {})).rejects.toThrow(new RegExp(`${shard}: reads back with SHA-256`));
+  });
+
+  it('with a hash on another thread (updateOwned answering later, out of step with the reads), passes a faithful output and catches a flipped byte', async () => {
+    const workerLike = () => {
+      const hash = createHash('sha256');
+      let queue: Promise<unknown> = Promise.resolve();
+      return {
+        update: () => {
+          throw new Error('verification hands its chunks over');
+        },
+        // Hashed in call order, each answer a few milliseconds later, as a worker's would be.
+        updateOwned: (bytes: Uint8Array) => (queue = queue.then(() => new Promise<Uint8Array>((resolve) => setTimeout(() => (hash.update(bytes), resolve(bytes)), 2)))) as Promise<Uint8Array>,
+        hexDigest: async () => (await queue, hash.digest('hex')),
+      };
+    };
+    const summary = await verifyExport(readerOf(written), plan, { createHash: workerLike });
+    expect(summary.filesChecked).toBe(written.size - 1);
+    const shard = plan.shards[1].path;
+    const corrupted = new Map(written);
+    const bytes = written.get(shard)!.slice();
+    bytes[Math.floor(bytes.byteLength / 2)] ^= 1;
+    corrupted.set(shard, bytes);
+    await expect(verifyExport(readerOf(corrupted), plan, { createHash: workerLike })).rejects.toThrow(new RegExp(`${shard}: reads back with SHA-256`));
   });
 
   it('catches a changed shard header before hashing', async () => {
