@@ -1,7 +1,8 @@
 /**
- * Section 1: `abliterate ablate` on generated Qwen3.5-shaped BF16 models against two copies of the same files:
- * `cat` of each file into the output folder (user-space read + write, nothing computed: the floor for any tool
- * that must see every byte), `cp -r` (in-kernel copy_file_range, for reference) and a straightforward Node copy
+ * Section 1: `abliterate ablate` on generated Qwen3.5-shaped BF16 models against copies of the same files:
+ * `cat` of each file into the output folder (Debian's coreutils 9.1 cat copies a file to a file with
+ * copy_file_range, as strace shows: the kernel copies the pages and no byte passes through the process),
+ * `cp -r` (copy_file_range too) and a straightforward Node copy
  * that writes the manifest's SHA-256 hashes (bench/node-copy.mjs: what the engine's I/O and hashing alone would
  * cost without its deeper pipelining). Also timed on the same files:
  * the norm-preserving method (`--recipe`, same targets and weight 1) and, where Debian's python3-torch is
@@ -216,6 +217,9 @@ export async function benchAblateSize(sizeGB: number, options: AblateBenchOption
   // Warm the page cache: every timed run then reads from memory (see the header comment).
   await timeCommand('bash', ['-c', `cat ${inputs.map((file) => `'${path.join(model.modelDir, file.relative)}'`).join(' ')} > /dev/null`]);
   await timeCommand('sync', []);
+  // The CLI's bundle is built by `npm ci` and rebuilt on the first run after a source change (bin/cli-bundle.mjs):
+  // build it now if needed, so no timed run includes that one-off.
+  await timeCommand('node', ['scripts/build-cli.mjs'], { cwd: repoRoot });
 
   const result: AblateSizeResult = {
     sizeGB,

@@ -17,9 +17,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[]): Promise<CliResult> {
+/** `env`: extra environment variables (ABLITERATE_TSX=1 runs the CLI through tsx instead of its bundle). */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, 'bin/abliterate.mjs'), ...args], { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, 'bin/abliterate.mjs'), ...args], { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
