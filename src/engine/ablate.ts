@@ -9,11 +9,11 @@
  * The output only becomes final on `output.commit()`; any error or cancel calls `output.abort()`.
  */
 import { FLOAT_DTYPE_BYTES } from '../core/dtypes';
-import type { ByteSource } from '../ports/bytes';
+import type { ByteSink, ByteSource } from '../ports/bytes';
 import type { ModelFolder, OutputFolder } from '../ports/folder';
 import { BackendError, InvalidFileError, throwIfAborted } from '../base/errors';
 import { ProgressReporter, type LongCallOptions } from '../base/progress';
-import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type TensorEdit } from './ablate-plan';
+import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, type AblationSelection, type ShardPlan, type TensorEdit } from './ablate-plan';
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuInPlaceOrthogonalizeBackend, cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
@@ -73,9 +73,16 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const meter = new ByteMeter(progress, totalWork(plan));
   const files: Record<string, OutputFileRecord> = {};
   const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
+  let nextShardSink: Promise<ByteSink> | null = null;
   try {
-    for (const shard of plan.shards) {
+    // Each shard's file is created while the shard before it is written: where creating it means copying the
+    // whole shard (Node), that copy runs beside the edit and hashing of the previous one.
+    const create = (shard: ShardPlan) => output.createFile(shard.path, { ...(shard.source.mode !== undefined ? { mode: shard.source.mode } : {}), copyOf: shard.source });
+    for (const [index, shard] of plan.shards.entries()) {
       throwIfAborted(options.signal);
+      const sink = nextShardSink ?? create(shard);
+      nextShardSink = index + 1 < plan.shards.length ? create(plan.shards[index + 1]) : null;
+      nextShardSink?.catch(() => undefined); // reported when its turn comes
       // Chunks read into the engine's own buffers (a source with readInto) may be edited in place.
       const backend = options.backend ?? (shard.source.readInto ? cpuInPlaceOrthogonalizeBackend : cpuOrthogonalizeBackend);
       files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
@@ -98,7 +105,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         }
         await queueCopy(writer, buffers, source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
         await writer.drain();
-      }, shard.source.mode, shard.source);
+      }, { opened: sink });
       if (files[shard.path].bytes !== shard.header.fileSize) {
         throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
       }
@@ -110,7 +117,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         const writer = new OrderedWriter(sink, inFlightBytes(maxChunkBytes), meter, buffers);
         await queueCopy(writer, buffers, sink.copied ?? file.source, 0, file.source.size, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
         await writer.drain();
-      }, file.source.mode, file.source);
+      }, { ...(file.source.mode !== undefined ? { mode: file.source.mode } : {}), copyOf: file.source });
     }
     files[MODEL_CARD_FILE] = await writeModelCard(plan, output, modelCardFacts(plan, options), { createHash, meter, maxChunkBytes, ...(options.signal ? { signal: options.signal } : {}) });
     for (const graph of plan.onnx?.graphs ?? []) {
@@ -124,6 +131,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     progress.done();
     return manifest;
   } catch (error) {
+    await nextShardSink?.then((sink) => sink.abort()).catch(() => undefined); // settled before the folder goes
     await output.abort().catch(() => undefined);
     throw error;
   }

@@ -69,19 +69,25 @@ export class ByteMeter {
   }
 }
 
+export interface WriteFileOptions {
+  /** The source's permission bits, so a copy is created with no more than these. */
+  mode?: number;
+  /** A source most of whose bytes the file keeps: the file starts as its copy where the folder can do that. */
+  copyOf?: ByteSource;
+  /** The file, already being created by the caller with `output.createFile(path, …)` (mode and copyOf then unused). */
+  opened?: Promise<ByteSink>;
+}
+
 /** Creates one output file, lets `body` write it through a hashing sink, and closes it. */
 export async function writeFile(
   output: OutputFolder,
   path: string,
   createHash: HashFactory,
   body: (sink: HashingSink) => Promise<void>,
-  /** The source's permission bits, so a copy is created with no more than these. */
-  mode?: number,
-  /** A source most of whose bytes the file keeps: the file starts as its copy where the folder can do that. */
-  copyOf?: ByteSource,
+  file: WriteFileOptions = {},
 ): Promise<OutputFileRecord> {
   const hash = await createHash();
-  const sink = await output.createFile(path, { ...(mode !== undefined ? { mode } : {}), ...(copyOf ? { copyOf } : {}) });
+  const sink = await (file.opened ?? output.createFile(path, { ...(file.mode !== undefined ? { mode: file.mode } : {}), ...(file.copyOf ? { copyOf: file.copyOf } : {}) }));
   const skip = sink.copied && sink.skip ? sink.skip.bind(sink) : null;
   let bytes = 0;
   // Each write waits for the one before it, so the file's bytes land in order; the hash of a chunk handed over
