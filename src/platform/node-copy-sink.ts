@@ -16,7 +16,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidFileError, InvalidInputError, WorkbenchError } from '../base/errors';
 import type { ByteSink, ByteSource } from '../ports/bytes';
-import { describeFsError, MAX_IO_BYTES } from './node-files';
+import { describeFsError, readRangeInto, writeRangeAt } from './node-files';
 
 export async function createCopySink(source: ByteSource, target: string, shown: string, mode?: number): Promise<ByteSink> {
   if (!source.filePath) throw new WorkbenchError(`${source.name}: has no path on disk to copy from`);
@@ -65,14 +65,7 @@ export async function createCopySink(source: ByteSource, target: string, shown: 
     async readInto(offset, target) {
       checkOpen();
       if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`${shown}: invalid read offset ${offset}`);
-      const wanted = Math.max(0, Math.min(target.byteLength, size - offset));
-      let filled = 0;
-      while (filled < wanted) {
-        const { bytesRead } = await file.read(target, filled, Math.min(MAX_IO_BYTES, wanted - filled), offset + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      return filled;
+      return readRangeInto(file, size, offset, target);
     },
   };
   return {
@@ -84,16 +77,7 @@ export async function createCopySink(source: ByteSource, target: string, shown: 
     },
     async write(chunk: Uint8Array) {
       checkOpen();
-      const start = claim(chunk.byteLength);
-      let written = 0;
-      try {
-        while (written < chunk.byteLength) {
-          const { bytesWritten } = await file.write(chunk, written, Math.min(MAX_IO_BYTES, chunk.byteLength - written), start + written);
-          written += bytesWritten;
-        }
-      } catch (error) {
-        throw new WorkbenchError(`${shown}: ${describeFsError(error)}`);
-      }
+      await writeRangeAt(file, chunk, claim(chunk.byteLength), shown);
     },
     async close() {
       if (state !== 'open') return;

@@ -52,8 +52,21 @@ async function readRange(handle: FileHandle, size: number, offset: number, lengt
   return filled === wanted ? buffer : buffer.subarray(0, filled);
 }
 
+/** Writes all of `chunk` at `position` (in pieces Node's binding accepts); an error names `name`. */
+export async function writeRangeAt(file: FileHandle, chunk: Uint8Array, position: number, name: string): Promise<void> {
+  let written = 0;
+  try {
+    while (written < chunk.byteLength) {
+      const { bytesWritten } = await file.write(chunk, written, Math.min(MAX_IO_BYTES, chunk.byteLength - written), position + written);
+      written += bytesWritten;
+    }
+  } catch (error) {
+    throw new WorkbenchError(`${name}: ${describeFsError(error)}`);
+  }
+}
+
 /** Reads up to `target.byteLength` bytes at `offset` into `target`; returns the count (fewer only at end of file). */
-async function readRangeInto(handle: FileHandle, size: number, offset: number, target: Uint8Array): Promise<number> {
+export async function readRangeInto(handle: FileHandle, size: number, offset: number, target: Uint8Array): Promise<number> {
   const wanted = Math.max(0, Math.min(target.byteLength, size - offset));
   let filled = 0;
   while (filled < wanted) {
@@ -160,16 +173,7 @@ export function createFileSink(path: string, mode?: number): ByteSink {
       // Claim the range now, so writes issued without awaiting still land in call order.
       const start = position;
       position += chunk.byteLength;
-      const file = await opened();
-      let written = 0;
-      try {
-        while (written < chunk.byteLength) {
-          const { bytesWritten } = await file.write(chunk, written, Math.min(MAX_IO_BYTES, chunk.byteLength - written), start + written);
-          written += bytesWritten;
-        }
-      } catch (error) {
-        throw new WorkbenchError(`${path}: ${describeFsError(error)}`);
-      }
+      await writeRangeAt(await opened(), chunk, start, path);
     },
     async close() {
       if (state !== 'open') return;

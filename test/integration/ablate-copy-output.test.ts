@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ablateModel, planAblation, writeAblation, type AblateOptions } from '../../src/engine/ablate';
+import { ablateModel, planAblation, writeAblation, type AblateOptions, type AblationPlan } from '../../src/engine/ablate';
 import { MemoryModelFolder } from '../../src/ports/folder';
 import { openNodeModelFolder } from '../../src/platform/node-files';
 import { createNodeOutputFolder } from '../../src/platform/node-output';
@@ -91,38 +91,33 @@ describe('ablate into a Node output folder: shards copied in the kernel, edits w
     expect((await fs.stat(path.join(out, shard))).mode & 0o777).toBe(0o640 & ~process.umask());
   });
 
-  it('refuses a shard whose header changed between planning and copying, and leaves no output', async () => {
-    const dir = path.join(workDir, 'swapped');
+  /** Plans on a copy of the model, lets `change` alter one shard, then expects the write refused, naming it, with no output left. */
+  async function expectRefused(name: string, shardIndex: number, change: (shardPath: string, plan: AblationPlan) => Promise<void>): Promise<void> {
+    const dir = path.join(workDir, name);
     await fs.cp(model.dir, dir, { recursive: true });
     const plan = await planAblation(await openNodeModelFolder(dir), selection, null);
-    const shardPath = path.join(dir, plan.shards[0].path);
-    // Same size, one header byte different (a space inside the JSON becomes another space-like change of value).
-    const bytes = await fs.readFile(shardPath);
-    const headerEnd = plan.shards[0].header.dataStart;
-    const at = bytes.subarray(0, headerEnd).lastIndexOf('"'.charCodeAt(0));
-    bytes[at - 1] = bytes[at - 1] === 'a'.charCodeAt(0) ? 'b'.charCodeAt(0) : 'a'.charCodeAt(0);
-    await fs.writeFile(shardPath, bytes);
-    const out = path.join(workDir, 'out-swapped');
+    await change(path.join(dir, plan.shards[shardIndex].path), plan);
+    const out = path.join(workDir, `out-${name}`);
     const output = await createNodeOutputFolder(out, { inputs: [dir] });
     const failure = await writeAblation(plan, output, selection).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(InvalidFileError);
-    expect(String((failure as Error).message)).toMatch(new RegExp(`${plan.shards[0].path}.*changed while it was being read`));
+    expect(String((failure as Error).message)).toMatch(new RegExp(`${plan.shards[shardIndex].path}.*changed while it was being read`));
     await expect(fs.stat(out)).rejects.toThrow();
     await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+  }
+
+  it('refuses a shard whose header changed between planning and copying, and leaves no output', async () => {
+    await expectRefused('swapped', 0, async (shardPath, plan) => {
+      // Same size, one byte of the header's JSON different.
+      const bytes = await fs.readFile(shardPath);
+      const at = bytes.subarray(0, plan.shards[0].header.dataStart).lastIndexOf('"'.charCodeAt(0));
+      bytes[at - 1] = bytes[at - 1] === 'a'.charCodeAt(0) ? 'b'.charCodeAt(0) : 'a'.charCodeAt(0);
+      await fs.writeFile(shardPath, bytes);
+    });
   });
 
-  it('refuses a shard truncated between planning and copying, naming it, and leaves no output', async () => {
-    const dir = path.join(workDir, 'truncated');
-    await fs.cp(model.dir, dir, { recursive: true });
-    const plan = await planAblation(await openNodeModelFolder(dir), selection, null);
-    await fs.truncate(path.join(dir, plan.shards[1].path), plan.shards[1].header.fileSize - 100);
-    const out = path.join(workDir, 'out-truncated');
-    const output = await createNodeOutputFolder(out, { inputs: [dir] });
-    const failure = await writeAblation(plan, output, selection).catch((error: unknown) => error);
-    expect(failure).toBeInstanceOf(InvalidFileError);
-    expect(String((failure as Error).message)).toMatch(new RegExp(`${plan.shards[1].path}.*changed while it was being read`));
-    await expect(fs.stat(out)).rejects.toThrow();
-    await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+  it('refuses a shard truncated between planning and copying (while the shard before it is written), and leaves no output', async () => {
+    await expectRefused('truncated', 1, (shardPath, plan) => fs.truncate(shardPath, plan.shards[1].header.fileSize - 100));
   });
 });
 
