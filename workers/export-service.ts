@@ -21,7 +21,8 @@ import { openExportStaging, discardExportStaging } from '../src/platform/browser
 import { InvalidInputError } from '../src/base/errors';
 import { checkDownloadNames, type ExportApi, type ExportCapabilities, type ExportedFile, type ExportRequest, type ExportResult } from '../src/protocol/export-api';
 import type { LongCallOptions } from '../src/base/progress';
-import { verifyExport, type VerificationSummary } from './export-verify';
+import { hashSource, verifyExport, type VerificationSummary } from './export-verify';
+import type { ByteSource } from '../src/ports/bytes';
 import { createWasmSha256 } from '../src/platform/wasm-sha256';
 import { startBrowserHashWorker } from '../src/platform/browser-hash-worker';
 
@@ -82,17 +83,27 @@ export class ExportService implements ExportApi {
     // Hashing in a worker of its own where workers can be started (this class may also run on a page in tests).
     const hashing = typeof Worker !== 'undefined' ? startBrowserHashWorker() : null;
     const createHash = hashing ? () => hashing.createHash() : createWasmSha256;
+    // Each file of a folder output is read back and hashed once closed, one at a time, while the next is written;
+    // verification before commit then compares those digests (and checks headers and the file list).
+    const early = new Map<string, Promise<string>>();
+    let earlyChain: Promise<unknown> = Promise.resolve();
+    const hashWhenClosed = (path: string, read: () => Promise<ByteSource>) => {
+      const digest = earlyChain.then(async () => hashSource(await read(), createHash, options.signal));
+      digest.catch(() => undefined); // reported by verification
+      earlyChain = digest.catch(() => undefined);
+      early.set(path, digest);
+    };
     const verify = async (reader: OutputReader) => {
-      verification = await verifyExport(reader, plan, { ...options, createHash });
+      verification = await verifyExport(reader, plan, { ...options, createHash, early });
     };
     const destination = request.destination;
     const { backend, release, note } = await openOrthogonalizeBackend(request.backend, () => this.decide());
     const staging = destination.kind === 'folder' ? null : await openExportStaging();
     const output =
       destination.kind === 'folder'
-        ? await DirectoryOutputFolder.create(destination.parent, outputName, { verify, lastFile: MANIFEST_FILE })
+        ? await DirectoryOutputFolder.create(destination.parent, outputName, { verify, lastFile: MANIFEST_FILE, onFileClosed: hashWhenClosed })
         : destination.kind === 'downloads'
-          ? await DirectoryOutputFolder.create(staging!, outputName, { verify, lastFile: MANIFEST_FILE })
+          ? await DirectoryOutputFolder.create(staging!, outputName, { verify, lastFile: MANIFEST_FILE, onFileClosed: hashWhenClosed })
           : await ZipOutputFolder.create(staging!, outputName, { verify });
     let manifest;
     try {

@@ -10,6 +10,7 @@ import type { HashFactory } from '../src/engine/output-writer';
 import { readSafetensorsHeader } from '../src/formats/safetensors';
 import { MANIFEST_FILE, type AblationPlan } from '../src/engine/ablate';
 import type { OutputReader } from '../src/platform/browser-output';
+import type { ByteSource } from '../src/ports/bytes';
 import { InvalidFileError, throwIfAborted } from '../src/base/errors';
 import type { Progress } from '../src/base/progress';
 import { ProgressReporter } from '../src/base/progress';
@@ -34,7 +35,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export async function verifyExport(
   reader: OutputReader,
   plan: AblationPlan,
-  options: { signal?: AbortSignal; onProgress?: (event: Progress) => void; createHash?: HashFactory },
+  options: {
+    signal?: AbortSignal;
+    onProgress?: (event: Progress) => void;
+    createHash?: HashFactory;
+    /** SHA-256 of files already read back and hashed after they were closed (hashSource), by path. */
+    early?: ReadonlyMap<string, Promise<string>>;
+  },
 ): Promise<VerificationSummary> {
   const createHash = options.createHash ?? createWasmSha256;
   const progress = new ProgressReporter('verify', options.onProgress);
@@ -65,31 +72,46 @@ export async function verifyExport(
       if (!sameBytes(header.rawHeader, inputHeader)) throw new InvalidFileError(source.name, 'its safetensors header differs from the input shard’s');
       summary.headersChecked++;
     }
-    const hash = await createHash();
-    // One read ahead, and a hash on another thread taking each chunk as it comes (at most HASHES_IN_FLIGHT
-    // waiting): reading and hashing overlap.
-    const readAt = (offset: number) => source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
-    let next = source.size > 0 ? readAt(0) : null;
-    const hashing: Promise<unknown>[] = [];
-    for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
-      throwIfAborted(options.signal);
-      const chunk = await next!;
-      next = offset + VERIFY_CHUNK_BYTES < source.size ? readAt(offset + VERIFY_CHUNK_BYTES) : null;
-      next?.catch(() => undefined); // a failed read ahead is reported when its turn comes
-      summary.bytesChecked += chunk.byteLength;
-      if (hash.updateOwned) {
-        const hashed = hash.updateOwned(chunk);
-        hashed.catch(() => undefined); // a failure surfaces from the awaits below, or from the digest
-        hashing.push(hashed);
-        if (hashing.length > HASHES_IN_FLIGHT) await hashing.shift();
-      } else hash.update(chunk);
+    const early = options.early?.get(path);
+    const digest = early
+      ? await early
+      : await hashSource(source, createHash, options.signal, (bytes) => {
+          summary.bytesChecked += bytes;
+          progress.report(totalBytes > 0 ? summary.bytesChecked / totalBytes : 1, path);
+        });
+    if (early) {
+      summary.bytesChecked += source.size;
       progress.report(totalBytes > 0 ? summary.bytesChecked / totalBytes : 1, path);
     }
-    await Promise.all(hashing);
-    const digest = await hash.hexDigest();
     if (digest !== record.sha256) throw new InvalidFileError(source.name, `reads back with SHA-256 ${digest}, but ${record.sha256} was written`);
     summary.filesChecked++;
   }
   progress.done();
   return summary;
+}
+
+/**
+ * SHA-256 of a whole source as it reads back: one read ahead, and a hash on another thread (where it has one)
+ * taking each chunk as it comes, at most HASHES_IN_FLIGHT waiting, so reading and hashing overlap.
+ */
+export async function hashSource(source: ByteSource, createHash: HashFactory, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string> {
+  const hash = await createHash();
+  const readAt = (offset: number) => source.read(offset, Math.min(VERIFY_CHUNK_BYTES, source.size - offset));
+  let next = source.size > 0 ? readAt(0) : null;
+  const hashing: Promise<unknown>[] = [];
+  for (let offset = 0; offset < source.size; offset += VERIFY_CHUNK_BYTES) {
+    throwIfAborted(signal);
+    const chunk = await next!;
+    next = offset + VERIFY_CHUNK_BYTES < source.size ? readAt(offset + VERIFY_CHUNK_BYTES) : null;
+    next?.catch(() => undefined); // a failed read ahead is reported when its turn comes
+    if (hash.updateOwned) {
+      const hashed = hash.updateOwned(chunk);
+      hashed.catch(() => undefined); // a failure surfaces from the awaits below, or from the digest
+      hashing.push(hashed);
+      if (hashing.length > HASHES_IN_FLIGHT) await hashing.shift();
+    } else hash.update(chunk);
+    onBytes?.(chunk.byteLength);
+  }
+  await Promise.all(hashing);
+  return hash.hexDigest();
 }

@@ -75,13 +75,13 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
   let nextShardSink: Promise<ByteSink> | null = null;
   try {
-    // Each shard's file is created while the shard before it is written: where creating it means copying the
-    // whole shard (Node), that copy runs beside the edit and hashing of the previous one.
+    // Where the output allows it, each shard's file is created while the shard before it is written: where
+    // creating it means copying the whole shard (Node), that copy runs beside the edit and hashing of the previous one.
     const create = (shard: ShardPlan) => output.createFile(shard.path, { ...(shard.source.mode !== undefined ? { mode: shard.source.mode } : {}), copyOf: shard.source });
     for (const [index, shard] of plan.shards.entries()) {
       throwIfAborted(options.signal);
       const sink = nextShardSink ?? create(shard);
-      nextShardSink = index + 1 < plan.shards.length ? create(plan.shards[index + 1]) : null;
+      nextShardSink = output.concurrentFiles && index + 1 < plan.shards.length ? create(plan.shards[index + 1]) : null;
       nextShardSink?.catch(() => undefined); // reported when its turn comes
       // Chunks read into the engine's own buffers (a source with readInto) may be edited in place.
       const backend = options.backend ?? (shard.source.readInto ? cpuInPlaceOrthogonalizeBackend : cpuOrthogonalizeBackend);

@@ -24,6 +24,9 @@ export interface OutputReader {
   open(path: string): Promise<ByteSource>;
 }
 
+/** A file of the output was closed; `read` opens it as written. */
+export type FileClosed = (path: string, read: () => Promise<ByteSource>) => void;
+
 /** Runs before the output becomes final; throwing keeps it partial (and the caller aborts it). */
 export type VerifyOutput = (reader: OutputReader) => Promise<void>;
 
@@ -79,13 +82,20 @@ export class DirectoryOutputFolder implements OutputFolder {
     private readonly lastFile: string | null,
   ) {}
 
-  /** Creates `NAME.partial/` under `parent`; NAME is made unique (NAME-2…) when a folder of that name exists. */
-  static async create(parent: FileSystemDirectoryHandle, name: string, options: { verify?: VerifyOutput; lastFile?: string } = {}): Promise<DirectoryOutputFolder> {
+  /**
+   * Creates `NAME.partial/` under `parent`; NAME is made unique (NAME-2…) when a folder of that name exists.
+   * `onFileClosed`: told of each file once it is closed, with a way to read it back (the export hashes it again
+   * then, while the next file is written, instead of all at once before commit).
+   */
+  static async create(parent: FileSystemDirectoryHandle, name: string, options: { verify?: VerifyOutput; lastFile?: string; onFileClosed?: FileClosed } = {}): Promise<DirectoryOutputFolder> {
     checkedRelativePath(name);
     const unique = await freeOutputName(parent, name);
     const partial = await parent.getDirectoryHandle(`${unique}.partial`, { create: true });
-    return new DirectoryOutputFolder(parent, unique, partial, options.verify ?? null, options.lastFile ?? null);
+    const folder = new DirectoryOutputFolder(parent, unique, partial, options.verify ?? null, options.lastFile ?? null);
+    folder.onFileClosed = options.onFileClosed ?? null;
+    return folder;
   }
+  private onFileClosed: FileClosed | null = null;
 
   async createFile(path: string): Promise<ByteSink> {
     if (this.committed) throw new InvalidInputError(`${this.name}: already committed`);
@@ -96,6 +106,8 @@ export class DirectoryOutputFolder implements OutputFolder {
     this.open.add(writable);
     this.written.set(path, handle);
     const open = this.open;
+    const closed = this.onFileClosed;
+    const reader = this.reader();
     return {
       name: `${this.name}/${path}`,
       async write(chunk: Uint8Array) {
@@ -104,6 +116,7 @@ export class DirectoryOutputFolder implements OutputFolder {
       async close() {
         await writable.close();
         open.delete(writable);
+        closed?.(path, () => reader.open(path));
       },
       async abort() {
         open.delete(writable);

@@ -228,6 +228,7 @@ export async function createNodeOutputFolder(outDir: string, options: NodeOutput
 
   return {
     name: outDir,
+    concurrentFiles: true,
     async createFile(path: string, fileOptions: OutputFileOptions = {}) {
       if (state !== 'writing') throw new WorkbenchError(`${outDir}: output already ${state}`);
       const segments = checkedRelativePath(path);

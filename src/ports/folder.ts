@@ -17,6 +17,11 @@ export interface ModelFolder {
 export interface OutputFolder {
   readonly name: string;
   /**
+   * Several files may be open at once (a zip, written entry after entry, cannot). The ablation then creates each
+   * shard's file while the one before it is written, which pays where creating it copies the shard (Node).
+   */
+  readonly concurrentFiles?: boolean;
+  /**
    * A sink for a file written under the partial output (OUT.partial or equivalent). `mode`: permission bits
    * for the new file where the platform has them (a copy passes its source's, so it never widens them).
    * `copyOf`: where the platform can copy a file without reading it through the caller (Node: copy_file_range
