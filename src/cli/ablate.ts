@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readModelConfig } from '../formats/hf-folder';
 import { openNodeModelFolder } from '../platform/node-files';
 import { createNodeOutputFolder } from '../platform/node-output';
-import { createNodeKernelPool, defaultKernelThreads } from './kernel-pool';
+import { createNodeKernelPool, defaultKernelThreads, type NodeKernelPool } from './kernel-pool';
 import { HashThread } from './hash-thread';
 import { checkEditsFitChunk, DEFAULT_MAX_CHUNK_BYTES, MANIFEST_FILE, planAblation, writeAblation, type AblationManifest } from '../engine/ablate';
 import { integerOption, numberOption, parseCommandArgs, requireOption } from './args';
@@ -69,6 +69,21 @@ export async function run(argv: string[]): Promise<number> {
   const chunkMebibytes = numberOption(values, 'chunk-mb', DEFAULT_MAX_CHUNK_BYTES / 1024 / 1024, (n) => n >= 0.001 && n <= 4096);
   const threads = integerOption(values, 'threads', defaultKernelThreads(), (n) => n >= 0 && n <= 256);
 
+  // The threads start now, so their start-up (a V8 isolate and the kernels each) overlaps validation.
+  const pool = threads > 0 ? createNodeKernelPool(threads, true) : null;
+  // With worker threads the hashes run on one more; --threads 0 keeps everything on the main thread.
+  const hashThread = threads > 0 ? new HashThread() : null;
+  try {
+    return await validateAndWrite(values, { modelDir, directionPath, outDir, chunkMebibytes, pool, hashThread });
+  } finally {
+    await Promise.all([pool?.close(), hashThread?.close()]);
+  }
+}
+
+async function validateAndWrite(
+  values: Record<string, string | boolean | undefined>,
+  { modelDir, directionPath, outDir, chunkMebibytes, pool, hashThread }: { modelDir: string; directionPath: string; outDir: string; chunkMebibytes: number; pool: NodeKernelPool | null; hashThread: HashThread | null },
+): Promise<number> {
   const input = await openNodeModelFolder(modelDir);
   const config = await readModelConfig(input);
   const { selection, directionSource } = await readCommandSelection(values, directionPath, config);
@@ -81,9 +96,6 @@ export async function run(argv: string[]): Promise<number> {
   const output = await createNodeOutputFolder(outDir, { inputs: [modelDir, directionPath, ...(typeof values.recipe === 'string' ? [values.recipe] : []), ...(evalPath ? [evalPath] : [])], onNote: printNote });
 
   const started = Date.now();
-  const pool = threads > 0 ? createNodeKernelPool(threads, true) : null;
-  // With worker threads the hashes run on one more; --threads 0 keeps everything on the main thread.
-  const hashThread = threads > 0 ? new HashThread() : null;
   const manifest = await withInterrupt((signal) =>
     writeAblation(plan, output, {
       ...selection,
@@ -101,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
       signal,
       onProgress: createProgressPrinter(),
     }),
-  ).finally(() => Promise.all([pool?.close(), hashThread?.close()]));
+  );
   process.stdout.write(summarize(manifest, outDir, (Date.now() - started) / 1000));
   return 0;
 }
