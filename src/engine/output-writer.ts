@@ -49,7 +49,8 @@ export interface HashingSink extends ByteSink {
   keepOwned(chunk: Uint8Array): Promise<Uint8Array>;
   /**
    * Present when the file is a copy on disk and the hash can read files itself: the next `length` bytes stay as
-   * copied and are hashed without being read here.
+   * copied and are hashed without being read here. (Such a sink hashes everything it writes by reading it back
+   * from the file, too.)
    */
   keepRange?(length: number): Promise<void>;
 }
@@ -111,34 +112,54 @@ export async function writeFile(
     hash.update(chunk);
     return inOrder(Promise.resolve(chunk), inPlace ? keep : write);
   };
-  const hashing: HashingSink = {
-    name: path, // progress shows folder-relative names
-    async write(chunk) {
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-      await inOrder(Promise.resolve(chunk), write);
-    },
-    writeOwned: (chunk) => handOver(chunk, false),
-    ...(skip ? { copied: sink.copied } : {}),
-    ...(skip && sink.copied?.filePath && hash.updateFromFile
-      ? {
-          keepRange: async (length: number) => {
-            const offset = bytes;
-            bytes += length;
-            await inOrder(hash.updateFromFile!(sink.copied!.filePath!, offset, length), () => skip!(length));
-          },
-        }
-      : {}),
-    keepOwned(chunk) {
-      if (!skip) throw new Error(`${path}: keepOwned on a file that is not a copy`);
-      return handOver(chunk, true);
-    },
-    close: () => sink.close(),
-    abort: () => sink.abort(),
+  // A copy on disk whose hash can read files: every range is hashed where it lies, after it is written (or, left
+  // as copied, at once), asked for in file order from within the ordered chain. No byte travels to the hash, and
+  // no write waits for hashing.
+  const filePath = skip ? sink.copied?.filePath : undefined;
+  const readBack = filePath !== undefined && hash.updateFromFile ? hash.updateFromFile.bind(hash) : null;
+  const hashedBack: Promise<void>[] = []; // awaited before the digest
+  const landThenHash = (length: number, land: () => Promise<void>): Promise<void> => {
+    const offset = bytes;
+    bytes += length;
+    const landed = inOrder(Promise.resolve(null), async () => {
+      await land();
+      const hashed = readBack!(filePath!, offset, length);
+      hashed.catch(() => undefined); // reported before the digest
+      hashedBack.push(hashed);
+    });
+    return landed.then(() => undefined);
   };
+  const hashing: HashingSink = readBack
+    ? {
+        name: path,
+        copied: sink.copied!,
+        write: (chunk) => landThenHash(chunk.byteLength, () => sink.write(chunk)),
+        writeOwned: (chunk) => landThenHash(chunk.byteLength, () => sink.write(chunk)).then(() => chunk),
+        keepOwned: (chunk) => landThenHash(chunk.byteLength, () => skip!(chunk.byteLength)).then(() => chunk),
+        keepRange: (length) => landThenHash(length, () => skip!(length)),
+        close: () => sink.close(),
+        abort: () => sink.abort(),
+      }
+    : {
+        name: path, // progress shows folder-relative names
+        async write(chunk) {
+          hash.update(chunk);
+          bytes += chunk.byteLength;
+          await inOrder(Promise.resolve(chunk), write);
+        },
+        writeOwned: (chunk) => handOver(chunk, false),
+        ...(skip ? { copied: sink.copied } : {}),
+        keepOwned(chunk) {
+          if (!skip) throw new Error(`${path}: keepOwned on a file that is not a copy`);
+          return handOver(chunk, true);
+        },
+        close: () => sink.close(),
+        abort: () => sink.abort(),
+      };
   try {
     await body(hashing);
     await previous;
+    await Promise.all(hashedBack);
     await sink.close();
   } catch (error) {
     await sink.abort().catch(() => undefined);
