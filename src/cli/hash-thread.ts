@@ -4,9 +4,10 @@
  *
  * Why a thread: on the main thread node:crypto's hash (~1.7 GB/s here) was the largest single cost of an
  * ablation — a profile of a 1 GB model showed the main thread hashing for 0.67 s and idle for 1.1 s while it
- * waited on writes and kernels it could not overlap. Ranges of a shard that stay as copied are read by that
- * thread itself (updateFromFile), so they never pass through the main thread, whose garbage collector the moved
- * buffers kept busy (0.4 s of a 1 GB run).
+ * waited on writes and kernels it could not overlap. Into a file the output made as a kernel copy, the engine
+ * asks this thread to hash each range where it lies (updateFromFile): no byte passes to it, since buffers moved
+ * to it and back kept the main thread's garbage collector busy (0.26–0.42 s of a 1 GB run). Files written from
+ * scratch (model card, manifest, ONNX graphs) still hand their bytes over.
  */
 import { Worker } from 'node:worker_threads';
 import { HashWorkerClient, type HashReply } from '../platform/hash-worker-client';

@@ -80,6 +80,7 @@ export class DirectoryOutputFolder implements OutputFolder {
     private readonly partial: FileSystemDirectoryHandle,
     private readonly verify: VerifyOutput | null,
     private readonly lastFile: string | null,
+    private readonly onFileClosed: FileClosed | null,
   ) {}
 
   /**
@@ -91,11 +92,8 @@ export class DirectoryOutputFolder implements OutputFolder {
     checkedRelativePath(name);
     const unique = await freeOutputName(parent, name);
     const partial = await parent.getDirectoryHandle(`${unique}.partial`, { create: true });
-    const folder = new DirectoryOutputFolder(parent, unique, partial, options.verify ?? null, options.lastFile ?? null);
-    folder.onFileClosed = options.onFileClosed ?? null;
-    return folder;
+    return new DirectoryOutputFolder(parent, unique, partial, options.verify ?? null, options.lastFile ?? null, options.onFileClosed ?? null);
   }
-  private onFileClosed: FileClosed | null = null;
 
   async createFile(path: string): Promise<ByteSink> {
     if (this.committed) throw new InvalidInputError(`${this.name}: already committed`);
