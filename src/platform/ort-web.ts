@@ -1,38 +1,78 @@
 /**
- * onnxruntime-web for the workbench's workers. One ORT build for everything: `onnxruntime-web/webgpu` is the
- * module transformers.js imports, so both share one runtime and one wasm binary. Its wasm files are served by
- * Vite from node_modules (the `?url` imports): nothing is ever fetched from a CDN.
+ * onnxruntime-web for the workbench's workers, as two runtimes that load lazily, each on first use:
+ * - `onnxruntime-web/webgpu` (the asyncify wasm build) for WebGPU sessions. transformers.js imports this same
+ *   module, so the chat and search workers share one runtime with it (configureOrtWeb sets it up).
+ * - `onnxruntime-web/wasm` (the plain build) for sessions on the wasm backend. Asyncify instruments the binary so
+ *   WebGPU calls can suspend it, and that costs the CPU kernels: the plain build captured the 1024-wide bench
+ *   model 1.3-1.4x faster (`npm run bench -- --only capture`). The two cannot share one binary: pointing the
+ *   webgpu module at the plain binary runs wasm, but then no WebGPU session works in that worker again.
+ * Tensors go to a session built with its own runtime's Tensor class. The wasm files are served by Vite from
+ * node_modules (the `?url` imports): nothing is ever fetched from a CDN.
  */
 import * as ort from 'onnxruntime-web/webgpu';
+import * as ortCpu from 'onnxruntime-web/wasm';
 import wasmBinaryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import wasmFactoryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url';
+import cpuWasmBinaryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import cpuWasmFactoryUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
 import { BackendError, InvalidFileError } from '../base/errors';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { describeValues, toOrtFeeds } from './ort-common';
 import { type ResolvedBackend } from '../ports/onnx-session';
 import type { BackendMemoryLimits } from '../core/memory-preflight';
 
-export { ort };
-
 /** More threads than this do not help the small matmuls of a capture batch. */
 const MAX_WASM_THREADS = 4;
 /** Cores left to the page's main thread and compositor, so the UI keeps painting while a capture runs. */
 const CORES_LEFT_FOR_THE_PAGE = 1;
 
-let configured = false;
+type OrtRuntime = typeof ort;
 
-/** Points ORT at the bundled wasm files (object form: a string prefix breaks `vite dev`). */
+let configured = false;
+let cpuConfigured = false;
+
+/** Threads need SharedArrayBuffer, which needs cross-origin isolation (COOP/COEP headers). */
+function defaultThreads(): number {
+  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
+  return self.crossOriginIsolated ? Math.max(1, Math.min(MAX_WASM_THREADS, cores - CORES_LEFT_FOR_THE_PAGE)) : 1;
+}
+
+/**
+ * Points a runtime at its bundled wasm files (object form: a string prefix breaks `vite dev`). A runtime reads
+ * its env when its first session loads the binary, so the env must be set before then.
+ */
+function configureRuntime(runtime: OrtRuntime, wasm: string, mjs: string): void {
+  runtime.env.wasm.wasmPaths = { wasm: absoluteUrl(wasm), mjs: absoluteUrl(mjs) };
+  runtime.env.wasm.numThreads = defaultThreads();
+  runtime.env.wasm.proxy = false; // we are already in a worker
+  runtime.env.logLevel = 'error';
+}
+
+/** The WebGPU runtime's env, the one transformers.js uses: set up before any model loads. */
 export function configureOrtWeb(): typeof ort.env {
   if (!configured) {
-    ort.env.wasm.wasmPaths = { wasm: absoluteUrl(wasmBinaryUrl), mjs: absoluteUrl(wasmFactoryUrl) };
-    // Threads need SharedArrayBuffer, which needs cross-origin isolation (COOP/COEP headers).
-    const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
-    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(MAX_WASM_THREADS, cores - CORES_LEFT_FOR_THE_PAGE)) : 1;
-    ort.env.wasm.proxy = false; // we are already in a worker
-    ort.env.logLevel = 'error';
+    configureRuntime(ort, wasmBinaryUrl, wasmFactoryUrl);
     configured = true;
   }
   return ort.env;
+}
+
+/** The wasm backend's runtime (the plain build), set up on first use. */
+export function configureOrtCpu(): typeof ort.env {
+  if (!cpuConfigured) {
+    configureRuntime(ortCpu as OrtRuntime, cpuWasmBinaryUrl, cpuWasmFactoryUrl);
+    cpuConfigured = true;
+  }
+  return ortCpu.env;
+}
+
+function runtimeFor(backend: ResolvedBackend): OrtRuntime {
+  if (backend === 'webgpu') {
+    configureOrtWeb();
+    return ort;
+  }
+  configureOrtCpu();
+  return ortCpu as OrtRuntime;
 }
 
 function absoluteUrl(url: string): string {
@@ -76,9 +116,6 @@ async function watchWebGpuDevice(): Promise<void> {
   });
 }
 
-function toOrtTensor(tensor: OnnxTensor): ort.Tensor {
-  return new ort.Tensor(tensor.type, tensor.data as never, tensor.dims);
-}
 
 /** Outputs are read back to the CPU (capture outputs are small: a few positions × d_model per layer). */
 async function fromOrtTensor(tensor: ort.Tensor): Promise<OnnxTensor> {
@@ -92,6 +129,7 @@ class WebSession implements OnnxSession {
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly backend: ResolvedBackend,
+    private readonly runtime: OrtRuntime,
   ) {
     this.inputs = describeValues(session.inputMetadata, session.inputNames);
     this.outputs = describeValues(session.outputMetadata, session.outputNames);
@@ -101,7 +139,7 @@ class WebSession implements OnnxSession {
     if (this.backend === 'webgpu' && deviceLostReason) {
       throw new BackendError(`The WebGPU device was lost (${deviceLostReason}).`, { backend: 'webgpu' });
     }
-    const ortFeeds = toOrtFeeds(feeds, toOrtTensor);
+    const ortFeeds = toOrtFeeds(feeds, (tensor) => new this.runtime.Tensor(tensor.type, tensor.data as never, tensor.dims));
     let results: ort.InferenceSession.ReturnType;
     try {
       results = outputNames ? await this.session.run(ortFeeds, [...outputNames]) : await this.session.run(ortFeeds);
@@ -143,7 +181,7 @@ export function createWebSessionFactory(backend: ResolvedBackend): OnnxSessionFa
   return {
     name: `onnxruntime-web ${backend}`,
     async create(model: OnnxModelInput): Promise<OnnxSession> {
-      configureOrtWeb();
+      const runtime = runtimeFor(backend);
       const objectUrls: string[] = [];
       const externalData = (model.externalData ?? []).map((file) => {
         if (typeof file.data === 'string' || file.data instanceof Uint8Array) return { path: file.path, data: file.data };
@@ -152,13 +190,13 @@ export function createWebSessionFactory(backend: ResolvedBackend): OnnxSessionFa
         return { path: file.path, data: url };
       });
       try {
-        const session = await ort.InferenceSession.create(model.bytes, {
+        const session = await runtime.InferenceSession.create(model.bytes, {
           executionProviders: [backend],
           graphOptimizationLevel: 'all',
           ...(externalData.length > 0 ? { externalData } : {}),
         });
         if (backend === 'webgpu') await watchWebGpuDevice();
-        return new WebSession(session, backend);
+        return new WebSession(session, backend, runtime);
       } catch (error) {
         const message = (error as Error).message;
         if (backend === 'webgpu') throw new BackendError(`WebGPU could not load ${model.name}: ${message}`, { backend: 'webgpu' });
