@@ -20,7 +20,7 @@ import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } f
 import { onnxExportWork, writeOnnxGraph } from './onnx-export';
 import { MODEL_CARD_FILE, modelCardFacts, writeModelCard } from './model-card';
 import type { ModelCardResults } from '../formats/model-card';
-import { ByteMeter, portableHash, rowsPerChunk, writeFile, type HashFactory } from './output-writer';
+import { ByteMeter, portableHash, rowsPerChunk, writeFile, writeFileThenFinish, type HashFactory } from './output-writer';
 import { OrderedWriter, type JobResult } from './ordered-writer';
 import { ChunkBuffers } from './chunk-buffers';
 import { readExactly } from '../formats/safetensors';
@@ -74,6 +74,8 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   const files: Record<string, OutputFileRecord> = {};
   const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
   let nextShardSink: Promise<ByteSink> | null = null;
+  // Shards whose bytes have landed while their hash may still be reading them back (see below), in shard order.
+  const finishing: Promise<OutputFileRecord>[] = [];
   try {
     // Where the output allows it, each shard's file is created while the shard before it is written: where
     // creating it means copying the whole shard (Node), that copy runs beside the edit and hashing of the previous one.
@@ -85,7 +87,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       nextShardSink?.catch(() => undefined); // reported when its turn comes
       // Chunks read into the engine's own buffers (a source with readInto) may be edited in place.
       const backend = options.backend ?? (shard.source.readInto ? cpuInPlaceOrthogonalizeBackend : cpuOrthogonalizeBackend);
-      files[shard.path] = await writeFile(output, shard.path, createHash, async (sink) => {
+      const landed = await writeFileThenFinish(output, shard.path, createHash, async (sink) => {
         // Where the output folder made the file a copy of the shard, only the edited tensors are written; every
         // byte is read back from the copy, so what is hashed is what the output holds.
         const source = sink.copied ?? shard.source;
@@ -106,10 +108,20 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
         await queueCopy(writer, buffers, source, copyBegin, shard.header.fileSize, pieceBytes(maxChunkBytes), options.signal, sink.copied !== undefined);
         await writer.drain();
       }, { opened: sink });
-      if (files[shard.path].bytes !== shard.header.fileSize) {
-        throw new InvalidFileError(shard.source.name, `wrote ${files[shard.path].bytes} bytes but the shard is ${shard.header.fileSize}`);
-      }
+      const recorded = landed.finished.then((record) => {
+        if (record.bytes !== shard.header.fileSize) {
+          throw new InvalidFileError(shard.source.name, `wrote ${record.bytes} bytes but the shard is ${shard.header.fileSize}`);
+        }
+        return record;
+      });
+      recorded.catch(() => undefined); // reported by the await below
+      finishing.push(recorded);
+      // Where several files may be open at once, the next shard's edit starts while this one's hash catches up
+      // (it reads each range back once written, so it trails the edit); elsewhere each file is done before the next.
+      if (!output.concurrentFiles) await recorded;
     }
+    const records = await Promise.all(finishing);
+    plan.shards.forEach((shard, index) => (files[shard.path] = records[index]));
     for (const file of plan.otherFiles) {
       if (file.path === MODEL_CARD_FILE) continue; // the model card below keeps its text
       throwIfAborted(options.signal);
@@ -132,6 +144,7 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
     return manifest;
   } catch (error) {
     await nextShardSink?.then((sink) => sink.abort()).catch(() => undefined); // settled before the folder goes
+    await Promise.allSettled(finishing);
     await output.abort().catch(() => undefined);
     throw error;
   }

@@ -87,6 +87,28 @@ export async function writeFile(
   body: (sink: HashingSink) => Promise<void>,
   file: WriteFileOptions = {},
 ): Promise<OutputFileRecord> {
+  return (await writeFileThenFinish(output, path, createHash, body, file)).finished;
+}
+
+/** A file whose every byte has landed; `finished` settles once it is hashed and closed (it never rejects unobserved). */
+export interface LandedFile {
+  finished: Promise<OutputFileRecord>;
+}
+
+/**
+ * writeFile in two steps: resolves once `body` is done and all its writes have landed, while the hash may still
+ * be reading the file back (a hash on another thread that reads files is behind the writes by what it has
+ * queued). The caller can start the next file meanwhile, on an output folder that allows several open files,
+ * so the edit of one shard runs while the hash finishes the one before; it must await `finished` before it
+ * relies on the record or lets the folder go.
+ */
+export async function writeFileThenFinish(
+  output: OutputFolder,
+  path: string,
+  createHash: HashFactory,
+  body: (sink: HashingSink) => Promise<void>,
+  file: WriteFileOptions = {},
+): Promise<LandedFile> {
   const hash = await createHash();
   const sink = await (file.opened ?? output.createFile(path, { ...(file.mode !== undefined ? { mode: file.mode } : {}), ...(file.copyOf ? { copyOf: file.copyOf } : {}) }));
   const skip = sink.copied && sink.skip ? sink.skip.bind(sink) : null;
@@ -156,16 +178,27 @@ export async function writeFile(
         close: () => sink.close(),
         abort: () => sink.abort(),
       };
+  const fail = async (error: unknown): Promise<never> => {
+    await sink.abort().catch(() => undefined);
+    throw error;
+  };
   try {
     await body(hashing);
     await previous;
-    await Promise.all(hashedBack);
-    await sink.close();
   } catch (error) {
-    await sink.abort().catch(() => undefined);
-    throw error;
+    await fail(error);
   }
-  return { sha256: await hash.hexDigest(), bytes };
+  const finished = (async () => {
+    try {
+      await Promise.all(hashedBack);
+      await sink.close();
+    } catch (error) {
+      await fail(error);
+    }
+    return { sha256: await hash.hexDigest(), bytes };
+  })();
+  finished.catch(() => undefined); // reported to whoever awaits it
+  return { finished };
 }
 
 export async function copyRange(source: ByteSource, begin: number, end: number, sink: ByteSink, maxChunkBytes: number, signal: AbortSignal | undefined, meter: ByteMeter): Promise<void> {

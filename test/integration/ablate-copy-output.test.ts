@@ -21,6 +21,7 @@ import { parseRecipe } from '../../src/core/recipe';
 import { generateModelFolder, type GeneratedModel } from '../helpers/generate-models';
 import { listFiles } from './ablate-helpers';
 import { MemoryOutputFolder } from '../helpers/memory-output-folder';
+import type { IncrementalHash } from '../../src/engine/output-writer';
 
 let workDir: string;
 let model: GeneratedModel;
@@ -79,6 +80,82 @@ describe('ablate into a Node output folder: shards copied in the kernel, edits w
       }
     });
   }
+
+  /** A hash thread whose first file's hash (the first shard's) reads back through `first` instead. */
+  function hashesWithFirst(hashes: HashThread, first: (hash: IncrementalHash) => IncrementalHash, log: string[]): () => IncrementalHash {
+    let created = 0;
+    return () => {
+      const hash = hashes.createHash();
+      const index = created++;
+      const logged: IncrementalHash = {
+        ...hash,
+        update: (bytes) => hash.update(bytes),
+        hexDigest: () => hash.hexDigest(),
+        updateFromFile: (file, offset, length) => {
+          log.push(`read ${index}`);
+          return hash.updateFromFile!(file, offset, length);
+        },
+      };
+      return index === 0 ? first(logged) : logged;
+    };
+  }
+
+  /** Resolves once `log` holds `entry`, or after `limitMs`: a test of the order fails instead of hanging. */
+  async function until(log: string[], entry: string, limitMs = 5000): Promise<void> {
+    for (const begun = Date.now(); !log.includes(entry) && Date.now() - begun < limitMs; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  it("starts the next shard while the hash still reads the one before back, and keeps the manifest's file order", async () => {
+    const plan = await planAblation(await openNodeModelFolder(model.dir), selection, null);
+    const hashes = new HashThread();
+    const log: string[] = [];
+    try {
+      // The first shard's digest waits for the second shard's first read-back (which never comes if shards run one after the other).
+      const slowFirst = hashesWithFirst(hashes, (hash) => ({
+        ...hash,
+        hexDigest: async () => {
+          await until(log, 'read 1');
+          log.push('digest 0');
+          return hash.hexDigest();
+        },
+      }), log);
+      const out = path.join(workDir, 'out-overlap');
+      const manifest = await writeAblation(plan, await createNodeOutputFolder(out, { inputs: [model.dir] }), { ...selection, maxChunkBytes: 4096, createHash: slowFirst });
+      expect(log.indexOf('read 1')).toBeGreaterThan(-1);
+      expect(log.indexOf('read 1')).toBeLessThan(log.indexOf('digest 0'));
+      const plain = await reference('standard');
+      const plainManifest = JSON.parse(new TextDecoder().decode(plain.get('abliteration.json')!)) as { files: Record<string, unknown> };
+      expect(Object.keys(manifest.files)).toEqual(Object.keys(plainManifest.files));
+      for (const [file, record] of Object.entries(manifest.files)) {
+        const bytes = await fs.readFile(path.join(out, file));
+        expect(record).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength });
+      }
+    } finally {
+      await hashes.close();
+    }
+  });
+
+  it("fails the whole ablation when a shard's hash fails after the next shard began, and leaves no output", async () => {
+    const plan = await planAblation(await openNodeModelFolder(model.dir), selection, null);
+    const hashes = new HashThread();
+    const log: string[] = [];
+    try {
+      const failingFirst = hashesWithFirst(hashes, (hash) => ({
+        ...hash,
+        hexDigest: async () => {
+          await until(log, 'read 1');
+          throw new Error('hash of the first shard failed');
+        },
+      }), log);
+      const out = path.join(workDir, 'out-hash-fails');
+      const failure = await writeAblation(plan, await createNodeOutputFolder(out, { inputs: [model.dir] }), { ...selection, maxChunkBytes: 4096, createHash: failingFirst }).catch((error: unknown) => error);
+      expect(String((failure as Error).message)).toMatch(/hash of the first shard failed/);
+      await expect(fs.stat(out)).rejects.toThrow();
+      await expect(fs.stat(`${out}.partial`)).rejects.toThrow();
+    } finally {
+      await hashes.close();
+    }
+  });
 
   it('keeps the source file permission bits (less the umask) on a copied shard', async () => {
     const dir = path.join(workDir, 'modes');
