@@ -140,4 +140,6 @@ export interface SerializedCaptureTask {
   backend: 'wasm' | 'webgpu';
   /** wasm threads instead of the app's own choice (src/platform/ort-web.ts leaves a core to the page). */
   wasmThreads?: number;
+  /** Run the wasm backend on the asyncify build (the WebGPU runtime) instead of the app's plain one. */
+  asyncify?: boolean;
 }

@@ -97,7 +97,7 @@ async function prepareInput(model: BenchModel, rounds: number): Promise<CaptureL
   return { modelName: model.name, plainGraph, captureGraph, activationNames: capture.outputNames, batches, rounds };
 }
 
-async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, backend: 'wasm' | 'webgpu', wasmThreads?: number): Promise<CaptureLoopResult> {
+async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, backend: 'wasm' | 'webgpu', wasmThreads?: number, asyncify = false): Promise<CaptureLoopResult> {
   const task: SerializedCaptureTask = {
     modelName: input.modelName,
     plainGraphUrl: harness.addBytes(`${input.modelName}-plain.onnx`, input.plainGraph),
@@ -107,6 +107,7 @@ async function runInBrowser(harness: BrowserHarness, input: CaptureLoopInput, ba
     rounds: input.rounds,
     backend,
     ...(wasmThreads ? { wasmThreads } : {}),
+    ...(asyncify ? { asyncify } : {}),
   };
   const page = await harness.openPage('capture');
   try {
@@ -151,7 +152,9 @@ export async function benchCapture(options: CaptureBenchOptions): Promise<{ rows
       results.node = await runCaptureLoop(createNodeSessionFactory(), input);
       // The app runs wasm on every core but one (src/platform/ort-web.ts); "wasm-all" uses every core, as
       // onnxruntime-node does here, for a like-for-like ratio.
-      const backends = model.wide ? (['wasm', 'wasm-all'] as const) : (['wasm', 'wasm-all', 'webgpu'] as const);
+      // On the wide models, "wasm-asyncify" repeats "wasm-all" on the asyncify build that WebGPU needs, which the
+      // app does not use for wasm sessions (src/platform/ort-web.ts): what that choice gains, measured here.
+      const backends = model.wide ? (['wasm', 'wasm-all', 'wasm-asyncify'] as const) : (['wasm', 'wasm-all', 'webgpu'] as const);
       for (const backend of backends) {
         if (!harness) {
           results[backend] = { unavailable: `Chromium did not start (${harnessError})` };
@@ -159,7 +162,7 @@ export async function benchCapture(options: CaptureBenchOptions): Promise<{ rows
         }
         try {
           const pageBackend = backend === 'webgpu' ? 'webgpu' : 'wasm';
-          const result = await runInBrowser(harness, backend === 'webgpu' ? { ...input, rounds: webgpuRounds, batches: input.batches.slice(0, webgpuBatches) } : input, pageBackend, backend === 'wasm-all' ? NODE_THREADS : undefined);
+          const result = await runInBrowser(harness, backend === 'webgpu' ? { ...input, rounds: webgpuRounds, batches: input.batches.slice(0, webgpuBatches) } : input, pageBackend, backend === 'wasm' ? undefined : NODE_THREADS, backend === 'wasm-asyncify');
           const disagreement = checkAgreement(results.node as CaptureLoopResult, result);
           results[backend] = disagreement ? { unavailable: `outputs disagree with onnxruntime-node (${disagreement})` } : result;
         } catch (error) {
@@ -182,11 +185,19 @@ function batchesNote(result: CaptureLoopResult): string {
   return `the batches repeated ${result.repeats}×`;
 }
 
+const LABELS: Record<string, string> = {
+  node: 'onnxruntime-node',
+  wasm: 'ort-web wasm (app threads)',
+  'wasm-all': `ort-web wasm ${NODE_THREADS} threads`,
+  'wasm-asyncify': `ort-web wasm ${NODE_THREADS} threads, asyncify build`,
+  webgpu: 'ort-web webgpu (SwiftShader)',
+};
+
 export function captureRows(raw: readonly ModelResult[]): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const { model, results } of raw) {
     for (const [backend, result] of Object.entries(results)) {
-      const label = backend === 'node' ? 'onnxruntime-node' : backend === 'wasm' ? 'ort-web wasm (app threads)' : backend === 'wasm-all' ? `ort-web wasm ${NODE_THREADS} threads` : 'ort-web webgpu (SwiftShader)';
+      const label = LABELS[backend] ?? backend;
       if ('unavailable' in result) {
         rows.push(unavailableRow('capture', `${label} ${model}`, result.unavailable, backend.startsWith('wasm') ? `≥ ${WASM_TO_NODE_TARGET}× node` : ''));
         continue;
@@ -209,6 +220,11 @@ export function captureRows(raw: readonly ModelResult[]): BenchRow[] {
         const ratio = result.tokensPerPass / median(result.seconds.capture) / (node.tokensPerPass / median(node.seconds.capture));
         const target = backend === 'wasm-all' && model.startsWith('wide') ? { text: `≥ ${WASM_TO_NODE_TARGET}×`, met: ratio >= WASM_TO_NODE_TARGET } : undefined;
         rows.push(measuredRow('capture', `${label} / onnxruntime-node ${model}`, ratio, '×', runs, 2, target, `capture engine fetch tokens/s, both in this run (${result.backend}; node ${NODE_THREADS} threads)`));
+      }
+      const asyncify = results['wasm-asyncify'];
+      if (backend === 'wasm-all' && asyncify && !('unavailable' in asyncify)) {
+        const ratio = result.tokensPerPass / median(result.seconds.capture) / (asyncify.tokensPerPass / median(asyncify.seconds.capture));
+        rows.push(measuredRow('capture', `ort-web wasm plain build / asyncify build ${model}`, ratio, '×', runs, 2, undefined, `capture engine fetch tokens/s, ${NODE_THREADS} threads each, same run: why wasm sessions do not run on the WebGPU runtime`));
       }
     }
   }

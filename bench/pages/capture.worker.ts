@@ -15,10 +15,10 @@ self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
   const task = event.data;
   try {
     // Each backend has its own runtime (src/platform/ort-web.ts); the thread count is set on the one the task uses.
-    const env = task.backend === 'webgpu' ? configureOrtWeb() : configureOrtCpu();
+    const env = task.backend === 'webgpu' || task.asyncify ? configureOrtWeb() : configureOrtCpu();
     if (task.wasmThreads) env.wasm.numThreads = task.wasmThreads;
     const threads = env.wasm.numThreads ?? 1;
-    const result = await runCaptureLoop(createWebSessionFactory(task.backend), {
+    const result = await runCaptureLoop(createWebSessionFactory(task.backend, task.asyncify ? 'asyncify' : 'plain'), {
       modelName: task.modelName,
       plainGraph: await fetchBytes(task.plainGraphUrl),
       captureGraph: await fetchBytes(task.captureGraphUrl),
