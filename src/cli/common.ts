@@ -14,8 +14,6 @@ import { InvalidFileError, InvalidInputError } from '../base/errors';
 // Light modules only: `ablate` must not load transformers.js or onnxruntime through this file (peak RSS).
 import { DEFAULT_HELD_OUT_FRACTION, DEFAULT_SEED } from '../core/analysis';
 import type { Conversation } from '../engine/generate';
-import { externalDataFiles } from '../engine/external-data';
-import { decodeOnnxModel } from '../formats/onnx';
 import { integerOption, numberOption } from './args';
 
 /** Prompt, marker and direction files are small; anything larger is a wrong path, not an input of ours. */
@@ -166,6 +164,9 @@ export async function graphInput(folder: ModelFolder, path: string): Promise<Onn
   const source = await folder.open(path);
   const bytes = await source.read(0, source.size);
   const name = join(folder.name, path);
+  // Loaded here, not with this module: the ONNX schema (onnx-proto) costs ~40 ms at start-up, which commands that
+  // never read a graph (ablate without --onnx) should not pay.
+  const [{ externalDataFiles }, { decodeOnnxModel }] = await Promise.all([import('../engine/external-data'), import('../formats/onnx')]);
   return { bytes, name, externalData: await externalDataFiles(folder, path, decodeOnnxModel(name, bytes), { paths: true }) };
 }
 

@@ -12,7 +12,7 @@ import { checkedRelativePath, type ModelFolder } from '../ports/folder';
 import { InvalidFileError, InvalidInputError, UnsupportedModelError } from '../base/errors';
 import type { RecipeMethod } from '../core/recipe';
 import { resolveAblation, type AblationSelection, type ResolvedAblation } from './ablation-selection';
-import { planOnnxExport, type OnnxExportPlan } from './onnx-export';
+import type { OnnxExportPlan } from './onnx-export';
 
 export type { AblationSelection, RecipeSelection, ShorthandSelection } from './ablation-selection';
 
@@ -109,7 +109,8 @@ export async function planAblation(input: ModelFolder, selection: AblationSelect
   if (shardMap.indexFile) notes.push(...unindexedNote(shardMap, tensorShard, edits));
   notes.push(...scan.notes);
 
-  const onnx = options.onnx ? await planOnnxExport(input, config, ablation) : null;
+  // The ONNX writer (and the ONNX schema under it, ~40 ms to load) only for --onnx.
+  const onnx = options.onnx ? await (await import('./onnx-export')).planOnnxExport(input, config, ablation) : null;
   if (onnxOnly) notes.push('the folder has no safetensors: only its ONNX graphs were ablated');
   const shardPaths = new Set(shardMap.shards);
   const otherFiles: { path: string; source: ByteSource }[] = [];

@@ -17,7 +17,6 @@ import { checkEditsFitChunk, MANIFEST_FILE, planAblation, type AblationPlan, typ
 import { buildManifest, type AblationManifest, type DirectionProvenance, type OutputFileRecord } from './ablate-manifest';
 import { cpuInPlaceOrthogonalizeBackend, cpuOrthogonalizeBackend, normPreservingCalls, type NormPreservingCalls, type OrthogonalizeBackend } from './orthogonalize-backend';
 import { normPreservingFactors, squaredLength, type ColumnProjectionAndNorms } from '../core/norm-preserving';
-import { onnxExportWork, writeOnnxGraph } from './onnx-export';
 import { MODEL_CARD_FILE, modelCardFacts, writeModelCard } from './model-card';
 import type { ModelCardResults } from '../formats/model-card';
 import { ByteMeter, portableHash, rowsPerChunk, writeFile, writeFileThenFinish, type HashFactory } from './output-writer';
@@ -70,7 +69,9 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   checkEditsFitChunk(plan, maxChunkBytes);
   const createHash = options.createHash ?? portableHash;
   const progress = new ProgressReporter('ablate', options.onProgress);
-  const meter = new ByteMeter(progress, totalWork(plan));
+  // Loaded only for a plan with graphs to write (ablate-plan.ts says why).
+  const onnxExport = plan.onnx ? await import('./onnx-export') : null;
+  const meter = new ByteMeter(progress, totalWork(plan) + (onnxExport && plan.onnx ? onnxExport.onnxExportWork(plan.onnx) : 0));
   const files: Record<string, OutputFileRecord> = {};
   const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
   let nextShardSink: Promise<ByteSink> | null = null;
@@ -132,9 +133,11 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       }, { ...(file.source.mode !== undefined ? { mode: file.source.mode } : {}), copyOf: file.source });
     }
     files[MODEL_CARD_FILE] = await writeModelCard(plan, output, modelCardFacts(plan, options), { createHash, meter, maxChunkBytes, ...(options.signal ? { signal: options.signal } : {}) });
-    for (const graph of plan.onnx?.graphs ?? []) {
-      throwIfAborted(options.signal);
-      Object.assign(files, await writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
+    if (onnxExport && plan.onnx) {
+      for (const graph of plan.onnx.graphs) {
+        throwIfAborted(options.signal);
+        Object.assign(files, await onnxExport.writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
+      }
     }
     const manifest = buildManifest(plan, options, files);
     await writeFile(output, MANIFEST_FILE, createHash, (sink) => sink.write(new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
@@ -158,7 +161,6 @@ function totalWork(plan: AblationPlan): number {
     if (edit.orientation === 'columns') total += edit.tensor.dataOffsets[1] - edit.tensor.dataOffsets[0];
   }
   for (const file of plan.otherFiles) total += file.source.size;
-  if (plan.onnx) total += onnxExportWork(plan.onnx);
   return total;
 }
 
