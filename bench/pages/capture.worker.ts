@@ -2,7 +2,7 @@
  * Runs one capture bench task on onnxruntime-web (wasm or webgpu) through the workbench's own session factory
  * (src/platform/ort-web.ts), so the figures are those of the app's capture path.
  */
-import { configureOrtCpu, configureOrtWeb, createWebSessionFactory } from '../../src/platform/ort-web';
+import { createWebSessionFactory, ortEnvFor } from '../../src/platform/ort-web';
 import { deserializeTensor, runCaptureLoop, type SerializedCaptureTask } from '../capture-loop';
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -14,11 +14,12 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
   const task = event.data;
   try {
-    // Each backend has its own runtime (src/platform/ort-web.ts); the thread count is set on the one the task uses.
-    const env = task.backend === 'webgpu' || task.asyncify ? configureOrtWeb() : configureOrtCpu();
+    // Each build has its own runtime (src/platform/ort-web.ts); the thread count is set on the one the task uses.
+    const build = task.asyncify ? 'asyncify' : 'plain';
+    const env = ortEnvFor(task.backend, build);
     if (task.wasmThreads) env.wasm.numThreads = task.wasmThreads;
     const threads = env.wasm.numThreads ?? 1;
-    const result = await runCaptureLoop(createWebSessionFactory(task.backend, task.asyncify ? 'asyncify' : 'plain'), {
+    const result = await runCaptureLoop(createWebSessionFactory(task.backend, build), {
       modelName: task.modelName,
       plainGraph: await fetchBytes(task.plainGraphUrl),
       captureGraph: await fetchBytes(task.captureGraphUrl),

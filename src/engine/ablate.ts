@@ -69,9 +69,9 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
   checkEditsFitChunk(plan, maxChunkBytes);
   const createHash = options.createHash ?? portableHash;
   const progress = new ProgressReporter('ablate', options.onProgress);
-  // Loaded only for a plan with graphs to write (ablate-plan.ts says why).
-  const onnxExport = plan.onnx ? await import('./onnx-export') : null;
-  const meter = new ByteMeter(progress, totalWork(plan) + (onnxExport && plan.onnx ? onnxExport.onnxExportWork(plan.onnx) : 0));
+  // The ONNX writer is loaded only for a plan with graphs to write (ablate-plan.ts says why).
+  const onnx = plan.onnx ? { plan: plan.onnx, writer: await import('./onnx-export') } : null;
+  const meter = new ByteMeter(progress, totalWork(plan) + (onnx ? onnx.writer.onnxExportWork(onnx.plan) : 0));
   const files: Record<string, OutputFileRecord> = {};
   const buffers = new ChunkBuffers([pieceBytes(maxChunkBytes), maxChunkBytes], inFlightBytes(maxChunkBytes));
   let nextShardSink: Promise<ByteSink> | null = null;
@@ -133,10 +133,10 @@ export async function writeAblation(plan: AblationPlan, output: OutputFolder, op
       }, { ...(file.source.mode !== undefined ? { mode: file.source.mode } : {}), copyOf: file.source });
     }
     files[MODEL_CARD_FILE] = await writeModelCard(plan, output, modelCardFacts(plan, options), { createHash, meter, maxChunkBytes, ...(options.signal ? { signal: options.signal } : {}) });
-    if (onnxExport && plan.onnx) {
-      for (const graph of plan.onnx.graphs) {
+    if (onnx) {
+      for (const graph of onnx.plan.graphs) {
         throwIfAborted(options.signal);
-        Object.assign(files, await onnxExport.writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
+        Object.assign(files, await onnx.writer.writeOnnxGraph(graph, output, { maxChunkBytes, createHash, meter, ...(options.signal ? { signal: options.signal } : {}) }));
       }
     }
     const manifest = buildManifest(plan, options, files);

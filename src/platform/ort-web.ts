@@ -4,8 +4,8 @@
  *   module, so the chat and search workers share one runtime with it (configureOrtWeb sets it up).
  * - `onnxruntime-web/wasm` (the plain build) for sessions on the wasm backend. Asyncify instruments the binary so
  *   WebGPU calls can suspend it; the plain build is half the download (14 MB, 3.7 MB gzipped, against 27 MB and
- *   6.7 MB) and captured the 1024-wide fp32 bench model 1.11x faster in Chromium, the q8 one no faster (0.97x;
- *   `npm run bench -- --only capture` measures both builds in one run). The two cannot share one binary: pointing
+ *   6.7 MB) and captured the 1024-wide fp32 bench model 1.05-1.12x faster in Chromium, the q8 one no faster
+ *   (0.89-1.01x; three runs; `npm run bench -- --only capture` measures both builds in one run). The two cannot share one binary: pointing
  *   the webgpu module at the plain binary runs wasm, but then no WebGPU session works in that worker again.
  * Tensors go to a session built with its own runtime's Tensor class. The wasm files are served by Vite from
  * node_modules (the `?url` imports): nothing is ever fetched from a CDN.
@@ -59,7 +59,7 @@ export function configureOrtWeb(): typeof ort.env {
 }
 
 /** The wasm backend's runtime (the plain build), set up on first use. */
-export function configureOrtCpu(): typeof ort.env {
+function configureOrtCpu(): typeof ort.env {
   if (!cpuConfigured) {
     configureRuntime(ortCpu as OrtRuntime, cpuWasmBinaryUrl, cpuWasmFactoryUrl);
     cpuConfigured = true;
@@ -80,6 +80,11 @@ function runtimeFor(backend: ResolvedBackend, wasmBuild: WasmBuild): OrtRuntime 
   }
   configureOrtCpu();
   return ortCpu as OrtRuntime;
+}
+
+/** The env of the runtime that createWebSessionFactory(backend, wasmBuild) uses, set up (e.g. to change its threads). */
+export function ortEnvFor(backend: ResolvedBackend, wasmBuild: WasmBuild = 'plain'): typeof ort.env {
+  return runtimeFor(backend, wasmBuild).env;
 }
 
 function absoluteUrl(url: string): string {
