@@ -4,7 +4,8 @@
  *
  * Variants, each one pass over every batch:
  *   plain            the model's own graph, all its outputs (logits and the KV cache, what generation fetches)
- *   capture          the capture graph, only the residual outputs (exactly what the capture engine fetches)
+ *   capture          the capture engine's own graph (the capture graph cut down to the residual outputs, every
+ *                    node they do not need left out: src/engine/capture.ts) and its fetch, the residuals
  *   capture+outputs  the capture graph, every output (what transformers.js fetches when it runs a capture graph)
  * After one untimed warm-up pass of each, every round times each variant once, in an order that rotates from
  * round to round so drift in machine load hits all of them alike. A timed unit repeats the batches until it
@@ -26,6 +27,8 @@ export interface CaptureLoopInput {
   modelName: string;
   plainGraph: Uint8Array;
   captureGraph: Uint8Array;
+  /** What the capture engine runs: the capture graph pruned to the residual outputs. */
+  engineGraph: Uint8Array;
   /** The residual outputs of the capture graph, activationName(0..L). */
   activationNames: string[];
   batches: CaptureBatch[];
@@ -49,6 +52,7 @@ const MAX_REPEATS = 64;
 export async function runCaptureLoop(factory: OnnxSessionFactory, input: CaptureLoopInput): Promise<CaptureLoopResult> {
   const plain = await factory.create({ bytes: input.plainGraph, name: `${input.modelName} (plain graph)` });
   const capture = await factory.create({ bytes: input.captureGraph, name: `${input.modelName} (capture graph)` });
+  const engine = await factory.create({ bytes: input.engineGraph, name: `${input.modelName} (capture engine graph)` });
   try {
     const originalOutputs = plain.outputs.map((output) => output.name);
     const allCaptureOutputs = capture.outputs.map((output) => output.name);
@@ -56,7 +60,8 @@ export async function runCaptureLoop(factory: OnnxSessionFactory, input: Capture
       for (let repeat = 0; repeat < repeats; repeat++) {
         for (const batch of input.batches) {
           if (variant === 'plain') await plain.run(batch.feeds, originalOutputs);
-          else await capture.run(batch.feeds, variant === 'capture' ? input.activationNames : allCaptureOutputs);
+          else if (variant === 'capture') await engine.run(batch.feeds, input.activationNames);
+          else await capture.run(batch.feeds, allCaptureOutputs);
         }
       }
     };
@@ -73,7 +78,7 @@ export async function runCaptureLoop(factory: OnnxSessionFactory, input: Capture
         seconds[variant].push(now() - started);
       }
     }
-    const first = await capture.run(input.batches[0].feeds, input.activationNames);
+    const first = await engine.run(input.batches[0].feeds, input.activationNames);
     const activationAbsoluteSums = input.activationNames.map((name) => {
       const data = first[name]?.data as Float32Array | undefined;
       if (!data) throw new Error(`${factory.name}: the capture graph returned no ${name}`);
@@ -86,6 +91,7 @@ export async function runCaptureLoop(factory: OnnxSessionFactory, input: Capture
   } finally {
     await plain.release();
     await capture.release();
+    await engine.release();
   }
 }
 
@@ -134,6 +140,7 @@ export interface SerializedCaptureTask {
   modelName: string;
   plainGraphUrl: string;
   captureGraphUrl: string;
+  engineGraphUrl: string;
   activationNames: string[];
   batches: { feeds: Record<string, SerializedTensor>; tokens: number }[];
   rounds: number;

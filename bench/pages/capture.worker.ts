@@ -23,6 +23,7 @@ self.onmessage = async (event: MessageEvent<SerializedCaptureTask>) => {
       modelName: task.modelName,
       plainGraph: await fetchBytes(task.plainGraphUrl),
       captureGraph: await fetchBytes(task.captureGraphUrl),
+      engineGraph: await fetchBytes(task.engineGraphUrl),
       activationNames: task.activationNames,
       batches: task.batches.map((batch) => ({
         tokens: batch.tokens,

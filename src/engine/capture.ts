@@ -14,7 +14,9 @@ import { float16BitsToFloat32 } from '../core/dtypes';
 import { accumulateInto } from '../core/statistics';
 import { checkedExternalData, decodeOnnxModel, encodeOnnxModel } from '../formats/onnx';
 import type { PromptRecord } from '../formats/prompts';
-import { buildCaptureGraph } from '../model/capture-graph';
+import { buildCaptureGraph, type CaptureGraph, type CaptureGraphOptions } from '../model/capture-graph';
+import { pruneToOutputs } from '../model/graph-prune';
+import type { ModelProto } from '../formats/onnx';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { isOnnxElementType, zeroTensorData } from '../ports/onnx-session';
 import { InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
@@ -56,7 +58,17 @@ export function checkPositions(positions: readonly number[]): void {
   }
 }
 
-/** Decodes the model's graph, adds the residual outputs and opens a session on the result. */
+/**
+ * The graph the capture engine runs: the capture graph cut down to its residual outputs. The engine fetches
+ * nothing else, and onnxruntime would otherwise still compute the final norm, the LM head, full-vocabulary
+ * logits and the cache outputs on every batch (src/model/graph-prune.ts).
+ */
+export function buildEngineCaptureGraph(model: ModelProto, options: CaptureGraphOptions): CaptureGraph {
+  const capture = buildCaptureGraph(model, options);
+  return { ...capture, model: pruneToOutputs(capture.model, capture.outputNames).model };
+}
+
+/** Decodes the model's graph, adds the residual outputs, drops what they do not need and opens a session on the result. */
 export async function openCaptureSession(factory: OnnxSessionFactory, model: OnnxModelInput, options: OpenCaptureOptions = {}): Promise<CaptureSession> {
   const positions = options.positions ?? [-1];
   checkPositions(positions);
@@ -65,7 +77,7 @@ export async function openCaptureSession(factory: OnnxSessionFactory, model: Onn
   if (options.embedding) {
     checkedExternalData(options.embedding.name, '', decodeOnnxModel(options.embedding.name, options.embedding.bytes), new Set((options.embedding.externalData ?? []).map((file) => file.path)));
   }
-  const capture = buildCaptureGraph(decoded, { positions, ...(options.numLayers ? { numLayers: options.numLayers } : {}) });
+  const capture = buildEngineCaptureGraph(decoded, { positions, ...(options.numLayers ? { numLayers: options.numLayers } : {}) });
   const residual = capture.residual;
   if (residual.inputsEmbeds && !options.embedding) {
     throw new UnsupportedModelError(`${model.name} takes inputs_embeds; the embedding graph (onnx/embed_tokens*.onnx) is needed too`);

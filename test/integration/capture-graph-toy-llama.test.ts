@@ -8,6 +8,7 @@ import { decodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
 import { activationName } from '../../src/model/activation-names';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
+import { buildEngineCaptureGraph } from '../../src/engine/capture';
 import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import type { LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA, maxAbsDifference, readPromptMessages, runLeftPadded, toyLlamaTokenIds } from '../helpers/toy-llama-session';
@@ -69,5 +70,28 @@ describe('capture graph on toy-llama', () => {
     const captured = await runLeftPadded(capture.model, batch.slice(0, 2), config, ['logits', 'present.3.value']);
     expect(maxAbsDifference(captured.logits.data as Float32Array, original.logits.data as Float32Array)).toBe(0);
     expect(maxAbsDifference(captured['present.3.value'].data as Float32Array, original['present.3.value'].data as Float32Array)).toBe(0);
+  });
+
+  it('the engine graph (residual outputs only) returns the same residuals bit for bit without the LM head', async () => {
+    const full = buildCaptureGraph(model, { positions: [-1], numLayers: config.numLayers });
+    const engine = buildEngineCaptureGraph(model, { positions: [-1], numLayers: config.numLayers });
+    expect(engine.outputNames).toEqual(full.outputNames);
+    expect((engine.model.graph?.output ?? []).map((info) => info.name)).toEqual(full.outputNames);
+    // Every graph input stays declared, so the engine's feeds (built from the session's inputs) still fit.
+    expect((engine.model.graph?.input ?? []).map((info) => info.name)).toEqual((full.model.graph?.input ?? []).map((info) => info.name));
+    // The LM head (the MatMul producing logits) and its weight are gone, and so is the final norm's gain.
+    const lmHead = (full.model.graph?.node ?? []).find((node) => node.output?.includes('logits'));
+    const initializers = new Set((engine.model.graph?.initializer ?? []).map((tensor) => tensor.name));
+    expect(lmHead?.opType).toBe('MatMul');
+    expect(initializers.has(lmHead?.input?.[1] ?? '')).toBe(false);
+    expect(initializers.has('m.model.norm.weight')).toBe(false);
+    expect((engine.model.graph?.node ?? []).some((node) => node.output?.includes('logits'))).toBe(false);
+    expect(engine.model.graph?.node?.length).toBeLessThan(full.model.graph?.node?.length ?? 0);
+    const fullOutputs = await runLeftPadded(full.model, batch, config, full.outputNames);
+    const engineOutputs = await runLeftPadded(engine.model, batch, config, engine.outputNames);
+    for (const name of full.outputNames) {
+      expect(engineOutputs[name].dims).toEqual(fullOutputs[name].dims);
+      expect(maxAbsDifference(engineOutputs[name].data as Float32Array, fullOutputs[name].data as Float32Array)).toBe(0);
+    }
   });
 });
