@@ -1,7 +1,7 @@
 /**
  * Capture engine: chat-templated prompts → batched forward passes of the capture graph (the model's own ONNX
- * with the residual stream of every layer as extra outputs, src/model/capture-graph.ts) → residuals at the
- * requested token positions for every prompt and layer, plus float64 per-layer sums.
+ * with the residual stream of every layer as extra outputs, src/model/capture-graph.ts, cut down to those
+ * outputs) → residuals at the requested token positions for every prompt and layer, plus float64 per-layer sums.
  *
  * Runs over the OnnxSession interface only (no Node imports): the CLI feeds it onnxruntime-node, the browser
  * worker onnxruntime-web.
@@ -12,11 +12,10 @@
  */
 import { float16BitsToFloat32 } from '../core/dtypes';
 import { accumulateInto } from '../core/statistics';
-import { checkedExternalData, decodeOnnxModel, encodeOnnxModel } from '../formats/onnx';
+import { checkedExternalData, decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
 import type { PromptRecord } from '../formats/prompts';
 import { buildCaptureGraph, type CaptureGraph, type CaptureGraphOptions } from '../model/capture-graph';
 import { pruneToOutputs } from '../model/graph-prune';
-import type { ModelProto } from '../formats/onnx';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { isOnnxElementType, zeroTensorData } from '../ports/onnx-session';
 import { InvalidInputError, UnsupportedModelError, throwIfAborted } from '../base/errors';
