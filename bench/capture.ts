@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds, buildEngineCaptureGraph } from '../src/engine/capture';
+import { DEFAULT_CAPTURE_BATCH_SIZE, buildDecoderFeeds, engineCaptureGraph } from '../src/engine/capture';
 import { loadChatTokenizer, padBatch } from '../src/engine/tokenize';
 import { decodeOnnxModel, encodeOnnxModel } from '../src/formats/onnx';
 import { parsePromptFile } from '../src/formats/prompts';
@@ -79,10 +79,9 @@ async function prepareInput(model: BenchModel, rounds: number): Promise<CaptureL
   if (graphs.externalData.length > 0 || graphs.embedding) throw new Error(`${model.dir}: the capture bench handles single-file graphs without a separate embedding graph`);
   const source = await folder.open(graphs.decoder);
   const plainGraph = await source.read(0, source.size);
-  const decoded = decodeOnnxModel(graphs.decoder, plainGraph);
-  const capture = buildCaptureGraph(decoded, { positions: [-1] });
+  const capture = buildCaptureGraph(decodeOnnxModel(graphs.decoder, plainGraph), { positions: [-1] });
   const captureGraph = encodeOnnxModel(capture.model);
-  const engineGraph = encodeOnnxModel(buildEngineCaptureGraph(decoded, { positions: [-1] }).model);
+  const engineGraph = encodeOnnxModel(engineCaptureGraph(capture).model);
   const tokenizer = await loadChatTokenizer(folder);
   const prompts = [];
   for (const file of model.promptFiles) prompts.push(...parsePromptFile(file, await fs.readFile(file, 'utf8')).slice(0, PROMPTS_PER_SET));

@@ -3,7 +3,7 @@
  * realistic-width model of the capture bench (bench/wide-model.ts), in onnxruntime-node and in onnxruntime-web's
  * wasm backend run by Node (the same wasm kernels as in the browser, on Node's older V8 and worker threads for
  * the page's: slower than Chromium, so read the shares here and the browser's speed in `npm run bench`).
- * Both run the engine's own graph (buildEngineCaptureGraph) with onnxruntime's profiler on one batch of 8 × 66
+ * Both run the engine's own graph (engineCaptureGraph) with onnxruntime's profiler on one batch of 8 × 66
  * tokens, 2 intra-op threads each, after one warm-up run; the table gives milliseconds of kernel time per run
  * by op type and their share, and the matrix products' arithmetic rate: 2 × (weight elements the MatMuls read)
  * × tokens over the time of MatMul and MatMulNBits (into which onnxruntime fuses some of q8's DequantizeLinear), which leaves the attention products (a few percent at 66 tokens) out of the count.
@@ -16,7 +16,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
-import { buildEngineCaptureGraph } from '../src/engine/capture';
+import { buildDecoderFeeds, engineCaptureGraph } from '../src/engine/capture';
+import { buildCaptureGraph } from '../src/model/capture-graph';
+import { padBatch } from '../src/engine/tokenize';
+import { describeValues, toOrtFeeds, type OrtValueMetadata } from '../src/platform/ort-common';
 import { decodeOnnxModel, encodeOnnxModel } from '../src/formats/onnx';
 import { BENCH_TMP_ROOT } from './ablate';
 import { wideCaptureModel, type WidePrecision } from './wide-model';
@@ -27,6 +30,14 @@ const RUNS = 3;
 const THREADS = 2;
 const WEB_CHILD_FLAG = '--wasm-child';
 
+interface Profile {
+  label: string;
+  /** Milliseconds per run. */
+  wall: number;
+  /** Kernel microseconds per run by op type. */
+  times: Map<string, number>;
+}
+
 interface ProfileEvent {
   cat?: string;
   name: string;
@@ -36,17 +47,19 @@ interface ProfileEvent {
 
 type OrtModule = typeof ortNode;
 
-function feedsFor(ort: OrtModule, inputNames: readonly string[]): Record<string, ortNode.Tensor> {
-  const feeds: Record<string, ortNode.Tensor> = {};
-  const count = BATCH * TOKENS;
-  for (const name of inputNames) {
-    if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, (_, i) => BigInt((i * 7) % 1000)), [BATCH, TOKENS]);
-    else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', new BigInt64Array(count).fill(1n), [BATCH, TOKENS]);
-    else if (name === 'position_ids') feeds[name] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, (_, i) => BigInt(i % TOKENS)), [BATCH, TOKENS]);
-    else if (name.startsWith('past_key_values')) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [BATCH, 8, 0, 64]);
-    else throw new Error(`profile-capture: no feed for input ${name}`);
-  }
-  return feeds;
+/** One left-padded batch of BATCH × TOKENS token ids, fed as the capture engine feeds it (buildDecoderFeeds). */
+function feedsFor(ort: OrtModule, session: ortNode.InferenceSession): Record<string, ortNode.Tensor> {
+  const ids = Array.from({ length: BATCH }, (_, row) => Array.from({ length: TOKENS }, (_, column) => ((row * TOKENS + column) * 7) % 1000));
+  const inputs = describeValues(session.inputMetadata as readonly OrtValueMetadata[], session.inputNames);
+  return toOrtFeeds(buildDecoderFeeds(inputs, padBatch(ids, 0, 'left'), null), (tensor) => new ort.Tensor(tensor.type, tensor.data as never, tensor.dims));
+}
+
+/** Milliseconds per run over RUNS runs after one warm-up run. */
+async function timeRuns(session: ortNode.InferenceSession, feeds: Record<string, ortNode.Tensor>): Promise<number> {
+  await session.run(feeds);
+  const started = performance.now();
+  for (let run = 0; run < RUNS; run++) await session.run(feeds);
+  return (performance.now() - started) / RUNS;
 }
 
 /** Kernel microseconds per op type over the timed runs (warm-up excluded by taking the last RUNS of each node). */
@@ -63,23 +76,24 @@ function opTimes(events: readonly ProfileEvent[]): Map<string, number> {
   return byOp;
 }
 
-async function profileNode(label: string, ort: OrtModule, graph: Uint8Array, readProfile: (session: ortNode.InferenceSession) => Promise<ProfileEvent[]>, prefix: string) {
-  const session = await ort.InferenceSession.create(graph, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, enableProfiling: true, profileFilePrefix: prefix });
-  const feeds = feedsFor(ort, session.inputNames);
-  await session.run(feeds);
-  const started = performance.now();
-  for (let run = 0; run < RUNS; run++) await session.run(feeds);
-  const wall = (performance.now() - started) / RUNS;
-  const times = opTimes(await readProfile(session));
+/** onnxruntime-node writes its profile to a file under `scratch`. */
+async function profileNode(graph: Uint8Array, scratch: string): Promise<Profile> {
+  const prefix = path.join(scratch, 'node');
+  const session = await ortNode.InferenceSession.create(graph, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, enableProfiling: true, profileFilePrefix: prefix });
+  const wall = await timeRuns(session, feedsFor(ortNode, session));
+  (session as unknown as { endProfiling(): void }).endProfiling();
   await session.release();
-  return { label, wall, times };
+  const file = (await fs.readdir(scratch)).find((name) => name.startsWith('node'));
+  if (!file) throw new Error(`profile-capture: onnxruntime-node wrote no profile under ${scratch}`);
+  const events = JSON.parse(await fs.readFile(path.join(scratch, file), 'utf8')) as ProfileEvent[];
+  return { label: 'onnxruntime-node', wall, times: opTimes(events) };
 }
 
 /**
  * The wasm build prints its profile on stdout (from a worker thread, after endProfiling returns) instead of
  * writing a file, so the wasm side runs in a child process whose stdout is parsed: a WALL line, then the JSON.
  */
-function webProfileInChild(precision: WidePrecision): { label: string; wall: number; times: Map<string, number> } {
+function webProfileInChild(precision: WidePrecision): Profile {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), precision, WEB_CHILD_FLAG], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (child.status !== 0) throw new Error(`profile-capture: the wasm child failed: ${child.stderr}`);
   const wall = Number(/^WALL (\S+)$/m.exec(child.stdout)?.[1]);
@@ -91,11 +105,7 @@ async function webChild(graph: Uint8Array): Promise<void> {
   const ortWeb = (await import('onnxruntime-web')) as unknown as OrtModule & { env: { wasm: { numThreads: number } } };
   ortWeb.env.wasm.numThreads = THREADS;
   const session = await ortWeb.InferenceSession.create(graph, { executionProviders: ['wasm'], graphOptimizationLevel: 'all', enableProfiling: true });
-  const feeds = feedsFor(ortWeb, session.inputNames);
-  await session.run(feeds);
-  const started = performance.now();
-  for (let run = 0; run < RUNS; run++) await session.run(feeds);
-  console.log(`WALL ${(performance.now() - started) / RUNS}`);
+  console.log(`WALL ${await timeRuns(session, feedsFor(ortWeb, session))}`);
   (session as unknown as { endProfiling(): void }).endProfiling();
   // The profile is printed from another thread: give it time to land before the process ends.
   await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -107,16 +117,12 @@ async function main(): Promise<void> {
   if (precision !== 'fp32' && precision !== 'q8') throw new Error('usage: npx tsx bench/profile-capture.ts [fp32|q8]');
   const dir = await wideCaptureModel(path.join(BENCH_TMP_ROOT, 'capture'), precision);
   const graphPath = path.join(dir, 'onnx', 'model.onnx');
-  const engine = buildEngineCaptureGraph(decodeOnnxModel(graphPath, await fs.readFile(graphPath)), { positions: [-1] });
+  const engine = engineCaptureGraph(buildCaptureGraph(decodeOnnxModel(graphPath, await fs.readFile(graphPath)), { positions: [-1] }));
   const graph = encodeOnnxModel(engine.model);
   if (process.argv.includes(WEB_CHILD_FLAG)) return webChild(graph);
   const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'abliterate-profile-'));
   try {
-    const node = await profileNode('onnxruntime-node', ortNode, graph, async (session) => {
-      const file = (session as unknown as { endProfiling(): string }).endProfiling();
-      const found = (await fs.readdir(scratch)).find((name) => name.startsWith('node'));
-      return JSON.parse(await fs.readFile(path.join(scratch, found ?? file), 'utf8')) as ProfileEvent[];
-    }, path.join(scratch, 'node'));
+    const node = await profileNode(graph, scratch);
     const web = webProfileInChild(precision);
     const ops = [...new Set([...node.times.keys(), ...web.times.keys()])].sort((a, b) => (node.times.get(b) ?? 0) - (node.times.get(a) ?? 0));
     const total = (times: Map<string, number>) => [...times.values()].reduce((a, b) => a + b, 0);

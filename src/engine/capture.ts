@@ -12,9 +12,9 @@
  */
 import { float16BitsToFloat32 } from '../core/dtypes';
 import { accumulateInto } from '../core/statistics';
-import { checkedExternalData, decodeOnnxModel, encodeOnnxModel, type ModelProto } from '../formats/onnx';
+import { checkedExternalData, decodeOnnxModel, encodeOnnxModel } from '../formats/onnx';
 import type { PromptRecord } from '../formats/prompts';
-import { buildCaptureGraph, type CaptureGraph, type CaptureGraphOptions } from '../model/capture-graph';
+import { buildCaptureGraph, type CaptureGraph } from '../model/capture-graph';
 import { pruneToOutputs } from '../model/graph-prune';
 import type { OnnxModelInput, OnnxSession, OnnxSessionFactory, OnnxTensor, OnnxValueInfo } from '../ports/onnx-session';
 import { isOnnxElementType, zeroTensorData } from '../ports/onnx-session';
@@ -62,8 +62,7 @@ export function checkPositions(positions: readonly number[]): void {
  * nothing else, and onnxruntime would otherwise still compute the final norm, the LM head, full-vocabulary
  * logits and the cache outputs on every batch (src/model/graph-prune.ts).
  */
-export function buildEngineCaptureGraph(model: ModelProto, options: CaptureGraphOptions): CaptureGraph {
-  const capture = buildCaptureGraph(model, options);
+export function engineCaptureGraph(capture: CaptureGraph): CaptureGraph {
   return { ...capture, model: pruneToOutputs(capture.model, capture.outputNames).model };
 }
 
@@ -76,7 +75,7 @@ export async function openCaptureSession(factory: OnnxSessionFactory, model: Onn
   if (options.embedding) {
     checkedExternalData(options.embedding.name, '', decodeOnnxModel(options.embedding.name, options.embedding.bytes), new Set((options.embedding.externalData ?? []).map((file) => file.path)));
   }
-  const capture = buildEngineCaptureGraph(decoded, { positions, ...(options.numLayers ? { numLayers: options.numLayers } : {}) });
+  const capture = engineCaptureGraph(buildCaptureGraph(decoded, { positions, ...(options.numLayers ? { numLayers: options.numLayers } : {}) }));
   const residual = capture.residual;
   if (residual.inputsEmbeds && !options.embedding) {
     throw new UnsupportedModelError(`${model.name} takes inputs_embeds; the embedding graph (onnx/embed_tokens*.onnx) is needed too`);

@@ -1,8 +1,9 @@
 /**
  * Keeps only what some of a graph's outputs depend on. onnxruntime runs every node of a session's graph on each
  * run, whatever outputs are fetched: a capture that fetches the residual stream alone still pays for the final
- * norm, the LM head and a logits tensor of [batch, sequence, vocab] floats (0.8 GB for a batch of 8 prompts of
- * 100 tokens at Qwen3.5's 248k vocabulary) unless those nodes are gone from the graph itself.
+ * norm and the LM head — with logits at every position where the graph has no `num_logits_to_keep` input,
+ * [batch, sequence, vocab] floats (0.8 GB for a batch of 8 prompts of 100 tokens at Qwen3.5's 248k vocabulary) —
+ * unless those nodes are gone from the graph itself.
  *
  * The graph's real inputs all stay declared, used or not, so feeds built from a session's input list still fit.
  * Initializers nothing reads are dropped (with their external-data references, which onnxruntime then never

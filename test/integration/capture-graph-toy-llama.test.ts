@@ -8,7 +8,7 @@ import { decodeOnnxModel } from '../../src/formats/onnx';
 import type { ModelProto } from '../../src/formats/onnx';
 import { activationName } from '../../src/model/activation-names';
 import { buildCaptureGraph } from '../../src/model/capture-graph';
-import { buildEngineCaptureGraph } from '../../src/engine/capture';
+import { engineCaptureGraph } from '../../src/engine/capture';
 import { llamaReferenceForward, loadLlamaReference } from '../helpers/llama-reference-forward';
 import type { LlamaReferenceConfig } from '../helpers/llama-reference-forward';
 import { TOY_LLAMA, maxAbsDifference, readPromptMessages, runLeftPadded, toyLlamaTokenIds } from '../helpers/toy-llama-session';
@@ -74,7 +74,7 @@ describe('capture graph on toy-llama', () => {
 
   it('the engine graph (residual outputs only) returns the same residuals bit for bit without the LM head', async () => {
     const full = buildCaptureGraph(model, { positions: [-1], numLayers: config.numLayers });
-    const engine = buildEngineCaptureGraph(model, { positions: [-1], numLayers: config.numLayers });
+    const engine = engineCaptureGraph(buildCaptureGraph(model, { positions: [-1], numLayers: config.numLayers }));
     expect(engine.outputNames).toEqual(full.outputNames);
     expect((engine.model.graph?.output ?? []).map((info) => info.name)).toEqual(full.outputNames);
     // Every graph input stays declared, so the engine's feeds (built from the session's inputs) still fit.
